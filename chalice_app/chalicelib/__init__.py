@@ -1,0 +1,1 @@
+"""Domain and adapters of the event platform's Chalice app."""

@@ -1,0 +1,191 @@
+"""CloudEvents 1.0 envelope and the platform's event types.
+
+Every event is a structured-mode CloudEvent JSON object; ``subject`` is the
+aggregate id and ``aggregateversion`` (an extension attribute) its 1-based,
+gap-free version. ``data`` is validated against the model of its ``type``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_serializer
+
+from chalicelib.exceptions import InvalidEvent
+from chalicelib.money import Money
+
+__all__ = [
+    "ACCOUNT_DEPOSITED",
+    "ACCOUNT_OPENED",
+    "ACCOUNT_WITHDRAWN",
+    "DATA_MODELS",
+    "PURCHASE_MADE",
+    "USER_CREATED",
+    "AccountDeposited",
+    "AccountOpened",
+    "AccountWithdrawn",
+    "CloudEvent",
+    "Consents",
+    "EventData",
+    "PurchaseMade",
+    "UserCreated",
+    "format_time",
+    "new_event",
+    "parse_event",
+    "utc_now",
+]
+
+USER_CREATED = "com.example.user.created"
+PURCHASE_MADE = "com.example.purchase.made"
+ACCOUNT_OPENED = "com.example.account.opened"
+ACCOUNT_DEPOSITED = "com.example.account.deposited"
+ACCOUNT_WITHDRAWN = "com.example.account.withdrawn"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z`` suffix and microseconds."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class EventData(BaseModel):
+    """Base of every event's ``data``; subclasses name their type and source."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_type: ClassVar[str]
+    source: ClassVar[str]
+
+
+class Consents(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    marketing: bool = False
+
+
+Address = str | dict[str, str]
+
+
+class UserCreated(EventData):
+    event_type: ClassVar[str] = USER_CREATED
+    source: ClassVar[str] = "/users"
+    user_id: str
+    name: str
+    lastname: str
+    email: EmailStr
+    address: Address
+    loyalty: bool = False
+    consents: Consents = Consents()
+
+
+class AccountOpened(EventData):
+    event_type: ClassVar[str] = ACCOUNT_OPENED
+    source: ClassVar[str] = "/accounts"
+    account_id: str
+    owner_id: str
+    currency: str
+
+
+class AccountDeposited(EventData):
+    event_type: ClassVar[str] = ACCOUNT_DEPOSITED
+    source: ClassVar[str] = "/accounts"
+    account_id: str
+    amount: Money
+
+
+class AccountWithdrawn(EventData):
+    event_type: ClassVar[str] = ACCOUNT_WITHDRAWN
+    source: ClassVar[str] = "/accounts"
+    account_id: str
+    amount: Money
+
+
+class PurchaseMade(EventData):
+    event_type: ClassVar[str] = PURCHASE_MADE
+    source: ClassVar[str] = "/purchases"
+    user_id: str
+    order_id: str
+    amount: Money
+    currency: str
+
+
+DATA_MODELS: dict[str, type[EventData]] = {
+    model.event_type: model
+    for model in (UserCreated, AccountOpened, AccountDeposited, AccountWithdrawn, PurchaseMade)
+}
+
+
+class CloudEvent(BaseModel):
+    """A structured-mode CloudEvents 1.0 event of this platform."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    time: datetime
+    subject: str = Field(min_length=1)
+    datacontenttype: Literal["application/json"] = "application/json"
+    aggregateversion: int = Field(ge=1)
+    data: dict[str, Any]
+
+    @field_serializer("time")
+    def _serialize_time(self, value: datetime) -> str:
+        return format_time(value)
+
+    def payload(self) -> EventData:
+        """``data`` as the model of this event's type."""
+        return DATA_MODELS[self.type].model_validate(self.data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+
+def new_event(
+    data: EventData,
+    *,
+    subject: str,
+    version: int,
+    time: datetime | None = None,
+    event_id: str | None = None,
+) -> CloudEvent:
+    """Wrap event data in a new envelope."""
+    return CloudEvent(
+        id=event_id or str(uuid.uuid4()),
+        source=data.source,
+        type=data.event_type,
+        time=time or utc_now(),
+        subject=subject,
+        aggregateversion=version,
+        data=data.model_dump(mode="json"),
+    )
+
+
+def parse_event(raw: str | bytes | dict[str, Any]) -> CloudEvent:
+    """Parse and validate a CloudEvent (envelope and typed data).
+
+    Raises InvalidEvent for anything that is not a valid event of a known type.
+    """
+    try:
+        obj = raw if isinstance(raw, dict) else orjson.loads(raw)
+        event = CloudEvent.model_validate(obj)
+    except (orjson.JSONDecodeError, ValidationError, TypeError) as exc:
+        raise InvalidEvent(f"not a valid CloudEvent: {exc}") from exc
+    model = DATA_MODELS.get(event.type)
+    if model is None:
+        raise InvalidEvent(f"unknown event type {event.type!r}")
+    try:
+        model.model_validate(event.data)
+    except ValidationError as exc:
+        raise InvalidEvent(f"invalid data for {event.type}: {exc}") from exc
+    if event.time.tzinfo is None:
+        raise InvalidEvent("event time must carry a timezone")
+    return event

@@ -1,0 +1,117 @@
+"""The ledger: the DynamoDB write model of every aggregate's events.
+
+Item layout (partition ``aggregate_id``, sort ``version``)::
+
+    {"aggregate_id": S, "version": N, "event_id": S, "type": S, "time": S,
+     "event": S}   # ``event`` is the CloudEvent JSON
+
+A new event is written with ``attribute_not_exists(version)``, so two writers
+of the same next version cannot both commit (optimistic concurrency).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from chalicelib.events import CloudEvent, parse_event
+from chalicelib.exceptions import ConcurrencyConflict
+
+__all__ = ["EventLedger", "ledger_item"]
+
+
+def ledger_item(event: CloudEvent) -> dict[str, Any]:
+    """The ledger item that stores ``event``."""
+    return {
+        "aggregate_id": event.subject,
+        "version": event.aggregateversion,
+        "event_id": event.id,
+        "type": event.type,
+        "time": event.to_dict()["time"],
+        "event": event.to_json().decode(),
+    }
+
+
+def ledger_put(table_name: str, event: CloudEvent) -> dict[str, Any]:
+    """A TransactWriteItems ``Put`` that appends ``event`` only if its version is free."""
+    return {
+        "Put": {
+            "TableName": table_name,
+            "Item": ledger_item(event),
+            "ConditionExpression": "attribute_not_exists(version)",
+        }
+    }
+
+
+class EventLedger:
+    """Append and read events; ``table`` is a boto3 DynamoDB Table resource."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    @property
+    def table_name(self) -> str:
+        return str(self._table.name)
+
+    def append(self, events: Sequence[CloudEvent]) -> None:
+        """Append events of one aggregate atomically; ConcurrencyConflict if a version is taken."""
+        if not events:
+            return
+        client = self._table.meta.client
+        items = [_to_low_level(ledger_put(self.table_name, e)) for e in events]
+        try:
+            if len(items) == 1:
+                put = items[0]["Put"]
+                client.put_item(**put)
+            else:
+                client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+                raise ConcurrencyConflict(events[0].subject) from exc
+            raise
+
+    def load(self, aggregate_id: str, *, after_version: int = 0) -> list[CloudEvent]:
+        """The aggregate's events with version > after_version, in version order."""
+        return [parse_event(item["event"]) for item in self._query(aggregate_id, after_version)]
+
+    def raw_events(self, aggregate_id: str, *, after_version: int = 0) -> list[str]:
+        """Like load, as CloudEvent JSON strings (no validation)."""
+        return [str(item["event"]) for item in self._query(aggregate_id, after_version)]
+
+    def _query(self, aggregate_id: str, after_version: int) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("aggregate_id").eq(aggregate_id)
+            & Key("version").gt(after_version),
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def scan_raw(self) -> Iterator[str]:
+        """Every event in the ledger as CloudEvent JSON, in no particular order."""
+        kwargs: dict[str, Any] = {"ProjectionExpression": "#e", "ExpressionAttributeNames": {"#e": "event"}}
+        while True:
+            page = self._table.scan(**kwargs)
+            for item in page.get("Items", []):
+                yield str(item["event"])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _to_low_level(op: dict[str, Any]) -> dict[str, Any]:
+    """Serialize a resource-level transact item into the low-level client's shape."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    put = dict(op["Put"])
+    put["Item"] = {k: serializer.serialize(v) for k, v in put["Item"].items()}
+    return {"Put": put}

@@ -1,0 +1,191 @@
+"""The platform's AWS resources, declared once.
+
+The local stack provisions exactly these, and the infra parity test checks
+that infra/ declares the same names, keys, filter policies, DLQ settings and
+retention. Names are ``<prefix>-<suffix>``; the prefix is a deployment input
+(Terraform ``var.name_prefix``, local stack ``--prefix``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ARCHIVE_BUCKET",
+    "ARCHIVE_DELIVERY",
+    "EVENT_STREAM",
+    "KINESIS_RETRY",
+    "QUEUES",
+    "STREAM_FAILURE_QUEUE",
+    "TABLES",
+    "USER_EVENTS_TOPIC",
+    "ArchiveSpec",
+    "QueueSpec",
+    "StreamSpec",
+    "TableSpec",
+    "resource_name",
+]
+
+
+def resource_name(prefix: str, suffix: str) -> str:
+    """The deployed name of a resource."""
+    return f"{prefix}-{suffix}"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A DynamoDB table (on-demand, PITR on, KMS encrypted)."""
+
+    key: str
+    env_var: str
+    suffix: str
+    hash_key: str
+    hash_key_type: str = "S"
+    range_key: str | None = None
+    range_key_type: str = "N"
+    stream_view_type: str | None = None
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An SQS consumer queue, its DLQ, SNS filter policy and Lambda mapping."""
+
+    key: str
+    env_var: str
+    suffix: str
+    filter_policy: dict[str, Any]
+    max_receive_count: int = 3
+    batch_size: int = 10
+    maximum_batching_window_in_seconds: int = 1
+    maximum_concurrency: int = 2
+    lambda_timeout_seconds: int = 30
+    # AWS requires the visibility timeout to cover the Lambda timeout; 6x is
+    # the documented recommendation for SQS event sources.
+    visibility_timeout_seconds: int = field(init=False)
+    message_retention_seconds: int = 4 * 24 * 3600
+    dlq_message_retention_seconds: int = 14 * 24 * 3600
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "visibility_timeout_seconds", 6 * self.lambda_timeout_seconds)
+
+    @property
+    def dlq_suffix(self) -> str:
+        return f"{self.suffix}-dlq"
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """The Kinesis data stream carrying every ledger event."""
+
+    env_var: str
+    suffix: str
+    retention_hours: int
+    shard_count: int
+
+
+@dataclass(frozen=True)
+class KinesisRetrySpec:
+    """How a stream consumer treats a failing batch (Lambda mapping settings)."""
+
+    maximum_retry_attempts: int = 3
+    bisect_batch_on_function_error: bool = True
+
+
+@dataclass(frozen=True)
+class ArchiveSpec:
+    """Firehose delivery of the stream to the S3 archive."""
+
+    bucket_env_var: str
+    bucket_suffix: str
+    delivery_suffix: str
+    prefix: str
+    error_prefix: str
+    buffering_interval_seconds: int
+    buffering_size_mb: int
+
+
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec(
+        key="ledger",
+        env_var="LEDGER_TABLE",
+        suffix="ledger",
+        hash_key="aggregate_id",
+        range_key="version",
+        stream_view_type="NEW_IMAGE",
+    ),
+    TableSpec(key="users", env_var="USERS_TABLE", suffix="users", hash_key="pk"),
+    TableSpec(
+        key="loyalty_enrolments",
+        env_var="LOYALTY_ENROLMENTS_TABLE",
+        suffix="loyalty-enrolments",
+        hash_key="user_id",
+    ),
+    TableSpec(
+        key="gdpr_consents",
+        env_var="GDPR_CONSENTS_TABLE",
+        suffix="gdpr-consents",
+        hash_key="user_id",
+    ),
+    TableSpec(
+        key="crm_contacts", env_var="CRM_CONTACTS_TABLE", suffix="crm-contacts", hash_key="user_id"
+    ),
+    TableSpec(
+        key="read_models",
+        env_var="READ_MODELS_TABLE",
+        suffix="read-models",
+        hash_key="pk",
+    ),
+    TableSpec(
+        key="idempotency",
+        env_var="IDEMPOTENCY_TABLE",
+        suffix="idempotency",
+        hash_key="pk",
+        ttl_attribute="expires_at",
+    ),
+)
+
+USER_EVENTS_TOPIC = "user-events"
+
+QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec(
+        key="loyalty",
+        env_var="LOYALTY_QUEUE",
+        suffix="loyalty-enrolment",
+        filter_policy={"loyalty": ["true"]},
+    ),
+    QueueSpec(
+        key="gdpr",
+        env_var="GDPR_QUEUE",
+        suffix="gdpr-consents",
+        filter_policy={"type": [{"prefix": "com.example.user."}]},
+    ),
+    QueueSpec(
+        key="crm",
+        env_var="CRM_QUEUE",
+        suffix="crm-contacts",
+        filter_policy={"marketing": ["true"]},
+    ),
+)
+
+# Records a stream consumer gave up on (after KINESIS_RETRY) land here.
+STREAM_FAILURE_QUEUE = "stream-failures"
+STREAM_FAILURE_QUEUE_ENV_VAR = "STREAM_FAILURE_QUEUE"
+
+EVENT_STREAM = StreamSpec(
+    env_var="EVENT_STREAM", suffix="events", retention_hours=8760, shard_count=2
+)
+
+KINESIS_RETRY = KinesisRetrySpec()
+
+ARCHIVE_BUCKET = "archive"
+ARCHIVE_DELIVERY = ArchiveSpec(
+    bucket_env_var="ARCHIVE_BUCKET",
+    bucket_suffix="archive",
+    delivery_suffix="archive",
+    prefix="events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",
+    error_prefix="errors/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",
+    buffering_interval_seconds=60,
+    buffering_size_mb=5,
+)

@@ -1,0 +1,78 @@
+"""The one place that reads the environment.
+
+Chalice imports ``app.py`` with the stage's ``environment_variables`` already
+set (``deploy``, ``package``, ``local --stage``), and the local stack sets the
+same variables, so event-source decorators can take names from here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from chalicelib import resources
+
+__all__ = ["DEFAULT_REGION", "Settings", "get_settings", "load_settings"]
+
+DEFAULT_REGION = "eu-west-1"
+DEFAULT_PREFIX = "evp"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resource names and tunables of one deployment."""
+
+    region: str
+    name_prefix: str
+    tables: Mapping[str, str]
+    queues: Mapping[str, str]
+    user_events_topic_arn: str
+    event_stream: str
+    ledger_stream_arn: str
+    stream_failure_queue: str
+    archive_bucket: str
+    early_adopter_count: int
+    idempotency_ttl_seconds: int
+
+    def table(self, key: str) -> str:
+        return self.tables[key]
+
+    def queue(self, key: str) -> str:
+        return self.queues[key]
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build settings from an environment mapping (defaults follow resources.py)."""
+    region = environ.get("AWS_DEFAULT_REGION") or environ.get("AWS_REGION") or DEFAULT_REGION
+    prefix = environ.get("NAME_PREFIX", DEFAULT_PREFIX)
+
+    def named(env_var: str, suffix: str) -> str:
+        return environ.get(env_var) or resources.resource_name(prefix, suffix)
+
+    topic_name = resources.resource_name(prefix, resources.USER_EVENTS_TOPIC)
+    return Settings(
+        region=region,
+        name_prefix=prefix,
+        tables={t.key: named(t.env_var, t.suffix) for t in resources.TABLES},
+        queues={q.key: named(q.env_var, q.suffix) for q in resources.QUEUES},
+        user_events_topic_arn=environ.get("USER_EVENTS_TOPIC_ARN")
+        or f"arn:aws:sns:{region}:123456789012:{topic_name}",
+        event_stream=named(resources.EVENT_STREAM.env_var, resources.EVENT_STREAM.suffix),
+        ledger_stream_arn=environ.get("LEDGER_STREAM_ARN", ""),
+        stream_failure_queue=named(
+            resources.STREAM_FAILURE_QUEUE_ENV_VAR, resources.STREAM_FAILURE_QUEUE
+        ),
+        archive_bucket=named(
+            resources.ARCHIVE_DELIVERY.bucket_env_var, resources.ARCHIVE_DELIVERY.bucket_suffix
+        ),
+        early_adopter_count=int(environ.get("EARLY_ADOPTER_COUNT", "100")),
+        idempotency_ttl_seconds=int(environ.get("IDEMPOTENCY_TTL_SECONDS", str(24 * 3600))),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, read once from ``os.environ``."""
+    return load_settings(os.environ)

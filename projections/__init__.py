@@ -1,0 +1,1 @@
+"""Pure event folds and the replay engine."""

@@ -1,0 +1,1 @@
+"""Local emulation of the AWS pieces moto does not run."""
