@@ -17,6 +17,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from chalicelib.dynamo import transact_put
 from chalicelib.events import CloudEvent, parse_event
 from chalicelib.exceptions import ConcurrencyConflict
 
@@ -37,13 +38,7 @@ def ledger_item(event: CloudEvent) -> dict[str, Any]:
 
 def ledger_put(table_name: str, event: CloudEvent) -> dict[str, Any]:
     """A TransactWriteItems ``Put`` that appends ``event`` only if its version is free."""
-    return {
-        "Put": {
-            "TableName": table_name,
-            "Item": ledger_item(event),
-            "ConditionExpression": "attribute_not_exists(version)",
-        }
-    }
+    return transact_put(table_name, ledger_item(event), "attribute_not_exists(version)")
 
 
 class EventLedger:
@@ -61,7 +56,7 @@ class EventLedger:
         if not events:
             return
         client = self._table.meta.client
-        items = [_to_low_level(ledger_put(self.table_name, e)) for e in events]
+        items = [ledger_put(self.table_name, e) for e in events]
         try:
             if len(items) == 1:
                 put = items[0]["Put"]
@@ -97,7 +92,10 @@ class EventLedger:
 
     def scan_raw(self) -> Iterator[str]:
         """Every event in the ledger as CloudEvent JSON, in no particular order."""
-        kwargs: dict[str, Any] = {"ProjectionExpression": "#e", "ExpressionAttributeNames": {"#e": "event"}}
+        kwargs: dict[str, Any] = {
+            "ProjectionExpression": "#e",
+            "ExpressionAttributeNames": {"#e": "event"},
+        }
         while True:
             page = self._table.scan(**kwargs)
             for item in page.get("Items", []):
@@ -105,13 +103,3 @@ class EventLedger:
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def _to_low_level(op: dict[str, Any]) -> dict[str, Any]:
-    """Serialize a resource-level transact item into the low-level client's shape."""
-    from boto3.dynamodb.types import TypeSerializer
-
-    serializer = TypeSerializer()
-    put = dict(op["Put"])
-    put["Item"] = {k: serializer.serialize(v) for k, v in put["Item"].items()}
-    return {"Put": put}

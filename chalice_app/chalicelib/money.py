@@ -47,7 +47,9 @@ def _to_decimal(value: Any) -> Any:
     return value
 
 
-Money = Annotated[Decimal, BeforeValidator(_to_decimal), PlainSerializer(format_money, return_type=str)]
+Money = Annotated[
+    Decimal, BeforeValidator(_to_decimal), PlainSerializer(format_money, return_type=str)
+]
 PositiveAmount = Annotated[
     Decimal, BeforeValidator(parse_amount), PlainSerializer(format_money, return_type=str)
 ]

@@ -1,0 +1,90 @@
+"""Routes and event handlers: wiring only; the work is in chalicelib."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice
+from chalice.app import DynamoDBEvent, KinesisEvent, SQSEvent
+
+from chalicelib import resources, service
+from chalicelib.http import api_errors, json_response
+from chalicelib.settings import get_settings
+
+app = Chalice(app_name="event-platform")
+settings = get_settings()
+QUEUE_SPECS = {spec.key: spec for spec in resources.QUEUES}
+
+
+@app.route("/health", methods=["GET"])
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.route("/users", methods=["POST"])
+@api_errors
+def register_user() -> Any:
+    return json_response(service.register_user(app.current_request.raw_body), 201)
+
+
+@app.route("/users/{user_id}", methods=["GET"])
+@api_errors
+def get_user(user_id: str) -> Any:
+    return json_response(service.get_user(user_id))
+
+
+@app.route("/loyalty/{user_id}", methods=["GET"])
+@api_errors
+def get_loyalty(user_id: str) -> Any:
+    return json_response(service.loyalty_status(user_id))
+
+
+@app.route("/gdpr/consents/{user_id}", methods=["GET"])
+@api_errors
+def get_gdpr_consents(user_id: str) -> Any:
+    return json_response(service.gdpr_consents(user_id))
+
+
+@app.route("/crm/contacts/{user_id}", methods=["GET"])
+@api_errors
+def get_crm_contact(user_id: str) -> Any:
+    return json_response(service.crm_contact(user_id))
+
+
+@app.on_dynamodb_record(
+    stream_arn=settings.ledger_stream_arn, batch_size=100, starting_position="TRIM_HORIZON"
+)
+def ledger_relay(event: DynamoDBEvent) -> None:
+    service.relay_ledger_records(event.to_dict()["Records"])
+
+
+@app.on_kinesis_record(
+    stream=settings.event_stream, batch_size=100, starting_position="TRIM_HORIZON"
+)
+def user_events_fanout(event: KinesisEvent) -> None:
+    service.fan_out_user_events([record.data for record in event])
+
+
+def _sqs_source(key: str) -> dict[str, Any]:
+    spec = QUEUE_SPECS[key]
+    return {
+        "queue": settings.queue(key),
+        "batch_size": spec.batch_size,
+        "maximum_batching_window_in_seconds": spec.maximum_batching_window_in_seconds,
+        "maximum_concurrency": spec.maximum_concurrency,
+    }
+
+
+@app.on_sqs_message(**_sqs_source("loyalty"))
+def loyalty_enrolment(event: SQSEvent) -> None:
+    service.consume_user_events("loyalty", event.to_dict()["Records"])
+
+
+@app.on_sqs_message(**_sqs_source("gdpr"))
+def gdpr_consent_record(event: SQSEvent) -> None:
+    service.consume_user_events("gdpr", event.to_dict()["Records"])
+
+
+@app.on_sqs_message(**_sqs_source("crm"))
+def crm_contact_sync(event: SQSEvent) -> None:
+    service.consume_user_events("crm", event.to_dict()["Records"])

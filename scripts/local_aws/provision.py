@@ -1,0 +1,157 @@
+"""Provision the platform's resources (chalicelib.resources) on an AWS endpoint.
+
+The local stack runs this against moto server; the infra parity test runs it
+under ``mock_aws`` and compares the result with infra/. Returns the
+environment variables the Chalice app reads (the same ones
+scripts/tf_outputs_to_chalice.py writes from Terraform outputs).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from chalicelib import resources
+from chalicelib.resources import resource_name
+
+__all__ = ["provision"]
+
+
+def _create_table(dynamodb: Any, spec: resources.TableSpec, name: str) -> dict[str, Any]:
+    attributes = [{"AttributeName": spec.hash_key, "AttributeType": spec.hash_key_type}]
+    keys = [{"AttributeName": spec.hash_key, "KeyType": "HASH"}]
+    if spec.range_key:
+        attributes.append({"AttributeName": spec.range_key, "AttributeType": spec.range_key_type})
+        keys.append({"AttributeName": spec.range_key, "KeyType": "RANGE"})
+    kwargs: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": attributes,
+        "KeySchema": keys,
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if spec.stream_view_type:
+        kwargs["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": spec.stream_view_type,
+        }
+    table = dynamodb.create_table(**kwargs)["TableDescription"]
+    dynamodb.update_continuous_backups(
+        TableName=name,
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+    )
+    if spec.ttl_attribute:
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
+        )
+    return dict(table)
+
+
+def _create_queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return url, arn
+
+
+def provision(
+    prefix: str,
+    *,
+    session: boto3.session.Session | None = None,
+    visibility_timeout_seconds: int | None = None,
+) -> dict[str, str]:
+    """Create every declared resource; returns the app's environment variables.
+
+    ``visibility_timeout_seconds`` overrides the queues' visibility timeout
+    (the local stack uses a short one so retries and DLQ moves happen in
+    seconds instead of minutes).
+    """
+    session = session or boto3.session.Session()
+    dynamodb = session.client("dynamodb")
+    kinesis = session.client("kinesis")
+    sns = session.client("sns")
+    sqs = session.client("sqs")
+    s3 = session.client("s3")
+    env: dict[str, str] = {"NAME_PREFIX": prefix}
+
+    for spec in resources.TABLES:
+        name = resource_name(prefix, spec.suffix)
+        description = _create_table(dynamodb, spec, name)
+        env[spec.env_var] = name
+        if spec.key == "ledger":
+            env["LEDGER_STREAM_ARN"] = description["LatestStreamArn"]
+
+    stream = resources.EVENT_STREAM
+    stream_name = resource_name(prefix, stream.suffix)
+    kinesis.create_stream(StreamName=stream_name, ShardCount=stream.shard_count)
+    kinesis.get_waiter("stream_exists").wait(
+        StreamName=stream_name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+    )
+    if stream.retention_hours > 24:
+        kinesis.increase_stream_retention_period(
+            StreamName=stream_name, RetentionPeriodHours=stream.retention_hours
+        )
+    env[stream.env_var] = stream_name
+
+    topic_arn = sns.create_topic(Name=resource_name(prefix, resources.USER_EVENTS_TOPIC))[
+        "TopicArn"
+    ]
+    env["USER_EVENTS_TOPIC_ARN"] = topic_arn
+
+    for queue in resources.QUEUES:
+        _, dlq_arn = _create_queue(
+            sqs,
+            resource_name(prefix, queue.dlq_suffix),
+            {"MessageRetentionPeriod": str(queue.dlq_message_retention_seconds)},
+        )
+        visibility = visibility_timeout_seconds or queue.visibility_timeout_seconds
+        _, queue_arn = _create_queue(
+            sqs,
+            resource_name(prefix, queue.suffix),
+            {
+                "VisibilityTimeout": str(visibility),
+                "MessageRetentionPeriod": str(queue.message_retention_seconds),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
+                ),
+            },
+        )
+        sns.subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={
+                "RawMessageDelivery": "true",
+                "FilterPolicy": json.dumps(queue.filter_policy),
+                "FilterPolicyScope": "MessageAttributes",
+            },
+            ReturnSubscriptionArn=True,
+        )
+        env[queue.env_var] = resource_name(prefix, queue.suffix)
+
+    failure_name = resource_name(prefix, resources.STREAM_FAILURE_QUEUE)
+    _create_queue(sqs, failure_name, {"MessageRetentionPeriod": str(14 * 24 * 3600)})
+    env[resources.STREAM_FAILURE_QUEUE_ENV_VAR] = failure_name
+
+    archive = resources.ARCHIVE_DELIVERY
+    bucket = resource_name(prefix, archive.bucket_suffix)
+    region = session.region_name or "us-east-1"
+    create_kwargs: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        create_kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**create_kwargs)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    env[archive.bucket_env_var] = bucket
+    return env
