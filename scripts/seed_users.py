@@ -1,0 +1,349 @@
+#!/usr/bin/env python
+"""Register realistic fake users through the HTTP API.
+
+    python scripts/seed_users.py [--api-url URL] [--count N] [--loyalty-ratio R] [--seed S]
+                                 [--marketing-ratio R] [--concurrency C] [--output FILE]
+
+Users are generated deterministically from ``--seed`` (same seed, same users)
+and registered concurrently with ``POST {api-url}/users``. Transient failures
+(connection errors, timeouts, 5xx, 429) are retried with exponential backoff;
+every attempt for one user carries the same ``Idempotency-Key`` so a retry can
+never register the user twice. A 409 (``email_taken``) or 400 counts as failed.
+
+Progress goes to stderr. The last line on stdout is a JSON summary
+``{"created", "failed", "loyalty", "marketing", "seconds", "errors"}``, where
+``loyalty``/``marketing`` count *created* users with that flag. ``--output``
+writes the API's responses for the created users as a JSON list. Exit 1 if any
+user failed, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import re
+import sys
+import threading
+import time
+import unicodedata
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from faker import Faker
+from requests.adapters import HTTPAdapter
+from tqdm import tqdm
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+DEFAULT_COUNT = 50
+DEFAULT_LOYALTY_RATIO = 0.5
+DEFAULT_MARKETING_RATIO = 0.5
+DEFAULT_SEED = 42
+DEFAULT_CONCURRENCY = 8
+DEFAULT_RETRIES = 3
+DEFAULT_BACKOFF = 0.25
+DEFAULT_TIMEOUT = 10.0
+EMAIL_DOMAIN = "example.com"
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One user that could not be registered."""
+
+    email: str
+    error: str
+    status: int | None = None
+    message: str = ""
+
+
+@dataclass
+class SeedResult:
+    """Outcome of a seeding run; ``created`` holds the API's responses in input order."""
+
+    created: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    loyalty: int = 0
+    marketing: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON summary printed as the last line of stdout."""
+        return {
+            "created": len(self.created),
+            "failed": len(self.failures),
+            "loyalty": self.loyalty,
+            "marketing": self.marketing,
+            "seconds": round(self.seconds, 3),
+            "errors": dict(sorted(Counter(f.error for f in self.failures).items())),
+        }
+
+
+def _flag(created: dict[str, Any], sent: dict[str, Any], name: str) -> bool:
+    """A created user's flag as the API echoed it, else as it was sent."""
+    if name == "marketing":
+        consents = created.get("consents")
+        if isinstance(consents, dict) and "marketing" in consents:
+            return consents["marketing"] is True
+        return sent.get("consents", {}).get("marketing") is True
+    return (created[name] if name in created else sent.get(name)) is True
+
+
+def _slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return _NON_ALNUM.sub("", ascii_text.lower()) or "user"
+
+
+def _seed_token(seed: int) -> str:
+    return hashlib.sha256(f"seed_users:{seed}".encode()).hexdigest()[:6]
+
+
+def _check_ratio(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be between 0 and 1, got {value}")
+
+
+def generate_users(
+    count: int,
+    seed: int = DEFAULT_SEED,
+    loyalty_ratio: float = DEFAULT_LOYALTY_RATIO,
+    marketing_ratio: float = DEFAULT_MARKETING_RATIO,
+) -> list[dict[str, Any]]:
+    """Build ``count`` deterministic ``POST /users`` bodies for ``seed``.
+
+    Emails are unique within a run (index) and across seeds (a seed-derived
+    token). Identity fields come from Faker and the flags from a separate
+    seeded RNG, so changing a ratio never changes names, emails or addresses.
+    """
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    _check_ratio("loyalty_ratio", loyalty_ratio)
+    _check_ratio("marketing_ratio", marketing_ratio)
+
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    flags = random.Random(seed)
+    token = _seed_token(seed)
+    users: list[dict[str, Any]] = []
+    for index in range(count):
+        name = fake.first_name()
+        lastname = fake.last_name()
+        address = ", ".join(line.strip() for line in fake.address().splitlines() if line.strip())
+        email = f"{_slug(name)}.{_slug(lastname)}.{index:04d}.{token}@{EMAIL_DOMAIN}"
+        users.append(
+            {
+                "name": name,
+                "lastname": lastname,
+                "email": email,
+                "address": address,
+                "loyalty": flags.random() < loyalty_ratio,
+                "consents": {"marketing": flags.random() < marketing_ratio},
+            }
+        )
+    return users
+
+
+class _Sessions:
+    """One ``requests.Session`` per worker thread (sessions are not thread-safe)."""
+
+    def __init__(self, pool_size: int) -> None:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[requests.Session] = []
+        self._pool_size = pool_size
+
+    def get(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers["Accept"] = "application/json"
+            self._local.session = session
+            with self._lock:
+                self._all.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            for session in self._all:
+                session.close()
+            self._all.clear()
+
+
+def _error_of(response: requests.Response) -> tuple[str, str]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return body["error"], str(body.get("message", ""))
+    return f"http_{response.status_code}", response.text[:200]
+
+
+def _register_one(
+    sessions: _Sessions,
+    url: str,
+    user: dict[str, Any],
+    retries: int,
+    backoff: float,
+    timeout: float,
+) -> dict[str, Any] | Failure:
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    email = str(user.get("email", ""))
+    failure = Failure(email=email, error="not_attempted")
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
+        try:
+            response = sessions.get().post(url, json=user, headers=headers, timeout=timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            failure = Failure(email=email, error="connection_error", message=str(exc)[:200])
+            continue
+        if response.status_code in (200, 201):
+            try:
+                created = response.json()
+            except ValueError:
+                return Failure(email, "invalid_response", response.status_code, response.text[:200])
+            if isinstance(created, dict):
+                return created
+            return Failure(email, "invalid_response", response.status_code, response.text[:200])
+        error, message = _error_of(response)
+        failure = Failure(email=email, error=error, status=response.status_code, message=message)
+        if response.status_code not in _RETRY_STATUSES:
+            return failure
+    return failure
+
+
+def register_users(
+    api_url: str,
+    users: list[dict[str, Any]],
+    concurrency: int = DEFAULT_CONCURRENCY,
+    *,
+    retries: int = DEFAULT_RETRIES,
+    backoff: float | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: bool = True,
+) -> SeedResult:
+    """Register ``users`` concurrently via ``POST {api_url}/users``.
+
+    Transient errors are retried ``retries`` times with exponential backoff;
+    409/400 and other client errors fail immediately.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    delay = DEFAULT_BACKOFF if backoff is None else backoff
+    url = api_url.rstrip("/") + "/users"
+    outcomes: list[dict[str, Any] | Failure | None] = [None] * len(users)
+    sessions = _Sessions(pool_size=concurrency)
+    started = time.perf_counter()
+    bar = tqdm(
+        total=len(users), desc="seeding users", unit="user", file=sys.stderr, disable=not progress
+    )
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="seed") as pool:
+            futures = {
+                pool.submit(_register_one, sessions, url, user, retries, delay, timeout): index
+                for index, user in enumerate(users)
+            }
+            failed = 0
+            for future in as_completed(futures):
+                done = future.result()
+                outcomes[futures[future]] = done
+                bar.update(1)
+                if isinstance(done, Failure):
+                    failed += 1
+                    bar.set_postfix_str(f"failed={failed}")
+    finally:
+        bar.close()
+        sessions.close()
+    result = SeedResult(seconds=time.perf_counter() - started)
+    for sent, outcome in zip(users, outcomes, strict=True):
+        if isinstance(outcome, Failure):
+            result.failures.append(outcome)
+        elif outcome is not None:
+            result.created.append(outcome)
+            result.loyalty += _flag(outcome, sent, "loyalty")
+            result.marketing += _flag(outcome, sent, "marketing")
+    return result
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seed_users.py", description="Register realistic fake users through the HTTP API."
+    )
+    parser.add_argument("--api-url", default=DEFAULT_API_URL, help="API base URL (%(default)s)")
+    parser.add_argument("--count", type=_non_negative, default=DEFAULT_COUNT)
+    parser.add_argument("--loyalty-ratio", type=_ratio, default=DEFAULT_LOYALTY_RATIO)
+    parser.add_argument("--marketing-ratio", type=_ratio, default=DEFAULT_MARKETING_RATIO)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--concurrency", type=_positive, default=DEFAULT_CONCURRENCY)
+    parser.add_argument("--retries", type=_non_negative, default=DEFAULT_RETRIES)
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per call")
+    parser.add_argument("--output", type=Path, help="write the created users (JSON list) here")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the exit code (1 if any user failed)."""
+    args = _parser().parse_args(argv)
+    users = generate_users(args.count, args.seed, args.loyalty_ratio, args.marketing_ratio)
+    result = register_users(
+        args.api_url,
+        users,
+        args.concurrency,
+        retries=args.retries,
+        timeout=args.timeout,
+        progress=not args.no_progress,
+    )
+    for failure in result.failures[:10]:
+        status = failure.status if failure.status is not None else "-"
+        print(
+            f"failed: {failure.email}: {failure.error} ({status}) {failure.message}".rstrip(),
+            file=sys.stderr,
+        )
+    if len(result.failures) > 10:
+        print(f"... and {len(result.failures) - 10} more failures", file=sys.stderr)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(result.created, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result.summary()), flush=True)
+    return 1 if result.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
