@@ -8,7 +8,7 @@ from chalice import Chalice
 from chalice.app import DynamoDBEvent, KinesisEvent, SQSEvent
 
 from chalicelib import resources, service
-from chalicelib.http import api_errors, json_response
+from chalicelib.http import api_errors, json_response, respond
 from chalicelib.settings import get_settings
 
 app = Chalice(app_name="event-platform")
@@ -24,13 +24,54 @@ def health() -> dict[str, str]:
 @app.route("/users", methods=["POST"])
 @api_errors
 def register_user() -> Any:
-    return json_response(service.register_user(app.current_request.raw_body), 201)
+    request = app.current_request
+    return respond(service.register_user(request.raw_body, request.headers))
 
 
 @app.route("/users/{user_id}", methods=["GET"])
 @api_errors
 def get_user(user_id: str) -> Any:
     return json_response(service.get_user(user_id))
+
+
+@app.route("/users/{user_id}/purchases", methods=["POST"])
+@api_errors
+def make_purchase(user_id: str) -> Any:
+    request = app.current_request
+    return respond(service.make_purchase(user_id, request.raw_body, request.headers))
+
+
+@app.route("/accounts", methods=["POST"])
+@api_errors
+def open_account() -> Any:
+    request = app.current_request
+    return respond(service.open_account(request.raw_body, request.headers))
+
+
+@app.route("/accounts/{account_id}/deposits", methods=["POST"])
+@api_errors
+def deposit(account_id: str) -> Any:
+    request = app.current_request
+    return respond(service.deposit(account_id, request.raw_body, request.headers))
+
+
+@app.route("/accounts/{account_id}/withdrawals", methods=["POST"])
+@api_errors
+def withdraw(account_id: str) -> Any:
+    request = app.current_request
+    return respond(service.withdraw(account_id, request.raw_body, request.headers))
+
+
+@app.route("/accounts/{account_id}", methods=["GET"])
+@api_errors
+def get_account(account_id: str) -> Any:
+    return json_response(service.get_account(account_id, app.current_request.query_params))
+
+
+@app.route("/accounts/{account_id}/events", methods=["GET"])
+@api_errors
+def account_events(account_id: str) -> Any:
+    return json_response(service.account_events(account_id))
 
 
 @app.route("/loyalty/{user_id}", methods=["GET"])

@@ -12,8 +12,16 @@ from chalice import Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.exceptions import ApiError, ValidationFailed
+from chalicelib.idempotency import StoredResponse
 
-__all__ = ["MAX_BODY_BYTES", "api_errors", "json_response", "parse_body", "validation_details"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "api_errors",
+    "json_response",
+    "parse_body",
+    "respond",
+    "validation_details",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +36,11 @@ def json_response(body: Any, status_code: int = 200) -> Response:
         status_code=status_code,
         headers={"Content-Type": "application/json"},
     )
+
+
+def respond(stored: StoredResponse) -> Response:
+    """The JSON response of a command's (possibly stored) result."""
+    return json_response(stored.body, stored.status_code)
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:

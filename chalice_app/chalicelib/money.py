@@ -31,10 +31,10 @@ def parse_amount(value: Any) -> Decimal:
         raise ValueError("must be a finite number")
     if amount <= 0:
         raise ValueError("must be greater than 0")
-    if amount != amount.quantize(CENT, rounding="ROUND_DOWN"):
-        raise ValueError("must have at most 2 decimal places")
     if amount > MAX_AMOUNT:
         raise ValueError(f"must be at most {MAX_AMOUNT}")
+    if amount.as_tuple().exponent < -2 and amount != amount.quantize(CENT):  # type: ignore[operator]
+        raise ValueError("must have at most 2 decimal places")
     return amount.quantize(CENT)
 
 

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from chalicelib import aws
+from chalicelib.accounts import AccountService, OpenAccount, Transfer, parse_at
+from chalicelib.commands import CommandRunner
 from chalicelib.consumers import (
     CrmContactSync,
     GdprConsentRecord,
@@ -17,34 +19,103 @@ from chalicelib.consumers import (
     SqsBatchProcessor,
     UserEventConsumer,
 )
-from chalicelib.exceptions import NotFound
+from chalicelib.exceptions import NotFound, ValidationFailed
 from chalicelib.fanout import UserEventFanout
 from chalicelib.http import parse_body
+from chalicelib.idempotency import MAX_KEY_LENGTH, IdempotencyStore, StoredResponse
+from chalicelib.ledger import EventLedger
+from chalicelib.purchases import MakePurchase, PurchaseService
 from chalicelib.relay import LedgerRelay, ledger_inserts
 from chalicelib.settings import get_settings
 from chalicelib.users import RegisterUser, UserRegistry
 
 __all__ = [
+    "account_events",
     "consume_user_events",
     "crm_contact",
+    "deposit",
     "fan_out_user_events",
     "gdpr_consents",
+    "get_account",
     "get_user",
     "loyalty_status",
+    "make_purchase",
+    "open_account",
     "register_user",
     "relay_ledger_records",
+    "withdraw",
 ]
 
 
+def _runner() -> CommandRunner:
+    store = IdempotencyStore(aws.table("idempotency"), get_settings().idempotency_ttl_seconds)
+    return CommandRunner(aws.table("ledger"), store)
+
+
+def _ledger() -> EventLedger:
+    return EventLedger(aws.table("ledger"))
+
+
 def _users() -> UserRegistry:
-    return UserRegistry(aws.table("users"), aws.table("ledger"))
+    return UserRegistry(aws.table("users"), _runner())
 
 
-def register_user(raw_body: bytes | str | None) -> dict[str, Any]:
-    """Validate and register a user; returns the created user."""
+def _accounts() -> AccountService:
+    return AccountService(_ledger(), _runner())
+
+
+def _key(headers: Mapping[str, str]) -> str | None:
+    key = headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise ValidationFailed(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
+            details=[{"field": "Idempotency-Key", "message": "bad length"}],
+        )
+    return key
+
+
+def register_user(raw_body: bytes | str | None, headers: Mapping[str, str]) -> StoredResponse:
+    """Validate and register a user (201 with the user)."""
     request = parse_body(raw_body, RegisterUser)
-    user, _event = _users().register(request)
-    return user
+    return _users().register(request, _key(headers))
+
+
+def open_account(raw_body: bytes | str | None, headers: Mapping[str, str]) -> StoredResponse:
+    return _accounts().open(parse_body(raw_body, OpenAccount), _key(headers))
+
+
+def deposit(
+    account_id: str, raw_body: bytes | str | None, headers: Mapping[str, str]
+) -> StoredResponse:
+    return _accounts().deposit(account_id, parse_body(raw_body, Transfer), _key(headers))
+
+
+def withdraw(
+    account_id: str, raw_body: bytes | str | None, headers: Mapping[str, str]
+) -> StoredResponse:
+    return _accounts().withdraw(account_id, parse_body(raw_body, Transfer), _key(headers))
+
+
+def get_account(account_id: str, query: Mapping[str, str] | None) -> dict[str, Any]:
+    """The account now, or as of ``?at=``."""
+    at = (query or {}).get("at")
+    if at is not None:
+        return _accounts().at(account_id, parse_at(at)).to_dict()
+    return _accounts().current(account_id).to_dict()
+
+
+def account_events(account_id: str) -> dict[str, Any]:
+    return {"events": _accounts().events(account_id)}
+
+
+def make_purchase(
+    user_id: str, raw_body: bytes | str | None, headers: Mapping[str, str]
+) -> StoredResponse:
+    request = parse_body(raw_body, MakePurchase)
+    service = PurchaseService(_ledger(), _runner())
+    return service.purchase(
+        user_id, request, user_exists=_users().exists(user_id), idempotency_key=_key(headers)
+    )
 
 
 def get_user(user_id: str) -> dict[str, Any]:

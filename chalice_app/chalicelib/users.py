@@ -10,13 +10,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
 
-from chalicelib.dynamo import cancellation_codes, transact_put
-from chalicelib.events import CloudEvent, Consents, UserCreated, new_event
+from chalicelib.commands import CommandRunner, Decision
+from chalicelib.dynamo import transact_put
+from chalicelib.events import Consents, UserCreated, new_event
 from chalicelib.exceptions import Conflict, NotFound
-from chalicelib.ledger import ledger_put
+from chalicelib.idempotency import StoredResponse
 
 __all__ = ["RegisterUser", "UserRegistry", "user_view"]
 
@@ -70,61 +70,60 @@ def user_view(item: dict[str, Any]) -> dict[str, Any]:
 
 
 class UserRegistry:
-    """Registers and reads users; takes the users and ledger Table resources."""
+    """Registers and reads users; takes the users Table resource and a CommandRunner."""
 
-    def __init__(self, users_table: Any, ledger_table: Any) -> None:
+    def __init__(self, users_table: Any, runner: CommandRunner) -> None:
         self._users = users_table
-        self._ledger = ledger_table
+        self._runner = runner
 
-    def register(self, request: RegisterUser) -> tuple[dict[str, Any], CloudEvent]:
-        """Create the user; Conflict(email_taken) if the email is registered."""
+    def register(self, request: RegisterUser, idempotency_key: str | None = None) -> StoredResponse:
+        """Create the user (201); Conflict(email_taken) if the email is registered."""
         user_id = str(uuid.uuid4())
-        event = new_event(
-            UserCreated(
-                user_id=user_id,
-                name=request.name,
-                lastname=request.lastname,
-                email=request.email,
-                address=request.address,
-                loyalty=request.loyalty,
-                consents=Consents(marketing=request.consents.marketing),
-            ),
-            subject=user_id,
-            version=1,
-        )
-        user = {
-            "pk": _user_pk(user_id),
-            "id": user_id,
-            "name": request.name,
-            "lastname": request.lastname,
-            "email": request.email,
-            "address": request.address,
-            "loyalty": request.loyalty,
-            "consents": {"marketing": request.consents.marketing},
-            "created_at": event.to_dict()["time"],
-            "version": 1,
-        }
-        lock = {"pk": _email_pk(request.email), "user_id": user_id}
-        new_item = "attribute_not_exists(pk)"
-        items = [
-            transact_put(self._users.name, user, new_item),
-            transact_put(self._users.name, lock, new_item),
-            ledger_put(self._ledger.name, event),
-        ]
-        try:
-            self._users.meta.client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            codes = cancellation_codes(exc.response)
-            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-                raise Conflict(
-                    "a user with this email already exists",
-                    code="email_taken",
-                    details=[{"field": "email", "message": "already registered"}],
-                ) from None
-            raise
-        return user_view(user), event
+
+        def decide() -> Decision:
+            event = new_event(
+                UserCreated(
+                    user_id=user_id,
+                    name=request.name,
+                    lastname=request.lastname,
+                    email=request.email,
+                    address=request.address,
+                    loyalty=request.loyalty,
+                    consents=Consents(marketing=request.consents.marketing),
+                ),
+                subject=user_id,
+                version=1,
+            )
+            user = {
+                "pk": _user_pk(user_id),
+                "id": user_id,
+                "name": request.name,
+                "lastname": request.lastname,
+                "email": request.email,
+                "address": request.address,
+                "loyalty": request.loyalty,
+                "consents": {"marketing": request.consents.marketing},
+                "created_at": event.to_dict()["time"],
+                "version": 1,
+            }
+            lock = {"pk": _email_pk(request.email), "user_id": user_id}
+            new_item = "attribute_not_exists(pk)"
+            email_taken = Conflict(
+                "a user with this email already exists",
+                code="email_taken",
+                details=[{"field": "email", "message": "already registered"}],
+            )
+            return Decision(
+                response=StoredResponse(201, user_view(user)),
+                events=[event],
+                guards=[
+                    transact_put(self._users.name, user, new_item),
+                    transact_put(self._users.name, lock, new_item),
+                ],
+                guard_errors={1: email_taken},
+            )
+
+        return self._runner.run(decide, scope="POST /users", idempotency_key=idempotency_key)
 
     def get(self, user_id: str) -> dict[str, Any]:
         """The stored user; NotFound if there is none."""

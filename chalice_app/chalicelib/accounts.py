@@ -1,0 +1,163 @@
+"""Account commands and reads: open, deposit, withdraw, state now and at a time.
+
+State is folded from the ledger with the same pure fold the projector uses
+(projections.accounts), starting from a snapshot where one exists.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from chalicelib.commands import CommandRunner, Decision
+from chalicelib.events import (
+    AccountDeposited,
+    AccountOpened,
+    AccountWithdrawn,
+    format_time,
+    new_event,
+)
+from chalicelib.exceptions import Conflict, NotFound, ValidationFailed
+from chalicelib.idempotency import StoredResponse
+from chalicelib.ledger import EventLedger
+from chalicelib.money import PositiveAmount, format_money
+from projections.accounts import Account, fold
+from projections.cents import to_cents
+
+__all__ = ["AccountService", "OpenAccount", "Transfer", "parse_at"]
+
+Currency = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]
+OwnerId = Annotated[
+    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=100)
+]
+
+
+class OpenAccount(BaseModel):
+    """The body of ``POST /accounts``."""
+
+    model_config = ConfigDict(extra="ignore")
+    owner_id: OwnerId
+    currency: Currency
+
+
+class Transfer(BaseModel):
+    """The body of a deposit or withdrawal."""
+
+    model_config = ConfigDict(extra="ignore")
+    amount: PositiveAmount
+
+
+def parse_at(value: str) -> datetime:
+    """An ISO-8601 instant; naive times are taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        raise ValidationFailed(
+            "'at' must be an ISO-8601 date-time",
+            details=[{"field": "at", "message": f"not an ISO-8601 date-time: {value!r}"}],
+        ) from None
+    if parsed.tzinfo is None:
+        from datetime import UTC
+
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+class AccountService:
+    """Account commands and ledger reads."""
+
+    def __init__(self, ledger: EventLedger, runner: CommandRunner) -> None:
+        self._ledger = ledger
+        self._runner = runner
+
+    def _events(self, account_id: str) -> list[dict[str, Any]]:
+        return [orjson.loads(raw) for raw in self._ledger.raw_events(account_id)]
+
+    def current(self, account_id: str) -> Account:
+        """The account folded from the ledger; NotFound if it was never opened."""
+        account = fold(self._events(account_id))
+        if account is None:
+            raise NotFound(f"account {account_id} not found")
+        return account
+
+    def at(self, account_id: str, instant: datetime) -> Account:
+        """The account as of ``instant`` (events with time <= instant)."""
+        cutoff = format_time(instant)
+        # Event times are fixed-width UTC strings, so string order is time order.
+        events = [e for e in self._events(account_id) if e["time"] <= cutoff]
+        account = fold(events)
+        if account is None:
+            raise NotFound(f"account {account_id} did not exist at {cutoff}")
+        return account
+
+    def events(self, account_id: str) -> list[dict[str, Any]]:
+        """The account's CloudEvents in version order; NotFound if none."""
+        events = self._events(account_id)
+        if not events:
+            raise NotFound(f"account {account_id} not found")
+        return events
+
+    def open(self, request: OpenAccount, idempotency_key: str | None) -> StoredResponse:
+        account_id = str(uuid.uuid4())
+
+        def decide() -> Decision:
+            event = new_event(
+                AccountOpened(
+                    account_id=account_id, owner_id=request.owner_id, currency=request.currency
+                ),
+                subject=account_id,
+                version=1,
+            )
+            body = Account(account_id, request.owner_id, request.currency, 0, 1).to_dict()
+            return Decision(response=StoredResponse(201, body), events=[event])
+
+        return self._runner.run(decide, scope="POST /accounts", idempotency_key=idempotency_key)
+
+    def deposit(
+        self, account_id: str, request: Transfer, idempotency_key: str | None
+    ) -> StoredResponse:
+        return self._move(account_id, request.amount, withdraw=False, key=idempotency_key)
+
+    def withdraw(
+        self, account_id: str, request: Transfer, idempotency_key: str | None
+    ) -> StoredResponse:
+        return self._move(account_id, request.amount, withdraw=True, key=idempotency_key)
+
+    def _move(
+        self, account_id: str, amount: Decimal, *, withdraw: bool, key: str | None
+    ) -> StoredResponse:
+        cents = to_cents(format_money(amount))
+
+        def decide() -> Decision:
+            account = self.current(account_id)
+            if withdraw and cents > account.balance_cents:
+                raise Conflict(
+                    f"balance {account.to_dict()['balance']} is less than {format_money(amount)}",
+                    code="insufficient_funds",
+                    details=[{"field": "amount", "message": "exceeds the balance"}],
+                )
+            data = (
+                AccountWithdrawn(account_id=account_id, amount=amount)
+                if withdraw
+                else AccountDeposited(account_id=account_id, amount=amount)
+            )
+            version = account.version + 1
+            event = new_event(data, subject=account_id, version=version)
+            balance = account.balance_cents + (-cents if withdraw else cents)
+            after = Account(account.id, account.owner_id, account.currency, balance, version)
+            body = {
+                "event_id": event.id,
+                "version": version,
+                "balance": after.to_dict()["balance"],
+            }
+            return Decision(response=StoredResponse(201, body), events=[event])
+
+        kind = "withdrawals" if withdraw else "deposits"
+        return self._runner.run(
+            decide, scope=f"POST /accounts/{account_id}/{kind}", idempotency_key=key
+        )

@@ -1,0 +1,226 @@
+"""The local stack: the whole platform on one laptop.
+
+``python scripts/local_stack.py up [--api-port 8000] [--aws-port 5000]``
+starts moto server (the AWS endpoint) on 127.0.0.1, provisions the
+resources declared in chalicelib/resources.py, runs the Lambda event sources
+(DynamoDB stream, Kinesis, SQS) and the Firehose delivery to the S3 archive
+in this process, and serves the API with ``chalice local``. It prints
+``API ready at http://127.0.0.1:<port>`` when ``GET /health`` answers, and
+stops every child process on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_DIR = ROOT / "chalice_app"
+
+logger = logging.getLogger("local_stack")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_http(url: str, timeout: float, alive: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"process serving {url} exited")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+
+class LocalStack:
+    """Starts and stops the local stack's processes and threads."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.runner: Any = None
+        self.firehose: Any = None
+        self.stopped = threading.Event()
+        self._down = False
+
+    def _spawn(self, argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+        log = None if self.args.verbose else subprocess.DEVNULL
+        child = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=log)
+        self.children.append(child)
+        return child
+
+    def _children_alive(self) -> bool:
+        return all(child.poll() is None for child in self.children)
+
+    def up(self) -> None:
+        args = self.args
+        for port in (args.api_port, args.aws_port):
+            if not _port_free(port):
+                raise SystemExit(f"port {port} on 127.0.0.1 is already in use")
+        endpoint = f"http://127.0.0.1:{args.aws_port}"
+        base_env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+            "AWS_DEFAULT_REGION": args.region,
+        }
+        base_env.pop("AWS_PROFILE", None)
+        moto = self._spawn(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(args.aws_port)],
+            base_env,
+            ROOT,
+        )
+        _wait_http(f"{endpoint}/moto-api/", 30, lambda: moto.poll() is None)
+        # Everything below (provisioning, handlers, chalice local) talks to moto.
+        os.environ.update(base_env)
+
+        from local_aws.provision import provision
+
+        app_env = provision(args.prefix, visibility_timeout_seconds=args.visibility_timeout)
+        os.environ.update(app_env)
+        self._start_event_sources(app_env)
+
+        chalice_bin = Path(sys.executable).parent / "chalice"
+        api = self._spawn(
+            [str(chalice_bin), "local", "--host", "127.0.0.1", "--port", str(args.api_port),
+             "--stage", "local", "--no-autoreload"],
+            {**base_env, **app_env},
+            APP_DIR,
+        )
+        _wait_http(f"http://127.0.0.1:{args.api_port}/health", 60, lambda: api.poll() is None)
+        print(f"API ready at http://127.0.0.1:{args.api_port}", flush=True)
+
+    def _start_event_sources(self, app_env: dict[str, str]) -> None:
+        import boto3
+
+        from chalicelib import aws
+        from local_aws.event_sources import EventSourceRunner
+        from local_aws.firehose import FirehoseEmulator
+
+        aws.reset()
+        sys.path.insert(0, str(APP_DIR))
+        app_module = importlib.import_module("app")
+        session = boto3.session.Session(region_name=self.args.region)
+        failure_url = session.client("sqs").get_queue_url(
+            QueueName=app_env["STREAM_FAILURE_QUEUE"]
+        )["QueueUrl"]
+        state_dir = Path(self.args.state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.runner = EventSourceRunner(
+            app_module.app,
+            session,
+            failure_queue_url=failure_url,
+            checkpoint_path=None,
+        )
+        self.runner.start()
+        self.firehose = FirehoseEmulator(
+            session=session,
+            stream_name=app_env["EVENT_STREAM"],
+            bucket=app_env["ARCHIVE_BUCKET"],
+            delivery_name=f"{self.args.prefix}-archive",
+            buffering_interval_seconds=self.args.firehose_buffer_seconds,
+        )
+        self.firehose.start()
+
+    def down(self) -> None:
+        """Stop threads, then children (SIGTERM, then SIGKILL after a grace period)."""
+        if self._down:
+            return
+        self._down = True
+        self.stopped.set()
+        for component in (self.runner, self.firehose):
+            if component is not None:
+                try:
+                    component.stop()
+                except Exception:
+                    logger.exception("stopping %s failed", type(component).__name__)
+        for child in reversed(self.children):
+            if child.poll() is None:
+                child.terminate()
+        for child in reversed(self.children):
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+    def wait(self) -> int:
+        """Block until a signal arrives or a child dies; the exit code."""
+        while not self.stopped.is_set():
+            if not self._children_alive():
+                logger.error("a child process exited unexpectedly; stopping")
+                return 1
+            self.stopped.wait(0.5)
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the local stack in the foreground")
+    up.add_argument("--api-port", type=int, default=8000)
+    up.add_argument("--aws-port", type=int, default=5000)
+    up.add_argument("--prefix", default="evp", help="resource name prefix")
+    up.add_argument(
+        "--region", default=os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
+        help="AWS region (default: $AWS_DEFAULT_REGION or eu-west-1)",
+    )
+    up.add_argument("--visibility-timeout", type=int, default=2,
+                    help="SQS visibility timeout locally, seconds (short, so retries are quick)")
+    up.add_argument("--firehose-buffer-seconds", type=float, default=2.0)
+    up.add_argument("--state-dir", default=str(ROOT / ".local-stack"))
+    up.add_argument("-v", "--verbose", action="store_true", help="show child process output")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stack = LocalStack(args)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stack.stopped.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    code = 1
+    try:
+        stack.up()
+        code = stack.wait()
+    except (RuntimeError, SystemExit) as exc:
+        print(f"local stack failed: {exc}", file=sys.stderr, flush=True)
+    finally:
+        stack.down()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
