@@ -14,6 +14,14 @@ from chalicelib.settings import get_settings
 app = Chalice(app_name="event-platform")
 settings = get_settings()
 QUEUE_SPECS = {spec.key: spec for spec in resources.QUEUES}
+# Bodies are parsed as JSON whatever the declared type, so a client that
+# forgets the header gets the documented 400 shape rather than Chalice's 415.
+JSON_BODY_TYPES = [
+    "application/json",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "application/octet-stream",
+]
 
 
 @app.route("/health", methods=["GET"])
@@ -21,7 +29,7 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.route("/users", methods=["POST"])
+@app.route("/users", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def register_user() -> Any:
     request = app.current_request
@@ -34,28 +42,28 @@ def get_user(user_id: str) -> Any:
     return json_response(service.get_user(user_id))
 
 
-@app.route("/users/{user_id}/purchases", methods=["POST"])
+@app.route("/users/{user_id}/purchases", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def make_purchase(user_id: str) -> Any:
     request = app.current_request
     return respond(service.make_purchase(user_id, request.raw_body, request.headers))
 
 
-@app.route("/accounts", methods=["POST"])
+@app.route("/accounts", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def open_account() -> Any:
     request = app.current_request
     return respond(service.open_account(request.raw_body, request.headers))
 
 
-@app.route("/accounts/{account_id}/deposits", methods=["POST"])
+@app.route("/accounts/{account_id}/deposits", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def deposit(account_id: str) -> Any:
     request = app.current_request
     return respond(service.deposit(account_id, request.raw_body, request.headers))
 
 
-@app.route("/accounts/{account_id}/withdrawals", methods=["POST"])
+@app.route("/accounts/{account_id}/withdrawals", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def withdraw(account_id: str) -> Any:
     request = app.current_request
