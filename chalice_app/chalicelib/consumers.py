@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from chalicelib.events import USER_CREATED, CloudEvent, parse_event
+from chalicelib.events import USER_CREATED, CloudEvent, format_time, parse_event, utc_now
 from chalicelib.exceptions import BatchItemFailures, NotFound, OutOfOrderEvent
 
 __all__ = [
@@ -54,6 +54,8 @@ class _VersionedUserTable:
             "user_id": event.subject,
             "version": event.aggregateversion,
             "last_event_id": event.id,
+            # When this consumer applied it: end-to-end latency is this minus event time.
+            "applied_at": format_time(utc_now()),
         }
         if event.aggregateversion != 1:
             return self._check_order(event)

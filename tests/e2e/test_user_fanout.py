@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import LocalStackProcess, wait_for
+from local_aws.stack_process import LocalStackProcess, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

@@ -1,0 +1,103 @@
+"""Run ``scripts/local_stack.py up`` as a child process (for the demo and e2e tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import boto3
+
+__all__ = ["LocalStackProcess", "free_port", "running_local_stack", "wait_for"]
+
+ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.2) -> T:
+    """Poll until ``predicate()`` is truthy; its value, or TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class LocalStackProcess:
+    """Where a running local stack answers."""
+
+    api_url: str
+    aws_url: str
+    prefix: str
+    region: str
+    log_path: Path
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the stack's moto endpoint."""
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region
+        )
+        return session.client(service, endpoint_url=self.aws_url)  # type: ignore[call-overload]
+
+    def name(self, suffix: str) -> str:
+        return f"{self.prefix}-{suffix}"
+
+
+@contextmanager
+def running_local_stack(
+    log_path: Path, *, prefix: str = "evp", region: str = "eu-west-1", startup_timeout: float = 90
+) -> Iterator[LocalStackProcess]:
+    """Start the local stack on free ports; SIGTERM it on exit."""
+    api_port, aws_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_DEFAULT_REGION"] = region
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable, str(ROOT / "scripts" / "local_stack.py"), "up",
+                "--api-port", str(api_port), "--aws-port", str(aws_port),
+                "--prefix", prefix, "--region", region, "--state-dir", str(log_path.parent),
+            ],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+        )
+        try:
+            wait_for(
+                lambda: b"API ready" in log_path.read_bytes() or process.poll() is not None,
+                startup_timeout,
+            )
+            if process.poll() is not None:
+                raise RuntimeError(f"local stack exited:\n{log_path.read_text()}")
+            yield LocalStackProcess(
+                api_url=f"http://127.0.0.1:{api_port}",
+                aws_url=f"http://127.0.0.1:{aws_port}",
+                prefix=prefix,
+                region=region,
+                log_path=log_path,
+            )
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
