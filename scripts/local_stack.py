@@ -121,6 +121,7 @@ class LocalStack:
         import boto3
 
         from chalicelib import aws
+        from chalicelib.resources import ARCHIVE_DELIVERY, resource_name
         from local_aws.event_sources import EventSourceRunner
         from local_aws.firehose import FirehoseEmulator
 
@@ -137,14 +138,14 @@ class LocalStack:
             app_module.app,
             session,
             failure_queue_url=failure_url,
-            checkpoint_path=None,
+            checkpoint_path=state_dir / "event_sources.json",
         )
         self.runner.start()
         self.firehose = FirehoseEmulator(
             session=session,
             stream_name=app_env["EVENT_STREAM"],
             bucket=app_env["ARCHIVE_BUCKET"],
-            delivery_name=f"{self.args.prefix}-archive",
+            delivery_name=resource_name(self.args.prefix, ARCHIVE_DELIVERY.delivery_suffix),
             buffering_interval_seconds=self.args.firehose_buffer_seconds,
         )
         self.firehose.start()
