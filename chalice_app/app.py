@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from chalice import Chalice
-from chalice.app import DynamoDBEvent, KinesisEvent, SQSEvent
+from chalice.app import DynamoDBEvent, KinesisEvent, Request, SQSEvent
 
 from chalicelib import resources, service
 from chalicelib.http import api_errors, json_response, respond
@@ -24,6 +24,11 @@ JSON_BODY_TYPES = [
 ]
 
 
+def _request() -> Request:
+    # Chalice sets current_request before calling a route.
+    return cast(Request, app.current_request)
+
+
 @app.route("/health", methods=["GET"])
 def health() -> dict[str, str]:
     return {"status": "ok"}
@@ -32,7 +37,7 @@ def health() -> dict[str, str]:
 @app.route("/users", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def register_user() -> Any:
-    request = app.current_request
+    request = _request()
     return respond(service.register_user(request.raw_body, request.headers))
 
 
@@ -45,35 +50,35 @@ def get_user(user_id: str) -> Any:
 @app.route("/users/{user_id}/purchases", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def make_purchase(user_id: str) -> Any:
-    request = app.current_request
+    request = _request()
     return respond(service.make_purchase(user_id, request.raw_body, request.headers))
 
 
 @app.route("/accounts", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def open_account() -> Any:
-    request = app.current_request
+    request = _request()
     return respond(service.open_account(request.raw_body, request.headers))
 
 
 @app.route("/accounts/{account_id}/deposits", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def deposit(account_id: str) -> Any:
-    request = app.current_request
+    request = _request()
     return respond(service.deposit(account_id, request.raw_body, request.headers))
 
 
 @app.route("/accounts/{account_id}/withdrawals", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def withdraw(account_id: str) -> Any:
-    request = app.current_request
+    request = _request()
     return respond(service.withdraw(account_id, request.raw_body, request.headers))
 
 
 @app.route("/accounts/{account_id}", methods=["GET"])
 @api_errors
 def get_account(account_id: str) -> Any:
-    return json_response(service.get_account(account_id, app.current_request.query_params))
+    return json_response(service.get_account(account_id, _request().query_params))
 
 
 @app.route("/accounts/{account_id}/events", methods=["GET"])

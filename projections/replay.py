@@ -29,13 +29,12 @@ from projections.timekeys import CANONICAL_LENGTH, time_key
 
 __all__ = ["Projection", "Reducer", "ReplayResult", "ReplayStats", "replay"]
 
-S_co = TypeVar("S_co", covariant=True)
 S = TypeVar("S")
 
 Row = list[Any]
 
 
-class Reducer(Protocol[S_co]):
+class Reducer(Protocol[S]):
     """A projection's accumulator for one replay.
 
     The engine keeps one row per aggregate (``subject``); ``row[0]`` is the
@@ -44,22 +43,22 @@ class Reducer(Protocol[S_co]):
     version order, exactly once; ``finish`` turns the rows into states.
     """
 
-    apply: Callable[[Row, Event], None]
+    def apply(self, row: Row, event: Event, /) -> None: ...
 
-    def finish(self, rows: Mapping[str, Row]) -> dict[str, S_co]: ...
+    def finish(self, rows: Mapping[str, Row]) -> dict[str, S]: ...
 
     def positions(self, rows: Mapping[str, Row]) -> dict[str, dict[str, int]]:
         """Per state key: the last applied version of each aggregate folded into it."""
         ...
 
 
-class Projection(Protocol[S_co]):
+class Projection(Protocol[S]):
     """Something the engine can fold events into."""
 
     @property
     def name(self) -> str: ...
 
-    def reducer(self) -> Reducer[S_co]: ...
+    def reducer(self) -> Reducer[S]: ...
 
 
 @dataclass
@@ -180,7 +179,8 @@ def _decoded(
 
 def _decode_each(chunk: bytes | str, strict: bool, stats: ReplayStats) -> list[Event]:
     events = []
-    for number, line in enumerate(chunk.splitlines(), 1):
+    lines: list[Any] = chunk.splitlines()  # type: ignore[assignment]
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:

@@ -26,7 +26,8 @@ from chalicelib.exceptions import Conflict, NotFound, ValidationFailed
 from chalicelib.idempotency import StoredResponse
 from chalicelib.ledger import EventLedger
 from chalicelib.money import PositiveAmount, format_money
-from projections.accounts import Account, fold
+from projections.accounts import Account, account_at, fold
+from projections.envelope import decode_event
 from projections.cents import to_cents
 
 __all__ = ["AccountService", "OpenAccount", "Transfer", "parse_at"]
@@ -75,12 +76,9 @@ class AccountService:
         self._ledger = ledger
         self._runner = runner
 
-    def _events(self, account_id: str) -> list[dict[str, Any]]:
-        return [orjson.loads(raw) for raw in self._ledger.raw_events(account_id)]
-
     def current(self, account_id: str) -> Account:
         """The account folded from the ledger; NotFound if it was never opened."""
-        account = fold(self._events(account_id))
+        account = fold(decode_event(raw) for raw in self._ledger.raw_events(account_id))
         if account is None:
             raise NotFound(f"account {account_id} not found")
         return account
@@ -88,16 +86,14 @@ class AccountService:
     def at(self, account_id: str, instant: datetime) -> Account:
         """The account as of ``instant`` (events with time <= instant)."""
         cutoff = format_time(instant)
-        # Event times are fixed-width UTC strings, so string order is time order.
-        events = [e for e in self._events(account_id) if e["time"] <= cutoff]
-        account = fold(events)
+        account = account_at(self._ledger.raw_events(account_id), account_id, cutoff)
         if account is None:
             raise NotFound(f"account {account_id} did not exist at {cutoff}")
         return account
 
     def events(self, account_id: str) -> list[dict[str, Any]]:
         """The account's CloudEvents in version order; NotFound if none."""
-        events = self._events(account_id)
+        events = [orjson.loads(raw) for raw in self._ledger.raw_events(account_id)]
         if not events:
             raise NotFound(f"account {account_id} not found")
         return events

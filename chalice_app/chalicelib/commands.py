@@ -72,7 +72,7 @@ class CommandRunner:
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "TransactionCanceledException":
                     raise
-                codes = cancellation_codes(exc.response)
+                codes = cancellation_codes(dict(exc.response))
             failed = [i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
             n_events = len(decision.events)
             if idempotency_key and len(items) - 1 in failed:

@@ -1,0 +1,57 @@
+"""Reading the S3 event archive Firehose writes.
+
+Objects live under ``events/year=YYYY/month=MM/day=DD/``; each holds
+newline-delimited CloudEvent JSON (gzip when Firehose compresses). Objects
+can repeat events: delivery is at least once, so readers must deduplicate
+(the replay engine does, by subject and version).
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ARCHIVE_PREFIX", "ArchiveObject", "ArchiveReader"]
+
+ARCHIVE_PREFIX = "events/"
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class ArchiveObject:
+    key: str
+    size: int
+
+
+class ArchiveReader:
+    """Lists and reads archive objects; ``s3`` is a boto3 S3 client."""
+
+    def __init__(self, s3: Any, bucket: str, prefix: str = ARCHIVE_PREFIX) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def objects(self) -> list[ArchiveObject]:
+        """Every archive object, in key (so date, then delivery) order."""
+        found: list[ArchiveObject] = []
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            found.extend(ArchiveObject(o["Key"], int(o["Size"])) for o in page.get("Contents", []))
+        return sorted(found, key=lambda o: o.key)
+
+    def read(self, key: str) -> bytes:
+        """One object's NDJSON bytes (gunzipped if needed)."""
+        body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return gzip.decompress(body) if body[:2] == _GZIP_MAGIC else body
+
+    def chunks(self) -> Iterator[bytes]:
+        """Each object's bytes, in key order: the replay engine's input."""
+        for obj in self.objects():
+            yield self.read(obj.key)
+
+    def lines(self) -> Iterator[bytes]:
+        """Every non-blank line of every object (one CloudEvent JSON each)."""
+        for chunk in self.chunks():
+            yield from (line for line in chunk.splitlines() if line.strip())

@@ -1,0 +1,238 @@
+"""Account and loyalty read models in the READ_MODELS_TABLE (partition key ``pk``).
+
+Items::
+
+    {"pk": "account#<id>", "kind": "account", "id", "owner_id", "currency",
+     "balance": "12.50", "balance_cents": N, "version": N, "positions": {id: N}}
+    {"pk": "loyalty#<user_id>", "kind": "loyalty", "user_id", "enrolled", "points",
+     "tier", "purchase_points", "bonus_points", "purchases", "registered_at",
+     "version": N, "positions": {aggregate id: N}}
+
+``positions`` is the last applied version of each aggregate folded into the
+item; ``version`` is their sum, so it grows with every applied event. Writes
+are conditional on it: the projector writes only over the exact version it
+read (optimistic concurrency), a rebuild only over an older or equal one, so
+a stale writer never overwrites a newer state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from botocore.exceptions import ClientError
+
+from chalicelib.exceptions import ConcurrencyConflict
+from projections.accounts import Account
+from projections.loyalty import DEFAULT_POLICY, Loyalty, LoyaltyPolicy
+
+__all__ = ["EARLY_ADOPTERS_PK", "ReadModelStore", "Stored", "WriteStats"]
+
+S = TypeVar("S")
+
+EARLY_ADOPTERS_PK = "loyalty-meta#early-adopters"
+
+
+@dataclass(frozen=True)
+class Stored(Generic[S]):
+    """A read model's state and how far into each aggregate it is."""
+
+    state: S
+    positions: Mapping[str, int]
+
+    @property
+    def version(self) -> int:
+        return sum(self.positions.values())
+
+
+@dataclass
+class WriteStats:
+    written: int = 0
+    skipped_newer: int = 0
+
+
+def _account_item(account: Account, positions: Mapping[str, int]) -> dict[str, Any]:
+    return {
+        "pk": f"account#{account.id}",
+        "kind": "account",
+        **account.to_dict(),
+        "balance_cents": account.balance_cents,
+        "version": sum(positions.values()),
+        "positions": dict(positions),
+    }
+
+
+def _loyalty_item(
+    state: Loyalty, positions: Mapping[str, int], policy: LoyaltyPolicy
+) -> dict[str, Any]:
+    item = {
+        "pk": f"loyalty#{state.user_id}",
+        "kind": "loyalty",
+        **state.to_dict(policy),
+        "purchase_points": state.purchase_points,
+        "bonus_points": state.bonus_points,
+        "purchases": state.purchases,
+        "version": sum(positions.values()),
+        "positions": dict(positions),
+    }
+    if state.registered_at is not None:
+        item["registered_at"] = state.registered_at
+    return item
+
+
+def _positions(item: Mapping[str, Any]) -> dict[str, int]:
+    return {key: int(value) for key, value in item.get("positions", {}).items()}
+
+
+def _account(item: Mapping[str, Any]) -> Account:
+    return Account(
+        id=item["id"],
+        owner_id=item["owner_id"],
+        currency=item["currency"],
+        balance_cents=int(item["balance_cents"]),
+        version=int(item["version"]),
+    )
+
+
+def _loyalty(item: Mapping[str, Any]) -> Loyalty:
+    return Loyalty(
+        user_id=item["user_id"],
+        enrolled=bool(item["enrolled"]),
+        registered_at=item.get("registered_at"),
+        purchase_points=int(item["purchase_points"]),
+        purchases=int(item["purchases"]),
+        bonus_points=int(item["bonus_points"]),
+    )
+
+
+class ReadModelStore:
+    """Read models over a boto3 DynamoDB Table resource."""
+
+    def __init__(self, table: Any, policy: LoyaltyPolicy = DEFAULT_POLICY) -> None:
+        self._table = table
+        self.policy = policy
+
+    # -- reads -------------------------------------------------------------
+
+    def get_account(self, account_id: str) -> Account | None:
+        """The account read model, or None."""
+        stored = self.load_account(account_id)
+        return None if stored is None else stored.state
+
+    def get_loyalty(self, user_id: str) -> dict[str, Any] | None:
+        """``{"user_id","enrolled","points","tier"}`` or None for an unknown user."""
+        stored = self.load_loyalty(user_id)
+        return None if stored is None else stored.state.to_dict(self.policy)
+
+    def load_account(self, account_id: str) -> Stored[Account] | None:
+        item = self._get(f"account#{account_id}")
+        return None if item is None else Stored(_account(item), _positions(item))
+
+    def load_loyalty(self, user_id: str) -> Stored[Loyalty] | None:
+        item = self._get(f"loyalty#{user_id}")
+        return None if item is None else Stored(_loyalty(item), _positions(item))
+
+    def _get(self, pk: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self._table.get_item(
+            Key={"pk": pk}, ConsistentRead=True
+        ).get("Item")
+        return item
+
+    # -- projector writes (exactly over what was read) ----------------------
+
+    def save_account(self, new: Stored[Account], expected_version: int) -> None:
+        """Write ``new`` if the stored item is still at ``expected_version`` (0: absent).
+
+        Raises ConcurrencyConflict otherwise.
+        """
+        self._put_exact(_account_item(new.state, new.positions), expected_version)
+
+    def save_loyalty(self, new: Stored[Loyalty], expected_version: int) -> None:
+        """Like save_account, for a loyalty item."""
+        self._put_exact(_loyalty_item(new.state, new.positions, self.policy), expected_version)
+
+    def _put_exact(self, item: dict[str, Any], expected_version: int) -> None:
+        if expected_version == 0:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "version = :expected",
+                "ExpressionAttributeValues": {":expected": expected_version},
+            }
+        try:
+            self._table.put_item(Item=item, **condition)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConcurrencyConflict(item["pk"]) from exc
+            raise
+
+    # -- rebuild writes (never over a newer state) ---------------------------
+
+    def write_accounts(
+        self, accounts: Mapping[str, Account], positions: Mapping[str, Mapping[str, int]]
+    ) -> WriteStats:
+        """Write replayed accounts, skipping items a live projector already moved past."""
+        return self._put_all(
+            _account_item(a, positions.get(key, {key: a.version})) for key, a in accounts.items()
+        )
+
+    def write_loyalty(
+        self, states: Mapping[str, Loyalty], positions: Mapping[str, Mapping[str, int]]
+    ) -> WriteStats:
+        """Write replayed loyalty states and record who the early adopters are."""
+        stats = self._put_all(
+            _loyalty_item(s, positions.get(key, {}), self.policy) for key, s in states.items()
+        )
+        adopters = [s.user_id for s in states.values() if s.bonus_points > 0]
+        self.set_early_adopters(adopters)
+        return stats
+
+    def _put_all(self, items: Iterable[dict[str, Any]]) -> WriteStats:
+        stats = WriteStats()
+        for item in items:
+            try:
+                self._table.put_item(
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk) OR version <= :version",
+                    ExpressionAttributeValues={":version": item["version"]},
+                )
+                stats.written += 1
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                stats.skipped_newer += 1
+        return stats
+
+    # -- early adopters for the live projector --------------------------------
+
+    def claim_early_adopter(self, user_id: str, limit: int) -> bool:
+        """Take one of ``limit`` early-adopter places for ``user_id``; idempotent.
+
+        Live, places go in projection order; a replay re-ranks by registration time.
+        """
+        if limit <= 0:
+            return False
+        try:
+            self._table.update_item(
+                Key={"pk": EARLY_ADOPTERS_PK},
+                UpdateExpression="ADD #u :user",
+                ConditionExpression=(
+                    "attribute_not_exists(#u) OR size(#u) < :limit OR contains(#u, :id)"
+                ),
+                ExpressionAttributeNames={"#u": "users"},
+                ExpressionAttributeValues={":user": {user_id}, ":limit": limit, ":id": user_id},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def set_early_adopters(self, user_ids: Iterable[str]) -> None:
+        """Replace the early-adopter places (after a rebuild ranked them)."""
+        users = set(user_ids)
+        if users:
+            self._table.put_item(Item={"pk": EARLY_ADOPTERS_PK, "users": users})
+        else:
+            self._table.delete_item(Key={"pk": EARLY_ADOPTERS_PK})

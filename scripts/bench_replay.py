@@ -1,0 +1,190 @@
+"""Benchmark: replaying a synthetic archive versus merely parsing it.
+
+Writes a synthetic archive (NDJSON objects in the Firehose layout
+``events/year=YYYY/month=MM/day=DD/``) into a temporary directory, then in
+the same run measures (a) ``orjson.loads`` of every line and (b) a full
+replay into the account projection. The last line of output is JSON:
+``{"events","parse_events_per_s","replay_events_per_s","ratio_to_parse"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from itertools import chain
+from pathlib import Path
+
+import orjson
+
+from chalicelib.events import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
+from projections.accounts import ACCOUNTS
+from projections.replay import replay
+
+EVENTS_PER_OBJECT = 10_000  # about 4 MB, near Firehose's 5 MB buffer
+EVENTS_PER_DAY = 100_000
+DUPLICATE_RATE = 0.005  # at-least-once delivery re-sends a few records
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def synthetic_events(count: int, accounts: int, seed: int) -> Iterator[bytes]:
+    """``count`` account events over ``accounts`` accounts, in time order, as JSON lines."""
+    rng = random.Random(seed)
+    ids = [_uuid(rng) for _ in range(accounts)]
+    versions = [0] * accounts
+    balances = [0] * accounts
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    step = timedelta(days=1) / EVENTS_PER_DAY
+    for n in range(count):
+        # The first `accounts` events open every account; the rest touch random ones.
+        index = n if n < accounts else rng.randrange(accounts)
+        versions[index] += 1
+        version = versions[index]
+        account_id = ids[index]
+        if version == 1:
+            kind, data = ACCOUNT_OPENED, {
+                "account_id": account_id,
+                "owner_id": _uuid(rng),
+                "currency": "EUR",
+            }
+        else:
+            cents = rng.randrange(1, 50_000)
+            if balances[index] >= cents and rng.random() < 0.4:
+                kind = ACCOUNT_WITHDRAWN
+                balances[index] -= cents
+            else:
+                kind = ACCOUNT_DEPOSITED
+                balances[index] += cents
+            data = {"account_id": account_id, "amount": f"{cents // 100}.{cents % 100:02d}"}
+        yield orjson.dumps(
+            {
+                "specversion": "1.0",
+                "id": _uuid(rng),
+                "source": "/accounts",
+                "type": kind,
+                "time": (start + step * n).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "subject": account_id,
+                "datacontenttype": "application/json",
+                "aggregateversion": version,
+                "data": data,
+            }
+        )
+
+
+def write_archive(root: Path, count: int, accounts: int, seed: int) -> list[Path]:
+    """Write the synthetic archive under ``root``; the object paths in delivery order."""
+    rng = random.Random(seed + 1)
+    paths: list[Path] = []
+    batch: list[bytes] = []
+    day = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def flush(n: int) -> None:
+        when = day + timedelta(days=n // EVENTS_PER_DAY)
+        folder = root / f"events/year={when:%Y}/month={when:%m}/day={when:%d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"evp-archive-1-{when:%Y-%m-%d-%H-%M-%S}-{len(paths):06d}"
+        path.write_bytes(b"\n".join(batch) + b"\n")
+        paths.append(path)
+        batch.clear()
+
+    for n, line in enumerate(synthetic_events(count, accounts, seed)):
+        batch.append(line)
+        if rng.random() < DUPLICATE_RATE:
+            batch.append(line)
+        if len(batch) >= EVENTS_PER_OBJECT:
+            flush(n)
+    if batch:
+        flush(count - 1)
+    return paths
+
+
+def archive_objects(paths: Sequence[Path]) -> Iterator[bytes]:
+    """Every object's bytes, as the archive reader yields them."""
+    return (path.read_bytes() for path in paths)
+
+
+def measure_parse(paths: Sequence[Path]) -> tuple[int, float]:
+    """(a) Read every object and orjson.loads each of its lines."""
+    loads = orjson.loads
+    started = time.perf_counter()
+    count = 0
+    for line in chain.from_iterable(body.splitlines() for body in archive_objects(paths)):
+        if line:
+            loads(line)
+            count += 1
+    return count, time.perf_counter() - started
+
+
+def measure_replay(paths: Sequence[Path]) -> tuple[int, float, int]:
+    """(b) Read every object and replay it into the account projection."""
+    started = time.perf_counter()
+    result = replay(archive_objects(paths), ACCOUNTS)
+    elapsed = time.perf_counter() - started
+    if result.stats.unresolved_gaps:
+        raise SystemExit(f"replay left {result.stats.unresolved_gaps} events unapplied")
+    return result.stats.events_read, elapsed, result.stats.aggregates
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=3, help="best of N for each measurement")
+    parser.add_argument("--dir", type=Path, help="write the archive here instead of a temp dir")
+    args = parser.parse_args(argv)
+    if args.events < args.accounts:
+        parser.error("--events must be at least --accounts")
+
+    with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
+        root = args.dir or Path(tmp)
+        started = time.perf_counter()
+        paths = write_archive(root, args.events, args.accounts, args.seed)
+        size = sum(p.stat().st_size for p in paths)
+        print(
+            f"archive: {args.events} events ({size / 1e6:.0f} MB, {len(paths)} objects) "
+            f"written in {time.perf_counter() - started:.1f}s",
+            file=sys.stderr,
+        )
+        # Warm the page cache so both measurements read from memory alike.
+        for path in paths:
+            path.read_bytes()
+        gc.collect()
+        parse_best = replay_best = float("inf")
+        lines = events = aggregates = 0
+        for _ in range(max(1, args.rounds)):
+            lines, seconds = measure_parse(paths)
+            parse_best = min(parse_best, seconds)
+            events, seconds, aggregates = measure_replay(paths)
+            replay_best = min(replay_best, seconds)
+        print(
+            f"parse: {lines} lines in {parse_best:.2f}s; replay: {events} lines "
+            f"into {aggregates} accounts in {replay_best:.2f}s",
+            file=sys.stderr,
+        )
+    parse_rate = lines / parse_best
+    replay_rate = events / replay_best
+    print(
+        orjson.dumps(
+            {
+                "events": lines,
+                "parse_events_per_s": round(parse_rate),
+                "replay_events_per_s": round(replay_rate),
+                "ratio_to_parse": round(replay_rate / parse_rate, 3),
+            }
+        ).decode()
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

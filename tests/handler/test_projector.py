@@ -1,0 +1,124 @@
+"""The projector and the read-model store against moto's DynamoDB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib.events import (
+    AccountDeposited,
+    AccountOpened,
+    AccountWithdrawn,
+    PurchaseMade,
+    UserCreated,
+    new_event,
+)
+from chalicelib.exceptions import ConcurrencyConflict, InvalidEvent, OutOfOrderEvent
+from chalicelib.projector import project_records
+from chalicelib.read_models import ReadModelStore, Stored
+from projections.accounts import Account
+from projections.loyalty import LoyaltyPolicy
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                        "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        dynamodb = boto3.resource("dynamodb", region_name="eu-west-1")
+        yield dynamodb.create_table(
+            TableName="read-models",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+
+def account_events(acc: str = "acc-1") -> list[bytes]:
+    return [
+        new_event(AccountOpened(account_id=acc, owner_id="u1", currency="EUR"), subject=acc,
+                  version=1, time=T0).to_json(),
+        new_event(AccountDeposited(account_id=acc, amount="100.00"), subject=acc, version=2,
+                  time=T0 + timedelta(seconds=1)).to_json(),
+        new_event(AccountWithdrawn(account_id=acc, amount="30.50"), subject=acc, version=3,
+                  time=T0 + timedelta(seconds=2)).to_json(),
+    ]
+
+
+def user_created(uid: str, seconds: int = 0) -> bytes:
+    data = UserCreated(user_id=uid, name="Ada", lastname="L", email=f"{uid}@example.com",
+                       address="x", loyalty=True)
+    return new_event(data, subject=uid, version=1,
+                     time=T0 + timedelta(seconds=seconds)).to_json()
+
+
+def purchase(uid: str, version: int, amount: str) -> bytes:
+    data = PurchaseMade(user_id=uid, order_id=f"o{version}", amount=amount, currency="EUR")
+    return new_event(data, subject=f"purchases-{uid}", version=version, time=T0).to_json()
+
+
+def test_projector_applies_events_and_skips_duplicates(table: Any) -> None:
+    # GIVEN a batch where the deposit is delivered twice
+    store = ReadModelStore(table)
+    events = account_events()
+    # WHEN projected
+    stats = project_records([events[0], events[1], events[1], events[2]], store)
+    # THEN the read model has every event once
+    assert store.get_account("acc-1") == Account("acc-1", "u1", "EUR", 6950, 3)
+    assert (stats.applied, stats.duplicates) == (3, 1)
+    # AND a whole redelivery of the batch changes nothing
+    assert project_records(events, store).duplicates == 3
+    assert store.get_account("acc-1") == Account("acc-1", "u1", "EUR", 6950, 3)
+
+
+def test_projector_raises_on_a_gap_so_the_batch_is_retried(table: Any) -> None:
+    store = ReadModelStore(table)
+    events = account_events()
+    with pytest.raises(OutOfOrderEvent):
+        project_records([events[0], events[2]], store)
+    # The event before the gap was applied; the retry with the missing one completes it.
+    assert store.get_account("acc-1").version == 1  # type: ignore[union-attr]
+    project_records([events[1], events[2]], store)
+    assert store.get_account("acc-1").balance_cents == 6950  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("record", [b"not json", b'{"specversion":"1.0"}', "{}"])
+def test_projector_rejects_unparseable_records(table: Any, record: Any) -> None:
+    with pytest.raises(InvalidEvent):
+        project_records([record], ReadModelStore(table))
+
+
+def test_projector_keeps_loyalty_points_and_gives_early_places(table: Any) -> None:
+    # GIVEN a program with one early-adopter place
+    store = ReadModelStore(table, LoyaltyPolicy(early_adopter_count=1, early_adopter_bonus=500))
+    # WHEN two users register and one of them purchases (before and after registering)
+    project_records([purchase("u1", 1, "25.99"), user_created("u1"), user_created("u2", 5),
+                     purchase("u1", 2, "10.00")], store)
+    # THEN points accrue per whole unit and only the first user gets the bonus
+    assert store.get_loyalty("u1") == {"user_id": "u1", "enrolled": True, "points": 535,
+                                       "tier": "silver"}
+    assert store.get_loyalty("u2") == {"user_id": "u2", "enrolled": True, "points": 0,
+                                       "tier": "bronze"}
+    assert store.get_loyalty("nobody") is None
+
+
+def test_a_stale_writer_cannot_overwrite_a_newer_version(table: Any) -> None:
+    # GIVEN a read model at version 3
+    store = ReadModelStore(table)
+    project_records(account_events(), store)
+    stale = Stored(Account("acc-1", "u1", "EUR", 1, 2), {"acc-1": 2})
+    # WHEN a projector that read version 1 writes, THEN the write is refused
+    with pytest.raises(ConcurrencyConflict):
+        store.save_account(stale, expected_version=1)
+    # AND a rebuild carrying an older version leaves the newer item alone
+    outcome = store.write_accounts({"acc-1": stale.state}, {"acc-1": {"acc-1": 2}})
+    assert (outcome.written, outcome.skipped_newer) == (0, 1)
+    assert store.get_account("acc-1").version == 3  # type: ignore[union-attr]
