@@ -27,8 +27,8 @@ from chalicelib.idempotency import StoredResponse
 from chalicelib.ledger import EventLedger
 from chalicelib.money import PositiveAmount, format_money
 from projections.accounts import Account, account_at, fold
-from projections.envelope import decode_event
 from projections.cents import to_cents
+from projections.envelope import decode_event
 
 __all__ = ["AccountService", "OpenAccount", "Transfer", "parse_at"]
 

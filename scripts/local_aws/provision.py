@@ -88,7 +88,7 @@ def provision(
     stream_name = resource_name(prefix, stream.suffix)
     kinesis.create_stream(StreamName=stream_name, ShardCount=stream.shard_count)
     kinesis.get_waiter("stream_exists").wait(
-        StreamName=stream_name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+        StreamName=stream_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
     )
     if stream.retention_hours > 24:
         kinesis.increase_stream_retention_period(
