@@ -119,6 +119,13 @@ def user_events_fanout(event: KinesisEvent) -> None:
     service.fan_out_user_events([record.data for record in event])
 
 
+@app.on_kinesis_record(
+    stream=settings.event_stream, batch_size=100, starting_position="TRIM_HORIZON"
+)
+def projector(event: KinesisEvent) -> None:
+    service.project_records([record.data for record in event])
+
+
 def _sqs_source(key: str) -> dict[str, Any]:
     spec = QUEUE_SPECS[key]
     return {

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import orjson
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from chalicelib.commands import CommandRunner, Decision
@@ -30,7 +31,14 @@ from projections.accounts import Account, account_at, fold
 from projections.cents import to_cents
 from projections.envelope import decode_event
 
-__all__ = ["AccountService", "OpenAccount", "Transfer", "parse_at"]
+__all__ = [
+    "SNAPSHOT_EVERY",
+    "AccountService",
+    "OpenAccount",
+    "SnapshotStore",
+    "Transfer",
+    "parse_at",
+]
 
 Currency = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]
 OwnerId = Annotated[
@@ -69,16 +77,65 @@ def parse_at(value: str) -> datetime:
     return parsed
 
 
+SNAPSHOT_EVERY = 50
+
+
+class SnapshotStore:
+    """Account snapshots (``snapshot#account#<id>``) so loads fold only the ledger tail."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def load(self, account_id: str) -> Account | None:
+        item = self._table.get_item(
+            Key={"pk": f"snapshot#account#{account_id}"}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        return Account(
+            item["id"],
+            item["owner_id"],
+            item["currency"],
+            int(item["balance_cents"]),
+            int(item["version"]),
+        )
+
+    def save(self, account: Account) -> None:
+        """Store ``account`` unless a newer snapshot is already there."""
+        try:
+            self._table.put_item(
+                Item={
+                    "pk": f"snapshot#account#{account.id}",
+                    "id": account.id,
+                    "owner_id": account.owner_id,
+                    "currency": account.currency,
+                    "balance_cents": account.balance_cents,
+                    "version": account.version,
+                },
+                ConditionExpression="attribute_not_exists(pk) OR version < :v",
+                ExpressionAttributeValues={":v": account.version},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+
 class AccountService:
     """Account commands and ledger reads."""
 
-    def __init__(self, ledger: EventLedger, runner: CommandRunner) -> None:
+    def __init__(
+        self, ledger: EventLedger, runner: CommandRunner, snapshots: SnapshotStore
+    ) -> None:
         self._ledger = ledger
         self._runner = runner
+        self._snapshots = snapshots
 
-    def current(self, account_id: str) -> Account:
-        """The account folded from the ledger; NotFound if it was never opened."""
-        account = fold(decode_event(raw) for raw in self._ledger.raw_events(account_id))
+    def current(self, account_id: str, base: Account | None = None) -> Account:
+        """The account folded from the ledger, from ``base`` (a read model or snapshot)
+        on; NotFound if it was never opened."""
+        after = base.version if base is not None else 0
+        tail = self._ledger.raw_events(account_id, after_version=after)
+        account = fold((decode_event(raw) for raw in tail), base)
         if account is None:
             raise NotFound(f"account {account_id} not found")
         return account
@@ -130,7 +187,7 @@ class AccountService:
         cents = to_cents(format_money(amount))
 
         def decide() -> Decision:
-            account = self.current(account_id)
+            account = self.current(account_id, self._snapshots.load(account_id))
             if withdraw and cents > account.balance_cents:
                 raise Conflict(
                     f"balance {account.to_dict()['balance']} is less than {format_money(amount)}",
@@ -154,6 +211,11 @@ class AccountService:
             return Decision(response=StoredResponse(201, body), events=[event])
 
         kind = "withdrawals" if withdraw else "deposits"
-        return self._runner.run(
+        response = self._runner.run(
             decide, scope=f"POST /accounts/{account_id}/{kind}", idempotency_key=key
         )
+        version = response.body.get("version", 0) if response.status_code == 201 else 0
+        if version and version % SNAPSHOT_EVERY == 0:
+            # Best effort: a missing snapshot only means a longer tail to fold.
+            self._snapshots.save(self.current(account_id, self._snapshots.load(account_id)))
+        return response

@@ -134,9 +134,9 @@ class ReadModelStore:
         return None if item is None else Stored(_loyalty(item), _positions(item))
 
     def _get(self, pk: str) -> dict[str, Any] | None:
-        item: dict[str, Any] | None = self._table.get_item(
-            Key={"pk": pk}, ConsistentRead=True
-        ).get("Item")
+        item: dict[str, Any] | None = self._table.get_item(Key={"pk": pk}, ConsistentRead=True).get(
+            "Item"
+        )
         return item
 
     # -- projector writes (exactly over what was read) ----------------------

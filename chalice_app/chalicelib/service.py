@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from chalicelib import aws
-from chalicelib.accounts import AccountService, OpenAccount, Transfer, parse_at
+from chalicelib import aws, projector
+from chalicelib.accounts import AccountService, OpenAccount, SnapshotStore, Transfer, parse_at
 from chalicelib.commands import CommandRunner
 from chalicelib.consumers import (
     CrmContactSync,
@@ -25,9 +25,11 @@ from chalicelib.http import parse_body
 from chalicelib.idempotency import MAX_KEY_LENGTH, IdempotencyStore, StoredResponse
 from chalicelib.ledger import EventLedger
 from chalicelib.purchases import MakePurchase, PurchaseService
+from chalicelib.read_models import ReadModelStore
 from chalicelib.relay import LedgerRelay, ledger_inserts
 from chalicelib.settings import get_settings
 from chalicelib.users import RegisterUser, UserRegistry
+from projections.loyalty import LoyaltyPolicy
 
 __all__ = [
     "account_events",
@@ -41,6 +43,7 @@ __all__ = [
     "loyalty_status",
     "make_purchase",
     "open_account",
+    "project_records",
     "register_user",
     "relay_ledger_records",
     "withdraw",
@@ -61,7 +64,7 @@ def _users() -> UserRegistry:
 
 
 def _accounts() -> AccountService:
-    return AccountService(_ledger(), _runner())
+    return AccountService(_ledger(), _runner(), SnapshotStore(aws.table("read_models")))
 
 
 def _key(headers: Mapping[str, str]) -> str | None:
@@ -96,12 +99,23 @@ def withdraw(
     return _accounts().withdraw(account_id, parse_body(raw_body, Transfer), _key(headers))
 
 
+def _read_models() -> ReadModelStore:
+    policy = LoyaltyPolicy(early_adopter_count=get_settings().early_adopter_count)
+    return ReadModelStore(aws.table("read_models"), policy)
+
+
 def get_account(account_id: str, query: Mapping[str, str] | None) -> dict[str, Any]:
-    """The account now, or as of ``?at=``."""
+    """The account now (read model caught up with the ledger tail), or as of ``?at=``."""
     at = (query or {}).get("at")
     if at is not None:
         return _accounts().at(account_id, parse_at(at)).to_dict()
-    return _accounts().current(account_id).to_dict()
+    return _accounts().current(account_id, _read_models().get_account(account_id)).to_dict()
+
+
+def project_records(raw_records: list[bytes]) -> dict[str, int]:
+    """Apply a Kinesis batch to the read models (the projector Lambda)."""
+    stats = projector.project_records(raw_records, _read_models())
+    return {"applied": stats.applied, "duplicates": stats.duplicates, "ignored": stats.ignored}
 
 
 def account_events(account_id: str) -> dict[str, Any]:
@@ -125,13 +139,16 @@ def get_user(user_id: str) -> dict[str, Any]:
 def loyalty_status(user_id: str) -> dict[str, Any]:
     """``{"user_id","enrolled","points","tier"}``; NotFound for an unknown user."""
     enrolment = LoyaltyEnrolment(aws.table("loyalty_enrolments")).get(user_id)
-    if enrolment is None and not _users().exists(user_id):
+    store = _read_models()
+    points = store.get_loyalty(user_id)
+    if enrolment is None and points is None and not _users().exists(user_id):
         raise NotFound(f"user {user_id} not found")
     return {
         "user_id": user_id,
+        # Enrolment is the loyalty consumer's record; points come from the projector.
         "enrolled": bool(enrolment and enrolment.get("enrolled")),
-        "points": 0,
-        "tier": "bronze",
+        "points": points["points"] if points else 0,
+        "tier": points["tier"] if points else store.policy.tier(0),
     }
 
 

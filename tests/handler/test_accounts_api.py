@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import pytest
 
+from chalicelib.accounts import SNAPSHOT_EVERY, SnapshotStore
+from chalicelib.read_models import ReadModelStore
 from tests.handler.helpers import post_json, table_items, user_body
 
 
@@ -138,3 +143,49 @@ def test_purchase_for_unknown_user_is_404(client: Any) -> None:
         client, "/users/nobody/purchases", {"order_id": "o", "amount": 1, "currency": "EUR"}
     )
     assert response.status_code == 404
+
+
+def _stream_records(env: dict[str, str]) -> list[bytes]:
+    kinesis = boto3.client("kinesis")
+    data: list[bytes] = []
+    for shard in kinesis.list_shards(StreamName=env["EVENT_STREAM"])["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=env["EVENT_STREAM"],
+            ShardId=shard["ShardId"],
+            ShardIteratorType="TRIM_HORIZON",
+        )["ShardIterator"]
+        data += [r["Data"] for r in kinesis.get_records(ShardIterator=iterator)["Records"]]
+    return data
+
+
+def test_projector_keeps_the_read_model_and_reads_catch_up(client: Any) -> None:
+    # GIVEN an account with a deposit, projected by the projector Lambda
+    account = _open(client)
+    post_json(client, f"/accounts/{account['id']}/deposits", {"amount": 40})
+    events = client.http.get(f"/accounts/{account['id']}/events").json_body["events"]
+    bodies = [json.dumps(e).encode() + b"\n" for e in events]
+    client.lambda_.invoke("projector", client.events.generate_kinesis_event(bodies))
+    client.lambda_.invoke("projector", client.events.generate_kinesis_event(bodies))  # duplicate
+    store = ReadModelStore(boto3.resource("dynamodb").Table(os.environ["READ_MODELS_TABLE"]))
+    projected = store.get_account(account["id"])
+    assert projected is not None and projected.to_dict()["balance"] == "40.00"
+    # WHEN a later withdrawal has not been projected yet
+    post_json(client, f"/accounts/{account['id']}/withdrawals", {"amount": 15})
+    # THEN GET still answers with the latest state (read model + ledger tail)
+    current = client.http.get(f"/accounts/{account['id']}").json_body
+    assert (current["balance"], current["version"]) == ("25.00", 3)
+
+
+def test_snapshots_bound_the_tail_to_fold(client: Any) -> None:
+    # GIVEN an account past a snapshot boundary
+    account = _open(client)
+    for _ in range(SNAPSHOT_EVERY):
+        post_json(client, f"/accounts/{account['id']}/deposits", {"amount": "1.00"})
+    snapshot = SnapshotStore(
+        boto3.resource("dynamodb").Table(os.environ["READ_MODELS_TABLE"])
+    ).load(account["id"])
+    # THEN a snapshot at that version holds the folded state, and commands continue from it
+    assert snapshot is not None and snapshot.version == SNAPSHOT_EVERY
+    assert snapshot.balance_cents == (SNAPSHOT_EVERY - 1) * 100
+    response = post_json(client, f"/accounts/{account['id']}/withdrawals", {"amount": "50.00"})
+    assert (response.json_body["balance"], response.json_body["version"]) == ("0.00", SNAPSHOT_EVERY + 2)

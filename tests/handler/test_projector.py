@@ -29,8 +29,11 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 @pytest.fixture
 def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
-                        "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         dynamodb = boto3.resource("dynamodb", region_name="eu-west-1")
@@ -44,20 +47,32 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 def account_events(acc: str = "acc-1") -> list[bytes]:
     return [
-        new_event(AccountOpened(account_id=acc, owner_id="u1", currency="EUR"), subject=acc,
-                  version=1, time=T0).to_json(),
-        new_event(AccountDeposited(account_id=acc, amount="100.00"), subject=acc, version=2,
-                  time=T0 + timedelta(seconds=1)).to_json(),
-        new_event(AccountWithdrawn(account_id=acc, amount="30.50"), subject=acc, version=3,
-                  time=T0 + timedelta(seconds=2)).to_json(),
+        new_event(
+            AccountOpened(account_id=acc, owner_id="u1", currency="EUR"),
+            subject=acc,
+            version=1,
+            time=T0,
+        ).to_json(),
+        new_event(
+            AccountDeposited(account_id=acc, amount="100.00"),
+            subject=acc,
+            version=2,
+            time=T0 + timedelta(seconds=1),
+        ).to_json(),
+        new_event(
+            AccountWithdrawn(account_id=acc, amount="30.50"),
+            subject=acc,
+            version=3,
+            time=T0 + timedelta(seconds=2),
+        ).to_json(),
     ]
 
 
 def user_created(uid: str, seconds: int = 0) -> bytes:
-    data = UserCreated(user_id=uid, name="Ada", lastname="L", email=f"{uid}@example.com",
-                       address="x", loyalty=True)
-    return new_event(data, subject=uid, version=1,
-                     time=T0 + timedelta(seconds=seconds)).to_json()
+    data = UserCreated(
+        user_id=uid, name="Ada", lastname="L", email=f"{uid}@example.com", address="x", loyalty=True
+    )
+    return new_event(data, subject=uid, version=1, time=T0 + timedelta(seconds=seconds)).to_json()
 
 
 def purchase(uid: str, version: int, amount: str) -> bytes:
@@ -100,13 +115,28 @@ def test_projector_keeps_loyalty_points_and_gives_early_places(table: Any) -> No
     # GIVEN a program with one early-adopter place
     store = ReadModelStore(table, LoyaltyPolicy(early_adopter_count=1, early_adopter_bonus=500))
     # WHEN two users register and one of them purchases (before and after registering)
-    project_records([purchase("u1", 1, "25.99"), user_created("u1"), user_created("u2", 5),
-                     purchase("u1", 2, "10.00")], store)
+    project_records(
+        [
+            purchase("u1", 1, "25.99"),
+            user_created("u1"),
+            user_created("u2", 5),
+            purchase("u1", 2, "10.00"),
+        ],
+        store,
+    )
     # THEN points accrue per whole unit and only the first user gets the bonus
-    assert store.get_loyalty("u1") == {"user_id": "u1", "enrolled": True, "points": 535,
-                                       "tier": "silver"}
-    assert store.get_loyalty("u2") == {"user_id": "u2", "enrolled": True, "points": 0,
-                                       "tier": "bronze"}
+    assert store.get_loyalty("u1") == {
+        "user_id": "u1",
+        "enrolled": True,
+        "points": 535,
+        "tier": "silver",
+    }
+    assert store.get_loyalty("u2") == {
+        "user_id": "u2",
+        "enrolled": True,
+        "points": 0,
+        "tier": "bronze",
+    }
     assert store.get_loyalty("nobody") is None
 
 

@@ -25,28 +25,38 @@ REGION = "eu-west-1"
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
-                        "AWS_DEFAULT_REGION": REGION, "NAME_PREFIX": "t",
-                        "EARLY_ADOPTER_COUNT": "1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": REGION,
+        "NAME_PREFIX": "t",
+        "EARLY_ADOPTER_COUNT": "1",
+    }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     with mock_aws():
         settings = get_settings()
         dynamodb = boto3.resource("dynamodb", region_name=REGION)
         tables = {}
-        for key, hash_key, range_key in (("read_models", "pk", None),
-                                         ("ledger", "aggregate_id", "version")):
+        for key, hash_key, range_key in (
+            ("read_models", "pk", None),
+            ("ledger", "aggregate_id", "version"),
+        ):
             schema = [{"AttributeName": hash_key, "KeyType": "HASH"}]
             attrs = [{"AttributeName": hash_key, "AttributeType": "S"}]
             if range_key:
                 schema.append({"AttributeName": range_key, "KeyType": "RANGE"})
                 attrs.append({"AttributeName": range_key, "AttributeType": "N"})
             tables[key] = dynamodb.create_table(
-                TableName=settings.table(key), KeySchema=schema, AttributeDefinitions=attrs,
-                BillingMode="PAY_PER_REQUEST")
+                TableName=settings.table(key),
+                KeySchema=schema,
+                AttributeDefinitions=attrs,
+                BillingMode="PAY_PER_REQUEST",
+            )
         s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=settings.archive_bucket,
-                         CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.create_bucket(
+            Bucket=settings.archive_bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
         yield {"s3": s3, "bucket": settings.archive_bucket, **tables}
     get_settings.cache_clear()
 
@@ -54,19 +64,36 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 def history() -> list[Any]:
     acc = "acc-1"
     user = UserCreated(user_id="u1", name="A", lastname="B", email="a@example.com", address="x")
-    late = UserCreated(user_id="u2", name="C", lastname="D", email="c@example.com", address="y",
-                       loyalty=True)
+    late = UserCreated(
+        user_id="u2", name="C", lastname="D", email="c@example.com", address="y", loyalty=True
+    )
     return [
         new_event(user, subject="u1", version=1, time=T0),
         new_event(late, subject="u2", version=1, time=T0 + timedelta(days=1)),
-        new_event(AccountOpened(account_id=acc, owner_id="u1", currency="EUR"), subject=acc,
-                  version=1, time=T0),
-        new_event(AccountDeposited(account_id=acc, amount="40.00"), subject=acc, version=2,
-                  time=T0 + timedelta(hours=1)),
-        new_event(AccountDeposited(account_id=acc, amount="2.50"), subject=acc, version=3,
-                  time=T0 + timedelta(days=1, hours=1)),
-        new_event(PurchaseMade(user_id="u2", order_id="o1", amount="120.75", currency="EUR"),
-                  subject="purchases-u2", version=1, time=T0 + timedelta(days=1, hours=2)),
+        new_event(
+            AccountOpened(account_id=acc, owner_id="u1", currency="EUR"),
+            subject=acc,
+            version=1,
+            time=T0,
+        ),
+        new_event(
+            AccountDeposited(account_id=acc, amount="40.00"),
+            subject=acc,
+            version=2,
+            time=T0 + timedelta(hours=1),
+        ),
+        new_event(
+            AccountDeposited(account_id=acc, amount="2.50"),
+            subject=acc,
+            version=3,
+            time=T0 + timedelta(days=1, hours=1),
+        ),
+        new_event(
+            PurchaseMade(user_id="u2", order_id="o1", amount="120.75", currency="EUR"),
+            subject="purchases-u2",
+            version=1,
+            time=T0 + timedelta(days=1, hours=2),
+        ),
     ]
 
 
@@ -75,8 +102,9 @@ def put_archive(aws: dict[str, Any], events: list[Any]) -> None:
     first = b"\n".join(e.to_json() for e in events[:4]) + b"\n"
     second = b"\n".join(e.to_json() for e in [events[3], *events[4:]]) + b"\n"
     aws["s3"].put_object(Bucket=aws["bucket"], Key="events/year=2026/month=03/day=01/a", Body=first)
-    aws["s3"].put_object(Bucket=aws["bucket"], Key="events/year=2026/month=03/day=02/b",
-                         Body=gzip.compress(second))
+    aws["s3"].put_object(
+        Bucket=aws["bucket"], Key="events/year=2026/month=03/day=02/b", Body=gzip.compress(second)
+    )
     aws["s3"].put_object(Bucket=aws["bucket"], Key="errors/x", Body=b"ignored")
 
 
@@ -90,7 +118,9 @@ def test_archive_reader_lists_in_date_order_and_yields_lines(aws: dict[str, Any]
     put_archive(aws, events)
     reader = ArchiveReader(aws["s3"], aws["bucket"])
     assert [o.key for o in reader.objects()] == [
-        "events/year=2026/month=03/day=01/a", "events/year=2026/month=03/day=02/b"]
+        "events/year=2026/month=03/day=01/a",
+        "events/year=2026/month=03/day=02/b",
+    ]
     lines = list(reader.lines())
     assert len(lines) == 7  # one duplicate included: the reader does not deduplicate
     assert orjson.loads(lines[-1])["id"] == events[-1].id
@@ -121,12 +151,23 @@ def test_replay_until_from_the_ledger_into_another_table(
     for event in history():
         ledger.append([event])
     other = boto3.resource("dynamodb", region_name=REGION).create_table(
-        TableName="as-of", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        TableName="as-of",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST")
+        BillingMode="PAY_PER_REQUEST",
+    )
     # WHEN rebuilt as of the end of the first day
-    summary = run(capsys, "--projection", "accounts", "--source", "ledger",
-                  "--until", "2026-03-01T23:59:59Z", "--table", "as-of")
+    summary = run(
+        capsys,
+        "--projection",
+        "accounts",
+        "--source",
+        "ledger",
+        "--until",
+        "2026-03-01T23:59:59Z",
+        "--table",
+        "as-of",
+    )
     # THEN only that day's events count
     assert summary["after_until"] == 3
     account = ReadModelStore(other).get_account("acc-1")
@@ -143,10 +184,18 @@ def test_replay_loyalty_rewards_history_and_the_early_adopter(
     # THEN the first registered user gets the bonus, the buyer gets points
     store = ReadModelStore(aws["read_models"])
     assert summary["aggregates"] == 2
-    assert store.get_loyalty("u1") == {"user_id": "u1", "enrolled": False, "points": 500,
-                                       "tier": "silver"}
-    assert store.get_loyalty("u2") == {"user_id": "u2", "enrolled": True, "points": 120,
-                                       "tier": "bronze"}
+    assert store.get_loyalty("u1") == {
+        "user_id": "u1",
+        "enrolled": False,
+        "points": 500,
+        "tier": "silver",
+    }
+    assert store.get_loyalty("u2") == {
+        "user_id": "u2",
+        "enrolled": True,
+        "points": 120,
+        "tier": "bronze",
+    }
 
 
 def test_bench_replay_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
