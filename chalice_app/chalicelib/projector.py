@@ -36,33 +36,54 @@ class ProjectorStats:
     ignored: int = 0
 
 
-def project_records(records: Iterable[bytes | str], store: ReadModelStore) -> ProjectorStats:
+def project_records(
+    records: Iterable[bytes | str],
+    store: ReadModelStore,
+    history: Callable[[str], Iterable[bytes | str]] | None = None,
+) -> ProjectorStats:
     """Apply each record's event to the read models it changes, in order.
 
-    Raises InvalidEvent for a record that is not a valid event (or that no
-    valid history can produce, e.g. an overdraft) and OutOfOrderEvent on a gap.
+    On a gap (a predecessor not applied yet) the missing events are read from
+    ``history`` (the aggregate's ledger events, the source of truth) when
+    given, so a lost or reordered stream record cannot stall a shard; without
+    it OutOfOrderEvent fails the batch. Raises InvalidEvent for a record that
+    is not a valid event (or that no valid history can produce, e.g. an
+    overdraft).
     """
     stats = ProjectorStats()
-    for raw in records:
-        event = _decode(raw)
+
+    def apply_one(event: Event) -> bool | None:
         if event.type in accounts.ACCOUNT_TYPES:
-            outcome = _apply(
+            return _apply(
                 event,
                 load=lambda e: store.load_account(e.subject),
                 save=store.save_account,
                 evolve=accounts.evolve,
             )
-        elif event.type in loyalty.LOYALTY_TYPES:
-            outcome = _apply(
+        if event.type in loyalty.LOYALTY_TYPES:
+            return _apply(
                 event,
                 load=lambda e: store.load_loyalty(e.data.user_id or ""),
                 save=store.save_loyalty,
                 evolve=lambda state, e: _evolve_loyalty(store, state, e),
             )
-        else:
+        return None
+
+    for raw in records:
+        event = _decode(raw)
+        try:
+            outcome = apply_one(event)
+        except OutOfOrderEvent:
+            if history is None:
+                raise
+            for earlier in history(event.subject):
+                previous = _decode(earlier)
+                if previous.aggregateversion < event.aggregateversion:
+                    apply_one(previous)
+            outcome = apply_one(event)
+        if outcome is None:
             stats.ignored += 1
-            continue
-        if outcome:
+        elif outcome:
             stats.applied += 1
         else:
             stats.duplicates += 1

@@ -114,7 +114,7 @@ def get_account(account_id: str, query: Mapping[str, str] | None) -> dict[str, A
 
 def project_records(raw_records: list[bytes]) -> dict[str, int]:
     """Apply a Kinesis batch to the read models (the projector Lambda)."""
-    stats = projector.project_records(raw_records, _read_models())
+    stats = projector.project_records(raw_records, _read_models(), _ledger().raw_events)
     return {"applied": stats.applied, "duplicates": stats.duplicates, "ignored": stats.ignored}
 
 

@@ -1,0 +1,127 @@
+# Root module: the platform's AWS resources. Chalice deploys the Lambdas
+# (scripts/tf_outputs_to_chalice.py hands these outputs to .chalice/config.json).
+
+locals {
+  # SNS filter policies are handed to the pubsub module as JSON so that the
+  # queues map has one element type.
+  queues = {
+    for k, q in local.queues_catalogue : k => {
+      env_var                       = q.env_var
+      suffix                        = q.suffix
+      consumer                      = q.consumer
+      filter_policy_json            = jsonencode(q.filter_policy)
+      max_receive_count             = q.max_receive_count
+      lambda_timeout_seconds        = q.lambda_timeout_seconds
+      visibility_timeout_seconds    = q.visibility_timeout_seconds
+      message_retention_seconds     = q.message_retention_seconds
+      dlq_message_retention_seconds = q.dlq_message_retention_seconds
+    }
+  }
+}
+
+# ------------------------------------------------------------------ KMS keys
+
+module "key_state" {
+  source      = "./modules/kms_key"
+  alias       = "${var.name_prefix}-state"
+  description = "${var.name_prefix}: DynamoDB tables (ledger, read models, consumers)"
+}
+
+module "key_event_log" {
+  source      = "./modules/kms_key"
+  alias       = "${var.name_prefix}-event-log"
+  description = "${var.name_prefix}: Kinesis event stream"
+}
+
+module "key_pubsub" {
+  source             = "./modules/kms_key"
+  alias              = "${var.name_prefix}-pubsub"
+  description        = "${var.name_prefix}: SNS topic and SQS queues"
+  service_principals = ["sns.amazonaws.com"]
+}
+
+module "key_archive" {
+  source       = "./modules/kms_key"
+  alias        = "${var.name_prefix}-archive"
+  description  = "${var.name_prefix}: S3 event archive and Firehose logs"
+  logs_service = true
+}
+
+module "key_search" {
+  source       = "./modules/kms_key"
+  alias        = "${var.name_prefix}-search"
+  description  = "${var.name_prefix}: OpenSearch domain and its logs"
+  logs_service = true
+}
+
+# ------------------------------------------------------------------ modules
+
+module "state" {
+  source      = "./modules/state"
+  name_prefix = var.name_prefix
+  tables      = local.tables
+  kms_key_arn = module.key_state.key_arn
+}
+
+module "event_log" {
+  source          = "./modules/event_log"
+  name            = "${var.name_prefix}-${local.event_stream_suffix}"
+  retention_hours = var.stream_retention_hours
+  stream_mode     = var.stream_mode
+  shard_count     = var.stream_shard_count
+  kms_key_arn     = module.key_event_log.key_arn
+}
+
+module "pubsub" {
+  source                      = "./modules/pubsub"
+  name_prefix                 = var.name_prefix
+  topic_suffix                = local.user_events_topic_suffix
+  stream_failure_queue_suffix = local.stream_failure_queue_suffix
+  queues                      = local.queues
+  kms_key_arn                 = module.key_pubsub.key_arn
+}
+
+module "search" {
+  source             = "./modules/search"
+  domain_name        = "${var.name_prefix}-search"
+  instance_type      = var.search_instance_type
+  instance_count     = var.search_instance_count
+  volume_size_gb     = var.search_volume_size_gb
+  master_user_arn    = var.search_master_user_arn
+  kms_key_arn        = module.key_search.key_arn
+  log_retention_days = var.log_retention_days
+}
+
+module "archive" {
+  source                     = "./modules/archive"
+  bucket_name                = "${var.name_prefix}-${local.archive.bucket_suffix}"
+  delivery_stream_name       = "${var.name_prefix}-${local.archive.delivery_suffix}"
+  source_stream_arn          = module.event_log.stream_arn
+  source_stream_kms_key_arn  = module.key_event_log.key_arn
+  kms_key_arn                = module.key_archive.key_arn
+  prefix                     = local.archive.prefix
+  error_prefix               = local.archive.error_prefix
+  buffering_interval_seconds = local.archive.buffering_interval_seconds
+  buffering_size_mb          = local.archive.buffering_size_mb
+  opensearch_domain_arn      = module.search.domain_arn
+  transition_days            = var.archive_transition_days
+  glacier_days               = var.archive_glacier_days
+  log_retention_days         = var.log_retention_days
+}
+
+module "iam" {
+  source                   = "./modules/iam"
+  app_name                 = var.chalice_app_name
+  stage                    = var.chalice_stage
+  table_arns               = module.state.table_arns
+  state_kms_key_arn        = module.key_state.key_arn
+  event_stream_arn         = module.event_log.stream_arn
+  event_stream_kms_key_arn = module.key_event_log.key_arn
+  topic_arn                = module.pubsub.topic_arn
+  queue_arns               = module.pubsub.queue_arns
+  stream_failure_queue_arn = module.pubsub.stream_failure_queue_arn
+  pubsub_kms_key_arn       = module.key_pubsub.key_arn
+  archive_bucket_arn       = module.archive.bucket_arn
+  archive_kms_key_arn      = module.key_archive.key_arn
+  opensearch_domain_arn    = module.search.domain_arn
+}

@@ -1,0 +1,411 @@
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.name
+  partition  = data.aws_partition.current.partition
+  logs_name  = "${var.bucket_name}-access-logs"
+}
+
+# ---------------------------------------------------------------- archive bucket
+
+resource "aws_s3_bucket" "archive" {
+  #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice per deployment (needs a second region); versioning + lifecycle protect the data here.
+  #checkov:skip=CKV2_AWS_62:Nothing consumes object-created events; replay.py lists the date-partitioned prefixes.
+  bucket = var.bucket_name
+}
+
+resource "aws_s3_bucket_ownership_controls" "archive" {
+  bucket = aws_s3_bucket.archive.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "archive" {
+  bucket                  = aws_s3_bucket.archive.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "archive" {
+  bucket = aws_s3_bucket.archive.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "archive" {
+  bucket = aws_s3_bucket.archive.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = var.kms_key_arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "archive" {
+  bucket = aws_s3_bucket.archive.id
+
+  rule {
+    id     = "events-to-colder-storage"
+    status = "Enabled"
+
+    filter {}
+
+    transition {
+      days          = var.transition_days
+      storage_class = "STANDARD_IA"
+    }
+
+    transition {
+      days          = var.glacier_days
+      storage_class = "GLACIER"
+    }
+
+    noncurrent_version_transition {
+      noncurrent_days = 30
+      storage_class   = "GLACIER"
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 365
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.archive]
+}
+
+resource "aws_s3_bucket_logging" "archive" {
+  bucket        = aws_s3_bucket.archive.id
+  target_bucket = aws_s3_bucket.access_logs.id
+  target_prefix = "archive/"
+}
+
+data "aws_iam_policy_document" "archive" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.archive.arn, "${aws_s3_bucket.archive.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid       = "DenyOutdatedTls"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.archive.arn, "${aws_s3_bucket.archive.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "NumericLessThan"
+      variable = "s3:TlsVersion"
+      values   = ["1.2"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "archive" {
+  bucket     = aws_s3_bucket.archive.id
+  policy     = data.aws_iam_policy_document.archive.json
+  depends_on = [aws_s3_bucket_public_access_block.archive]
+}
+
+# ------------------------------------------------------ server access log bucket
+
+resource "aws_s3_bucket" "access_logs" {
+  #checkov:skip=CKV_AWS_18:This is the access-log target; logging it into itself would loop.
+  #checkov:skip=CKV_AWS_144:Access logs are not replicated across regions.
+  #checkov:skip=CKV_AWS_145:S3 server access logging can only deliver to SSE-S3 (AES256) buckets, not SSE-KMS.
+  #checkov:skip=CKV2_AWS_62:No consumer for access-log object events.
+  bucket = local.logs_name
+}
+
+resource "aws_s3_bucket_ownership_controls" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "access_logs" {
+  bucket                  = aws_s3_bucket.access_logs.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+
+  rule {
+    id     = "expire-access-logs"
+    status = "Enabled"
+
+    filter {}
+
+    expiration {
+      days = 365
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.access_logs]
+}
+
+data "aws_iam_policy_document" "access_logs" {
+  statement {
+    sid       = "S3ServerAccessLogs"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.access_logs.arn}/*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logging.s3.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [aws_s3_bucket.archive.arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.access_logs.arn, "${aws_s3_bucket.access_logs.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "access_logs" {
+  bucket     = aws_s3_bucket.access_logs.id
+  policy     = data.aws_iam_policy_document.access_logs.json
+  depends_on = [aws_s3_bucket_public_access_block.access_logs]
+}
+
+# ------------------------------------------------------------------ Firehose
+
+resource "aws_cloudwatch_log_group" "firehose" {
+  name              = "/aws/kinesisfirehose/${var.delivery_stream_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_cloudwatch_log_stream" "opensearch" {
+  name           = "OpenSearchDelivery"
+  log_group_name = aws_cloudwatch_log_group.firehose.name
+}
+
+resource "aws_cloudwatch_log_stream" "s3" {
+  name           = "S3Delivery"
+  log_group_name = aws_cloudwatch_log_group.firehose.name
+}
+
+data "aws_iam_policy_document" "firehose_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["firehose.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "firehose" {
+  name               = "${var.delivery_stream_name}-firehose"
+  assume_role_policy = data.aws_iam_policy_document.firehose_assume.json
+}
+
+data "aws_iam_policy_document" "firehose" {
+  statement {
+    sid       = "ReadSourceStream"
+    actions   = ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards"]
+    resources = [var.source_stream_arn]
+  }
+
+  statement {
+    sid       = "DecryptSourceStream"
+    actions   = ["kms:Decrypt"]
+    resources = [var.source_stream_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["kinesis.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid = "WriteArchive"
+    actions = [
+      "s3:AbortMultipartUpload",
+      "s3:GetBucketLocation",
+      "s3:GetObject",
+      "s3:ListBucket",
+      "s3:ListBucketMultipartUploads",
+      "s3:PutObject",
+    ]
+    resources = [aws_s3_bucket.archive.arn, "${aws_s3_bucket.archive.arn}/*"]
+  }
+
+  statement {
+    sid       = "EncryptArchive"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "DescribeDomain"
+    actions   = ["es:DescribeDomain", "es:DescribeDomains", "es:DescribeDomainConfig"]
+    resources = [var.opensearch_domain_arn]
+  }
+
+  statement {
+    sid       = "IndexDocuments"
+    actions   = ["es:ESHttpPost", "es:ESHttpPut", "es:ESHttpGet"]
+    resources = [var.opensearch_domain_arn, "${var.opensearch_domain_arn}/*"]
+  }
+
+  statement {
+    sid       = "DeliveryErrorLogs"
+    actions   = ["logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.firehose.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "firehose" {
+  name   = "delivery"
+  role   = aws_iam_role.firehose.id
+  policy = data.aws_iam_policy_document.firehose.json
+}
+
+# Every event is indexed into OpenSearch and (s3_backup_mode = AllDocuments)
+# also written to the archive, newline-delimited and date partitioned.
+resource "aws_kinesis_firehose_delivery_stream" "archive" {
+  #checkov:skip=CKV_AWS_240:Server-side encryption cannot be enabled on a delivery stream whose source is a Kinesis stream; the source stream is KMS-encrypted and so is the bucket.
+  #checkov:skip=CKV_AWS_241:Same reason as CKV_AWS_240: the source stream's CMK and the bucket's CMK protect the data.
+  name        = var.delivery_stream_name
+  destination = "opensearch"
+
+  kinesis_source_configuration {
+    kinesis_stream_arn = var.source_stream_arn
+    role_arn           = aws_iam_role.firehose.arn
+  }
+
+  opensearch_configuration {
+    domain_arn            = var.opensearch_domain_arn
+    role_arn              = aws_iam_role.firehose.arn
+    index_name            = var.opensearch_index
+    index_rotation_period = "NoRotation"
+    buffering_interval    = var.buffering_interval_seconds
+    buffering_size        = var.buffering_size_mb
+    retry_duration        = 300
+    s3_backup_mode        = "AllDocuments"
+
+    s3_configuration {
+      role_arn            = aws_iam_role.firehose.arn
+      bucket_arn          = aws_s3_bucket.archive.arn
+      prefix              = var.prefix
+      error_output_prefix = var.error_prefix
+      buffering_interval  = var.buffering_interval_seconds
+      buffering_size      = var.buffering_size_mb
+      compression_format  = "UNCOMPRESSED"
+      kms_key_arn         = var.kms_key_arn
+
+      cloudwatch_logging_options {
+        enabled         = true
+        log_group_name  = aws_cloudwatch_log_group.firehose.name
+        log_stream_name = aws_cloudwatch_log_stream.s3.name
+      }
+    }
+
+    cloudwatch_logging_options {
+      enabled         = true
+      log_group_name  = aws_cloudwatch_log_group.firehose.name
+      log_stream_name = aws_cloudwatch_log_stream.opensearch.name
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.firehose]
+}

@@ -1,0 +1,34 @@
+output "bucket_name" {
+  description = "Name of the archive bucket."
+  value       = aws_s3_bucket.archive.bucket
+}
+
+output "bucket_arn" {
+  description = "ARN of the archive bucket."
+  value       = aws_s3_bucket.archive.arn
+}
+
+output "access_log_bucket_name" {
+  description = "Name of the bucket receiving the archive's server access logs."
+  value       = aws_s3_bucket.access_logs.bucket
+}
+
+output "delivery_stream_name" {
+  description = "Name of the Firehose delivery stream."
+  value       = aws_kinesis_firehose_delivery_stream.archive.name
+}
+
+output "delivery_stream_arn" {
+  description = "ARN of the Firehose delivery stream."
+  value       = aws_kinesis_firehose_delivery_stream.archive.arn
+}
+
+output "firehose_role_arn" {
+  description = "IAM role Firehose uses; map it to an OpenSearch role with write access to the index (fine-grained access control)."
+  value       = aws_iam_role.firehose.arn
+}
+
+output "opensearch_index" {
+  description = "Index the delivery stream writes."
+  value       = var.opensearch_index
+}

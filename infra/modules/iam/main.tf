@@ -1,0 +1,325 @@
+# One least-privilege policy per Chalice function (autogen_policy = false):
+# explicit actions only, every resource scoped by ARN.
+
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  function_prefix = "${var.app_name}-${var.stage}"
+  log_group_arn   = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws/lambda/${local.function_prefix}"
+  t               = var.table_arns
+
+  handlers = [
+    "api_handler",
+    "ledger_relay",
+    "user_events_fanout",
+    "projector",
+    "loyalty_enrolment",
+    "gdpr_consent_record",
+    "crm_contact_sync",
+  ]
+
+  dynamodb_read        = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"]
+  dynamodb_write       = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"]
+  dynamodb_stream_read = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+  kinesis_read         = ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards"]
+  kms_use              = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+  sqs_consume          = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+  sqs_send             = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+  logs_write           = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+}
+
+# ------------------------------------------------------------------ REST API
+
+data "aws_iam_policy_document" "api_handler" {
+  statement {
+    sid       = "Logs"
+    actions   = local.logs_write
+    resources = ["${local.log_group_arn}-api_handler:*"]
+  }
+
+  statement {
+    sid       = "WriteModel"
+    actions   = concat(local.dynamodb_read, local.dynamodb_write)
+    resources = [local.t["ledger"], local.t["users"], local.t["idempotency"]]
+  }
+
+  statement {
+    sid     = "ReadModels"
+    actions = local.dynamodb_read
+    resources = [
+      local.t["read_models"],
+      local.t["loyalty_enrolments"],
+      local.t["gdpr_consents"],
+      local.t["crm_contacts"],
+    ]
+  }
+
+  statement {
+    sid       = "TableKey"
+    actions   = local.kms_use
+    resources = [var.state_kms_key_arn]
+  }
+
+  statement {
+    sid       = "ReadArchiveBucket"
+    actions   = ["s3:ListBucket"]
+    resources = [var.archive_bucket_arn]
+  }
+
+  statement {
+    sid       = "ReadArchiveObjects"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.archive_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "ArchiveKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.archive_kms_key_arn]
+  }
+
+  statement {
+    sid       = "Search"
+    actions   = ["es:ESHttpGet", "es:ESHttpPost", "es:ESHttpHead"]
+    resources = ["${var.opensearch_domain_arn}/*"]
+  }
+}
+
+# ------------------------------------------- outbox relay: ledger -> Kinesis
+
+data "aws_iam_policy_document" "ledger_relay" {
+  statement {
+    sid       = "Logs"
+    actions   = local.logs_write
+    resources = ["${local.log_group_arn}-ledger_relay:*"]
+  }
+
+  statement {
+    sid       = "ReadLedgerStream"
+    actions   = local.dynamodb_stream_read
+    resources = ["${local.t["ledger"]}/stream/*"]
+  }
+
+  statement {
+    sid       = "TableKey"
+    actions   = ["kms:Decrypt", "kms:DescribeKey"]
+    resources = [var.state_kms_key_arn]
+  }
+
+  statement {
+    sid       = "PublishEvents"
+    actions   = ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"]
+    resources = [var.event_stream_arn]
+  }
+
+  statement {
+    sid       = "StreamKey"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [var.event_stream_kms_key_arn]
+  }
+
+  statement {
+    sid       = "OnFailure"
+    actions   = local.sqs_send
+    resources = [var.stream_failure_queue_arn]
+  }
+
+  statement {
+    sid       = "QueueKey"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.pubsub_kms_key_arn]
+  }
+}
+
+# -------------------------------------------- fan-out: Kinesis -> SNS topic
+
+data "aws_iam_policy_document" "user_events_fanout" {
+  statement {
+    sid       = "Logs"
+    actions   = local.logs_write
+    resources = ["${local.log_group_arn}-user_events_fanout:*"]
+  }
+
+  statement {
+    sid       = "ReadEventStream"
+    actions   = local.kinesis_read
+    resources = [var.event_stream_arn]
+  }
+
+  statement {
+    sid       = "StreamKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.event_stream_kms_key_arn]
+  }
+
+  # sns:Publish also authorises PublishBatch.
+  statement {
+    sid       = "PublishUserEvents"
+    actions   = ["sns:Publish"]
+    resources = [var.topic_arn]
+  }
+
+  statement {
+    sid       = "OnFailure"
+    actions   = local.sqs_send
+    resources = [var.stream_failure_queue_arn]
+  }
+
+  statement {
+    sid       = "MessagingKey"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.pubsub_kms_key_arn]
+  }
+}
+
+# ------------------------------------------ projector: Kinesis -> read models
+
+data "aws_iam_policy_document" "projector" {
+  statement {
+    sid       = "Logs"
+    actions   = local.logs_write
+    resources = ["${local.log_group_arn}-projector:*"]
+  }
+
+  statement {
+    sid       = "ReadEventStream"
+    actions   = local.kinesis_read
+    resources = [var.event_stream_arn]
+  }
+
+  statement {
+    sid       = "StreamKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.event_stream_kms_key_arn]
+  }
+
+  statement {
+    sid       = "WriteReadModels"
+    actions   = concat(local.dynamodb_read, local.dynamodb_write)
+    resources = [local.t["read_models"]]
+  }
+
+  statement {
+    sid       = "ReadLedger"
+    actions   = local.dynamodb_read
+    resources = [local.t["ledger"]]
+  }
+
+  statement {
+    sid       = "TableKey"
+    actions   = local.kms_use
+    resources = [var.state_kms_key_arn]
+  }
+
+  statement {
+    sid       = "OnFailure"
+    actions   = local.sqs_send
+    resources = [var.stream_failure_queue_arn]
+  }
+
+  statement {
+    sid       = "QueueKey"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.pubsub_kms_key_arn]
+  }
+}
+
+# ----------------------------------------------------- SQS consumers
+
+data "aws_iam_policy_document" "loyalty_enrolment" {
+  statement {
+    sid       = "Logs"
+    actions   = local.logs_write
+    resources = ["${local.log_group_arn}-loyalty_enrolment:*"]
+  }
+
+  statement {
+    sid       = "ConsumeQueue"
+    actions   = local.sqs_consume
+    resources = [var.queue_arns["loyalty"]]
+  }
+
+  statement {
+    sid       = "QueueKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.pubsub_kms_key_arn]
+  }
+
+  statement {
+    sid       = "WriteOwnTable"
+    actions   = concat(local.dynamodb_read, local.dynamodb_write)
+    resources = [local.t["loyalty_enrolments"]]
+  }
+
+  statement {
+    sid       = "TableKey"
+    actions   = local.kms_use
+    resources = [var.state_kms_key_arn]
+  }
+}
+
+data "aws_iam_policy_document" "gdpr_consent_record" {
+  statement {
+    sid       = "Logs"
+    actions   = local.logs_write
+    resources = ["${local.log_group_arn}-gdpr_consent_record:*"]
+  }
+
+  statement {
+    sid       = "ConsumeQueue"
+    actions   = local.sqs_consume
+    resources = [var.queue_arns["gdpr"]]
+  }
+
+  statement {
+    sid       = "QueueKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.pubsub_kms_key_arn]
+  }
+
+  statement {
+    sid       = "WriteOwnTable"
+    actions   = concat(local.dynamodb_read, local.dynamodb_write)
+    resources = [local.t["gdpr_consents"]]
+  }
+
+  statement {
+    sid       = "TableKey"
+    actions   = local.kms_use
+    resources = [var.state_kms_key_arn]
+  }
+}
+
+data "aws_iam_policy_document" "crm_contact_sync" {
+  statement {
+    sid       = "Logs"
+    actions   = local.logs_write
+    resources = ["${local.log_group_arn}-crm_contact_sync:*"]
+  }
+
+  statement {
+    sid       = "ConsumeQueue"
+    actions   = local.sqs_consume
+    resources = [var.queue_arns["crm"]]
+  }
+
+  statement {
+    sid       = "QueueKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.pubsub_kms_key_arn]
+  }
+
+  statement {
+    sid       = "WriteOwnTable"
+    actions   = concat(local.dynamodb_read, local.dynamodb_write)
+    resources = [local.t["crm_contacts"]]
+  }
+
+  statement {
+    sid       = "TableKey"
+    actions   = local.kms_use
+    resources = [var.state_kms_key_arn]
+  }
+}

@@ -1,0 +1,17 @@
+output "policies" {
+  description = "IAM policy JSON by Chalice handler name; tf_outputs_to_chalice.py writes each to .chalice/policy-<stage>-<handler>.json."
+  value = {
+    api_handler         = data.aws_iam_policy_document.api_handler.json
+    ledger_relay        = data.aws_iam_policy_document.ledger_relay.json
+    user_events_fanout  = data.aws_iam_policy_document.user_events_fanout.json
+    projector           = data.aws_iam_policy_document.projector.json
+    loyalty_enrolment   = data.aws_iam_policy_document.loyalty_enrolment.json
+    gdpr_consent_record = data.aws_iam_policy_document.gdpr_consent_record.json
+    crm_contact_sync    = data.aws_iam_policy_document.crm_contact_sync.json
+  }
+}
+
+output "function_names" {
+  description = "Deployed Lambda function name by Chalice handler name."
+  value       = { for h in local.handlers : h => "${local.function_prefix}-${h}" }
+}

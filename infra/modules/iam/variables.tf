@@ -1,0 +1,64 @@
+variable "app_name" {
+  description = "Chalice app name."
+  type        = string
+}
+
+variable "stage" {
+  description = "Chalice stage; functions are named <app_name>-<stage>-<handler>."
+  type        = string
+}
+
+variable "table_arns" {
+  description = "DynamoDB table ARN by catalogue key (ledger, users, idempotency, read_models, loyalty_enrolments, gdpr_consents, crm_contacts)."
+  type        = map(string)
+}
+
+variable "state_kms_key_arn" {
+  description = "KMS key of the DynamoDB tables."
+  type        = string
+}
+
+variable "event_stream_arn" {
+  description = "ARN of the Kinesis event stream."
+  type        = string
+}
+
+variable "event_stream_kms_key_arn" {
+  description = "KMS key of the Kinesis event stream."
+  type        = string
+}
+
+variable "topic_arn" {
+  description = "ARN of the user-events SNS topic."
+  type        = string
+}
+
+variable "queue_arns" {
+  description = "Consumer queue ARN by catalogue key (loyalty, gdpr, crm)."
+  type        = map(string)
+}
+
+variable "stream_failure_queue_arn" {
+  description = "ARN of the stream consumers' on-failure queue."
+  type        = string
+}
+
+variable "pubsub_kms_key_arn" {
+  description = "KMS key of the topic and queues."
+  type        = string
+}
+
+variable "archive_bucket_arn" {
+  description = "ARN of the event archive bucket."
+  type        = string
+}
+
+variable "archive_kms_key_arn" {
+  description = "KMS key of the archive bucket."
+  type        = string
+}
+
+variable "opensearch_domain_arn" {
+  description = "ARN of the OpenSearch domain."
+  type        = string
+}

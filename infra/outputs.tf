@@ -1,0 +1,122 @@
+# Everything the Chalice app needs; scripts/tf_outputs_to_chalice.py reads
+# these through `terraform output -json`.
+
+output "aws_region" {
+  description = "Region of the deployment."
+  value       = var.aws_region
+}
+
+output "name_prefix" {
+  description = "Resource name prefix (NAME_PREFIX of the app)."
+  value       = var.name_prefix
+}
+
+output "chalice_app_name" {
+  description = "Chalice app name the IAM policies were written for."
+  value       = var.chalice_app_name
+}
+
+output "chalice_stage" {
+  description = "Chalice stage the IAM policies were written for."
+  value       = var.chalice_stage
+}
+
+output "table_names" {
+  description = "DynamoDB table name by catalogue key (resources.TABLES[*].key)."
+  value       = module.state.table_names
+}
+
+output "table_arns" {
+  description = "DynamoDB table ARN by catalogue key."
+  value       = module.state.table_arns
+}
+
+output "ledger_stream_arn" {
+  description = "DynamoDB stream ARN of the ledger table (LEDGER_STREAM_ARN)."
+  value       = module.state.stream_arns["ledger"]
+}
+
+output "event_stream_name" {
+  description = "Kinesis event stream name (EVENT_STREAM)."
+  value       = module.event_log.stream_name
+}
+
+output "event_stream_arn" {
+  description = "Kinesis event stream ARN."
+  value       = module.event_log.stream_arn
+}
+
+output "user_events_topic_arn" {
+  description = "SNS user-events topic ARN (USER_EVENTS_TOPIC_ARN)."
+  value       = module.pubsub.topic_arn
+}
+
+output "queue_names" {
+  description = "SQS consumer queue name by catalogue key (resources.QUEUES[*].key)."
+  value       = module.pubsub.queue_names
+}
+
+output "queue_arns" {
+  description = "SQS consumer queue ARN by catalogue key."
+  value       = module.pubsub.queue_arns
+}
+
+output "dlq_arns" {
+  description = "Dead-letter queue ARN by consumer queue key."
+  value       = module.pubsub.dlq_arns
+}
+
+output "stream_failure_queue_name" {
+  description = "On-failure queue of the stream consumers (STREAM_FAILURE_QUEUE)."
+  value       = module.pubsub.stream_failure_queue_name
+}
+
+output "stream_failure_queue_arn" {
+  description = "ARN of the stream consumers' on-failure queue (post_deploy.py)."
+  value       = module.pubsub.stream_failure_queue_arn
+}
+
+output "archive_bucket_name" {
+  description = "S3 event archive bucket (ARCHIVE_BUCKET)."
+  value       = module.archive.bucket_name
+}
+
+output "archive_delivery_stream_name" {
+  description = "Firehose delivery stream archiving and indexing the event stream."
+  value       = module.archive.delivery_stream_name
+}
+
+output "firehose_role_arn" {
+  description = "Role to map to an OpenSearch role with write access to the events index."
+  value       = module.archive.firehose_role_arn
+}
+
+output "opensearch_endpoint" {
+  description = "OpenSearch HTTPS endpoint (OPENSEARCH_ENDPOINT, with https://)."
+  value       = "https://${module.search.endpoint}"
+}
+
+output "opensearch_index" {
+  description = "OpenSearch index holding the events."
+  value       = module.archive.opensearch_index
+}
+
+output "early_adopter_count" {
+  description = "EARLY_ADOPTER_COUNT of the app."
+  value       = var.early_adopter_count
+}
+
+output "lambda_function_names" {
+  description = "Deployed Lambda function name by Chalice handler name."
+  value       = module.iam.function_names
+}
+
+output "lambda_iam_policies" {
+  description = "Least-privilege IAM policy JSON by Chalice handler name."
+  value       = module.iam.policies
+}
+
+output "lambda_reserved_concurrency" {
+  description = "Reserved concurrency by Chalice handler name."
+  value       = var.lambda_reserved_concurrency
+}

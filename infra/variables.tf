@@ -1,0 +1,168 @@
+variable "aws_region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (\"<name_prefix>-<suffix>\"); must match NAME_PREFIX of the Chalice app. The archive bucket name must be globally unique, so pick a prefix nobody else uses."
+  type        = string
+  default     = "evp"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.name_prefix))
+    error_message = "name_prefix must be 2-16 characters: lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags applied to every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "chalice_app_name" {
+  description = "Chalice app_name (chalice_app/.chalice/config.json); Lambda functions deploy as <app>-<stage>-<handler>."
+  type        = string
+  default     = "event-platform"
+}
+
+variable "chalice_stage" {
+  description = "Chalice stage the IAM policies and outputs are written for."
+  type        = string
+  default     = "dev"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,15}$", var.chalice_stage))
+    error_message = "chalice_stage must be lowercase letters, digits or underscores, starting with a letter."
+  }
+}
+
+variable "stream_retention_hours" {
+  description = "Retention of the event stream in hours (Kinesis allows 24..8760)."
+  type        = number
+  default     = 8760
+
+  validation {
+    condition     = var.stream_retention_hours >= 24 && var.stream_retention_hours <= 8760
+    error_message = "stream_retention_hours must be between 24 and 8760."
+  }
+}
+
+variable "stream_mode" {
+  description = "Kinesis capacity mode: PROVISIONED (shard_count shards) or ON_DEMAND."
+  type        = string
+  default     = "PROVISIONED"
+
+  validation {
+    condition     = contains(["PROVISIONED", "ON_DEMAND"], var.stream_mode)
+    error_message = "stream_mode must be PROVISIONED or ON_DEMAND."
+  }
+}
+
+variable "stream_shard_count" {
+  description = "Number of shards when stream_mode is PROVISIONED."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.stream_shard_count >= 1 && var.stream_shard_count <= 500
+    error_message = "stream_shard_count must be between 1 and 500."
+  }
+}
+
+variable "archive_transition_days" {
+  description = "Days after which archived events move to STANDARD_IA; GLACIER follows after archive_glacier_days."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.archive_transition_days >= 30
+    error_message = "S3 requires at least 30 days before a transition to STANDARD_IA."
+  }
+}
+
+variable "archive_glacier_days" {
+  description = "Days after which archived events move to GLACIER (must be later than archive_transition_days)."
+  type        = number
+  default     = 180
+
+  validation {
+    condition     = var.archive_glacier_days >= 60
+    error_message = "archive_glacier_days must be at least 60."
+  }
+}
+
+variable "search_instance_type" {
+  description = "OpenSearch data node instance type."
+  type        = string
+  default     = "t3.medium.search"
+}
+
+variable "search_instance_count" {
+  description = "Number of OpenSearch data nodes; 2 or more enables zone awareness."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.search_instance_count >= 1 && var.search_instance_count <= 20
+    error_message = "search_instance_count must be between 1 and 20."
+  }
+}
+
+variable "search_volume_size_gb" {
+  description = "EBS volume size per OpenSearch data node, in GiB."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.search_volume_size_gb >= 10 && var.search_volume_size_gb <= 1024
+    error_message = "search_volume_size_gb must be between 10 and 1024."
+  }
+}
+
+variable "search_master_user_arn" {
+  description = "IAM role/user ARN that becomes the OpenSearch fine-grained-access-control master user. Defaults to the identity running terraform."
+  type        = string
+  default     = null
+}
+
+variable "log_retention_days" {
+  description = "Retention of the CloudWatch log groups this stack creates (OpenSearch, Firehose)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch retention value of at least one year (365, 400, 545, 731, ...)."
+  }
+}
+
+variable "early_adopter_count" {
+  description = "How many of the first users count as early adopters (EARLY_ADOPTER_COUNT of the app)."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.early_adopter_count >= 0
+    error_message = "early_adopter_count must not be negative."
+  }
+}
+
+variable "lambda_reserved_concurrency" {
+  description = "Reserved concurrency per Chalice function (handler name -> executions). Functions not listed get none. AWS keeps 10 executions unreserved, so accounts with the default limit of 10 need {}."
+  type        = map(number)
+  default = {
+    ledger_relay        = 2
+    user_events_fanout  = 2
+    projector           = 2
+    loyalty_enrolment   = 2
+    gdpr_consent_record = 2
+    crm_contact_sync    = 2
+  }
+
+  validation {
+    condition     = alltrue([for v in values(var.lambda_reserved_concurrency) : v >= 0 && floor(v) == v])
+    error_message = "Reserved concurrency values must be non-negative integers."
+  }
+}

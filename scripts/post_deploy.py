@@ -1,0 +1,151 @@
+"""Apply the event source mapping settings Chalice cannot express.
+
+    python scripts/post_deploy.py [--stage dev] [--config chalice_app/.chalice/config.json]
+
+Run after ``chalice deploy``. For the deployed functions <app>-<stage>-<handler>:
+
+- SQS consumers: ``FunctionResponseTypes = ["ReportBatchItemFailures"]``, so a
+  handler returning ``{"batchItemFailures": [...]}`` retries only those messages.
+- Kinesis / DynamoDB stream consumers: ``BisectBatchOnFunctionError``,
+  ``MaximumRetryAttempts`` (chalicelib.resources.KINESIS_RETRY) and an
+  on-failure destination (the stream-failures queue), so a poison record
+  cannot block its shard.
+
+Idempotent. Prints one JSON summary line. Exit 0 on success, 1 when a function
+has no event source mapping (deploy incomplete) or AWS refused, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tf_outputs_to_chalice import SQS_CONSUMERS, STREAM_CONSUMERS  # noqa: E402
+
+from chalicelib import resources  # noqa: E402
+
+__all__ = ["desired_settings", "main", "update_mappings"]
+
+
+class PostDeployError(Exception):
+    """Input or deployment state that post_deploy cannot work with."""
+
+
+def desired_settings(handler: str, failure_queue_arn: str) -> dict[str, Any]:
+    """The mapping settings a handler's event source mappings must have."""
+    if handler in SQS_CONSUMERS.values():
+        return {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
+    if handler in STREAM_CONSUMERS:
+        return {
+            "BisectBatchOnFunctionError": resources.KINESIS_RETRY.bisect_batch_on_function_error,
+            "MaximumRetryAttempts": resources.KINESIS_RETRY.maximum_retry_attempts,
+            "DestinationConfig": {"OnFailure": {"Destination": failure_queue_arn}},
+        }
+    raise PostDeployError(f"{handler} has no event source mapping settings")
+
+
+def _differs(mapping: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    for key, value in wanted.items():
+        current = mapping.get(key)
+        if key == "DestinationConfig":
+            current = (current or {}).get("OnFailure", {}).get("Destination")
+            value = value["OnFailure"]["Destination"]
+        if current != value:
+            return True
+    return False
+
+
+def _mappings(lambda_client: Any, function_name: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for page in lambda_client.get_paginator("list_event_source_mappings").paginate(
+        FunctionName=function_name
+    ):
+        found.extend(page["EventSourceMappings"])
+    return found
+
+
+def update_mappings(
+    lambda_client: Any, function_prefix: str, failure_queue_arn: str
+) -> dict[str, list[str]]:
+    """Bring every consumer's mappings to the desired settings; returns UUIDs by outcome."""
+    summary: dict[str, list[str]] = {"updated": [], "unchanged": [], "missing": []}
+    for handler in (*STREAM_CONSUMERS, *SQS_CONSUMERS.values()):
+        function_name = f"{function_prefix}-{handler}"
+        mappings = _mappings(lambda_client, function_name)
+        if not mappings:
+            summary["missing"].append(function_name)
+            continue
+        wanted = desired_settings(handler, failure_queue_arn)
+        for mapping in mappings:
+            if _differs(mapping, wanted):
+                lambda_client.update_event_source_mapping(UUID=mapping["UUID"], **wanted)
+                summary["updated"].append(mapping["UUID"])
+            else:
+                summary["unchanged"].append(mapping["UUID"])
+    return summary
+
+
+def _stage_settings(config_path: Path, stage: str) -> tuple[str, str]:
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PostDeployError(f"cannot read Chalice config {config_path}: {exc}") from exc
+    env = config.get("stages", {}).get(stage, {}).get("environment_variables", {})
+    queue = env.get(resources.STREAM_FAILURE_QUEUE_ENV_VAR)
+    if not queue:
+        raise PostDeployError(
+            f"stage {stage!r} in {config_path} has no {resources.STREAM_FAILURE_QUEUE_ENV_VAR}; "
+            "run scripts/tf_outputs_to_chalice.py first"
+        )
+    return f"{config['app_name']}-{stage}", queue
+
+
+def main(argv: Sequence[str] | None = None, session: boto3.session.Session | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=ROOT.parent / "chalice_app" / ".chalice" / "config.json",
+    )
+    parser.add_argument("--region", default=None)
+    args = parser.parse_args(argv)
+    session = session or boto3.session.Session(region_name=args.region)
+    try:
+        function_prefix, queue_name = _stage_settings(args.config, args.stage)
+        sqs = session.client("sqs")
+        queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        summary = update_mappings(session.client("lambda"), function_prefix, queue_arn)
+    except PostDeployError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # botocore errors: report in one line
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, sort_keys=True))
+    if summary["missing"]:
+        print(
+            f"error: no event source mapping for {', '.join(summary['missing'])}; "
+            "did `chalice deploy` finish?",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

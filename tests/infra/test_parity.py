@@ -1,0 +1,260 @@
+"""infra/ declares exactly the resources of chalicelib.resources (and the local stack)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from tf_outputs_to_chalice import SQS_CONSUMERS
+
+from chalicelib import resources
+from tests.infra import hcl
+
+PREFIX = "evp"
+REGION = "eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def root() -> hcl.Module:
+    return hcl.module()
+
+
+def declared_tables(root: hcl.Module) -> dict[str, dict[str, Any]]:
+    """Tables as infra/ declares them, keyed by deployed name (prefix evp)."""
+    return {f"{PREFIX}-{t['suffix']}": t for t in root.locals["tables"].values()}
+
+
+def declared_queues(root: hcl.Module) -> dict[str, dict[str, Any]]:
+    """Consumer queues as infra/ declares them, keyed by deployed name (prefix evp)."""
+    return {f"{PREFIX}-{q['suffix']}": q for q in root.locals["queues_catalogue"].values()}
+
+
+# ------------------------------------------------- infra/ vs resources.py
+
+
+def test_tables_match_resources(root: hcl.Module) -> None:
+    # GIVEN the catalogue in infra/ and chalicelib.resources.TABLES
+    declared = root.locals["tables"]
+    # WHEN comparing them table by table
+    expected = {
+        t.key: {
+            "env_var": t.env_var,
+            "suffix": t.suffix,
+            "hash_key": t.hash_key,
+            "hash_key_type": t.hash_key_type,
+            "range_key": t.range_key,
+            "range_key_type": t.range_key_type if t.range_key else None,
+            "stream_view_type": t.stream_view_type,
+            "ttl_attribute": t.ttl_attribute,
+        }
+        for t in resources.TABLES
+    }
+    # THEN names, keys, key types, streams and TTL are the same
+    assert declared == expected
+
+
+def test_state_module_builds_tables_from_the_catalogue(root: hcl.Module) -> None:
+    # GIVEN the root's state module call and the state module's table resource
+    call = root.modules["state"]
+    table = hcl.module("modules/state").resource("aws_dynamodb_table", "this")
+    # WHEN reading how names, PITR, streams and TTL are set
+    pitr = hcl.attr(hcl.blocks(table, "point_in_time_recovery")[0], "enabled")
+    # THEN every catalogue table is created as <name_prefix>-<suffix> with PITR and KMS
+    assert hcl.expression(hcl.attr(call, "tables")) == "local.tables"
+    assert hcl.expression(hcl.attr(call, "name_prefix")) == "var.name_prefix"
+    assert hcl.attr(table, "name") == "${var.name_prefix}-${each.value.suffix}"
+    assert pitr is True
+    assert "each.value.stream_view_type" in str(hcl.attr(table, "stream_view_type"))
+    assert "ttl_attribute" in json.dumps(hcl.clean(table.get("dynamic", [])))
+    sse = hcl.blocks(table, "server_side_encryption")[0]
+    assert hcl.attr(sse, "enabled") is True and "kms_key_arn" in sse
+
+
+def test_queues_match_resources(root: hcl.Module) -> None:
+    # GIVEN the catalogue's queues and chalicelib.resources.QUEUES
+    declared = root.locals["queues_catalogue"]
+    # WHEN comparing them queue by queue
+    expected = {
+        q.key: {
+            "env_var": q.env_var,
+            "suffix": q.suffix,
+            "consumer": SQS_CONSUMERS[q.key],
+            "filter_policy": q.filter_policy,
+            "max_receive_count": q.max_receive_count,
+            "lambda_timeout_seconds": q.lambda_timeout_seconds,
+            "visibility_timeout_seconds": q.visibility_timeout_seconds,
+            "message_retention_seconds": q.message_retention_seconds,
+            "dlq_message_retention_seconds": q.dlq_message_retention_seconds,
+        }
+        for q in resources.QUEUES
+    }
+    # THEN names, filter policies, DLQ settings and visibility timeouts are the same
+    assert declared == expected
+    for q in declared.values():
+        assert q["visibility_timeout_seconds"] >= 6 * q["lambda_timeout_seconds"]
+
+
+def test_pubsub_module_wires_queues_dlqs_and_subscriptions(root: hcl.Module) -> None:
+    # GIVEN the pubsub module
+    pubsub = hcl.module("modules/pubsub")
+    queue = pubsub.resource("aws_sqs_queue", "queue")
+    dlq = pubsub.resource("aws_sqs_queue", "dlq")
+    failures = pubsub.resource("aws_sqs_queue", "stream_failures")
+    subscription = pubsub.resource("aws_sns_topic_subscription", "queue")
+    topic = pubsub.resource("aws_sns_topic", "user_events")
+    call = root.modules["pubsub"]
+    # WHEN reading names, redrive, visibility and subscription settings
+    redrive = str(hcl.attr(queue, "redrive_policy"))
+    # THEN they come from the catalogue entries, with raw delivery on message attributes
+    assert hcl.attr(queue, "name") == "${var.name_prefix}-${each.value.suffix}"
+    assert hcl.attr(dlq, "name") == "${var.name_prefix}-${each.value.suffix}-dlq"
+    assert hcl.attr(topic, "name") == "${var.name_prefix}-${var.topic_suffix}"
+    assert hcl.attr(failures, "name") == "${var.name_prefix}-${var.stream_failure_queue_suffix}"
+    assert hcl.expression(hcl.attr(call, "topic_suffix")) == "local.user_events_topic_suffix"
+    assert root.locals["user_events_topic_suffix"] == resources.USER_EVENTS_TOPIC
+    assert root.locals["stream_failure_queue_suffix"] == resources.STREAM_FAILURE_QUEUE
+    assert "each.value.max_receive_count" in redrive and "aws_sqs_queue.dlq" in redrive
+    assert hcl.expression(hcl.attr(queue, "visibility_timeout_seconds")) == (
+        "each.value.visibility_timeout_seconds"
+    )
+    assert hcl.attr(subscription, "raw_message_delivery") is True
+    assert hcl.attr(subscription, "filter_policy_scope") == "MessageAttributes"
+    assert hcl.attr(subscription, "protocol") == "sqs"
+    for resource in (queue, dlq, failures, topic):
+        assert "kms_master_key_id" in resource
+
+
+def test_event_stream_matches_resources(root: hcl.Module) -> None:
+    # GIVEN the root module's stream settings and resources.EVENT_STREAM
+    call = root.modules["event_log"]
+    stream = hcl.module("modules/event_log").resource("aws_kinesis_stream", "this")
+    # WHEN reading the name, retention and shard count defaults
+    # THEN they match, and the stream is KMS encrypted
+    assert root.locals["event_stream_suffix"] == resources.EVENT_STREAM.suffix
+    assert hcl.attr(call, "name") == "${var.name_prefix}-${local.event_stream_suffix}"
+    assert root.variable_default("stream_retention_hours") == resources.EVENT_STREAM.retention_hours
+    assert root.variable_default("stream_shard_count") == resources.EVENT_STREAM.shard_count
+    assert hcl.expression(hcl.attr(call, "retention_hours")) == "var.stream_retention_hours"
+    assert hcl.expression(hcl.attr(stream, "retention_period")) == "var.retention_hours"
+    assert hcl.attr(stream, "encryption_type") == "KMS"
+
+
+def test_archive_delivery_matches_resources(root: hcl.Module) -> None:
+    # GIVEN the catalogue's archive settings and resources.ARCHIVE_DELIVERY
+    archive = root.locals["archive"]
+    spec = resources.ARCHIVE_DELIVERY
+    firehose = hcl.module("modules/archive").resource(
+        "aws_kinesis_firehose_delivery_stream", "archive"
+    )
+    opensearch = hcl.blocks(firehose, "opensearch_configuration")[0]
+    s3 = hcl.blocks(opensearch, "s3_configuration")[0]
+    # WHEN comparing bucket, delivery stream, prefixes and buffering
+    # THEN they match, and every document is backed up to S3 under the date prefix
+    assert archive == {
+        "bucket_suffix": spec.bucket_suffix,
+        "delivery_suffix": spec.delivery_suffix,
+        "prefix": spec.prefix,
+        "error_prefix": spec.error_prefix,
+        "buffering_interval_seconds": spec.buffering_interval_seconds,
+        "buffering_size_mb": spec.buffering_size_mb,
+    }
+    assert hcl.attr(opensearch, "s3_backup_mode") == "AllDocuments"
+    assert hcl.expression(hcl.attr(s3, "prefix")) == "var.prefix"
+    assert hcl.expression(hcl.attr(s3, "error_output_prefix")) == "var.error_prefix"
+
+
+# ------------------------------------------- infra/ vs the local stack (moto)
+
+
+@pytest.fixture
+def provisioned(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """GIVEN the local stack's provisioning run against moto."""
+    provision_module = pytest.importorskip("local_aws.provision")
+    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        provision_module.provision(PREFIX)
+        yield boto3.session.Session(region_name=REGION)
+
+
+def test_local_stack_tables_equal_infra(root: hcl.Module, provisioned: Any) -> None:
+    dynamodb = provisioned.client("dynamodb")
+    # WHEN describing the tables moto now holds
+    names = set(dynamodb.list_tables()["TableNames"])
+    declared = declared_tables(root)
+    # THEN they are the tables infra/ declares, with the same keys, streams, TTL and PITR
+    assert names == set(declared)
+    for name, spec in declared.items():
+        table = dynamodb.describe_table(TableName=name)["Table"]
+        keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
+        types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+        assert keys.get("HASH") == spec["hash_key"], name
+        assert keys.get("RANGE") == spec["range_key"], name
+        assert types[spec["hash_key"]] == spec["hash_key_type"], name
+        if spec["range_key"]:
+            assert types[spec["range_key"]] == spec["range_key_type"], name
+        stream = table.get("StreamSpecification", {})
+        assert stream.get("StreamViewType") == spec["stream_view_type"], name
+        ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        assert ttl.get("AttributeName") == spec["ttl_attribute"], name
+        backups = dynamodb.describe_continuous_backups(TableName=name)
+        pitr = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+        assert pitr["PointInTimeRecoveryStatus"] == "ENABLED", name
+
+
+def test_local_stack_queues_and_subscriptions_equal_infra(
+    root: hcl.Module, provisioned: Any
+) -> None:
+    sqs = provisioned.client("sqs")
+    sns = provisioned.client("sns")
+    declared = declared_queues(root)
+    failure_queue = f"{PREFIX}-{root.locals['stream_failure_queue_suffix']}"
+    topic = f"{PREFIX}-{root.locals['user_events_topic_suffix']}"
+    # WHEN listing queues, their attributes and the topic's subscriptions
+    urls = sqs.list_queues(QueueNamePrefix=f"{PREFIX}-").get("QueueUrls", [])
+    names = {u.rsplit("/", 1)[-1] for u in urls}
+    subscriptions = {
+        s["Endpoint"].rsplit(":", 1)[-1]: s
+        for s in sns.list_subscriptions()["Subscriptions"]
+        if s["TopicArn"].endswith(f":{topic}")
+    }
+    # THEN queues, DLQs, redrive, visibility, retention and filter policies are infra's
+    assert names == set(declared) | {f"{n}-dlq" for n in declared} | {failure_queue}
+    for name, spec in declared.items():
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        redrive = json.loads(attrs["RedrivePolicy"])
+        assert int(attrs["VisibilityTimeout"]) == spec["visibility_timeout_seconds"], name
+        assert int(attrs["MessageRetentionPeriod"]) == spec["message_retention_seconds"], name
+        assert int(redrive["maxReceiveCount"]) == spec["max_receive_count"], name
+        assert redrive["deadLetterTargetArn"].endswith(f":{name}-dlq"), name
+        dlq_url = sqs.get_queue_url(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
+        assert int(dlq["MessageRetentionPeriod"]) == spec["dlq_message_retention_seconds"], name
+        sub_attrs = sns.get_subscription_attributes(
+            SubscriptionArn=subscriptions[name]["SubscriptionArn"]
+        )["Attributes"]
+        assert json.loads(sub_attrs["FilterPolicy"]) == spec["filter_policy"], name
+        assert sub_attrs.get("RawMessageDelivery") == "true", name
+        assert sub_attrs.get("FilterPolicyScope", "MessageAttributes") == "MessageAttributes"
+    assert set(subscriptions) == set(declared)
+
+
+def test_local_stack_stream_and_bucket_equal_infra(root: hcl.Module, provisioned: Any) -> None:
+    kinesis = provisioned.client("kinesis")
+    s3 = provisioned.client("s3")
+    stream_name = f"{PREFIX}-{root.locals['event_stream_suffix']}"
+    bucket = f"{PREFIX}-{root.locals['archive']['bucket_suffix']}"
+    # WHEN describing the stream and the archive bucket
+    summary = kinesis.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"]
+    versioning = s3.get_bucket_versioning(Bucket=bucket)
+    # THEN retention and shards are infra's defaults, and the bucket is versioned
+    assert summary["RetentionPeriodHours"] == root.variable_default("stream_retention_hours")
+    assert summary["OpenShardCount"] == root.variable_default("stream_shard_count")
+    assert versioning.get("Status") == "Enabled"

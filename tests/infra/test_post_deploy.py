@@ -1,0 +1,188 @@
+"""scripts/post_deploy.py against event source mappings in moto."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import post_deploy
+import pytest
+from moto import mock_aws
+from tf_outputs_to_chalice import SQS_CONSUMERS, STREAM_CONSUMERS
+
+from chalicelib import resources
+
+REGION = "eu-west-1"
+PREFIX = "event-platform-dev"
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """GIVEN the Chalice functions deployed in moto with the mappings Chalice creates."""
+    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        iam, lam = session.client("iam"), session.client("lambda")
+        sqs, kinesis, dynamodb = (session.client(s) for s in ("sqs", "kinesis", "dynamodb"))
+        role = iam.create_role(
+            RoleName="lambda", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
+        )["Role"]["Arn"]
+        code = _zip()
+
+        def function(handler: str) -> str:
+            name = f"{PREFIX}-{handler}"
+            lam.create_function(
+                FunctionName=name,
+                Runtime="python3.11",
+                Role=role,
+                Handler="app.handler",
+                Code={"ZipFile": code},
+            )
+            return name
+
+        def queue_arn(name: str) -> str:
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            return str(attrs["Attributes"]["QueueArn"])
+
+        failure_arn = queue_arn("evp-stream-failures")
+        kinesis.create_stream(StreamName="evp-events", ShardCount=1)
+        stream_arn = kinesis.describe_stream_summary(StreamName="evp-events")[
+            "StreamDescriptionSummary"
+        ]["StreamARN"]
+        ledger_stream = dynamodb.create_table(
+            TableName="evp-ledger",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        )["TableDescription"]["LatestStreamArn"]
+        mappings: dict[str, str] = {}
+        sources = {
+            "ledger_relay": ledger_stream,
+            "user_events_fanout": stream_arn,
+            "projector": stream_arn,
+        }
+        for handler, source in sources.items():
+            mappings[handler] = lam.create_event_source_mapping(
+                FunctionName=function(handler),
+                EventSourceArn=source,
+                StartingPosition="TRIM_HORIZON",
+                BatchSize=100,
+            )["UUID"]
+        for queue in resources.QUEUES:
+            handler = SQS_CONSUMERS[queue.key]
+            mappings[handler] = lam.create_event_source_mapping(
+                FunctionName=function(handler),
+                EventSourceArn=queue_arn(f"evp-{queue.suffix}"),
+                BatchSize=queue.batch_size,
+            )["UUID"]
+        config = tmp_path / "config.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "app_name": "event-platform",
+                    "stages": {
+                        "dev": {
+                            "environment_variables": {
+                                resources.STREAM_FAILURE_QUEUE_ENV_VAR: "evp-stream-failures"
+                            }
+                        }
+                    },
+                }
+            )
+        )
+        yield {
+            "lambda": lam,
+            "mappings": mappings,
+            "config": config,
+            "failure_arn": failure_arn,
+            "session": session,
+        }
+
+
+def test_stream_mappings_get_bisect_retries_and_on_failure_destination(
+    deployed: dict[str, Any],
+) -> None:
+    # WHEN post_deploy runs for the dev stage
+    code = post_deploy.main(
+        ["--stage", "dev", "--config", str(deployed["config"])], session=deployed["session"]
+    )
+    # THEN every Kinesis / DynamoDB stream mapping bisects, retries N times, then goes to the queue
+    assert code == 0
+    for handler in STREAM_CONSUMERS:
+        mapping = deployed["lambda"].get_event_source_mapping(UUID=deployed["mappings"][handler])
+        assert mapping["BisectBatchOnFunctionError"] is True, handler
+        assert mapping["MaximumRetryAttempts"] == resources.KINESIS_RETRY.maximum_retry_attempts
+        assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == deployed["failure_arn"]
+        assert not mapping.get("FunctionResponseTypes"), handler
+
+
+def test_sqs_mappings_report_batch_item_failures(deployed: dict[str, Any]) -> None:
+    # WHEN post_deploy runs for the dev stage
+    post_deploy.main(
+        ["--stage", "dev", "--config", str(deployed["config"])], session=deployed["session"]
+    )
+    # THEN every SQS mapping reports per-message failures, and gets no stream settings
+    for handler in SQS_CONSUMERS.values():
+        mapping = deployed["lambda"].get_event_source_mapping(UUID=deployed["mappings"][handler])
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"], handler
+        assert not mapping.get("DestinationConfig"), handler
+
+
+def test_second_run_changes_nothing(
+    deployed: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN post_deploy already ran
+    args = ["--stage", "dev", "--config", str(deployed["config"])]
+    post_deploy.main(args, session=deployed["session"])
+    capsys.readouterr()
+    # WHEN it runs again
+    code = post_deploy.main(args, session=deployed["session"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # THEN it reports every mapping unchanged
+    assert code == 0
+    assert summary["updated"] == []
+    assert sorted(summary["unchanged"]) == sorted(deployed["mappings"].values())
+
+
+def test_function_without_mapping_fails_the_step(
+    deployed: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the projector's mapping is missing (deploy incomplete)
+    deployed["lambda"].delete_event_source_mapping(UUID=deployed["mappings"]["projector"])
+    # WHEN post_deploy runs
+    code = post_deploy.main(
+        ["--stage", "dev", "--config", str(deployed["config"])], session=deployed["session"]
+    )
+    # THEN it exits 1 naming the function
+    assert code == 1
+    assert f"{PREFIX}-projector" in capsys.readouterr().err
+
+
+def test_stage_without_handoff_is_a_clear_error(
+    deployed: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # WHEN post_deploy runs for a stage tf_outputs_to_chalice.py never wrote
+    code = post_deploy.main(
+        ["--stage", "prod", "--config", str(deployed["config"])], session=deployed["session"]
+    )
+    # THEN it exits 2 and points at the hand-off script
+    assert code == 2
+    assert "tf_outputs_to_chalice.py" in capsys.readouterr().err

@@ -1,0 +1,292 @@
+"""scripts/tf_outputs_to_chalice.py against a stand-in terraform executable."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tf_outputs_to_chalice as handoff
+
+from chalicelib import resources
+from chalicelib.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "tf_outputs_to_chalice.py"
+ACCOUNT = "111122223333"
+REGION = "eu-west-1"
+
+FAKE_TERRAFORM = """#!{python}
+import os, sys
+with open(os.environ["FAKE_TF_ARGS"], "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\\n")
+sys.stderr.write(os.environ.get("FAKE_TF_STDERR", ""))
+with open(os.environ["FAKE_TF_OUTPUT"]) as doc:
+    sys.stdout.write(doc.read())
+sys.exit(int(os.environ.get("FAKE_TF_EXIT", "0")))
+"""
+
+
+def policy(sid: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": sid,
+                    "Effect": "Allow",
+                    "Action": ["sqs:SendMessage"],
+                    "Resource": [f"arn:aws:sqs:{REGION}:{ACCOUNT}:q"],
+                }
+            ],
+        }
+    )
+
+
+def outputs_document(**overrides: Any) -> dict[str, Any]:
+    """A `terraform output -json` document as infra/outputs.tf produces it."""
+    values: dict[str, Any] = {
+        "aws_region": REGION,
+        "name_prefix": "acme",
+        "chalice_app_name": "event-platform",
+        "chalice_stage": "dev",
+        "table_names": {t.key: f"acme-{t.suffix}" for t in resources.TABLES},
+        "queue_names": {q.key: f"acme-{q.suffix}" for q in resources.QUEUES},
+        "user_events_topic_arn": f"arn:aws:sns:{REGION}:{ACCOUNT}:acme-user-events",
+        "event_stream_name": "acme-events",
+        "ledger_stream_arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/acme-ledger/stream/2026",
+        "stream_failure_queue_name": "acme-stream-failures",
+        "stream_failure_queue_arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:acme-stream-failures",
+        "archive_bucket_name": "acme-archive",
+        "opensearch_endpoint": "https://search-acme.eu-west-1.es.amazonaws.com",
+        "opensearch_index": "events",
+        "early_adopter_count": 50,
+        "lambda_iam_policies": {h: policy(h) for h in handoff.HANDLERS},
+        "lambda_reserved_concurrency": {"projector": 3, "loyalty_enrolment": 2},
+    }
+    values.update(overrides)
+    return {
+        name: {"sensitive": False, "type": "string", "value": value}
+        for name, value in values.items()
+        if value is not None
+    }
+
+
+@pytest.fixture
+def fake_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """GIVEN a stand-in `terraform` first on PATH that prints a canned output document."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "terraform"
+    exe.write_text(FAKE_TERRAFORM.format(python=sys.executable))
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    document = tmp_path / "outputs.json"
+    document.write_text(json.dumps(outputs_document()))
+    args_log = tmp_path / "args.log"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_TF_OUTPUT", str(document))
+    monkeypatch.setenv("FAKE_TF_ARGS", str(args_log))
+    tf_dir = tmp_path / "infra"
+    tf_dir.mkdir()
+    return {"document": document, "args": args_log, "tf_dir": tf_dir}
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """GIVEN a temp copy of the Chalice config with a `local` stage."""
+    chalice_dir = tmp_path / ".chalice"
+    chalice_dir.mkdir()
+    path = chalice_dir / "config.json"
+    path.write_text(
+        json.dumps(
+            {
+                "version": "2.0",
+                "app_name": "event-platform",
+                "stages": {
+                    "local": {"api_gateway_stage": "api", "environment_variables": {"X": "1"}},
+                    "dev": {"api_gateway_stage": "v1", "environment_variables": {"EXTRA": "kept"}},
+                },
+            }
+        )
+    )
+    return path
+
+
+def run(fake: dict[str, Path], config: Path, *extra: str) -> int:
+    return handoff.main(["--tf-dir", str(fake["tf_dir"]), "--config", str(config), *extra])
+
+
+def test_writes_the_environment_the_app_reads(
+    fake_terraform: dict[str, Path], config: Path
+) -> None:
+    # WHEN handing the outputs to the dev stage
+    code = run(fake_terraform, config, "--stage", "dev")
+    stage = json.loads(config.read_text())["stages"]["dev"]
+    settings = load_settings(stage["environment_variables"])
+    # THEN terraform was asked for JSON outputs and the app's settings resolve to terraform's names
+    assert code == 0
+    assert "output -json" in fake_terraform["args"].read_text()
+    assert settings.name_prefix == "acme"
+    assert settings.tables == {t.key: f"acme-{t.suffix}" for t in resources.TABLES}
+    assert settings.queues == {q.key: f"acme-{q.suffix}" for q in resources.QUEUES}
+    assert settings.user_events_topic_arn.endswith(":acme-user-events")
+    assert settings.event_stream == "acme-events"
+    assert settings.ledger_stream_arn.endswith("table/acme-ledger/stream/2026")
+    assert settings.stream_failure_queue == "acme-stream-failures"
+    assert settings.archive_bucket == "acme-archive"
+    assert settings.early_adopter_count == 50
+    assert stage["environment_variables"]["OPENSEARCH_ENDPOINT"].startswith("https://search-acme")
+
+
+def test_writes_one_policy_file_per_function_with_timeouts_and_concurrency(
+    fake_terraform: dict[str, Path], config: Path
+) -> None:
+    # WHEN handing the outputs to the dev stage
+    run(fake_terraform, config, "--stage", "dev")
+    stage = json.loads(config.read_text())["stages"]["dev"]
+    functions = stage["lambda_functions"]
+    # THEN autogen is off and every function has its own policy file with terraform's policy
+    assert stage["autogen_policy"] is False
+    assert set(functions) == set(handoff.HANDLERS)
+    for handler, settings in functions.items():
+        policy_path = config.parent / settings["iam_policy_file"]
+        assert json.loads(policy_path.read_text())["Statement"][0]["Sid"] == handler
+        assert settings["autogen_policy"] is False
+    # AND SQS consumers' timeouts come from resources.py, reserved concurrency from terraform
+    for queue in resources.QUEUES:
+        handler = handoff.SQS_CONSUMERS[queue.key]
+        assert functions[handler]["lambda_timeout"] == queue.lambda_timeout_seconds
+    assert functions["projector"]["reserved_concurrency"] == 3
+    assert "reserved_concurrency" not in functions["api_handler"]
+
+
+def test_preserves_other_stages_and_unrelated_settings(
+    fake_terraform: dict[str, Path], config: Path
+) -> None:
+    # WHEN handing the outputs to the dev stage
+    run(fake_terraform, config, "--stage", "dev")
+    written = json.loads(config.read_text())
+    # THEN the local stage and dev's own extra settings are untouched
+    assert written["stages"]["local"] == {
+        "api_gateway_stage": "api",
+        "environment_variables": {"X": "1"},
+    }
+    assert written["stages"]["dev"]["api_gateway_stage"] == "v1"
+    assert written["stages"]["dev"]["environment_variables"]["EXTRA"] == "kept"
+    assert written["app_name"] == "event-platform"
+
+
+def test_missing_terraform_binary_is_a_clear_error(
+    tmp_path: Path,
+    config: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a PATH without terraform
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    before = config.read_text()
+    # WHEN running the hand-off
+    code = handoff.main(["--tf-dir", str(tmp_path), "--config", str(config)])
+    err = capsys.readouterr().err.strip()
+    # THEN it exits 2 with one line naming terraform, and the config is unchanged
+    assert code == 2
+    assert "terraform not found on PATH" in err and len(err.splitlines()) == 1
+    assert config.read_text() == before
+
+
+def test_state_without_outputs_is_a_clear_error(
+    fake_terraform: dict[str, Path], config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN terraform reports no outputs (nothing applied yet)
+    fake_terraform["document"].write_text("{}\n")
+    # WHEN running the hand-off
+    code = run(fake_terraform, config)
+    err = capsys.readouterr().err.strip()
+    # THEN it exits 2 and says to apply first
+    assert code == 2
+    assert "no outputs" in err and "apply" in err
+
+
+def test_missing_output_is_named(
+    fake_terraform: dict[str, Path], config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an output document lacking the ledger stream ARN
+    fake_terraform["document"].write_text(json.dumps(outputs_document(ledger_stream_arn=None)))
+    # WHEN running the hand-off
+    code = run(fake_terraform, config)
+    err = capsys.readouterr().err.strip()
+    # THEN it exits 2 naming the missing output
+    assert code == 2
+    assert "ledger_stream_arn" in err
+
+
+def test_missing_policy_for_a_function_is_named(
+    fake_terraform: dict[str, Path], config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN IAM policies for every function but the projector
+    policies = {h: policy(h) for h in handoff.HANDLERS if h != "projector"}
+    fake_terraform["document"].write_text(
+        json.dumps(outputs_document(lambda_iam_policies=policies))
+    )
+    # WHEN running the hand-off
+    code = run(fake_terraform, config)
+    # THEN it exits 2 naming the function
+    assert code == 2
+    assert "projector" in capsys.readouterr().err
+
+
+def test_failing_terraform_is_reported(
+    fake_terraform: dict[str, Path],
+    config: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN terraform fails (e.g. backend not initialised)
+    monkeypatch.setenv("FAKE_TF_EXIT", "1")
+    monkeypatch.setenv("FAKE_TF_STDERR", "\nError: Backend initialization required\n")
+    # WHEN running the hand-off
+    code = run(fake_terraform, config)
+    err = capsys.readouterr().err.strip()
+    # THEN it exits 2 with terraform's first error line
+    assert code == 2
+    assert "Backend initialization required" in err
+
+
+def test_stage_mismatch_is_refused(
+    fake_terraform: dict[str, Path], config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN infra applied for stage dev
+    # WHEN handing it to stage prod
+    code = run(fake_terraform, config, "--stage", "prod")
+    # THEN it exits 2 (the IAM policies name dev's functions) and writes nothing
+    assert code == 2
+    assert "prod" in capsys.readouterr().err
+    assert "prod" not in json.loads(config.read_text())["stages"]
+
+
+def test_command_line_entry_point(fake_terraform: dict[str, Path], config: Path) -> None:
+    # WHEN running the script as a program
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--tf-dir",
+            str(fake_terraform["tf_dir"]),
+            "--config",
+            str(config),
+            "--stage",
+            "dev",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # THEN it exits 0 and the stage is written
+    assert result.returncode == 0, result.stderr
+    assert "dev" in json.loads(config.read_text())["stages"]
