@@ -51,11 +51,14 @@ def synthetic_events(count: int, accounts: int, seed: int) -> Iterator[bytes]:
         version = versions[index]
         account_id = ids[index]
         if version == 1:
-            kind, data = ACCOUNT_OPENED, {
-                "account_id": account_id,
-                "owner_id": _uuid(rng),
-                "currency": "EUR",
-            }
+            kind, data = (
+                ACCOUNT_OPENED,
+                {
+                    "account_id": account_id,
+                    "owner_id": _uuid(rng),
+                    "currency": "EUR",
+                },
+            )
         else:
             cents = rng.randrange(1, 50_000)
             if balances[index] >= cents and rng.random() < 0.4:

@@ -63,8 +63,18 @@ def fan_out_story(stack: LocalStackProcess, count: int, workdir: Path) -> bool:
     print(f"\n== Registering {count} users over HTTP (scripts/seed_users.py)", flush=True)
     users_file = workdir / "users.json"
     seed = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "seed_users.py"), "--api-url", stack.api_url,
-         "--count", str(count), "--seed", "7", "--output", str(users_file)],
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "seed_users.py"),
+            "--api-url",
+            stack.api_url,
+            "--count",
+            str(count),
+            "--seed",
+            "7",
+            "--output",
+            str(users_file),
+        ],
         check=False,
     )
     if seed.returncode != 0:
@@ -94,8 +104,10 @@ def fan_out_story(stack: LocalStackProcess, count: int, workdir: Path) -> bool:
         missing, extra = expected[key] - ids, ids - expected[key]
         good = not missing and not extra
         ok &= good
-        print(f"{key:<10}{filters[key]:<22}{len(expected[key]):>9}{len(ids):>9}{len(extra):>7}"
-              f"  {'OK' if good else 'MISMATCH'}")
+        print(
+            f"{key:<10}{filters[key]:<22}{len(expected[key]):>9}{len(ids):>9}{len(extra):>7}"
+            f"  {'OK' if good else 'MISMATCH'}"
+        )
 
     latencies = []
     for user in users:
@@ -118,8 +130,7 @@ def fan_out_story(stack: LocalStackProcess, count: int, workdir: Path) -> bool:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="evp-demo-") as tmp:
         workdir = Path(tmp)
-        print("== Starting the local stack (moto server, chalice local, event sources)",
-              flush=True)
+        print("== Starting the local stack (moto server, chalice local, event sources)", flush=True)
         with running_local_stack(workdir / "stack.log") as stack:
             print(f"API ready at {stack.api_url} (AWS endpoint {stack.aws_url})", flush=True)
             ok = fan_out_story(stack, 60, workdir)

@@ -107,11 +107,27 @@ class LocalStack:
         os.environ.update(app_env)
         self._start_event_sources(app_env)
 
-        chalice_bin = Path(sys.executable).parent / "chalice"
         api = self._spawn(
-            [str(chalice_bin), "local", "--host", "127.0.0.1", "--port", str(args.api_port),
-             "--stage", "local", "--no-autoreload"],
-            {**base_env, **app_env},
+            [
+                sys.executable,
+                "-m",
+                "local_aws.chalice_local",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(args.api_port),
+                "--stage",
+                "local",
+                "--no-autoreload",
+            ],
+            {
+                **base_env,
+                **app_env,
+                "PYTHONPATH": os.pathsep.join(
+                    [str(ROOT / "scripts"), base_env.get("PYTHONPATH", "")]
+                ).rstrip(os.pathsep),
+            },
             APP_DIR,
         )
         _wait_http(f"http://127.0.0.1:{args.api_port}/health", 60, lambda: api.poll() is None)
@@ -190,11 +206,16 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--aws-port", type=int, default=5000)
     up.add_argument("--prefix", default="evp", help="resource name prefix")
     up.add_argument(
-        "--region", default=os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
+        "--region",
+        default=os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
         help="AWS region (default: $AWS_DEFAULT_REGION or eu-west-1)",
     )
-    up.add_argument("--visibility-timeout", type=int, default=2,
-                    help="SQS visibility timeout locally, seconds (short, so retries are quick)")
+    up.add_argument(
+        "--visibility-timeout",
+        type=int,
+        default=2,
+        help="SQS visibility timeout locally, seconds (short, so retries are quick)",
+    )
     up.add_argument("--firehose-buffer-seconds", type=float, default=2.0)
     up.add_argument("--state-dir", default=str(ROOT / ".local-stack"))
     up.add_argument("-v", "--verbose", action="store_true", help="show child process output")
@@ -203,8 +224,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     stack = LocalStack(args)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -57,6 +57,10 @@ ClientFactory = Callable[[str], Any]
 
 _SQS_RECEIVE_MAX = 10
 _SHARD_REFRESH_SECONDS = 2.0
+# moto replaces a table's stream shard object when it rolls back a failed
+# transaction, and an old iterator keeps reading the orphaned shard; so an
+# idle iterator is renewed from the checkpoint this often.
+_ITERATOR_RENEW_SECONDS = 1.0
 _EXPIRED_ITERATOR = {"ExpiredIteratorException", "TrimmedDataAccessException"}
 
 
@@ -479,6 +483,7 @@ class _Shard:
     busy: bool = False
     finished: bool = False
     last_empty_poll: float = -math.inf
+    iterator_born: float = 0.0
 
 
 class _StreamSource(_Source):
@@ -587,6 +592,7 @@ class _StreamSource(_Source):
                 if iterator is None:
                     iterator = shard.initial_iterator or self._fresh_iterator(shard)
                     shard.initial_iterator = None
+                    shard.iterator_born = time.monotonic()
                 poll_started = time.monotonic()
                 records, next_iterator = self.get_records(iterator, self.batch_size)
                 if not records:
@@ -596,6 +602,12 @@ class _StreamSource(_Source):
                     # Keep the same iterator while idle: moto's DynamoDB streams keep
                     # every iterator they hand out, so fresh ones would leak memory.
                     shard.last_empty_poll = poll_started
+                    renewable = (
+                        self.runner.checkpoints.get(self.checkpoint_key(shard.shard_id)) is not None
+                        or shard.start_kind == "TRIM_HORIZON"
+                    )
+                    if renewable and poll_started - shard.iterator_born > _ITERATOR_RENEW_SECONDS:
+                        iterator = None
                     stop.wait(poll)
                     continue
                 shard.busy = True

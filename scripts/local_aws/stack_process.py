@@ -74,11 +74,24 @@ def running_local_stack(
     with log_path.open("wb") as out:
         process = subprocess.Popen(
             [
-                sys.executable, str(ROOT / "scripts" / "local_stack.py"), "up",
-                "--api-port", str(api_port), "--aws-port", str(aws_port),
-                "--prefix", prefix, "--region", region, "--state-dir", str(log_path.parent),
+                sys.executable,
+                str(ROOT / "scripts" / "local_stack.py"),
+                "up",
+                "--api-port",
+                str(api_port),
+                "--aws-port",
+                str(aws_port),
+                "--prefix",
+                prefix,
+                "--region",
+                region,
+                "--state-dir",
+                str(log_path.parent),
             ],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
         )
         try:
             wait_for(

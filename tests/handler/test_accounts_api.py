@@ -188,4 +188,7 @@ def test_snapshots_bound_the_tail_to_fold(client: Any) -> None:
     assert snapshot is not None and snapshot.version == SNAPSHOT_EVERY
     assert snapshot.balance_cents == (SNAPSHOT_EVERY - 1) * 100
     response = post_json(client, f"/accounts/{account['id']}/withdrawals", {"amount": "50.00"})
-    assert (response.json_body["balance"], response.json_body["version"]) == ("0.00", SNAPSHOT_EVERY + 2)
+    assert (response.json_body["balance"], response.json_body["version"]) == (
+        "0.00",
+        SNAPSHOT_EVERY + 2,
+    )

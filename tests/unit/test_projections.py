@@ -37,8 +37,15 @@ def moved(kind: str, acc: str, v: int, amount: str) -> bytes:
 
 
 def user(uid: str, time: str, *, enrolled: bool = True) -> bytes:
-    data = {"user_id": uid, "name": "A", "lastname": "B", "email": f"{uid}@example.com",
-            "address": "x", "loyalty": enrolled, "consents": {"marketing": False}}
+    data = {
+        "user_id": uid,
+        "name": "A",
+        "lastname": "B",
+        "email": f"{uid}@example.com",
+        "address": "x",
+        "loyalty": enrolled,
+        "consents": {"marketing": False},
+    }
     return ev("user.created", uid, 1, data, time)
 
 
@@ -55,7 +62,11 @@ def test_account_fold_tracks_balance_and_version() -> None:
     # THEN the read model shows the balance as money and the last version
     assert state is not None
     assert state.to_dict() == {
-        "id": "a", "owner_id": "u1", "currency": "EUR", "balance": "10.25", "version": 3,
+        "id": "a",
+        "owner_id": "u1",
+        "currency": "EUR",
+        "balance": "10.25",
+        "version": 3,
     }
 
 
@@ -90,10 +101,19 @@ def test_money_with_more_than_two_decimals_is_rejected() -> None:
 
 def test_replay_orders_per_aggregate_and_skips_duplicates() -> None:
     # GIVEN an archive with a version arriving early and a line delivered twice
-    chunk = b"\n".join(
-        [opened("a"), moved("deposited", "a", 3, "5.00"), moved("deposited", "a", 2, "1.00"),
-         moved("deposited", "a", 2, "1.00"), b"", opened("b")]
-    ) + b"\n"
+    chunk = (
+        b"\n".join(
+            [
+                opened("a"),
+                moved("deposited", "a", 3, "5.00"),
+                moved("deposited", "a", 2, "1.00"),
+                moved("deposited", "a", 2, "1.00"),
+                b"",
+                opened("b"),
+            ]
+        )
+        + b"\n"
+    )
     # WHEN replayed
     result = replay([chunk], accounts.ACCOUNTS)
     # THEN every event is applied once, in order
@@ -151,17 +171,28 @@ def test_loyalty_points_tiers_and_retroactive_early_adopter_bonus() -> None:
     states = replay(events, loyalty.LoyaltyProjection(policy)).states
     # THEN points are whole units per purchase, and the first two registered get the bonus
     assert states["u1"].to_dict(policy) == {
-        "user_id": "u1", "enrolled": True, "points": 510, "tier": "silver",
+        "user_id": "u1",
+        "enrolled": True,
+        "points": 510,
+        "tier": "silver",
     }
     assert states["u2"].to_dict(policy) == {
-        "user_id": "u2", "enrolled": False, "points": 500, "tier": "silver",
+        "user_id": "u2",
+        "enrolled": False,
+        "points": 500,
+        "tier": "silver",
     }
     assert states["u3"].to_dict(policy) == {
-        "user_id": "u3", "enrolled": True, "points": 1999, "tier": "silver",
+        "user_id": "u3",
+        "enrolled": True,
+        "points": 1999,
+        "tier": "silver",
     }
 
 
-@pytest.mark.parametrize(("points", "tier"), [(0, "bronze"), (499, "bronze"), (500, "silver"),
-                                              (1999, "silver"), (2000, "gold")])
+@pytest.mark.parametrize(
+    ("points", "tier"),
+    [(0, "bronze"), (499, "bronze"), (500, "silver"), (1999, "silver"), (2000, "gold")],
+)
 def test_tiers(points: int, tier: str) -> None:
     assert loyalty.DEFAULT_POLICY.tier(points) == tier

@@ -19,8 +19,11 @@ def account_streams(draw: st.DrawFn) -> dict[str, list[bytes]]:
     streams: dict[str, list[bytes]] = {}
     for n in range(draw(st.integers(1, 4))):
         acc = f"acc-{n}"
-        lines = [_event("account.opened", acc, 1, {"account_id": acc, "owner_id": "o",
-                                                   "currency": "EUR"})]
+        lines = [
+            _event(
+                "account.opened", acc, 1, {"account_id": acc, "owner_id": "o", "currency": "EUR"}
+            )
+        ]
         balance = 0
         for cents in draw(st.lists(st.integers(-50_000, 50_000), max_size=12)):
             version = len(lines) + 1
@@ -37,12 +40,19 @@ def account_streams(draw: st.DrawFn) -> dict[str, list[bytes]]:
 
 
 def _event(kind: str, subject: str, version: int, data: dict) -> bytes:
-    return orjson.dumps({
-        "specversion": "1.0", "id": f"{subject}-{version}", "source": "/t",
-        "type": f"com.example.{kind}", "time": f"2026-01-01T00:{version // 60:02d}:"
-        f"{version % 60:02d}.000000Z", "subject": subject,
-        "datacontenttype": "application/json", "aggregateversion": version, "data": data,
-    })
+    return orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": f"{subject}-{version}",
+            "source": "/t",
+            "type": f"com.example.{kind}",
+            "time": f"2026-01-01T00:{version // 60:02d}:{version % 60:02d}.000000Z",
+            "subject": subject,
+            "datacontenttype": "application/json",
+            "aggregateversion": version,
+            "data": data,
+        }
+    )
 
 
 @st.composite
@@ -62,14 +72,15 @@ def deliveries(draw: st.DrawFn, streams: dict[str, list[bytes]]) -> list[bytes]:
 
 
 def _in_order(streams: dict[str, list[bytes]]) -> dict[str, accounts.Account | None]:
-    return {key: accounts.fold(decode_event(line) for line in lines)
-            for key, lines in streams.items()}
+    return {
+        key: accounts.fold(decode_event(line) for line in lines) for key, lines in streams.items()
+    }
 
 
 def _chunks(lines: list[bytes], sizes: Iterable[int]) -> list[bytes]:
     chunks, start = [], 0
     for size in sizes:
-        chunks.append(b"\n".join(lines[start:start + size]))
+        chunks.append(b"\n".join(lines[start : start + size]))
         start += size
     chunks.append(b"\n".join(lines[start:]))
     return chunks
@@ -147,16 +158,39 @@ def test_loyalty_replay_equals_per_user_fold_plus_bonus(
     streams: dict[str, list[bytes]] = {}
     for n, second in enumerate(registrations):
         uid = f"u{n}"
-        streams[uid] = [_event("user.created", uid, 1, {
-            "user_id": uid, "name": "a", "lastname": "b", "email": "a@example.com",
-            "address": "x", "loyalty": n % 2 == 0, "consents": {"marketing": False}})]
+        streams[uid] = [
+            _event(
+                "user.created",
+                uid,
+                1,
+                {
+                    "user_id": uid,
+                    "name": "a",
+                    "lastname": "b",
+                    "email": "a@example.com",
+                    "address": "x",
+                    "loyalty": n % 2 == 0,
+                    "consents": {"marketing": False},
+                },
+            )
+        ]
         streams[uid][0] = streams[uid][0].replace(
             b'"time":"2026-01-01T00:00:01.000000Z"',
-            f'"time":"2026-01-01T00:00:{second:02d}.000000Z"'.encode())
+            f'"time":"2026-01-01T00:00:{second:02d}.000000Z"'.encode(),
+        )
         amounts = data.draw(st.lists(st.integers(1, 300_000), max_size=4))
         streams[f"p-{uid}"] = [
-            _event("purchase.made", f"p-{uid}", v, {"user_id": uid, "order_id": str(v),
-                   "amount": f"{a // 100}.{a % 100:02d}", "currency": "EUR"})
+            _event(
+                "purchase.made",
+                f"p-{uid}",
+                v,
+                {
+                    "user_id": uid,
+                    "order_id": str(v),
+                    "amount": f"{a // 100}.{a % 100:02d}",
+                    "currency": "EUR",
+                },
+            )
             for v, a in enumerate(amounts, 1)
         ]
     lines = data.draw(deliveries(streams))
