@@ -9,14 +9,18 @@ every selected consumer applied). Exit 0 only if every count matches.
 from __future__ import annotations
 
 import json
+import os
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from local_aws.stack_process import LocalStackProcess, running_local_stack, wait_for
 
@@ -127,6 +131,174 @@ def fan_out_story(stack: LocalStackProcess, count: int, workdir: Path) -> bool:
     return ok
 
 
+def _ledger_count(stack: LocalStackProcess) -> int:
+    pages = (
+        stack.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(TableName=stack.name("ledger"), Select="COUNT")
+    )
+    return sum(page["Count"] for page in pages)
+
+
+def _archived_count(stack: LocalStackProcess) -> int:
+    s3 = stack.client("s3")
+    bucket = stack.name("archive")
+    lines: set[bytes] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="events/"):
+        for obj in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            lines.update(line for line in body.splitlines() if line.strip())
+    return len(lines)
+
+
+def _call(
+    http: requests.Session, method: str, url: str, body: dict[str, Any] | None = None
+) -> tuple[int, dict[str, Any]]:
+    response = http.request(method, url, json=body, timeout=30)
+    return response.status_code, response.json()
+
+
+def accounts_story(stack: LocalStackProcess, users: list[dict[str, Any]]) -> bool:
+    """Accounts: deposits, withdrawals, an overdraft, a point-in-time read."""
+    print("\n== Accounts (event-sourced, optimistic concurrency)", flush=True)
+    api = stack.api_url
+    ok = True
+    with requests.Session() as http:
+        _, account = _call(
+            http, "POST", f"{api}/accounts", {"owner_id": users[0]["id"], "currency": "EUR"}
+        )
+        account_id = account["id"]
+        print(f"opened account {account_id} for {users[0]['name']} {users[0]['lastname']}")
+        steps: list[tuple[str, str]] = [
+            ("deposits", "120.00"),
+            ("withdrawals", "45.50"),
+            ("deposits", "10.25"),
+        ]
+        instant = ""
+        for i, (kind, amount) in enumerate(steps):
+            status, body = _call(
+                http, "POST", f"{api}/accounts/{account_id}/{kind}", {"amount": amount}
+            )
+            print(
+                f"  {kind[:-1]:<10} {amount:>8} -> {status} version {body['version']}, "
+                f"balance {body['balance']}"
+            )
+            ok &= status == 201
+            if i == 1:
+                time.sleep(0.05)
+                instant = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                time.sleep(0.05)
+        status, body = _call(
+            http, "POST", f"{api}/accounts/{account_id}/withdrawals", {"amount": "1000.00"}
+        )
+        print(f"  overdraft  1000.00 -> {status} {body['error']}: {body['message']}")
+        ok &= status == 409 and body["error"] == "insufficient_funds"
+        _, now = _call(http, "GET", f"{api}/accounts/{account_id}")
+        _, then = _call(http, "GET", f"{api}/accounts/{account_id}?at={instant}")
+        print(
+            f"  balance now {now['balance']} (version {now['version']}); "
+            f"as of {instant}: {then['balance']} (version {then['version']})"
+        )
+        ok &= (now["balance"], then["balance"]) == ("84.75", "74.50")
+        _, events = _call(http, "GET", f"{api}/accounts/{account_id}/events")
+        print(
+            "  events: "
+            + ", ".join(
+                f"v{e['aggregateversion']} {e['type'].rsplit('.', 1)[1]}" for e in events["events"]
+            )
+        )
+    return ok
+
+
+def loyalty_story(stack: LocalStackProcess, users: list[dict[str, Any]], workdir: Path) -> bool:
+    """Purchases, then a loyalty program built after the fact by replaying the archive."""
+    print("\n== Purchases", flush=True)
+    api = stack.api_url
+    rng = random.Random(11)
+    buyers = users[:: max(1, len(users) // 12)]
+    with requests.Session() as http:
+        total = 0
+        for user in buyers:
+            for n in range(rng.randint(1, 3)):
+                amount = f"{rng.randint(5, 400)}.{rng.randint(0, 99):02d}"
+                status, _ = _call(
+                    http,
+                    "POST",
+                    f"{api}/users/{user['id']}/purchases",
+                    {"order_id": f"demo-{user['id'][:8]}-{n}", "amount": amount, "currency": "EUR"},
+                )
+                total += status == 201
+        again = buyers[0]
+        status, _ = _call(
+            http,
+            "POST",
+            f"{api}/users/{again['id']}/purchases",
+            {"order_id": f"demo-{again['id'][:8]}-0", "amount": "1.00", "currency": "EUR"},
+        )
+        print(
+            f"{total} purchases by {len(buyers)} users; the same order_id again -> {status} "
+            "(first result, nothing appended)"
+        )
+    print("\n== A loyalty program added after the fact: replay the S3 archive", flush=True)
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": stack.aws_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": stack.region,
+        "NAME_PREFIX": stack.prefix,
+    }
+    table = stack.name("loyalty-rebuild")
+    stack.client("dynamodb").create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    # Firehose buffers a few seconds locally: wait until every ledger event is archived.
+    wait_for(lambda: _archived_count(stack) >= _ledger_count(stack), timeout=60, interval=0.5)
+    replay = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "replay.py"),
+            "--projection",
+            "loyalty",
+            "--source",
+            "archive",
+            "--table",
+            table,
+            "--early-adopters",
+            "10",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if replay.returncode != 0:
+        print(replay.stderr, file=sys.stderr)
+        return False
+    print("replay summary: " + replay.stdout.strip().splitlines()[-1])
+    dynamodb = stack.client("dynamodb")
+    order = sorted(users, key=lambda u: (u["created_at"], u["id"]))
+    rank = {u["id"]: i + 1 for i, u in enumerate(order)}
+    print(f"\n{'user':<22}{'registered #':>13}{'purchase pts':>13}{'bonus':>7}{'points':>8}  tier")
+    ok = True
+    for user in sorted(buyers, key=lambda u: rank[u["id"]]):
+        item = dynamodb.get_item(TableName=table, Key={"pk": {"S": f"loyalty#{user['id']}"}})
+        item = item.get("Item", {})
+        bonus = int(item.get("bonus_points", {"N": "0"})["N"])
+        points = int(item.get("purchase_points", {"N": "0"})["N"])
+        ok &= (bonus > 0) == (rank[user["id"]] <= 10)
+        name = f"{user['name']} {user['lastname']}"[:21]
+        print(
+            f"{name:<22}{rank[user['id']]:>13}{points:>13}{bonus:>7}{points + bonus:>8}  "
+            f"{item.get('tier', {'S': '?'})['S']}"
+        )
+    print("(the first 10 registered users get the early-adopter bonus, retroactively)")
+    return ok
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="evp-demo-") as tmp:
         workdir = Path(tmp)
@@ -134,6 +306,9 @@ def main() -> int:
         with running_local_stack(workdir / "stack.log") as stack:
             print(f"API ready at {stack.api_url} (AWS endpoint {stack.aws_url})", flush=True)
             ok = fan_out_story(stack, 60, workdir)
+            users = json.loads((workdir / "users.json").read_text())
+            ok &= accounts_story(stack, users)
+            ok &= loyalty_story(stack, users, workdir)
         print("\n== Local stack stopped", flush=True)
     print("demo finished: OK" if ok else "demo finished: MISMATCH")
     return 0 if ok else 1
