@@ -64,6 +64,16 @@ locals {
       stream_view_type = null
       ttl_attribute    = null
     }
+    personal_data_keys = {
+      env_var          = "PERSONAL_DATA_KEYS_TABLE"
+      suffix           = "personal-data-keys"
+      hash_key         = "user_id"
+      hash_key_type    = "S"
+      range_key        = null
+      range_key_type   = null
+      stream_view_type = null
+      ttl_attribute    = null
+    }
     idempotency = {
       env_var          = "IDEMPOTENCY_TABLE"
       suffix           = "idempotency"

@@ -54,6 +54,14 @@ module "key_search" {
   logs_service = true
 }
 
+# Encrypts each person's data key (crypto-shredding, see README "GDPR").
+# Erasure deletes the person's encrypted data key, not this key.
+module "key_personal_data" {
+  source      = "./modules/kms_key"
+  alias       = "${var.name_prefix}-personal-data"
+  description = "${var.name_prefix}: per-person data keys (envelope encryption of personal fields)"
+}
+
 # ------------------------------------------------------------------ modules
 
 module "state" {
@@ -110,18 +118,19 @@ module "archive" {
 }
 
 module "iam" {
-  source                   = "./modules/iam"
-  app_name                 = var.chalice_app_name
-  stage                    = var.chalice_stage
-  table_arns               = module.state.table_arns
-  state_kms_key_arn        = module.key_state.key_arn
-  event_stream_arn         = module.event_log.stream_arn
-  event_stream_kms_key_arn = module.key_event_log.key_arn
-  topic_arn                = module.pubsub.topic_arn
-  queue_arns               = module.pubsub.queue_arns
-  stream_failure_queue_arn = module.pubsub.stream_failure_queue_arn
-  pubsub_kms_key_arn       = module.key_pubsub.key_arn
-  archive_bucket_arn       = module.archive.bucket_arn
-  archive_kms_key_arn      = module.key_archive.key_arn
-  opensearch_domain_arn    = module.search.domain_arn
+  source                    = "./modules/iam"
+  app_name                  = var.chalice_app_name
+  stage                     = var.chalice_stage
+  table_arns                = module.state.table_arns
+  state_kms_key_arn         = module.key_state.key_arn
+  event_stream_arn          = module.event_log.stream_arn
+  event_stream_kms_key_arn  = module.key_event_log.key_arn
+  topic_arn                 = module.pubsub.topic_arn
+  queue_arns                = module.pubsub.queue_arns
+  stream_failure_queue_arn  = module.pubsub.stream_failure_queue_arn
+  pubsub_kms_key_arn        = module.key_pubsub.key_arn
+  archive_bucket_arn        = module.archive.bucket_arn
+  archive_kms_key_arn       = module.key_archive.key_arn
+  opensearch_domain_arn     = module.search.domain_arn
+  personal_data_kms_key_arn = module.key_personal_data.key_arn
 }

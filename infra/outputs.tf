@@ -101,6 +101,11 @@ output "opensearch_index" {
   value       = module.archive.opensearch_index
 }
 
+output "personal_data_kms_key_arn" {
+  description = "KMS key that encrypts the per-person data keys (PERSONAL_DATA_KMS_KEY)."
+  value       = module.key_personal_data.key_arn
+}
+
 output "early_adopter_count" {
   description = "EARLY_ADOPTER_COUNT of the app."
   value       = var.early_adopter_count

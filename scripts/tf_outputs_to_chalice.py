@@ -142,6 +142,7 @@ def environment_variables(outputs: Mapping[str, Any]) -> dict[str, str]:
     env["OPENSEARCH_ENDPOINT"] = str(outputs["opensearch_endpoint"])
     env["OPENSEARCH_INDEX"] = str(outputs["opensearch_index"])
     env["EARLY_ADOPTER_COUNT"] = str(int(outputs["early_adopter_count"]))
+    env[resources.PERSONAL_DATA_KEY_ENV_VAR] = str(outputs["personal_data_kms_key_arn"])
     return env
 
 

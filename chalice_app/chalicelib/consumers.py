@@ -12,13 +12,22 @@ messages reach the DLQ after maxReceiveCount.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from chalicelib.events import USER_CREATED, CloudEvent, format_time, parse_event, utc_now
+from chalicelib.events import (
+    USER_CREATED,
+    USER_ERASED,
+    CloudEvent,
+    UserCreated,
+    format_time,
+    parse_event,
+    utc_now,
+)
 from chalicelib.exceptions import BatchItemFailures, NotFound, OutOfOrderEvent
+from chalicelib.personal_data import PersonalDataVault
 
 __all__ = [
     "CrmContactSync",
@@ -47,46 +56,71 @@ class _VersionedUserTable:
         item = self._table.get_item(Key={"user_id": user_id}, ConsistentRead=True).get("Item")
         return dict(item) if item else None
 
-    def create(self, event: CloudEvent, item: Mapping[str, Any]) -> bool:
-        """Store ``item`` for the aggregate's first applied event; False on a duplicate."""
+    def apply(
+        self, event: CloudEvent, build: Callable[[dict[str, Any] | None], Mapping[str, Any]]
+    ) -> bool:
+        """Write ``build(current item)`` if ``event`` is the next version; False on a duplicate.
+
+        Raises OutOfOrderEvent when a predecessor has not been applied yet.
+        """
+        current = self.get(event.subject)
+        applied = int(current["version"]) if current else 0
+        if event.aggregateversion <= applied:
+            return False
+        if event.aggregateversion > applied + 1:
+            raise OutOfOrderEvent(
+                f"{event.type} v{event.aggregateversion} of {event.subject} before v{applied + 1}"
+            )
         record = {
-            **item,
+            **build(current),
             "user_id": event.subject,
             "version": event.aggregateversion,
             "last_event_id": event.id,
             # When this consumer applied it: end-to-end latency is this minus event time.
             "applied_at": format_time(utc_now()),
         }
-        if event.aggregateversion != 1:
-            return self._check_order(event)
+        condition: dict[str, Any] = (
+            {
+                "ConditionExpression": "version = :applied",
+                "ExpressionAttributeValues": {":applied": applied},
+            }
+            if applied
+            else {"ConditionExpression": "attribute_not_exists(user_id)"}
+        )
         try:
-            self._table.put_item(Item=record, ConditionExpression="attribute_not_exists(user_id)")
+            self._table.put_item(Item=record, **condition)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            # A concurrent delivery won: this is a duplicate or it must wait its turn.
+            return self._raced(event)
         return True
 
-    def _check_order(self, event: CloudEvent) -> bool:
+    def _raced(self, event: CloudEvent) -> bool:
         current = self.get(event.subject)
-        applied = int(current["version"]) if current else 0
-        if event.aggregateversion <= applied:
+        if current and int(current["version"]) >= event.aggregateversion:
             return False
-        raise OutOfOrderEvent(
-            f"{event.type} v{event.aggregateversion} of {event.subject} before v{applied + 1}"
-        )
+        raise OutOfOrderEvent(f"{event.type} v{event.aggregateversion} of {event.subject} raced")
+
+
+def _erased(event: CloudEvent) -> dict[str, Any]:
+    return {"erased": True, "erased_at": event.to_dict()["time"]}
 
 
 class LoyaltyEnrolment:
-    """Enrols users who opted into the loyalty programme."""
+    """Enrols users who opted into the loyalty programme; keeps no personal data."""
 
     def __init__(self, table: Any) -> None:
         self._store = _VersionedUserTable(table)
 
     def handle(self, event: CloudEvent) -> bool:
-        if event.type != USER_CREATED:
-            return False
-        return self._store.create(event, {"enrolled": True, "enrolled_at": event.to_dict()["time"]})
+        if event.type == USER_CREATED:
+            time = event.to_dict()["time"]
+            return self._store.apply(event, lambda _: {"enrolled": True, "enrolled_at": time})
+        if event.type == USER_ERASED:
+            # Points stay (they are not personal data); the enrolment is marked.
+            return self._store.apply(event, lambda current: {**(current or {}), **_erased(event)})
+        return False
 
     def get(self, user_id: str) -> dict[str, Any] | None:
         return self._store.get(user_id)
@@ -99,60 +133,71 @@ class GdprConsentRecord:
         self._store = _VersionedUserTable(table)
 
     def handle(self, event: CloudEvent) -> bool:
-        if event.type != USER_CREATED:
-            return False
-        consents = {"marketing": bool(event.data.get("consents", {}).get("marketing"))}
-        return self._store.create(
-            event,
-            {
+        if event.type == USER_CREATED:
+            consents = {"marketing": bool(event.data.get("consents", {}).get("marketing"))}
+            record = {
                 "consents": consents,
                 "recorded_at": event.to_dict()["time"],
                 "source_event_id": event.id,
-            },
-        )
+            }
+            return self._store.apply(event, lambda _: record)
+        if event.type == USER_ERASED:
+            # The record holds no personal data; it keeps the proof of consent and erasure.
+            return self._store.apply(event, lambda current: {**(current or {}), **_erased(event)})
+        return False
 
     def view(self, user_id: str) -> dict[str, Any]:
         """The consent record; NotFound if none."""
         item = self._store.get(user_id)
-        if item is None:
+        if item is None or "consents" not in item:
             raise NotFound(f"no consent record for user {user_id}")
-        return {
+        view = {
             "user_id": user_id,
             "consents": {k: bool(v) for k, v in item["consents"].items()},
             "recorded_at": item["recorded_at"],
             "source_event_id": item["source_event_id"],
         }
+        if item.get("erased"):
+            view["erased_at"] = item["erased_at"]
+        return view
 
 
 class CrmContactSync:
-    """Mirrors users who consented to marketing into the CRM contact table."""
+    """Mirrors users who consented to marketing into the CRM contact table.
 
-    def __init__(self, table: Any) -> None:
+    The CRM needs the contact in clear text, so it opens the sealed fields; an
+    erasure replaces the contact with a tombstone holding no personal data.
+    """
+
+    def __init__(self, table: Any, vault: PersonalDataVault) -> None:
         self._store = _VersionedUserTable(table)
+        self._vault = vault
 
     def handle(self, event: CloudEvent) -> bool:
+        if event.type == USER_ERASED:
+            return self._store.apply(
+                event, lambda _: {"marketing_consent": False, **_erased(event)}
+            )
         if event.type != USER_CREATED:
             return False
-        data = event.data
-        if not data.get("consents", {}).get("marketing"):
+        if not event.data.get("consents", {}).get("marketing"):
             # The filter policy should never deliver these; never store them.
             return False
-        return self._store.create(
-            event,
-            {
-                "name": data["name"],
-                "lastname": data["lastname"],
-                "email": data["email"],
-                "address": data["address"],
-                "marketing_consent": True,
-                "synced_at": event.to_dict()["time"],
-            },
-        )
+        data = self._vault.open(event.subject, event.data, UserCreated.personal_fields)
+        contact = {
+            "name": data["name"],
+            "lastname": data["lastname"],
+            "email": data["email"],
+            "address": data["address"],
+            "marketing_consent": True,
+            "synced_at": event.to_dict()["time"],
+        }
+        return self._store.apply(event, lambda _: contact)
 
     def view(self, user_id: str) -> dict[str, Any]:
-        """The CRM contact; NotFound if none (also when there is no marketing consent)."""
+        """The CRM contact; NotFound if none (also without marketing consent, or erased)."""
         item = self._store.get(user_id)
-        if item is None:
+        if item is None or item.get("erased"):
             raise NotFound(f"no CRM contact for user {user_id}")
         return {
             "user_id": user_id,

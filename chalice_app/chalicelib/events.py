@@ -7,12 +7,21 @@ gap-free version. ``data`` is validated against the model of its ``type``.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    create_model,
+    field_serializer,
+)
 
 from chalicelib.exceptions import InvalidEvent
 from chalicelib.money import Money
@@ -24,6 +33,7 @@ __all__ = [
     "DATA_MODELS",
     "PURCHASE_MADE",
     "USER_CREATED",
+    "USER_ERASED",
     "AccountDeposited",
     "AccountOpened",
     "AccountWithdrawn",
@@ -32,13 +42,16 @@ __all__ = [
     "EventData",
     "PurchaseMade",
     "UserCreated",
+    "UserErased",
     "format_time",
     "new_event",
     "parse_event",
+    "stored_model",
     "utc_now",
 ]
 
 USER_CREATED = "com.example.user.created"
+USER_ERASED = "com.example.user.erased"
 PURCHASE_MADE = "com.example.purchase.made"
 ACCOUNT_OPENED = "com.example.account.opened"
 ACCOUNT_DEPOSITED = "com.example.account.deposited"
@@ -60,6 +73,9 @@ class EventData(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     event_type: ClassVar[str]
     source: ClassVar[str]
+    # Fields holding personal data: sealed with the person's key in every
+    # stored copy (see personal_data.py). Declared here, once per event type.
+    personal_fields: ClassVar[frozenset[str]] = frozenset()
 
 
 class Consents(BaseModel):
@@ -73,6 +89,7 @@ Address = str | dict[str, str]
 class UserCreated(EventData):
     event_type: ClassVar[str] = USER_CREATED
     source: ClassVar[str] = "/users"
+    personal_fields: ClassVar[frozenset[str]] = frozenset({"name", "lastname", "email", "address"})
     user_id: str
     name: str
     lastname: str
@@ -80,6 +97,20 @@ class UserCreated(EventData):
     address: Address
     loyalty: bool = False
     consents: Consents = Consents()
+
+
+class UserErased(EventData):
+    """The person's key was deleted; carries no personal data.
+
+    ``loyalty`` and ``marketing`` let the fan-out reach the consumers that
+    hold the person's data (their filter policies select on them).
+    """
+
+    event_type: ClassVar[str] = USER_ERASED
+    source: ClassVar[str] = "/gdpr"
+    user_id: str
+    loyalty: bool = False
+    marketing: bool = False
 
 
 class AccountOpened(EventData):
@@ -115,8 +146,24 @@ class PurchaseMade(EventData):
 
 DATA_MODELS: dict[str, type[EventData]] = {
     model.event_type: model
-    for model in (UserCreated, AccountOpened, AccountDeposited, AccountWithdrawn, PurchaseMade)
+    for model in (
+        UserCreated,
+        UserErased,
+        AccountOpened,
+        AccountDeposited,
+        AccountWithdrawn,
+        PurchaseMade,
+    )
 }
+
+
+@functools.cache
+def stored_model(model: type[EventData]) -> type[EventData]:
+    """The model of ``data`` as stored: personal fields hold sealed or redacted strings."""
+    if not model.personal_fields:
+        return model
+    overrides: dict[str, Any] = {name: (Any, ...) for name in model.personal_fields}
+    return create_model(f"Stored{model.__name__}", __base__=model, **overrides)
 
 
 class CloudEvent(BaseModel):
@@ -139,8 +186,8 @@ class CloudEvent(BaseModel):
         return format_time(value)
 
     def payload(self) -> EventData:
-        """``data`` as the model of this event's type."""
-        return DATA_MODELS[self.type].model_validate(self.data)
+        """``data`` as the model of this event's type (personal fields as stored)."""
+        return stored_model(DATA_MODELS[self.type]).model_validate(self.data)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -183,7 +230,7 @@ def parse_event(raw: str | bytes | dict[str, Any]) -> CloudEvent:
     if model is None:
         raise InvalidEvent(f"unknown event type {event.type!r}")
     try:
-        model.model_validate(event.data)
+        stored_model(model).model_validate(event.data)
     except ValidationError as exc:
         raise InvalidEvent(f"invalid data for {event.type}: {exc}") from exc
     if event.time.tzinfo is None:

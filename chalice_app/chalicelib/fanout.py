@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.events import USER_CREATED, CloudEvent, parse_event
+from chalicelib.events import USER_CREATED, USER_ERASED, CloudEvent, parse_event
 
 __all__ = ["FANOUT_TYPE_PREFIX", "UserEventFanout", "message_attributes"]
 
@@ -26,6 +26,10 @@ def message_attributes(event: CloudEvent) -> dict[str, dict[str, str]]:
     if event.type == USER_CREATED:
         attributes["loyalty"] = _flag(bool(event.data.get("loyalty")))
         attributes["marketing"] = _flag(bool(event.data.get("consents", {}).get("marketing")))
+    elif event.type == USER_ERASED:
+        # The erasure reaches every consumer that was sent the person's data.
+        attributes["loyalty"] = _flag(bool(event.data.get("loyalty")))
+        attributes["marketing"] = _flag(bool(event.data.get("marketing")))
     return attributes
 
 

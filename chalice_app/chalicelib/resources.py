@@ -16,6 +16,7 @@ __all__ = [
     "ARCHIVE_DELIVERY",
     "EVENT_STREAM",
     "KINESIS_RETRY",
+    "PERSONAL_DATA_KEY_ALIAS",
     "QUEUES",
     "STREAM_FAILURE_QUEUE",
     "TABLES",
@@ -138,6 +139,12 @@ TABLES: tuple[TableSpec, ...] = (
         hash_key="pk",
     ),
     TableSpec(
+        key="personal_data_keys",
+        env_var="PERSONAL_DATA_KEYS_TABLE",
+        suffix="personal-data-keys",
+        hash_key="user_id",
+    ),
+    TableSpec(
         key="idempotency",
         env_var="IDEMPOTENCY_TABLE",
         suffix="idempotency",
@@ -147,6 +154,10 @@ TABLES: tuple[TableSpec, ...] = (
 )
 
 USER_EVENTS_TOPIC = "user-events"
+
+# The KMS key that encrypts every person's data key: alias/<prefix>-personal-data.
+PERSONAL_DATA_KEY_ALIAS = "personal-data"
+PERSONAL_DATA_KEY_ENV_VAR = "PERSONAL_DATA_KMS_KEY"
 
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec(

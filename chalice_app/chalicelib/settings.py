@@ -34,7 +34,13 @@ class Settings:
     stream_failure_queue: str
     archive_bucket: str
     early_adopter_count: int
+    personal_data_kms_key: str
     idempotency_ttl_seconds: int
+    # Event search: "opensearch" in AWS, "sqlite" in the local stack.
+    search_backend: str = "opensearch"
+    opensearch_endpoint: str = ""
+    opensearch_index: str = "events"  # the alias; rebuilds swap the index behind it
+    search_sqlite_path: str = ""
 
     def table(self, key: str) -> str:
         return self.tables[key]
@@ -68,7 +74,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             resources.ARCHIVE_DELIVERY.bucket_env_var, resources.ARCHIVE_DELIVERY.bucket_suffix
         ),
         early_adopter_count=int(environ.get("EARLY_ADOPTER_COUNT", "100")),
+        personal_data_kms_key=environ.get(resources.PERSONAL_DATA_KEY_ENV_VAR)
+        or f"alias/{resources.resource_name(prefix, resources.PERSONAL_DATA_KEY_ALIAS)}",
         idempotency_ttl_seconds=int(environ.get("IDEMPOTENCY_TTL_SECONDS", str(24 * 3600))),
+        search_backend=environ.get("SEARCH_BACKEND", "opensearch"),
+        opensearch_endpoint=environ.get("OPENSEARCH_ENDPOINT", ""),
+        opensearch_index=environ.get("OPENSEARCH_INDEX") or "events",
+        search_sqlite_path=environ.get("SEARCH_SQLITE_PATH", ""),
     )
 
 

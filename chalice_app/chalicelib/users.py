@@ -7,18 +7,22 @@ registration committed.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Annotated, Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
 
 from chalicelib.commands import CommandRunner, Decision
 from chalicelib.dynamo import transact_put
-from chalicelib.events import Consents, UserCreated, new_event
+from chalicelib.events import USER_ERASED, Consents, UserCreated, UserErased, format_time, new_event
 from chalicelib.exceptions import Conflict, NotFound
 from chalicelib.idempotency import StoredResponse
+from chalicelib.ledger import EventLedger
+from chalicelib.personal_data import REDACTED, DataKeyStore, PersonalDataVault
 
-__all__ = ["RegisterUser", "UserRegistry", "user_view"]
+__all__ = ["PERSONAL_FIELDS", "RegisterUser", "UserRegistry", "user_view"]
 
 Name = Annotated[
     str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=100)
@@ -47,16 +51,20 @@ class RegisterUser(BaseModel):
     consents: RequestConsents = RequestConsents()
 
 
+PERSONAL_FIELDS = UserCreated.personal_fields
+
+
 def _user_pk(user_id: str) -> str:
     return f"user#{user_id}"
 
 
 def _email_pk(email: str) -> str:
-    return f"email#{email.lower()}"
+    # A digest, so the lock item holds no email in clear text.
+    return "email#" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 def user_view(item: dict[str, Any]) -> dict[str, Any]:
-    """The public representation of a stored user."""
+    """The public representation of a stored user (personal fields as stored)."""
     return {
         "id": item["id"],
         "name": item["name"],
@@ -66,47 +74,63 @@ def user_view(item: dict[str, Any]) -> dict[str, Any]:
         "loyalty": bool(item["loyalty"]),
         "consents": {"marketing": bool(item["consents"]["marketing"])},
         "created_at": item["created_at"],
+        "erased": bool(item.get("erased", False)),
     }
 
 
 class UserRegistry:
-    """Registers and reads users; takes the users Table resource and a CommandRunner."""
+    """Registers, reads and erases users.
 
-    def __init__(self, users_table: Any, runner: CommandRunner) -> None:
+    Personal fields are sealed with the user's own data key everywhere they
+    are stored (users table, ledger event, idempotency record); responses are
+    opened on the way out.
+    """
+
+    def __init__(
+        self, users_table: Any, ledger: EventLedger, runner: CommandRunner, keys: DataKeyStore
+    ) -> None:
         self._users = users_table
+        self._ledger = ledger
         self._runner = runner
+        self._keys = keys
+        self._vault = PersonalDataVault(keys)
+
+    def open(self, view: dict[str, Any]) -> dict[str, Any]:
+        """A user view with its personal fields decrypted (or redacted once erased)."""
+        return self._vault.open(view["id"], view, PERSONAL_FIELDS)
 
     def register(self, request: RegisterUser, idempotency_key: str | None = None) -> StoredResponse:
-        """Create the user (201); Conflict(email_taken) if the email is registered."""
+        """Create the user (201); Conflict(email_taken) if the email is registered.
+
+        The response body is sealed like the stored copies: pass it through ``open``.
+        """
         user_id = str(uuid.uuid4())
+        key, key_put = self._keys.generate(user_id)
 
         def decide() -> Decision:
-            event = new_event(
-                UserCreated(
-                    user_id=user_id,
-                    name=request.name,
-                    lastname=request.lastname,
-                    email=request.email,
-                    address=request.address,
-                    loyalty=request.loyalty,
-                    consents=Consents(marketing=request.consents.marketing),
-                ),
-                subject=user_id,
-                version=1,
+            plain = UserCreated(
+                user_id=user_id,
+                name=request.name,
+                lastname=request.lastname,
+                email=request.email,
+                address=request.address,
+                loyalty=request.loyalty,
+                consents=Consents(marketing=request.consents.marketing),
             )
+            event = new_event(plain, subject=user_id, version=1)
+            sealed_data = PersonalDataVault.seal_with(key, user_id, event.data, PERSONAL_FIELDS)
+            event = event.model_copy(update={"data": sealed_data})
+            lock_pk = _email_pk(request.email)
             user = {
                 "pk": _user_pk(user_id),
                 "id": user_id,
-                "name": request.name,
-                "lastname": request.lastname,
-                "email": request.email,
-                "address": request.address,
+                **{name: sealed_data[name] for name in PERSONAL_FIELDS},
                 "loyalty": request.loyalty,
                 "consents": {"marketing": request.consents.marketing},
                 "created_at": event.to_dict()["time"],
+                "email_lock": lock_pk,
                 "version": 1,
             }
-            lock = {"pk": _email_pk(request.email), "user_id": user_id}
             new_item = "attribute_not_exists(pk)"
             email_taken = Conflict(
                 "a user with this email already exists",
@@ -118,20 +142,84 @@ class UserRegistry:
                 events=[event],
                 guards=[
                     transact_put(self._users.name, user, new_item),
-                    transact_put(self._users.name, lock, new_item),
+                    transact_put(self._users.name, {"pk": lock_pk, "user_id": user_id}, new_item),
+                    key_put,
                 ],
                 guard_errors={1: email_taken},
             )
 
         return self._runner.run(decide, scope="POST /users", idempotency_key=idempotency_key)
 
+    def erase(self, user_id: str, idempotency_key: str | None = None) -> StoredResponse:
+        """Shred the user's key and record ``user.erased`` (202); a second erasure is a no-op."""
+
+        def decide() -> Decision:
+            item = self._users.get_item(Key={"pk": _user_pk(user_id)}, ConsistentRead=True).get(
+                "Item"
+            )
+            if item is None:
+                raise NotFound(f"user {user_id} not found")
+            history = [orjson.loads(raw) for raw in self._ledger.raw_events(user_id)]
+            erased = [e for e in history if e["type"] == USER_ERASED]
+            if erased:
+                return Decision(response=StoredResponse(202, _erasure_view(erased[0])))
+            event = new_event(
+                UserErased(
+                    user_id=user_id,
+                    loyalty=bool(item["loyalty"]),
+                    marketing=bool(item["consents"]["marketing"]),
+                ),
+                subject=user_id,
+                version=len(history) + 1,
+            )
+            redact = {
+                "Update": {
+                    "TableName": self._users.name,
+                    "Key": {"pk": _user_pk(user_id)},
+                    "UpdateExpression": "SET "
+                    + ", ".join(f"#{n} = :redacted" for n in sorted(PERSONAL_FIELDS))
+                    + ", erased = :true, erased_at = :at",
+                    "ExpressionAttributeNames": {f"#{n}": n for n in PERSONAL_FIELDS},
+                    "ExpressionAttributeValues": {
+                        ":redacted": REDACTED,
+                        ":true": True,
+                        ":at": format_time(event.time),
+                    },
+                }
+            }
+            guards = [redact, self._keys.delete(user_id)]
+            if item.get("email_lock"):
+                guards.append(
+                    {"Delete": {"TableName": self._users.name, "Key": {"pk": item["email_lock"]}}}
+                )
+            return Decision(
+                response=StoredResponse(202, _erasure_view(event.to_dict())),
+                events=[event],
+                guards=guards,
+            )
+
+        response = self._runner.run(
+            decide, scope=f"POST /gdpr/erasure/{user_id}", idempotency_key=idempotency_key
+        )
+        self._keys.forget(user_id)
+        return response
+
     def get(self, user_id: str) -> dict[str, Any]:
-        """The stored user; NotFound if there is none."""
+        """The stored user, opened; NotFound if there is none."""
         item = self._users.get_item(Key={"pk": _user_pk(user_id)}).get("Item")
         if item is None:
             raise NotFound(f"user {user_id} not found")
-        return user_view(item)
+        return self.open(user_view(item))
 
     def exists(self, user_id: str) -> bool:
         item = self._users.get_item(Key={"pk": _user_pk(user_id)}, ProjectionExpression="pk")
         return "Item" in item
+
+
+def _erasure_view(event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "user_id": event["subject"],
+        "status": "erased",
+        "erased_at": event["time"],
+        "event_id": event["id"],
+    }

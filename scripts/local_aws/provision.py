@@ -136,6 +136,17 @@ def provision(
     _create_queue(sqs, failure_name, {"MessageRetentionPeriod": str(14 * 24 * 3600)})
     env[resources.STREAM_FAILURE_QUEUE_ENV_VAR] = failure_name
 
+    kms = session.client("kms")
+    key_id = kms.create_key(
+        Description="Encrypts each person's data key (crypto-shredding)",
+        KeyUsage="ENCRYPT_DECRYPT",
+        KeySpec="SYMMETRIC_DEFAULT",
+    )["KeyMetadata"]["KeyId"]
+    alias = f"alias/{resource_name(prefix, resources.PERSONAL_DATA_KEY_ALIAS)}"
+    kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    kms.enable_key_rotation(KeyId=key_id)
+    env[resources.PERSONAL_DATA_KEY_ENV_VAR] = alias
+
     archive = resources.ARCHIVE_DELIVERY
     bucket = resource_name(prefix, archive.bucket_suffix)
     region = session.region_name or "us-east-1"

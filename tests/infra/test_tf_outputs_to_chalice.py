@@ -66,6 +66,7 @@ def outputs_document(**overrides: Any) -> dict[str, Any]:
         "opensearch_endpoint": "https://search-acme.eu-west-1.es.amazonaws.com",
         "opensearch_index": "events",
         "early_adopter_count": 50,
+        "personal_data_kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/pd",
         "lambda_iam_policies": {h: policy(h) for h in handoff.HANDLERS},
         "lambda_reserved_concurrency": {"projector": 3, "loyalty_enrolment": 2},
     }

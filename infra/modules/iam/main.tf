@@ -42,7 +42,19 @@ data "aws_iam_policy_document" "api_handler" {
   statement {
     sid       = "WriteModel"
     actions   = concat(local.dynamodb_read, local.dynamodb_write)
-    resources = [local.t["ledger"], local.t["users"], local.t["idempotency"]]
+    resources = [local.t["ledger"], local.t["users"], local.t["idempotency"], local.t["personal_data_keys"]]
+  }
+
+  statement {
+    sid       = "AccountSnapshots"
+    actions   = ["dynamodb:PutItem"]
+    resources = [local.t["read_models"]]
+  }
+
+  statement {
+    sid       = "PersonalDataKeys"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.personal_data_kms_key_arn]
   }
 
   statement {
@@ -315,6 +327,18 @@ data "aws_iam_policy_document" "crm_contact_sync" {
     sid       = "WriteOwnTable"
     actions   = concat(local.dynamodb_read, local.dynamodb_write)
     resources = [local.t["crm_contacts"]]
+  }
+
+  statement {
+    sid       = "ReadPersonalDataKeys"
+    actions   = ["dynamodb:GetItem"]
+    resources = [local.t["personal_data_keys"]]
+  }
+
+  statement {
+    sid       = "OpenPersonalData"
+    actions   = ["kms:Decrypt"]
+    resources = [var.personal_data_kms_key_arn]
   }
 
   statement {

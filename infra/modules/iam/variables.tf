@@ -58,6 +58,11 @@ variable "archive_kms_key_arn" {
   type        = string
 }
 
+variable "personal_data_kms_key_arn" {
+  description = "KMS key that encrypts the per-person data keys."
+  type        = string
+}
+
 variable "opensearch_domain_arn" {
   description = "ARN of the OpenSearch domain."
   type        = string
