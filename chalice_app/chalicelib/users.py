@@ -87,13 +87,18 @@ class UserRegistry:
     """
 
     def __init__(
-        self, users_table: Any, ledger: EventLedger, runner: CommandRunner, keys: DataKeyStore
+        self,
+        users_table: Any,
+        ledger: EventLedger,
+        runner: CommandRunner,
+        keys: DataKeyStore,
+        vault: PersonalDataVault | None = None,
     ) -> None:
         self._users = users_table
         self._ledger = ledger
         self._runner = runner
         self._keys = keys
-        self._vault = PersonalDataVault(keys)
+        self._vault = vault or PersonalDataVault(keys)
 
     def open(self, view: dict[str, Any]) -> dict[str, Any]:
         """A user view with its personal fields decrypted (or redacted once erased)."""
@@ -118,7 +123,7 @@ class UserRegistry:
                 consents=Consents(marketing=request.consents.marketing),
             )
             event = new_event(plain, subject=user_id, version=1)
-            sealed_data = PersonalDataVault.seal_with(key, user_id, event.data, PERSONAL_FIELDS)
+            sealed_data = self._vault.seal_with(key, user_id, event.data, PERSONAL_FIELDS)
             event = event.model_copy(update={"data": sealed_data})
             lock_pk = _email_pk(request.email)
             user = {
