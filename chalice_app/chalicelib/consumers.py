@@ -165,8 +165,9 @@ class GdprConsentRecord:
 class CrmContactSync:
     """Mirrors users who consented to marketing into the CRM contact table.
 
-    The CRM needs the contact in clear text, so it opens the sealed fields; an
-    erasure replaces the contact with a tombstone holding no personal data.
+    The contact is stored sealed, like every other copy (so backups of the
+    table hold no clear text), and opened when read; an erasure replaces it
+    with a tombstone holding no personal data.
     """
 
     def __init__(self, table: Any, vault: PersonalDataVault) -> None:
@@ -183,7 +184,7 @@ class CrmContactSync:
         if not event.data.get("consents", {}).get("marketing"):
             # The filter policy should never deliver these; never store them.
             return False
-        data = self._vault.open(event.subject, event.data, UserCreated.personal_fields)
+        data = event.data
         contact = {
             "name": data["name"],
             "lastname": data["lastname"],
@@ -199,6 +200,7 @@ class CrmContactSync:
         item = self._store.get(user_id)
         if item is None or item.get("erased"):
             raise NotFound(f"no CRM contact for user {user_id}")
+        item = self._vault.open(user_id, item, UserCreated.personal_fields)
         return {
             "user_id": user_id,
             "name": item["name"],

@@ -42,6 +42,8 @@ def test_erasure_shreds_personal_data_everywhere(client: Any, aws_env: dict[str,
     (created,) = _ledger_events(aws_env, user["id"])
     _deliver(client, aws_env, created)
     assert client.http.get(f"/crm/contacts/{user['id']}").json_body["email"] == "ada@example.com"
+    # (every stored copy is sealed even before the erasure, so backups hold no clear text)
+    assert "ada@example.com" not in _everything_stored(aws_env)
     # WHEN the person asks to be erased
     response = post_json(client, f"/gdpr/erasure/{user['id']}", {})
     # THEN 202, and a user.erased event with no personal data follows user.created
