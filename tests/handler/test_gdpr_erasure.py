@@ -32,7 +32,7 @@ def _deliver(client: Any, env: dict[str, str], event: dict[str, Any]) -> None:
 
 def _everything_stored(env: dict[str, str]) -> str:
     tables = [v for k, v in env.items() if k.endswith("_TABLE")]
-    return json.dumps([table_items(t) for t in tables], default=str)
+    return json.dumps([table_items(t) for t in tables], default=repr)
 
 
 def test_erasure_shreds_personal_data_everywhere(client: Any, aws_env: dict[str, str]) -> None:
