@@ -105,6 +105,12 @@ def get_crm_contact(user_id: str) -> Any:
     return json_response(service.crm_contact(user_id))
 
 
+@app.route("/gdpr/erasure/{user_id}", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api_errors
+def erase_user(user_id: str) -> Any:
+    return respond(service.erase_user(user_id, _request().headers))
+
+
 @app.on_dynamodb_record(
     stream_arn=settings.ledger_stream_arn, batch_size=100, starting_position="TRIM_HORIZON"
 )
@@ -149,3 +155,9 @@ def gdpr_consent_record(event: SQSEvent) -> None:
 @app.on_sqs_message(**_sqs_source("crm"))
 def crm_contact_sync(event: SQSEvent) -> None:
     service.consume_user_events("crm", event.to_dict()["Records"])
+
+
+@app.route("/search", methods=["GET"])
+@api_errors
+def search() -> Any:
+    return json_response(service.search_events(_request().query_params))

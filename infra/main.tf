@@ -69,6 +69,8 @@ module "state" {
   name_prefix = var.name_prefix
   tables      = local.tables
   kms_key_arn = module.key_state.key_arn
+  # An erased person's data key stays restorable from backups this long, no longer.
+  pitr_recovery_days = { personal_data_keys = var.personal_data_key_backup_days }
 }
 
 module "event_log" {

@@ -166,3 +166,14 @@ variable "lambda_reserved_concurrency" {
     error_message = "Reserved concurrency values must be non-negative integers."
   }
 }
+
+variable "personal_data_key_backup_days" {
+  description = "Point-in-time recovery window of the per-person data key table: after an erasure, the person's (KMS-encrypted) data key can be restored from backups for at most this many days."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.personal_data_key_backup_days >= 1 && var.personal_data_key_backup_days <= 35
+    error_message = "personal_data_key_backup_days must be between 1 and 35."
+  }
+}

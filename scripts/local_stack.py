@@ -104,6 +104,7 @@ class LocalStack:
         from local_aws.provision import provision
 
         app_env = provision(args.prefix, visibility_timeout_seconds=args.visibility_timeout)
+        app_env.update(self._search_env())
         os.environ.update(app_env)
         self._start_event_sources(app_env)
 
@@ -132,6 +133,15 @@ class LocalStack:
         )
         _wait_http(f"http://127.0.0.1:{args.api_port}/health", 60, lambda: api.poll() is None)
         print(f"API ready at http://127.0.0.1:{args.api_port}", flush=True)
+
+    def _search_env(self) -> dict[str, str]:
+        """A fresh SQLite search index in the state dir (moto's data is fresh too)."""
+        state_dir = Path(self.args.state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path = state_dir / "search.sqlite3"
+        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)
+        return {"SEARCH_BACKEND": "sqlite", "SEARCH_SQLITE_PATH": str(path)}
 
     def _start_event_sources(self, app_env: dict[str, str]) -> None:
         import boto3
@@ -164,7 +174,20 @@ class LocalStack:
             delivery_name=resource_name(self.args.prefix, ARCHIVE_DELIVERY.delivery_suffix),
             buffering_interval_seconds=self.args.firehose_buffer_seconds,
         )
+        self.firehose.add_sink(self._search_sink(app_env))
         self.firehose.start()
+
+    def _search_sink(self, app_env: dict[str, str]) -> Any:
+        """Firehose's OpenSearch destination, locally: index into the SQLite search index."""
+        from chalicelib.search import ensure_alias
+        from chalicelib.search.sqlite import SqliteSearchIndex
+        from local_aws.search_sink import SearchIndexSink
+
+        index = SqliteSearchIndex(
+            app_env["SEARCH_SQLITE_PATH"], app_env.get("OPENSEARCH_INDEX", "events")
+        )
+        ensure_alias(index)
+        return SearchIndexSink(index)
 
     def down(self) -> None:
         """Stop threads, then children (SIGTERM, then SIGKILL after a grace period)."""

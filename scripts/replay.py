@@ -1,12 +1,14 @@
 """Rebuild a read-model projection by replaying the event history.
 
-    python scripts/replay.py --projection {accounts,loyalty}
+    python scripts/replay.py --projection {accounts,loyalty,search}
         [--source archive|ledger|all] [--until ISO] [--table NAME]
 
 Reads the S3 archive (and/or the ledger), folds it with the replay engine
 (duplicates skipped, per-aggregate version order), writes the result to the
 read-model table (items a live projector already moved past are left alone)
-and prints a JSON summary as the last line.
+and prints a JSON summary as the last line. ``--projection search`` rebuilds
+the search index into a new index ``<alias>-<timestamp>`` and swaps the alias
+(SEARCH_BACKEND and its settings say which index).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from tqdm import tqdm
 from chalicelib.archive import ArchiveReader
 from chalicelib.ledger import EventLedger
 from chalicelib.read_models import ReadModelStore
+from chalicelib.search.factory import make_search_index
+from chalicelib.search.rebuild import index_chunks, rebuild_index
 from chalicelib.settings import get_settings
 from projections.accounts import ACCOUNTS
 from projections.loyalty import DEFAULT_POLICY, LoyaltyProjection
@@ -35,8 +39,10 @@ from projections.timekeys import time_key
 LEDGER_CHUNK = 1000  # ledger events joined into one NDJSON chunk
 
 
-def _archive_chunks(reader: ArchiveReader, bar: tqdm) -> Iterator[bytes]:
-    objects = reader.objects()
+def _archive_chunks(
+    reader: ArchiveReader, bar: tqdm, only: set[str] | None = None
+) -> Iterator[bytes]:
+    objects = [o for o in reader.objects() if only is None or o.key in only]
     bar.reset(total=sum(o.size for o in objects))
     for obj in objects:
         yield reader.read(obj.key)
@@ -50,9 +56,49 @@ def _ledger_chunks(ledger: EventLedger, bar: tqdm) -> Iterator[str]:
         yield "\n".join(batch)
 
 
+def _replay_search(args: argparse.Namespace, session: boto3.session.Session) -> int:
+    """Rebuild the search index into a new index, swap the alias, then catch up.
+
+    Events the live delivery indexed into the old index while the rebuild ran
+    are in archive objects written meanwhile: a second pass over the objects
+    not read yet indexes them through the alias (upserts by id, so repeats are harmless).
+    """
+    settings = get_settings()
+    index = make_search_index(settings)
+    reader = ArchiveReader(session.client("s3"), settings.archive_bucket)
+    seen = {o.key for o in reader.objects()} if args.source != "ledger" else set()
+    started = time.perf_counter()
+    with tqdm(desc="replay search", unit="B", unit_scale=True, file=sys.stderr) as bar:
+        sources: list[Iterable[bytes | str]] = []
+        if args.source in ("archive", "all"):
+            sources.append(_archive_chunks(reader, bar, only=seen))
+        if args.source in ("ledger", "all"):
+            ledger = EventLedger(session.resource("dynamodb").Table(settings.table("ledger")))
+            sources.append(_ledger_chunks(ledger, bar))
+        result = rebuild_index(index, (c for source in sources for c in source))
+        if args.source != "ledger":
+            fresh = [o.key for o in reader.objects() if o.key not in seen]
+            index_chunks(index, (reader.read(k) for k in fresh), stats=result.stats)
+    seconds = time.perf_counter() - started
+    stats = result.stats
+    summary = {
+        "projection": "search",
+        "source": args.source,
+        "alias": result.alias,
+        "index": result.index,
+        "previous_indices": result.previous,
+        "events_indexed": stats.indexed,
+        "invalid": stats.invalid,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(stats.indexed / seconds) if seconds > 0 else 0,
+    }
+    print(orjson.dumps(summary).decode())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Rebuild a projection from the event history.")
-    parser.add_argument("--projection", choices=("accounts", "loyalty"), required=True)
+    parser.add_argument("--projection", choices=("accounts", "loyalty", "search"), required=True)
     parser.add_argument("--source", choices=("archive", "ledger", "all"), default="archive")
     parser.add_argument("--until", help="ISO-8601 time: state as of then")
     parser.add_argument("--table", help="read-model table to write (default: READ_MODELS_TABLE)")
@@ -66,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = get_settings()
     session = boto3.session.Session(region_name=settings.region)
+    if args.projection == "search":
+        if args.until:
+            parser.error("--until does not apply to --projection search")
+        return _replay_search(args, session)
     dynamodb = session.resource("dynamodb")
     if args.projection == "accounts":
         projection: Any = ACCOUNTS

@@ -6,7 +6,8 @@ Tests reset the getters with ``aws.reset()`` and point them at moto.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from chalicelib import aws, projector
@@ -24,10 +25,18 @@ from chalicelib.fanout import UserEventFanout
 from chalicelib.http import parse_body
 from chalicelib.idempotency import MAX_KEY_LENGTH, IdempotencyStore, StoredResponse
 from chalicelib.ledger import EventLedger
+from chalicelib.personal_data import DataKeyStore, PersonalDataVault
 from chalicelib.purchases import MakePurchase, PurchaseService
 from chalicelib.read_models import ReadModelStore
 from chalicelib.relay import LedgerRelay, ledger_inserts
-from chalicelib.settings import get_settings
+from chalicelib.search import (
+    IndexNotFound,
+    SearchIndex,
+    SearchUnavailable,
+    parse_search_query,
+)
+from chalicelib.search.factory import make_search_index
+from chalicelib.settings import Settings, get_settings
 from chalicelib.users import RegisterUser, UserRegistry
 from projections.loyalty import LoyaltyPolicy
 
@@ -36,6 +45,7 @@ __all__ = [
     "consume_user_events",
     "crm_contact",
     "deposit",
+    "erase_user",
     "fan_out_user_events",
     "gdpr_consents",
     "get_account",
@@ -46,6 +56,7 @@ __all__ = [
     "project_records",
     "register_user",
     "relay_ledger_records",
+    "search_events",
     "withdraw",
 ]
 
@@ -59,8 +70,14 @@ def _ledger() -> EventLedger:
     return EventLedger(aws.table("ledger"))
 
 
+def _data_keys() -> DataKeyStore:
+    return DataKeyStore(
+        aws.table("personal_data_keys"), aws.client("kms"), get_settings().personal_data_kms_key
+    )
+
+
 def _users() -> UserRegistry:
-    return UserRegistry(aws.table("users"), _runner())
+    return UserRegistry(aws.table("users"), _ledger(), _runner(), _data_keys())
 
 
 def _accounts() -> AccountService:
@@ -80,7 +97,14 @@ def _key(headers: Mapping[str, str]) -> str | None:
 def register_user(raw_body: bytes | str | None, headers: Mapping[str, str]) -> StoredResponse:
     """Validate and register a user (201 with the user)."""
     request = parse_body(raw_body, RegisterUser)
-    return _users().register(request, _key(headers))
+    users = _users()
+    response = users.register(request, _key(headers))
+    return replace(response, body=users.open(response.body))
+
+
+def erase_user(user_id: str, headers: Mapping[str, str]) -> StoredResponse:
+    """Crypto-shred the user's personal data (202); repeating it is a no-op."""
+    return _users().erase(user_id, _key(headers))
 
 
 def open_account(raw_body: bytes | str | None, headers: Mapping[str, str]) -> StoredResponse:
@@ -157,7 +181,7 @@ def gdpr_consents(user_id: str) -> dict[str, Any]:
 
 
 def crm_contact(user_id: str) -> dict[str, Any]:
-    return CrmContactSync(aws.table("crm_contacts")).view(user_id)
+    return CrmContactSync(aws.table("crm_contacts"), PersonalDataVault(_data_keys())).view(user_id)
 
 
 def relay_ledger_records(records: Iterable[Mapping[str, Any]]) -> int:
@@ -172,15 +196,37 @@ def fan_out_user_events(raw_records: list[bytes]) -> int:
     return fanout.publish(raw_records)
 
 
-_CONSUMERS: dict[str, tuple[type[Any], str]] = {
-    "loyalty": (LoyaltyEnrolment, "loyalty_enrolments"),
-    "gdpr": (GdprConsentRecord, "gdpr_consents"),
-    "crm": (CrmContactSync, "crm_contacts"),
+_CONSUMERS: dict[str, Callable[[], UserEventConsumer]] = {
+    "loyalty": lambda: LoyaltyEnrolment(aws.table("loyalty_enrolments")),
+    "gdpr": lambda: GdprConsentRecord(aws.table("gdpr_consents")),
+    "crm": lambda: CrmContactSync(aws.table("crm_contacts"), PersonalDataVault(_data_keys())),
 }
 
 
 def consume_user_events(consumer_key: str, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Run the consumer declared as ``consumer_key`` over an SQS batch."""
-    consumer_cls, table_key = _CONSUMERS[consumer_key]
-    consumer: UserEventConsumer = consumer_cls(aws.table(table_key))
+    consumer = _CONSUMERS[consumer_key]()
     return SqsBatchProcessor(aws.client("sqs"), consumer).process(records)
+
+
+_search_cache: dict[str, tuple[Settings, SearchIndex]] = {}
+
+
+def search_index() -> SearchIndex:
+    """The configured search adapter, built once per settings (``aws.reset()`` renews them)."""
+    settings = get_settings()
+    cached = _search_cache.get("index")
+    if cached is None or cached[0] is not settings:
+        cached = (settings, make_search_index(settings))
+        _search_cache["index"] = cached
+    return cached[1]
+
+
+def search_events(query_params: Mapping[str, str] | None) -> dict[str, Any]:
+    """``GET /search``: ``{"total", "events"}`` newest first; ValidationFailed on bad params."""
+    query = parse_search_query(query_params)
+    try:
+        result = search_index().search(query)
+    except IndexNotFound as exc:
+        raise SearchUnavailable(f"the search index is not set up: {exc}") from exc
+    return {"total": result.total, "events": result.events}

@@ -32,7 +32,8 @@ resource "aws_dynamodb_table" "this" {
   }
 
   point_in_time_recovery {
-    enabled = true
+    enabled                 = true
+    recovery_period_in_days = lookup(var.pitr_recovery_days, each.key, 35)
   }
 
   server_side_encryption {

@@ -1,0 +1,38 @@
+"""Event search (the search read side): one port, two adapters.
+
+``SearchIndex`` is the port; ``OpenSearchIndex`` (AWS, opensearch-py with
+SigV4) and ``SqliteSearchIndex`` (the local stack, FTS5) implement it.
+``make_search_index`` picks one from settings. The OpenSearch adapter is
+imported lazily so SQLite users never need opensearch-py.
+"""
+
+from __future__ import annotations
+
+from chalicelib.search.documents import InvalidDocument, to_document
+from chalicelib.search.port import (
+    IndexAlreadyExists,
+    IndexNotFound,
+    SearchBackendError,
+    SearchIndex,
+    SearchResult,
+    SearchUnavailable,
+    ensure_alias,
+    versioned_index_name,
+)
+from chalicelib.search.query import MAX_SIZE, SearchQuery, parse_search_query
+
+__all__ = [
+    "MAX_SIZE",
+    "IndexAlreadyExists",
+    "IndexNotFound",
+    "InvalidDocument",
+    "SearchBackendError",
+    "SearchIndex",
+    "SearchQuery",
+    "SearchResult",
+    "SearchUnavailable",
+    "ensure_alias",
+    "parse_search_query",
+    "to_document",
+    "versioned_index_name",
+]

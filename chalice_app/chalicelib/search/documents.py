@@ -1,0 +1,87 @@
+"""From a CloudEvent to the search document both backends index."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from chalicelib.search.query import normalize_time
+
+__all__ = [
+    "TEXT_FIELD",
+    "InvalidDocument",
+    "document_time",
+    "event_text",
+    "parse_ndjson",
+    "to_document",
+]
+
+TEXT_FIELD = "text"
+_KEYWORDS = ("id", "type", "subject", "source")
+
+
+class InvalidDocument(ValueError):
+    """An event that cannot be indexed (not a CloudEvent of this platform)."""
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def event_text(data: Any) -> str:
+    """The free-text field: every string value of ``data``, nested ones included."""
+    return " ".join(_strings(data))
+
+
+def to_document(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The event plus its ``text`` field; InvalidDocument if it lacks what the index needs.
+
+    The OpenSearch ingest pipeline builds the same ``text`` for documents
+    Firehose delivers (see template.py), so both paths index alike.
+    """
+    if not isinstance(event, Mapping):
+        raise InvalidDocument("an event must be a JSON object")
+    for key in _KEYWORDS:
+        if not isinstance(event.get(key), str) or not event[key]:
+            raise InvalidDocument(f"event field {key!r} must be a non-empty string")
+    version = event.get("aggregateversion")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise InvalidDocument("event field 'aggregateversion' must be an integer")
+    if not isinstance(event.get("data"), Mapping):
+        raise InvalidDocument("event field 'data' must be an object")
+    try:
+        normalize_time(datetime.fromisoformat(str(event.get("time"))))
+    except (ValueError, OverflowError):
+        raise InvalidDocument(f"event time {event.get('time')!r} is not ISO-8601") from None
+    document = {key: value for key, value in event.items() if key != TEXT_FIELD}
+    document[TEXT_FIELD] = event_text(event["data"])
+    return document
+
+
+def document_time(document: Mapping[str, Any]) -> str:
+    """The normalized UTC time of a document built by ``to_document``."""
+    return normalize_time(datetime.fromisoformat(str(document["time"])))
+
+
+def parse_ndjson(chunks: Iterable[bytes | str]) -> Iterator[dict[str, Any] | None]:
+    """Each line's JSON object (None for a line that is not one), skipping blank lines."""
+    for chunk in chunks:
+        for line in chunk.splitlines():
+            if not line.strip():
+                continue
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                yield None
+                continue
+            yield value if isinstance(value, dict) else None

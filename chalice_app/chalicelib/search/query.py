@@ -1,0 +1,134 @@
+"""``GET /search`` parameters: parsed and validated into a ``SearchQuery``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib.exceptions import ValidationFailed
+
+__all__ = [
+    "DEFAULT_SIZE",
+    "MAX_Q_LENGTH",
+    "MAX_SIZE",
+    "SearchQuery",
+    "normalize_time",
+    "parse_search_query",
+    "text_terms",
+]
+
+DEFAULT_SIZE = 20
+MAX_SIZE = 100
+MAX_Q_LENGTH = 500
+MAX_FILTER_LENGTH = 256
+# OpenSearch maps `time` as date_nanos (exact ordering below a millisecond),
+# which only holds instants in this range; both backends accept the same.
+MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(2262, 4, 11, tzinfo=UTC)
+_TERM = re.compile(r"\w+")
+
+
+def normalize_time(value: datetime) -> str:
+    """Fixed-width UTC ``YYYY-MM-DDTHH:MM:SS.ffffffZ``: string order is time order."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}Z"
+    )
+
+
+def text_terms(text: str) -> list[str]:
+    """The lower-cased word terms of free text; every other character separates terms."""
+    return [term.lower() for term in _TERM.findall(text)]
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A validated event search; times are normalized UTC strings, bounds inclusive."""
+
+    type: str | None = None
+    subject: str | None = None
+    q: str | None = None
+    time_from: str | None = None
+    time_to: str | None = None
+    size: int = DEFAULT_SIZE
+
+    @property
+    def terms(self) -> list[str]:
+        """Terms of ``q`` that must all match (empty: ``q`` matches nothing)."""
+        return text_terms(self.q or "")
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str | None = Field(None, max_length=MAX_FILTER_LENGTH)
+    subject: str | None = Field(None, max_length=MAX_FILTER_LENGTH)
+    q: str | None = Field(None, max_length=MAX_Q_LENGTH)
+    from_: str | None = Field(None, alias="from")
+    to: str | None = None
+    size: int = Field(DEFAULT_SIZE, ge=1, le=MAX_SIZE, strict=False)
+
+
+def _detail(field: str, message: str) -> dict[str, Any]:
+    return {"field": field, "message": message}
+
+
+def _parse_time(field: str, value: str) -> tuple[str | None, dict[str, Any] | None]:
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        return None, _detail(field, f"not an ISO-8601 date-time: {value[:64]!r}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        in_range = MIN_TIME <= parsed <= MAX_TIME
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        return None, _detail(field, "must be between 1970-01-01 and 2262-04-11")
+    return normalize_time(parsed), None
+
+
+def parse_search_query(params: Mapping[str, str] | None) -> SearchQuery:
+    """Validate ``GET /search`` query parameters; ValidationFailed (400) on any bad one.
+
+    Empty values count as absent (an empty search box); unknown parameters are errors.
+    """
+    raw = {key: value for key, value in (params or {}).items() if value.strip() != ""}
+    details: list[dict[str, Any]] = []
+    try:
+        parsed = _Params.model_validate(raw)
+    except ValidationError as exc:
+        parsed = None
+        details = [
+            _detail(".".join(str(p) for p in e["loc"]) or "query", e["msg"])
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+    # Dates are checked even when another parameter failed: every bad field is reported.
+    times: dict[str, str | None] = {}
+    for name in ("from", "to"):
+        times[name] = None
+        if isinstance(raw.get(name), str):
+            times[name], problem = _parse_time(name, raw[name])
+            details += [problem] if problem else []
+    time_from, time_to = times["from"], times["to"]
+    if time_from and time_to and time_from > time_to:
+        details.append(_detail("from", "must not be after 'to'"))
+    if details or parsed is None:
+        raise ValidationFailed("invalid search parameters", details=details)
+    return SearchQuery(
+        type=parsed.type,
+        subject=parsed.subject,
+        q=parsed.q,
+        time_from=time_from,
+        time_to=time_to,
+        size=parsed.size,
+    )

@@ -1,0 +1,103 @@
+"""scripts/replay.py --projection search: archive -> new index -> alias swap (moto S3, SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import replay as replay_script
+
+from chalicelib.events import UserCreated, new_event
+from chalicelib.search import ensure_alias, parse_search_query
+from chalicelib.search.sqlite import SqliteSearchIndex
+from chalicelib.settings import get_settings
+from tests.handler.test_replay import T0, history, put_archive
+from tests.handler.test_replay import aws as aws  # the fixture, re-exported
+
+
+@pytest.fixture
+def live_index(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[SqliteSearchIndex]:
+    """GIVEN a live SQLite search index (alias events -> events-v1) holding one stale event."""
+    path = tmp_path / "search.sqlite3"
+    monkeypatch.setenv("SEARCH_BACKEND", "sqlite")
+    monkeypatch.setenv("SEARCH_SQLITE_PATH", str(path))
+    get_settings.cache_clear()
+    index = SqliteSearchIndex(path, "events")
+    ensure_alias(index)
+    stale = new_event(
+        UserCreated(user_id="gone", name="Stale", lastname="X", email="s@example.com", address="z"),
+        subject="gone",
+        version=1,
+        time=T0,
+    )
+    index.index_events([stale.to_dict()])
+    yield index
+    get_settings.cache_clear()
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    assert replay_script.main(list(argv)) == 0
+    return dict(orjson.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+
+
+def test_replay_search_rebuilds_into_a_new_index_and_swaps_the_alias(
+    aws: dict[str, Any], live_index: SqliteSearchIndex, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an archive of 6 events, one delivered twice
+    events = history()
+    put_archive(aws, events)
+    # WHEN the search projection is replayed
+    summary = _run(capsys, "--projection", "search")
+    # THEN a new timestamped index holds each event once and the alias points at it
+    assert summary["projection"] == "search"
+    assert summary["alias"] == "events"
+    assert summary["index"].startswith("events-") and summary["index"] != "events-v1"
+    assert summary["previous_indices"] == ["events-v1"]
+    assert (summary["events_indexed"], summary["invalid"]) == (7, 0)
+    assert summary["events_per_s"] > 0
+    assert live_index.aliased_indices() == [summary["index"]]
+    result = live_index.search(parse_search_query({"size": "100"}))
+    assert result.total == 6
+    assert {e["id"] for e in result.events} == {e.id for e in events}
+    assert live_index.search(parse_search_query({"q": "stale"})).total == 0
+
+
+def test_events_archived_during_the_rebuild_are_caught_up(
+    aws: dict[str, Any],
+    live_index: SqliteSearchIndex,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an archive, and a delivery that lands while the rebuild runs
+    put_archive(aws, history())
+    late = new_event(
+        UserCreated(user_id="late", name="Tardy", lastname="Y", email="t@example.com", address="q"),
+        subject="late",
+        version=1,
+        time=T0,
+    )
+    original = replay_script.rebuild_index
+
+    def rebuild_while_delivering(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        aws["s3"].put_object(
+            Bucket=aws["bucket"], Key="events/year=2026/month=03/day=03/c", Body=late.to_json()
+        )
+        return result
+
+    monkeypatch.setattr(replay_script, "rebuild_index", rebuild_while_delivering)
+    # WHEN the search projection is replayed
+    summary = _run(capsys, "--projection", "search")
+    # THEN the late event is in the new index too
+    assert summary["events_indexed"] == 8
+    assert live_index.search(parse_search_query({"q": "tardy"})).total == 1
+
+
+def test_replay_search_rejects_until(aws: dict[str, Any], live_index: SqliteSearchIndex) -> None:
+    with pytest.raises(SystemExit):
+        replay_script.main(["--projection", "search", "--until", "2026-03-01"])
