@@ -132,6 +132,18 @@ def projector(event: KinesisEvent) -> None:
     service.project_records([record.data for record in event])
 
 
+@app.on_kinesis_record(
+    stream=settings.event_stream, batch_size=100, starting_position="TRIM_HORIZON"
+)
+def search_erasure(event: KinesisEvent) -> None:
+    service.redact_erased_from_search([record.data for record in event])
+
+
+@app.lambda_function(name="search_transform")
+def search_transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return service.firehose_transform(event)
+
+
 def _sqs_source(key: str) -> dict[str, Any]:
     spec = QUEUE_SPECS[key]
     return {

@@ -179,6 +179,7 @@ class LocalStack:
 
     def _search_sink(self, app_env: dict[str, str]) -> Any:
         """Firehose's OpenSearch destination, locally: index into the SQLite search index."""
+        from chalicelib import service
         from chalicelib.search import ensure_alias
         from chalicelib.search.sqlite import SqliteSearchIndex
         from local_aws.search_sink import SearchIndexSink
@@ -187,7 +188,8 @@ class LocalStack:
             app_env["SEARCH_SQLITE_PATH"], app_env.get("OPENSEARCH_INDEX", "events")
         )
         ensure_alias(index)
-        return SearchIndexSink(index)
+        # Plays the Firehose transformation Lambda (search_transform): decrypts personal fields.
+        return SearchIndexSink(index, transform=service.open_event_personal_fields)
 
     def down(self) -> None:
         """Stop threads, then children (SIGTERM, then SIGKILL after a grace period)."""

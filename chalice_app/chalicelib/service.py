@@ -6,9 +6,12 @@ Tests reset the getters with ``aws.reset()`` and point them at moto.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
+
+import orjson
 
 from chalicelib import aws, projector
 from chalicelib.accounts import AccountService, OpenAccount, SnapshotStore, Transfer, parse_at
@@ -20,6 +23,7 @@ from chalicelib.consumers import (
     SqsBatchProcessor,
     UserEventConsumer,
 )
+from chalicelib.events import USER_ERASED, parse_event
 from chalicelib.exceptions import NotFound, ValidationFailed
 from chalicelib.fanout import UserEventFanout
 from chalicelib.http import parse_body
@@ -36,6 +40,7 @@ from chalicelib.search import (
     parse_search_query,
 )
 from chalicelib.search.factory import make_search_index
+from chalicelib.search.personal import open_personal_fields, redact_erased
 from chalicelib.settings import Settings, get_settings
 from chalicelib.users import RegisterUser, UserRegistry
 from projections.loyalty import LoyaltyPolicy
@@ -47,13 +52,16 @@ __all__ = [
     "deposit",
     "erase_user",
     "fan_out_user_events",
+    "firehose_transform",
     "gdpr_consents",
     "get_account",
     "get_user",
     "loyalty_status",
     "make_purchase",
     "open_account",
+    "open_event_personal_fields",
     "project_records",
+    "redact_erased_from_search",
     "register_user",
     "relay_ledger_records",
     "search_events",
@@ -230,3 +238,47 @@ def search_events(query_params: Mapping[str, str] | None) -> dict[str, Any]:
     except IndexNotFound as exc:
         raise SearchUnavailable(f"the search index is not set up: {exc}") from exc
     return {"total": result.total, "events": result.events}
+
+
+def open_event_personal_fields(event: Mapping[str, Any]) -> dict[str, Any]:
+    """An event with its personal fields decrypted (or redacted), for the search index."""
+    return open_personal_fields(PersonalDataVault(_data_keys()), event)
+
+
+def firehose_transform(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Firehose data transformation (search destination): open personal fields.
+
+    A record that is not a JSON object is returned as ProcessingFailed, which
+    Firehose writes to the error prefix instead of the index.
+    """
+    records = []
+    for record in event.get("records", []):
+        try:
+            parsed = orjson.loads(base64.b64decode(record["data"]))
+            if not isinstance(parsed, dict):
+                raise ValueError("not a JSON object")
+            data = orjson.dumps(open_event_personal_fields(parsed)) + b"\n"
+            records.append(
+                {
+                    "recordId": record["recordId"],
+                    "result": "Ok",
+                    "data": base64.b64encode(data).decode(),
+                }
+            )
+        except (ValueError, KeyError, orjson.JSONDecodeError):
+            records.append(
+                {
+                    "recordId": record["recordId"],
+                    "result": "ProcessingFailed",
+                    "data": record.get("data", ""),
+                }
+            )
+    return {"records": records}
+
+
+def redact_erased_from_search(raw_records: list[bytes]) -> int:
+    """Redact the search documents of people erased in a Kinesis batch."""
+    events = [parse_event(raw).to_dict() for raw in raw_records]
+    if not any(e["type"] == USER_ERASED for e in events):
+        return 0
+    return redact_erased(search_index(), events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -116,3 +117,31 @@ def test_key_is_deleted_and_kms_never_sees_plain_data(aws_env: dict[str, str], c
     assert "Item" in keys.get_item(Key={"user_id": user["id"]})
     post_json(client, f"/gdpr/erasure/{user['id']}", {})
     assert "Item" not in keys.get_item(Key={"user_id": user["id"]})
+
+
+def _firehose_event(*payloads: bytes) -> dict[str, Any]:
+    return {
+        "invocationId": "inv-1",
+        "records": [
+            {"recordId": str(i), "data": base64.b64encode(p).decode()}
+            for i, p in enumerate(payloads)
+        ],
+    }
+
+
+def test_search_transform_opens_personal_fields_until_erasure(
+    client: Any, aws_env: dict[str, str]
+) -> None:
+    # GIVEN a sealed user.created event as Firehose hands it to the transformation Lambda
+    user = post_json(client, "/users", user_body()).json_body
+    (created,) = _ledger_events(aws_env, user["id"])
+    event = _firehose_event(json.dumps(created).encode(), b"not json")
+    # WHEN the transform runs, before and after the erasure
+    before = client.lambda_.invoke("search_transform", event).payload["records"]
+    post_json(client, f"/gdpr/erasure/{user['id']}", {})
+    after = client.lambda_.invoke("search_transform", event).payload["records"]
+    # THEN it opened the fields while the key existed, redacts them after, fails garbage
+    opened = json.loads(base64.b64decode(before[0]["data"]))
+    assert (opened["data"]["email"], before[0]["result"]) == ("ada@example.com", "Ok")
+    assert json.loads(base64.b64decode(after[0]["data"]))["data"]["email"] == REDACTED
+    assert before[1]["result"] == "ProcessingFailed"

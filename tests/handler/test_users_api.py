@@ -33,8 +33,9 @@ def test_register_user_writes_user_lock_and_event(client: Any, aws_env: dict[str
     # AND personal fields are sealed in the event and nowhere stored in clear text
     assert event["data"]["email"].startswith("pii:v1:")
     assert event["data"]["loyalty"] is True
-    stored = json.dumps(table_items(aws_env["LEDGER_TABLE"]) + table_items(aws_env["USERS_TABLE"]),
-                        default=str)
+    stored = json.dumps(
+        table_items(aws_env["LEDGER_TABLE"]) + table_items(aws_env["USERS_TABLE"]), default=str
+    )
     assert "ada@example.com" not in stored and "Lovelace" not in stored
     # AND GET returns the same user
     fetched = client.http.get(f"/users/{user['id']}")

@@ -425,3 +425,12 @@ def test_apply_search_template_script_sets_up_pipeline_template_and_first_index(
         ("POST", "/_aliases"),
     ]
     assert json.loads(capsys.readouterr().out) == {"alias": "events", "index": "events-v1"}
+
+
+def test_expunge_deleted_force_merges_only_deletes(stub: Stub, index: OpenSearchIndex) -> None:
+    # WHEN redacted documents must leave the segments (after an erasure)
+    index.expunge_deleted()
+    # THEN one force merge of the alias that only expunges deleted documents
+    (request,) = stub.requests
+    assert (request.method, request.path) == ("POST", "/events/_forcemerge")
+    assert request.query == {"only_expunge_deletes": ["true"]}

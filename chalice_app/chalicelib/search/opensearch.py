@@ -154,6 +154,14 @@ class OpenSearchIndex:
     def delete_index(self, name: str) -> None:
         _call(lambda: self._client.indices.delete(index=name))
 
+    def expunge_deleted(self) -> None:
+        # Overwritten documents linger in Lucene segments until a merge drops them.
+        _call(
+            lambda: self._client.indices.forcemerge(
+                index=self.alias, params={"only_expunge_deletes": "true"}
+            )
+        )
+
     def apply_template(self) -> None:
         """Put the ingest pipeline and the index template (idempotent)."""
         _call(

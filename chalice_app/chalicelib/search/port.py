@@ -88,6 +88,10 @@ class SearchIndex(Protocol):
         """Drop an index (and the alias, if it pointed there); IndexNotFound if missing."""
         ...
 
+    def expunge_deleted(self) -> None:
+        """Physically drop overwritten and deleted documents (after an erasure)."""
+        ...
+
 
 def validate_index_name(name: str) -> str:
     """OpenSearch's rule, enforced locally too: lower case, no spaces or specials."""

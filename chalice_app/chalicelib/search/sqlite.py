@@ -86,6 +86,8 @@ class SqliteSearchIndex:
         ) as conn:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Freed pages are zeroed: a redacted document leaves no old bytes behind.
+            conn.execute("PRAGMA secure_delete = ON")
             yield conn
 
     @contextmanager
@@ -212,6 +214,13 @@ class SqliteSearchIndex:
                 (self.alias, index),
             )
         return previous
+
+    def expunge_deleted(self) -> None:
+        with self._connection() as conn:
+            # FTS5 keeps replaced rows' tokens in its segments until they are merged.
+            conn.execute("INSERT INTO search_text (search_text) VALUES ('optimize')")
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def delete_index(self, name: str) -> None:
         with self._transaction(immediate=True) as conn:

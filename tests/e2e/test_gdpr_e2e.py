@@ -1,0 +1,168 @@
+"""End to end: an erased person leaves no clear-text byte anywhere in the local stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from local_aws.stack_process import LocalStackProcess, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _register(stack: LocalStackProcess, lastname: str, email: str) -> dict[str, Any]:
+    response = requests.post(
+        f"{stack.api_url}/users",
+        timeout=30,
+        json={
+            "name": "Erin",
+            "lastname": lastname,
+            "email": email,
+            "address": "7 Shred Street",
+            "loyalty": True,
+            "consents": {"marketing": True},
+        },
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _search(stack: LocalStackProcess, **params: str) -> dict[str, Any]:
+    return dict(requests.get(f"{stack.api_url}/search", params=params, timeout=30).json())
+
+
+def _stored_bytes(stack: LocalStackProcess) -> dict[str, bytes]:
+    """Every byte the local stack stores, by where it is."""
+    found: dict[str, bytes] = {}
+    dynamodb = stack.client("dynamodb")
+    for table in dynamodb.list_tables()["TableNames"]:
+        pages = dynamodb.get_paginator("scan").paginate(TableName=table)
+        found[f"dynamodb:{table}"] = repr([page["Items"] for page in pages]).encode()
+    s3 = stack.client("s3")
+    for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for version in page.get("Versions", []):
+                body = s3.get_object(
+                    Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"]
+                )["Body"].read()
+                found[f"s3:{bucket}/{version['Key']}@{version['VersionId']}"] = body
+    kinesis = stack.client("kinesis")
+    for stream in kinesis.list_streams()["StreamNames"]:
+        for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+            iterator = kinesis.get_shard_iterator(
+                StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            records = kinesis.get_records(ShardIterator=iterator, Limit=10000)["Records"]
+            found[f"kinesis:{stream}/{shard['ShardId']}"] = b"".join(r["Data"] for r in records)
+    sqs = stack.client("sqs")
+    for url in sqs.list_queues().get("QueueUrls", []):
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        found[f"sqs:{url}"] = repr(messages.get("Messages", [])).encode()
+    for path in stack.log_path.parent.glob("search.sqlite3*"):
+        found[f"file:{path.name}"] = path.read_bytes()
+    return found
+
+
+def _containing(stored: dict[str, bytes], needles: list[str]) -> list[str]:
+    lowered = [n.lower().encode() for n in needles]
+    return [where for where, data in stored.items() if any(n in data.lower() for n in lowered)]
+
+
+def test_erasure_leaves_no_personal_data_in_clear_text(local_stack: LocalStackProcess) -> None:
+    # GIVEN a person who registered, bought something and became searchable by name,
+    # and another person who is not erased
+    token = uuid.uuid4().hex[:10]
+    lastname, email = f"Shred{token}", f"erin.{token}@example.com"
+    user = _register(local_stack, lastname, email)
+    other = _register(local_stack, f"Keep{token}", f"keep.{token}@example.com")
+    requests.post(
+        f"{local_stack.api_url}/users/{user['id']}/purchases",
+        timeout=30,
+        json={"order_id": f"o-{token}", "amount": "250.00", "currency": "EUR"},
+    )
+    wait_for(lambda: _search(local_stack, q=lastname)["total"] == 1, timeout=30)
+    wait_for(
+        lambda: requests.get(f"{local_stack.api_url}/crm/contacts/{user['id']}", timeout=30).ok,
+        timeout=30,
+    )
+    points_before = wait_for(
+        lambda: requests.get(f"{local_stack.api_url}/loyalty/{user['id']}", timeout=30).json()[
+            "points"
+        ],
+        timeout=30,
+    )
+    # (the scan sees clear text where it exists: the search index holds the opened name)
+    assert any(
+        w.startswith("file:search") for w in _containing(_stored_bytes(local_stack), [lastname])
+    )
+    # WHEN the person is erased
+    response = requests.post(f"{local_stack.api_url}/gdpr/erasure/{user['id']}", timeout=30)
+    assert response.status_code == 202
+    # THEN the consumers and the index react
+    wait_for(
+        lambda: (
+            requests.get(f"{local_stack.api_url}/crm/contacts/{user['id']}", timeout=30).status_code
+            == 404
+        ),
+        timeout=30,
+    )
+    wait_for(lambda: _search(local_stack, q=lastname)["total"] == 0, timeout=30)
+    erased_docs = _search(local_stack, subject=user["id"])["events"]
+    assert erased_docs and all(
+        e["data"].get("lastname", "[erased]") == "[erased]" for e in erased_docs
+    )
+    fetched = requests.get(f"{local_stack.api_url}/users/{user['id']}", timeout=30).json()
+    assert (fetched["email"], fetched["lastname"]) == ("[erased]", "[erased]")
+    loyalty = requests.get(f"{local_stack.api_url}/loyalty/{user['id']}", timeout=30).json()
+    assert loyalty["points"] == points_before
+    # AND once the archive has the erasure too, no stored byte holds the email or name
+    wait_for(
+        lambda: any(
+            b"com.example.user.erased" in data and user["id"].encode() in data
+            for where, data in _stored_bytes(local_stack).items()
+            if where.startswith("s3:")
+        ),
+        timeout=30,
+    )
+    stored = _stored_bytes(local_stack)
+    assert _containing(stored, [email, lastname]) == []
+    # AND the other person is untouched
+    assert _search(local_stack, q=f"Keep{token}")["total"] == 1
+    assert (
+        requests.get(f"{local_stack.api_url}/users/{other['id']}", timeout=30).json()["lastname"]
+        == f"Keep{token}"
+    )
+    # AND a replay of the archive after the erasure still succeeds with the same points
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": local_stack.aws_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": local_stack.region,
+    }
+    replay = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "replay.py"),
+            "--projection",
+            "loyalty",
+            "--source",
+            "archive",
+            "--dry-run",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(replay.stdout.strip().splitlines()[-1])["events_read"] > 0
