@@ -299,6 +299,68 @@ def loyalty_story(stack: LocalStackProcess, users: list[dict[str, Any]], workdir
     return ok
 
 
+def search_story(stack: LocalStackProcess, users: list[dict[str, Any]]) -> bool:
+    """Searches over the event index (SQLite FTS5 locally, OpenSearch in AWS)."""
+    print("\n== Search (GET /search)", flush=True)
+    api = stack.api_url
+    person = users[1]
+    with requests.Session() as http:
+
+        def found() -> dict[str, Any] | None:
+            _, body = _call(http, "GET", f"{api}/search?q={person['lastname']}")
+            return body if body["total"] else None
+
+        by_name = wait_for(found, timeout=30, interval=0.5)
+        _, purchases = _call(http, "GET", f"{api}/search?type=com.example.purchase.made&size=3")
+        _, by_subject = _call(http, "GET", f"{api}/search?subject={person['id']}")
+        _, bad = _call(http, "GET", f"{api}/search?size=1000")
+    print(
+        f"  q={person['lastname']!r}: {by_name['total']} event(s), first "
+        f"{by_name['events'][0]['type']} of {by_name['events'][0]['subject'][:8]}..."
+    )
+    print(
+        f"  type=com.example.purchase.made: {purchases['total']} events, newest "
+        f"{purchases['events'][0]['data']['amount']} {purchases['events'][0]['data']['currency']}"
+    )
+    print(
+        f"  subject={person['id'][:8]}...: {by_subject['total']} event(s); "
+        f"size=1000 -> {bad['error']}"
+    )
+    return bool(by_name["total"]) and bad["error"] == "validation_error"
+
+
+def erasure_story(stack: LocalStackProcess, users: list[dict[str, Any]]) -> bool:
+    """The right to erasure: the person's key is deleted, every copy becomes unreadable."""
+    print("\n== GDPR erasure (crypto-shredding)", flush=True)
+    api = stack.api_url
+    person = next(u for u in users if u["consents"]["marketing"])
+    uid = person["id"]
+    with requests.Session() as http:
+        _, before = _call(http, "GET", f"{api}/users/{uid}")
+        crm_before, _ = _call(http, "GET", f"{api}/crm/contacts/{uid}")
+        status, erased = _call(http, "POST", f"{api}/gdpr/erasure/{uid}")
+        again, _ = _call(http, "POST", f"{api}/gdpr/erasure/{uid}")
+        _, after = _call(http, "GET", f"{api}/users/{uid}")
+
+        def settled() -> bool:
+            crm, _ = _call(http, "GET", f"{api}/crm/contacts/{uid}")
+            _, hits = _call(http, "GET", f"{api}/search?q={person['lastname']}")
+            return crm == 404 and all(e["subject"] != uid for e in hits["events"])
+
+        wait_for(settled, timeout=30, interval=0.5)
+        _, docs = _call(http, "GET", f"{api}/search?subject={uid}")
+    print(
+        f"  before: {before['name']} {before['lastname']} <{before['email']}>, "
+        f"CRM contact {crm_before}"
+    )
+    print(f"  POST /gdpr/erasure -> {status} {erased['status']} (again -> {again}, a no-op)")
+    print(
+        f"  after:  {after['name']} {after['lastname']} <{after['email']}>, CRM contact 404, "
+        f"indexed events show {docs['events'][0]['data'].get('lastname')!r}"
+    )
+    return status == 202 and again == 202 and after["email"] == "[erased]"
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="evp-demo-") as tmp:
         workdir = Path(tmp)
@@ -309,6 +371,8 @@ def main() -> int:
             users = json.loads((workdir / "users.json").read_text())
             ok &= accounts_story(stack, users)
             ok &= loyalty_story(stack, users, workdir)
+            ok &= search_story(stack, users)
+            ok &= erasure_story(stack, users)
         print("\n== Local stack stopped", flush=True)
     print("demo finished: OK" if ok else "demo finished: MISMATCH")
     return 0 if ok else 1
