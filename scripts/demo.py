@@ -9,7 +9,6 @@ every selected consumer applied). Exit 0 only if every count matches.
 from __future__ import annotations
 
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -240,14 +239,7 @@ def loyalty_story(stack: LocalStackProcess, users: list[dict[str, Any]], workdir
             "(first result, nothing appended)"
         )
     print("\n== A loyalty program added after the fact: replay the S3 archive", flush=True)
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": stack.aws_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": stack.region,
-        "NAME_PREFIX": stack.prefix,
-    }
+    env = stack.script_env()
     table = stack.name("loyalty-rebuild")
     stack.client("dynamodb").create_table(
         TableName=table,

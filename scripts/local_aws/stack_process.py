@@ -61,6 +61,17 @@ class LocalStackProcess:
     def name(self, suffix: str) -> str:
         return f"{self.prefix}-{suffix}"
 
+    def script_env(self) -> dict[str, str]:
+        """The environment for running a script (replay.py, ...) against this stack."""
+        return {
+            **os.environ,
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": self.region,
+            "NAME_PREFIX": self.prefix,
+        }
+
 
 @contextmanager
 def running_local_stack(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -113,13 +112,7 @@ def test_replay_from_archive_equals_the_live_read_model(local_stack: LocalStackP
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
     )
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": local_stack.aws_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": local_stack.region,
-    }
+    env = local_stack.script_env()
     result = subprocess.run(
         [
             sys.executable,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -142,13 +141,7 @@ def test_erasure_leaves_no_personal_data_in_clear_text(local_stack: LocalStackPr
         == f"Keep{token}"
     )
     # AND a replay of the archive after the erasure still succeeds with the same points
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": local_stack.aws_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": local_stack.region,
-    }
+    env = local_stack.script_env()
     replay = subprocess.run(
         [
             sys.executable,

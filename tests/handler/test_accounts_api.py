@@ -145,19 +145,6 @@ def test_purchase_for_unknown_user_is_404(client: Any) -> None:
     assert response.status_code == 404
 
 
-def _stream_records(env: dict[str, str]) -> list[bytes]:
-    kinesis = boto3.client("kinesis")
-    data: list[bytes] = []
-    for shard in kinesis.list_shards(StreamName=env["EVENT_STREAM"])["Shards"]:
-        iterator = kinesis.get_shard_iterator(
-            StreamName=env["EVENT_STREAM"],
-            ShardId=shard["ShardId"],
-            ShardIteratorType="TRIM_HORIZON",
-        )["ShardIterator"]
-        data += [r["Data"] for r in kinesis.get_records(ShardIterator=iterator)["Records"]]
-    return data
-
-
 def test_projector_keeps_the_read_model_and_reads_catch_up(client: Any) -> None:
     # GIVEN an account with a deposit, projected by the projector Lambda
     account = _open(client)
