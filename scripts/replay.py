@@ -136,7 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.source in ("ledger", "all"):
             ledger = EventLedger(dynamodb.Table(settings.table("ledger")))
             sources.append(_ledger_chunks(ledger, bar))
-        result = replay((c for source in sources for c in source), projection, until=until)
+        # The archive holds whatever reached the stream, poison records included:
+        # those lines are counted and skipped, as the stream consumers skipped them.
+        result = replay(
+            (c for source in sources for c in source), projection, until=until, strict=False
+        )
 
     stats = result.stats
     written = skipped = 0
@@ -162,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "table": None if args.dry_run else table_name,
         "events_read": stats.events_read,
         "duplicates_skipped": stats.duplicates_skipped,
+        "invalid_lines": stats.invalid_lines,
         "after_until": stats.after_until,
         "unresolved_gaps": stats.unresolved_gaps,
         "aggregates": stats.aggregates,

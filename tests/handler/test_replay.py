@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -205,3 +206,38 @@ def test_bench_replay_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> 
     figures = orjson.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["events"] >= 20000
     assert figures["replay_events_per_s"] > 0 and figures["ratio_to_parse"] > 0
+
+
+def test_replay_skips_and_counts_poison_lines_in_the_archive(
+    aws_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an archive object holding a poison record between two valid events
+    opened = {
+        "specversion": "1.0",
+        "id": "e1",
+        "source": "/accounts",
+        "type": "com.example.account.opened",
+        "time": "2026-11-27T10:00:00.000000Z",
+        "subject": "a-1",
+        "datacontenttype": "application/json",
+        "aggregateversion": 1,
+        "data": {"account_id": "a-1", "owner_id": "u-1", "currency": "EUR"},
+    }
+    deposited = {
+        **opened,
+        "id": "e2",
+        "type": "com.example.account.deposited",
+        "aggregateversion": 2,
+        "data": {"account_id": "a-1", "amount": "5.00"},
+    }
+    body = json.dumps(opened) + "\n{poison\n" + json.dumps(deposited) + "\n"
+    boto3.client("s3").put_object(
+        Bucket=aws_env["ARCHIVE_BUCKET"],
+        Key="events/year=2026/month=11/day=27/x",
+        Body=body.encode(),
+    )
+    # WHEN the accounts projection is replayed from the archive
+    code = replay_script.main(["--projection", "accounts", "--source", "archive", "--dry-run"])
+    # THEN it succeeds, counting the poison line
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (code, summary["events_read"], summary["invalid_lines"]) == (0, 2, 1)
