@@ -298,9 +298,9 @@ def search_story(stack: LocalStackProcess, users: list[dict[str, Any]]) -> bool:
     person = users[1]
     with requests.Session() as http:
 
-        def found() -> dict[str, Any] | None:
+        def found() -> dict[str, Any]:
             _, body = _call(http, "GET", f"{api}/search?q={person['lastname']}")
-            return body if body["total"] else None
+            return body if body["total"] else {}
 
         by_name = wait_for(found, timeout=30, interval=0.5)
         _, purchases = _call(http, "GET", f"{api}/search?type=com.example.purchase.made&size=3")

@@ -8,7 +8,7 @@ personal fields replaced by the redaction marker.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chalicelib.events import DATA_MODELS, USER_ERASED
@@ -33,7 +33,7 @@ def open_personal_fields(vault: PersonalDataVault, event: Mapping[str, Any]) -> 
     return {**event, "data": vault.open(str(event["subject"]), data, fields)}
 
 
-def redact_erased(index: SearchIndex, events: list[Mapping[str, Any]]) -> int:
+def redact_erased(index: SearchIndex, events: Sequence[Mapping[str, Any]]) -> int:
     """Redact the indexed personal fields of every person erased in ``events``; docs rewritten."""
     rewritten = 0
     for erased in (e for e in events if e.get("type") == USER_ERASED):
