@@ -157,6 +157,37 @@ def _call(
     return response.status_code, response.json()
 
 
+def _projection_latency(stack: LocalStackProcess, http: requests.Session, owner_id: str) -> bool:
+    """Command -> read model updated by the projector, over 20 deposits to a new account."""
+    dynamodb = stack.client("dynamodb")
+    _, account = _call(
+        http, "POST", f"{stack.api_url}/accounts", {"owner_id": owner_id, "currency": "EUR"}
+    )
+    account_id = account["id"]
+
+    def projected_version() -> int:
+        item = dynamodb.get_item(
+            TableName=stack.name("read-models"), Key={"pk": {"S": f"account#{account_id}"}}
+        ).get("Item")
+        return int(item["version"]["N"]) if item else 0
+
+    latencies = []
+    for _ in range(20):
+        started = time.perf_counter()
+        status, body = _call(
+            http, "POST", f"{stack.api_url}/accounts/{account_id}/deposits", {"amount": "1.00"}
+        )
+        if status != 201:
+            return False
+        wait_for(lambda v=body["version"]: projected_version() >= v, timeout=30, interval=0.02)
+        latencies.append(time.perf_counter() - started)
+    print(
+        f"  20 deposits, command -> read model updated: p50 {_percentile(latencies, 50):.2f}s, "
+        f"p95 {_percentile(latencies, 95):.2f}s"
+    )
+    return True
+
+
 def accounts_story(stack: LocalStackProcess, users: list[dict[str, Any]]) -> bool:
     """Accounts: deposits, withdrawals, an overdraft, a point-in-time read."""
     print("\n== Accounts (event-sourced, optimistic concurrency)", flush=True)
@@ -206,6 +237,7 @@ def accounts_story(stack: LocalStackProcess, users: list[dict[str, Any]]) -> boo
                 f"v{e['aggregateversion']} {e['type'].rsplit('.', 1)[1]}" for e in events["events"]
             )
         )
+        ok &= _projection_latency(stack, http, users[0]["id"])
     return ok
 
 
