@@ -11,7 +11,7 @@ import orjson
 from chalice import Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.exceptions import ApiError, ValidationFailed
+from chalicelib.exceptions import ApiError, NotFound, ValidationFailed
 from chalicelib.idempotency import StoredResponse
 
 __all__ = [
@@ -26,6 +26,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+# No id this API issues is longer; DynamoDB rejects keys over 2 KB with a 500-worthy error.
+MAX_PATH_PARAMETER_LENGTH = 256
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -84,10 +86,20 @@ def parse_body(raw_body: bytes | str | None, model: type[ModelT]) -> ModelT:
 
 
 def api_errors(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn ApiError into its documented JSON response; log anything else as a 500."""
+    """Turn ApiError into its documented JSON response; log anything else as a 500.
+
+    Path parameters longer than any id this API issues get a 404 before the
+    handler runs.
+    """
 
     @functools.wraps(handler)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        too_long = [
+            name for name, value in kwargs.items() if len(value) > MAX_PATH_PARAMETER_LENGTH
+        ]
+        if too_long:
+            error = NotFound(f"no such {too_long[0].removesuffix('_id')}")
+            return json_response(error.body(), error.status_code)
         try:
             return handler(*args, **kwargs)
         except ApiError as exc:
