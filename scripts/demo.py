@@ -273,12 +273,6 @@ def loyalty_story(stack: LocalStackProcess, users: list[dict[str, Any]], workdir
     print("\n== A loyalty program added after the fact: replay the S3 archive", flush=True)
     env = stack.script_env()
     table = stack.name("loyalty-rebuild")
-    stack.client("dynamodb").create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-    )
     # Firehose buffers a few seconds locally: wait until every ledger event is archived.
     wait_for(lambda: _archived_count(stack) >= _ledger_count(stack), timeout=60, interval=0.5)
     replay = subprocess.run(

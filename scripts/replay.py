@@ -96,6 +96,24 @@ def _replay_search(args: argparse.Namespace, session: boto3.session.Session) -> 
     return 0
 
 
+def _ensure_read_model_table(dynamodb: Any, name: str) -> None:
+    """Create ``name`` shaped like the read-model table if it does not exist (a fresh rebuild)."""
+    client = dynamodb.meta.client
+    try:
+        client.describe_table(TableName=name)
+        return
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        SSESpecification={"Enabled": True},
+    )
+    client.get_waiter("table_exists").wait(TableName=name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Rebuild a projection from the event history.")
     parser.add_argument("--projection", choices=("accounts", "loyalty", "search"), required=True)
@@ -146,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     written = skipped = 0
     table_name = args.table or settings.table("read_models")
     if not args.dry_run:
+        if args.table:
+            _ensure_read_model_table(dynamodb, table_name)
         store = ReadModelStore(dynamodb.Table(table_name), policy)
         if args.projection == "accounts":
             outcome = store.write_accounts(result.states, result.positions)
