@@ -138,4 +138,15 @@ locals {
     buffering_interval_seconds = 60
     buffering_size_mb          = 5
   }
+
+  # Kinesis -> search_transform (decrypts personal fields) -> OpenSearch. Only
+  # documents OpenSearch rejects are backed up, under failed_documents_prefix;
+  # they expire after var.search_failed_documents_expiry_days (whose default is
+  # resources.SEARCH_DELIVERY.failed_documents_expiry_days).
+  search_delivery = {
+    delivery_suffix            = "search"
+    failed_documents_prefix    = "search-failed/"
+    buffering_interval_seconds = 60
+    buffering_size_mb          = 5
+  }
 }

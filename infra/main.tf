@@ -102,6 +102,9 @@ module "search" {
   log_retention_days = var.log_retention_days
 }
 
+# Two delivery streams from the event stream: archive (Kinesis -> S3, sealed
+# events as they are) and search (Kinesis -> search_transform -> OpenSearch,
+# failed documents only to S3, expiring). See modules/archive.
 module "archive" {
   source                     = "./modules/archive"
   bucket_name                = "${var.name_prefix}-${local.archive.bucket_suffix}"
@@ -113,10 +116,19 @@ module "archive" {
   error_prefix               = local.archive.error_prefix
   buffering_interval_seconds = local.archive.buffering_interval_seconds
   buffering_size_mb          = local.archive.buffering_size_mb
-  opensearch_domain_arn      = module.search.domain_arn
   transition_days            = var.archive_transition_days
   glacier_days               = var.archive_glacier_days
   log_retention_days         = var.log_retention_days
+
+  search_delivery_stream_name       = "${var.name_prefix}-${local.search_delivery.delivery_suffix}"
+  opensearch_domain_arn             = module.search.domain_arn
+  search_buffering_interval_seconds = local.search_delivery.buffering_interval_seconds
+  search_buffering_size_mb          = local.search_delivery.buffering_size_mb
+  failed_documents_prefix           = local.search_delivery.failed_documents_prefix
+  failed_documents_expiry_days      = var.search_failed_documents_expiry_days
+  # Built from app name, stage, account and region (the function need not exist yet).
+  search_transform_function_arn = module.iam.function_arns["search_transform"]
+  search_transform_enabled      = var.search_transform_enabled
 }
 
 module "iam" {

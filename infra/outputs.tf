@@ -82,13 +82,28 @@ output "archive_bucket_name" {
 }
 
 output "archive_delivery_stream_name" {
-  description = "Firehose delivery stream archiving and indexing the event stream."
+  description = "Firehose delivery stream archiving the event stream to S3 (sealed events, no transformation)."
   value       = module.archive.delivery_stream_name
 }
 
+output "search_delivery_stream_name" {
+  description = "Firehose delivery stream indexing the event stream into OpenSearch through search_transform."
+  value       = module.archive.search_delivery_stream_name
+}
+
 output "firehose_role_arn" {
-  description = "Role to map to an OpenSearch role with write access to the events index."
-  value       = module.archive.firehose_role_arn
+  description = "Role of the search delivery stream: map it to an OpenSearch role with write access to the events index."
+  value       = module.archive.search_firehose_role_arn
+}
+
+output "search_transform_function_arn" {
+  description = "ARN the search delivery stream invokes as its processor (created by `chalice deploy`)."
+  value       = module.iam.function_arns["search_transform"]
+}
+
+output "search_failed_documents_prefix" {
+  description = "Archive bucket prefix of failed search documents (expire after search_failed_documents_expiry_days)."
+  value       = module.archive.failed_documents_prefix
 }
 
 output "opensearch_endpoint" {

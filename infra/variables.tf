@@ -177,3 +177,20 @@ variable "personal_data_key_backup_days" {
     error_message = "personal_data_key_backup_days must be between 1 and 35."
   }
 }
+
+variable "search_transform_enabled" {
+  description = "Attach the search_transform Lambda (<app>-<stage>-search_transform, deployed by Chalice) as the processor of the search delivery stream. Set false only for a first apply that Firehose refuses because the function does not exist yet; without the processor the index receives personal fields sealed (not searchable by name)."
+  type        = bool
+  default     = true
+}
+
+variable "search_failed_documents_expiry_days" {
+  description = "Days after which documents the search delivery stream failed to index (they may hold decrypted personal data) expire from the archive bucket; their noncurrent versions go one day later."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.search_failed_documents_expiry_days >= 1 && var.search_failed_documents_expiry_days <= 29
+    error_message = "search_failed_documents_expiry_days must be between 1 and 29."
+  }
+}

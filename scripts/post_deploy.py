@@ -6,10 +6,14 @@ Run after ``chalice deploy``. For the deployed functions <app>-<stage>-<handler>
 
 - SQS consumers: ``FunctionResponseTypes = ["ReportBatchItemFailures"]``, so a
   handler returning ``{"batchItemFailures": [...]}`` retries only those messages.
-- Kinesis / DynamoDB stream consumers: ``BisectBatchOnFunctionError``,
-  ``MaximumRetryAttempts`` (chalicelib.resources.KINESIS_RETRY) and an
-  on-failure destination (the stream-failures queue), so a poison record
-  cannot block its shard.
+- Kinesis / DynamoDB stream consumers (tf_outputs_to_chalice.STREAM_CONSUMERS:
+  ledger_relay, user_events_fanout, projector, search_erasure):
+  ``BisectBatchOnFunctionError``, ``MaximumRetryAttempts``
+  (chalicelib.resources.KINESIS_RETRY) and an on-failure destination (the
+  stream-failures queue), so a poison record cannot block its shard.
+
+Firehose processors (search_transform) have no event source mapping and are
+left alone.
 
 Idempotent. Prints one JSON summary line. Exit 0 on success, 1 when a function
 has no event source mapping (deploy incomplete) or AWS refused, 2 on bad input.

@@ -7,8 +7,9 @@ Runs ``terraform output -json`` (through python-terraform) in ``--tf-dir`` and
 writes the stage into the Chalice config: the environment variables the app
 reads (chalicelib/settings.py), ``autogen_policy: false`` with one
 least-privilege IAM policy file per function (written next to the config),
-Lambda timeouts (SQS consumers from chalicelib/resources.py) and reserved
-concurrency. Other stages and unrelated settings are preserved.
+Lambda timeouts (SQS consumers from chalicelib/resources.py; the Firehose
+transformation ``search_transform`` its own) and reserved concurrency. Other
+stages and unrelated settings are preserved.
 
 Exit codes: 0 written, 2 a precondition failed (one-line message on stderr).
 """
@@ -31,6 +32,7 @@ if str(ROOT / "chalice_app") not in sys.path:
 from chalicelib import resources  # noqa: E402
 
 __all__ = [
+    "FIREHOSE_PROCESSORS",
     "HANDLERS",
     "REQUIRED_OUTPUTS",
     "SQS_CONSUMERS",
@@ -46,14 +48,30 @@ __all__ = [
 
 # Chalice handler names (app.py); functions deploy as <app>-<stage>-<handler>.
 API_HANDLER = "api_handler"
-STREAM_CONSUMERS: tuple[str, ...] = ("ledger_relay", "user_events_fanout", "projector")
+# Kinesis / DynamoDB stream consumers (post_deploy.py gives their mappings
+# bisect, retries and the on-failure queue).
+STREAM_CONSUMERS: tuple[str, ...] = (
+    "ledger_relay",
+    "user_events_fanout",
+    "projector",
+    "search_erasure",
+)
 # SQS consumer handler by resources.QUEUES key.
 SQS_CONSUMERS: dict[str, str] = {
     "loyalty": "loyalty_enrolment",
     "gdpr": "gdpr_consent_record",
     "crm": "crm_contact_sync",
 }
-HANDLERS: tuple[str, ...] = (API_HANDLER, *STREAM_CONSUMERS, *SQS_CONSUMERS.values())
+# Plain functions invoked by Firehose as data-transformation processors (no
+# event source mapping), with their Lambda timeout. Firehose allows a
+# processor up to 5 minutes; a batch of at most 1 MiB needs far less.
+FIREHOSE_PROCESSORS: dict[str, int] = {"search_transform": 60}
+HANDLERS: tuple[str, ...] = (
+    API_HANDLER,
+    *STREAM_CONSUMERS,
+    *SQS_CONSUMERS.values(),
+    *FIREHOSE_PROCESSORS,
+)
 
 API_TIMEOUT_SECONDS = 30
 STREAM_CONSUMER_TIMEOUT_SECONDS = 60
@@ -152,6 +170,7 @@ def lambda_timeouts() -> dict[str, int]:
     timeouts.update({h: STREAM_CONSUMER_TIMEOUT_SECONDS for h in STREAM_CONSUMERS})
     for queue in resources.QUEUES:
         timeouts[SQS_CONSUMERS[queue.key]] = queue.lambda_timeout_seconds
+    timeouts.update(FIREHOSE_PROCESSORS)
     return timeouts
 
 

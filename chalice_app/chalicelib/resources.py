@@ -18,11 +18,13 @@ __all__ = [
     "KINESIS_RETRY",
     "PERSONAL_DATA_KEY_ALIAS",
     "QUEUES",
+    "SEARCH_DELIVERY",
     "STREAM_FAILURE_QUEUE",
     "TABLES",
     "USER_EVENTS_TOPIC",
     "ArchiveSpec",
     "QueueSpec",
+    "SearchDeliverySpec",
     "StreamSpec",
     "TableSpec",
     "resource_name",
@@ -103,6 +105,23 @@ class ArchiveSpec:
     delivery_suffix: str
     prefix: str
     error_prefix: str
+    buffering_interval_seconds: int
+    buffering_size_mb: int
+
+
+@dataclass(frozen=True)
+class SearchDeliverySpec:
+    """Firehose delivery of the stream to the OpenSearch index.
+
+    A transformation Lambda (``search_transform``) opens personal fields on the
+    way in, so documents OpenSearch rejects hold decrypted personal data: they
+    are backed up to the archive bucket under ``failed_documents_prefix`` only
+    (never every document) and expire after ``failed_documents_expiry_days``.
+    """
+
+    delivery_suffix: str
+    failed_documents_prefix: str
+    failed_documents_expiry_days: int
     buffering_interval_seconds: int
     buffering_size_mb: int
 
@@ -197,6 +216,16 @@ ARCHIVE_DELIVERY = ArchiveSpec(
     delivery_suffix="archive",
     prefix="events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",
     error_prefix="errors/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",
+    buffering_interval_seconds=60,
+    buffering_size_mb=5,
+)
+
+# Kinesis -> search_transform (decrypts) -> OpenSearch. Separate from the
+# archive delivery so that the archive only ever receives the sealed events.
+SEARCH_DELIVERY = SearchDeliverySpec(
+    delivery_suffix="search",
+    failed_documents_prefix="search-failed/",
+    failed_documents_expiry_days=7,
     buffering_interval_seconds=60,
     buffering_size_mb=5,
 )

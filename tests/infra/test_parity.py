@@ -146,13 +146,13 @@ def test_archive_delivery_matches_resources(root: hcl.Module) -> None:
     # GIVEN the catalogue's archive settings and resources.ARCHIVE_DELIVERY
     archive = root.locals["archive"]
     spec = resources.ARCHIVE_DELIVERY
+    call = root.modules["archive"]
     firehose = hcl.module("modules/archive").resource(
         "aws_kinesis_firehose_delivery_stream", "archive"
     )
-    opensearch = hcl.blocks(firehose, "opensearch_configuration")[0]
-    s3 = hcl.blocks(opensearch, "s3_configuration")[0]
+    s3 = hcl.blocks(firehose, "extended_s3_configuration")[0]
     # WHEN comparing bucket, delivery stream, prefixes and buffering
-    # THEN they match, and every document is backed up to S3 under the date prefix
+    # THEN they match, and every event goes to S3 as sealed: Kinesis -> S3, no transformation
     assert archive == {
         "bucket_suffix": spec.bucket_suffix,
         "delivery_suffix": spec.delivery_suffix,
@@ -161,9 +161,85 @@ def test_archive_delivery_matches_resources(root: hcl.Module) -> None:
         "buffering_interval_seconds": spec.buffering_interval_seconds,
         "buffering_size_mb": spec.buffering_size_mb,
     }
-    assert hcl.attr(opensearch, "s3_backup_mode") == "AllDocuments"
+    assert hcl.attr(call, "delivery_stream_name") == (
+        "${var.name_prefix}-${local.archive.delivery_suffix}"
+    )
+    assert hcl.attr(firehose, "destination") == "extended_s3"
+    assert "opensearch_configuration" not in firehose
+    assert "processing_configuration" not in s3 and "dynamic" not in s3
     assert hcl.expression(hcl.attr(s3, "prefix")) == "var.prefix"
     assert hcl.expression(hcl.attr(s3, "error_output_prefix")) == "var.error_prefix"
+    assert hcl.expression(hcl.attr(s3, "buffering_interval")) == "var.buffering_interval_seconds"
+    assert hcl.expression(hcl.attr(s3, "buffering_size")) == "var.buffering_size_mb"
+    assert hcl.expression(hcl.attr(s3, "kms_key_arn")) == "var.kms_key_arn"
+    assert hcl.attr(s3, "compression_format") == "UNCOMPRESSED"
+
+
+def test_search_delivery_matches_resources(root: hcl.Module) -> None:
+    # GIVEN the catalogue's search delivery settings and resources.SEARCH_DELIVERY
+    declared = root.locals["search_delivery"]
+    spec = resources.SEARCH_DELIVERY
+    call = root.modules["archive"]
+    module = hcl.module("modules/archive")
+    firehose = module.resource("aws_kinesis_firehose_delivery_stream", "search")
+    opensearch = hcl.blocks(firehose, "opensearch_configuration")[0]
+    s3 = hcl.blocks(opensearch, "s3_configuration")[0]
+    processing = hcl.blocks(opensearch, "dynamic")[0]["processing_configuration"]
+    processor = hcl.blocks(hcl.blocks(processing, "content")[0], "processors")[0]
+    parameters = {
+        hcl.attr(p, "parameter_name"): hcl.expression(hcl.attr(p, "parameter_value"))
+        for p in hcl.blocks(processor, "parameters")
+    }
+    # WHEN comparing name, failed-documents prefix, expiry and buffering
+    # THEN they match resources.py (the expiry is a variable whose default is the spec's)
+    assert declared == {
+        "delivery_suffix": spec.delivery_suffix,
+        "failed_documents_prefix": spec.failed_documents_prefix,
+        "buffering_interval_seconds": spec.buffering_interval_seconds,
+        "buffering_size_mb": spec.buffering_size_mb,
+    }
+    assert root.variable_default("search_failed_documents_expiry_days") == (
+        spec.failed_documents_expiry_days
+    )
+    assert hcl.attr(call, "search_delivery_stream_name") == (
+        "${var.name_prefix}-${local.search_delivery.delivery_suffix}"
+    )
+    assert hcl.expression(hcl.attr(call, "failed_documents_expiry_days")) == (
+        "var.search_failed_documents_expiry_days"
+    )
+    assert hcl.expression(hcl.attr(call, "search_transform_function_arn")) == (
+        'module.iam.function_arns["search_transform"]'
+    )
+    # AND the stream indexes through the search_transform Lambda, backing up failed documents only
+    assert hcl.attr(firehose, "destination") == "opensearch"
+    assert hcl.attr(opensearch, "s3_backup_mode") == "FailedDocumentsOnly"
+    assert hcl.attr(processor, "type") == "Lambda"
+    assert parameters["LambdaArn"] == "processing_configuration.value"
+    assert "var.search_transform_function_arn" in str(hcl.attr(processing, "for_each"))
+    assert hcl.expression(hcl.attr(s3, "prefix")) == "var.failed_documents_prefix"
+    assert hcl.expression(hcl.attr(s3, "error_output_prefix")) == "var.failed_documents_prefix"
+    assert root.variable_default("search_transform_enabled") is True
+
+
+def test_failed_search_documents_expire_with_their_versions() -> None:
+    # GIVEN the archive bucket's lifecycle configuration
+    module = hcl.module("modules/archive")
+    lifecycle = module.resource("aws_s3_bucket_lifecycle_configuration", "archive")
+    rules = {hcl.attr(r, "id"): r for r in hcl.blocks(lifecycle, "rule")}
+    # WHEN reading the rule for failed search documents
+    rule = rules["expire-failed-search-documents"]
+    prefix = hcl.attr(hcl.blocks(rule, "filter")[0], "prefix")
+    expiration = hcl.attr(hcl.blocks(rule, "expiration")[0], "days")
+    noncurrent = hcl.blocks(rule, "noncurrent_version_expiration")[0]
+    # THEN the failed-documents prefix expires after the variable's days, old versions a day later
+    assert hcl.attr(rule, "status") == "Enabled"
+    assert hcl.expression(prefix) == "var.failed_documents_prefix"
+    assert hcl.expression(expiration) == "var.failed_documents_expiry_days"
+    assert hcl.attr(noncurrent, "noncurrent_days") == 1
+    assert resources.SEARCH_DELIVERY.failed_documents_prefix.endswith("/")
+    assert not resources.ARCHIVE_DELIVERY.prefix.startswith(
+        resources.SEARCH_DELIVERY.failed_documents_prefix
+    )
 
 
 # ------------------------------------------- infra/ vs the local stack (moto)

@@ -78,6 +78,7 @@ def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
             "ledger_relay": ledger_stream,
             "user_events_fanout": stream_arn,
             "projector": stream_arn,
+            "search_erasure": stream_arn,
         }
         for handler, source in sources.items():
             mappings[handler] = lam.create_event_source_mapping(
@@ -93,6 +94,8 @@ def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
                 EventSourceArn=queue_arn(f"evp-{queue.suffix}"),
                 BatchSize=queue.batch_size,
             )["UUID"]
+        # Firehose invokes the transformation directly: a function with no mapping.
+        function("search_transform")
         config = tmp_path / "config.json"
         config.write_text(
             json.dumps(
@@ -132,6 +135,32 @@ def test_stream_mappings_get_bisect_retries_and_on_failure_destination(
         assert mapping["MaximumRetryAttempts"] == resources.KINESIS_RETRY.maximum_retry_attempts
         assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == deployed["failure_arn"]
         assert not mapping.get("FunctionResponseTypes"), handler
+
+
+def test_search_erasure_gets_the_stream_consumer_settings(
+    deployed: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the search erasure consumer's mapping as Chalice creates it (no retry settings)
+    before = deployed["lambda"].get_event_source_mapping(
+        UUID=deployed["mappings"]["search_erasure"]
+    )
+    assert not before.get("DestinationConfig", {}).get("OnFailure")
+    # WHEN post_deploy runs for the dev stage
+    code = post_deploy.main(
+        ["--stage", "dev", "--config", str(deployed["config"])], session=deployed["session"]
+    )
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    mapping = deployed["lambda"].get_event_source_mapping(
+        UUID=deployed["mappings"]["search_erasure"]
+    )
+    # THEN it bisects, retries like the other stream consumers and fails over to the queue
+    assert code == 0
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["MaximumRetryAttempts"] == resources.KINESIS_RETRY.maximum_retry_attempts
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == deployed["failure_arn"]
+    assert deployed["mappings"]["search_erasure"] in summary["updated"]
+    # AND the Firehose transformation, which has no mapping, is not reported missing
+    assert summary["missing"] == []
 
 
 def test_sqs_mappings_report_batch_item_failures(deployed: dict[str, Any]) -> None:

@@ -166,7 +166,81 @@ def test_lambda_policies_have_no_wildcard_actions_or_resources() -> None:
         "loyalty_enrolment",
         "gdpr_consent_record",
         "crm_contact_sync",
+        "search_erasure",
+        "search_transform",
     }
+
+
+def test_every_lambda_policy_is_exported_and_named() -> None:
+    # GIVEN the iam module's handler list and its policies output
+    iam = hcl.module("modules/iam")
+    handlers = set(iam.locals["handlers"])
+    exported = hcl.attr(iam.outputs["policies"], "value")
+    # WHEN comparing them with the policy documents
+    documents = set(iam.data["aws_iam_policy_document"])
+    # THEN every handler has a document, an exported policy and a function name/ARN
+    assert handlers == documents == set(exported)
+    for name, ref in exported.items():
+        assert hcl.expression(ref) == f"data.aws_iam_policy_document.{name}.json"
+    assert "function_arns" in iam.outputs and "function_names" in iam.outputs
+
+
+def test_search_lambda_policies_are_scoped_to_their_resources() -> None:
+    # GIVEN the policies of the search transformation and the search erasure consumer
+    policies = hcl.module("modules/iam").data["aws_iam_policy_document"]
+
+    def statements(name: str) -> dict[str, dict[str, object]]:
+        return {
+            hcl.attr(st, "sid"): {
+                "actions": hcl.attr(st, "actions"),
+                "resources": hcl.attr(st, "resources"),
+            }
+            for st in hcl.blocks(policies[name], "statement")
+        }
+
+    transform = statements("search_transform")
+    erasure = statements("search_erasure")
+    # WHEN reading their statements
+    # THEN the transformation only reads data keys and unwraps them (no writes, no OpenSearch)
+    assert transform["ReadPersonalDataKeys"]["actions"] == ["dynamodb:GetItem"]
+    assert transform["ReadPersonalDataKeys"]["resources"] == ['${local.t["personal_data_keys"]}']
+    assert transform["OpenPersonalData"]["actions"] == ["kms:Decrypt"]
+    assert transform["OpenPersonalData"]["resources"] == ["${var.personal_data_kms_key_arn}"]
+    assert not any("es:" in str(st["actions"]) for st in transform.values())
+    # AND the erasure consumer reads the stream, rewrites documents, and has an on-failure queue
+    assert set(erasure["RedactSearchDocuments"]["actions"]) == {
+        "es:ESHttpGet",
+        "es:ESHttpPost",
+        "es:ESHttpPut",
+    }
+    assert erasure["RedactSearchDocuments"]["resources"] == [
+        "${var.opensearch_domain_arn}",
+        "${var.opensearch_domain_arn}/*",
+    ]
+    assert erasure["ReadEventStream"]["resources"] == ["${var.event_stream_arn}"]
+    assert erasure["OnFailure"]["resources"] == ["${var.stream_failure_queue_arn}"]
+    assert not any("personal_data" in str(st["resources"]) for st in erasure.values())
+
+
+def test_firehose_roles_are_split_and_only_search_may_invoke_the_transformation() -> None:
+    # GIVEN the two delivery streams' role policies
+    policies = hcl.module("modules/archive").data["aws_iam_policy_document"]
+    archive = [hcl.clean(st) for st in hcl.blocks(policies["firehose"], "statement")]
+    search = {hcl.attr(st, "sid"): st for st in hcl.blocks(policies["search"], "statement")}
+    # WHEN reading their actions and resources
+    archive_actions = " ".join(str(hcl.attr(st, "actions")) for st in archive)
+    invoke = search["InvokeTransformation"]
+    # THEN the archive role has neither OpenSearch nor Lambda access
+    assert "es:" not in archive_actions and "lambda:" not in archive_actions
+    # AND the search role invokes only search_transform and writes only the failed prefix
+    assert sorted(hcl.attr(invoke, "actions")) == [
+        "lambda:GetFunctionConfiguration",
+        "lambda:InvokeFunction",
+    ]
+    assert hcl.attr(invoke, "resources") == ["${var.search_transform_function_arn}"]
+    assert hcl.attr(search["WriteFailedDocuments"], "resources") == [
+        "${aws_s3_bucket.archive.arn}/${var.failed_documents_prefix}*"
+    ]
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import stat
@@ -164,6 +165,49 @@ def test_writes_one_policy_file_per_function_with_timeouts_and_concurrency(
         assert functions[handler]["lambda_timeout"] == queue.lambda_timeout_seconds
     assert functions["projector"]["reserved_concurrency"] == 3
     assert "reserved_concurrency" not in functions["api_handler"]
+
+
+def test_search_functions_get_their_policies_and_timeouts(
+    fake_terraform: dict[str, Path], config: Path
+) -> None:
+    # WHEN handing the outputs to the dev stage
+    run(fake_terraform, config, "--stage", "dev")
+    functions = json.loads(config.read_text())["stages"]["dev"]["lambda_functions"]
+    # THEN the search erasure consumer is a stream consumer (post_deploy gives it the
+    # stream settings) and the Firehose transformation a processor, each with its policy
+    assert "search_erasure" in handoff.STREAM_CONSUMERS
+    assert "search_transform" in handoff.FIREHOSE_PROCESSORS
+    assert "search_transform" not in handoff.STREAM_CONSUMERS
+    for handler in ("search_erasure", "search_transform"):
+        assert functions[handler]["iam_policy_file"] == f"policy-dev-{handler}.json"
+        assert (config.parent / f"policy-dev-{handler}.json").is_file()
+    assert functions["search_erasure"]["lambda_timeout"] == (
+        handoff.STREAM_CONSUMER_TIMEOUT_SECONDS
+    )
+    # AND the transformation's timeout is its own, within Firehose's 5-minute processor limit
+    assert functions["search_transform"]["lambda_timeout"] == 60
+    assert functions["search_transform"]["lambda_timeout"] <= 300
+
+
+def test_every_chalice_function_of_the_app_is_handed_a_policy() -> None:
+    # GIVEN the functions app.py declares (routes share api_handler), read without importing it
+    tree = ast.parse((ROOT / "chalice_app" / "app.py").read_text())
+    declared = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            call = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if isinstance(call, ast.Attribute) and isinstance(call.value, ast.Name):
+                if call.value.id != "app":
+                    continue
+                if call.attr == "route":
+                    declared.add("api_handler")
+                elif call.attr == "lambda_function" or call.attr.startswith("on_"):
+                    declared.add(node.name)
+    # WHEN comparing them with the handlers the hand-off writes policies for
+    # THEN none is missing (chalice would fall back to a stage-wide policy file) or extra
+    assert declared == set(handoff.HANDLERS)
 
 
 def test_preserves_other_stages_and_unrelated_settings(

@@ -83,6 +83,32 @@ resource "aws_s3_bucket_lifecycle_configuration" "archive" {
     }
   }
 
+  # Documents OpenSearch rejected were already decrypted by the search
+  # transformation Lambda: keep them only long enough to investigate. The
+  # current version expires (delete marker) after N days and the version it
+  # leaves behind one day later, so no copy outlives N + 1 days (plus the
+  # lifecycle's own scheduling delay).
+  rule {
+    id     = "expire-failed-search-documents"
+    status = "Enabled"
+
+    filter {
+      prefix = var.failed_documents_prefix
+    }
+
+    expiration {
+      days = var.failed_documents_expiry_days
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+
   depends_on = [aws_s3_bucket_versioning.archive]
 }
 
@@ -252,22 +278,16 @@ resource "aws_s3_bucket_policy" "access_logs" {
 }
 
 # ------------------------------------------------------------------ Firehose
-
-resource "aws_cloudwatch_log_group" "firehose" {
-  name              = "/aws/kinesisfirehose/${var.delivery_stream_name}"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
-}
-
-resource "aws_cloudwatch_log_stream" "opensearch" {
-  name           = "OpenSearchDelivery"
-  log_group_name = aws_cloudwatch_log_group.firehose.name
-}
-
-resource "aws_cloudwatch_log_stream" "s3" {
-  name           = "S3Delivery"
-  log_group_name = aws_cloudwatch_log_group.firehose.name
-}
+#
+# Two delivery streams read the event stream, each with its own role:
+#   archive: Kinesis -> S3, no transformation. The events are stored exactly as
+#            the ledger sealed them (personal fields encrypted per person), so
+#            crypto-shredding covers every archived copy.
+#   search:  Kinesis -> search_transform Lambda (opens personal fields) ->
+#            OpenSearch. Only documents OpenSearch rejects reach S3, under
+#            failed_documents_prefix, which the lifecycle expires quickly.
+# One stream with s3_backup_mode = AllDocuments would back up the documents it
+# delivered, i.e. the decrypted ones, into the archive.
 
 data "aws_iam_policy_document" "firehose_assume" {
   statement {
@@ -284,6 +304,19 @@ data "aws_iam_policy_document" "firehose_assume" {
       values   = [local.account_id]
     }
   }
+}
+
+# ------------------------------------------------------------ archive stream
+
+resource "aws_cloudwatch_log_group" "firehose" {
+  name              = "/aws/kinesisfirehose/${var.delivery_stream_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_cloudwatch_log_stream" "s3" {
+  name           = "S3Delivery"
+  log_group_name = aws_cloudwatch_log_group.firehose.name
 }
 
 resource "aws_iam_role" "firehose" {
@@ -336,6 +369,127 @@ data "aws_iam_policy_document" "firehose" {
   }
 
   statement {
+    sid       = "DeliveryErrorLogs"
+    actions   = ["logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.firehose.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "firehose" {
+  name   = "delivery"
+  role   = aws_iam_role.firehose.id
+  policy = data.aws_iam_policy_document.firehose.json
+}
+
+# Every event, as sealed in the ledger, newline-delimited (the relay ends each
+# record with "\n") and date partitioned. No processing configuration: nothing
+# here may ever see a decrypted personal field.
+resource "aws_kinesis_firehose_delivery_stream" "archive" {
+  #checkov:skip=CKV_AWS_240:Server-side encryption cannot be enabled on a delivery stream whose source is a Kinesis stream; the source stream is KMS-encrypted and so is the bucket.
+  #checkov:skip=CKV_AWS_241:Same reason as CKV_AWS_240: the source stream's CMK and the bucket's CMK protect the data.
+  name        = var.delivery_stream_name
+  destination = "extended_s3"
+
+  kinesis_source_configuration {
+    kinesis_stream_arn = var.source_stream_arn
+    role_arn           = aws_iam_role.firehose.arn
+  }
+
+  extended_s3_configuration {
+    role_arn            = aws_iam_role.firehose.arn
+    bucket_arn          = aws_s3_bucket.archive.arn
+    prefix              = var.prefix
+    error_output_prefix = var.error_prefix
+    buffering_interval  = var.buffering_interval_seconds
+    buffering_size      = var.buffering_size_mb
+    compression_format  = "UNCOMPRESSED"
+    kms_key_arn         = var.kms_key_arn
+
+    cloudwatch_logging_options {
+      enabled         = true
+      log_group_name  = aws_cloudwatch_log_group.firehose.name
+      log_stream_name = aws_cloudwatch_log_stream.s3.name
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.firehose]
+}
+
+# ------------------------------------------------------------- search stream
+
+resource "aws_cloudwatch_log_group" "search" {
+  name              = "/aws/kinesisfirehose/${var.search_delivery_stream_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_cloudwatch_log_stream" "search_opensearch" {
+  name           = "OpenSearchDelivery"
+  log_group_name = aws_cloudwatch_log_group.search.name
+}
+
+resource "aws_cloudwatch_log_stream" "search_backup" {
+  name           = "S3Backup"
+  log_group_name = aws_cloudwatch_log_group.search.name
+}
+
+resource "aws_iam_role" "search" {
+  name               = "${var.search_delivery_stream_name}-firehose"
+  assume_role_policy = data.aws_iam_policy_document.firehose_assume.json
+}
+
+data "aws_iam_policy_document" "search" {
+  statement {
+    sid       = "ReadSourceStream"
+    actions   = ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards"]
+    resources = [var.source_stream_arn]
+  }
+
+  statement {
+    sid       = "DecryptSourceStream"
+    actions   = ["kms:Decrypt"]
+    resources = [var.source_stream_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["kinesis.${local.region}.amazonaws.com"]
+    }
+  }
+
+  # Firehose invokes the transformation with this role (no resource policy on
+  # the function is needed); the function is deployed by Chalice.
+  statement {
+    sid       = "InvokeTransformation"
+    actions   = ["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"]
+    resources = [var.search_transform_function_arn]
+  }
+
+  statement {
+    sid       = "FailedDocumentsBucket"
+    actions   = ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"]
+    resources = [aws_s3_bucket.archive.arn]
+  }
+
+  statement {
+    sid       = "WriteFailedDocuments"
+    actions   = ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
+    resources = ["${aws_s3_bucket.archive.arn}/${var.failed_documents_prefix}*"]
+  }
+
+  statement {
+    sid       = "EncryptFailedDocuments"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
     sid       = "DescribeDomain"
     actions   = ["es:DescribeDomain", "es:DescribeDomains", "es:DescribeDomainConfig"]
     resources = [var.opensearch_domain_arn]
@@ -350,62 +504,98 @@ data "aws_iam_policy_document" "firehose" {
   statement {
     sid       = "DeliveryErrorLogs"
     actions   = ["logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.firehose.arn}:*"]
+    resources = ["${aws_cloudwatch_log_group.search.arn}:*"]
   }
 }
 
-resource "aws_iam_role_policy" "firehose" {
+resource "aws_iam_role_policy" "search" {
   name   = "delivery"
-  role   = aws_iam_role.firehose.id
-  policy = data.aws_iam_policy_document.firehose.json
+  role   = aws_iam_role.search.id
+  policy = data.aws_iam_policy_document.search.json
 }
 
-# Every event is indexed into OpenSearch and (s3_backup_mode = AllDocuments)
-# also written to the archive, newline-delimited and date partitioned.
-resource "aws_kinesis_firehose_delivery_stream" "archive" {
+# The processor's ARN is built from the deterministic Chalice function name
+# (<app>-<stage>-search_transform). On a fresh deployment `terraform apply`
+# runs before `chalice deploy` creates the function; see infra/README.md for
+# search_transform_enabled and the second apply.
+resource "aws_kinesis_firehose_delivery_stream" "search" {
   #checkov:skip=CKV_AWS_240:Server-side encryption cannot be enabled on a delivery stream whose source is a Kinesis stream; the source stream is KMS-encrypted and so is the bucket.
   #checkov:skip=CKV_AWS_241:Same reason as CKV_AWS_240: the source stream's CMK and the bucket's CMK protect the data.
-  name        = var.delivery_stream_name
+  name        = var.search_delivery_stream_name
   destination = "opensearch"
 
   kinesis_source_configuration {
     kinesis_stream_arn = var.source_stream_arn
-    role_arn           = aws_iam_role.firehose.arn
+    role_arn           = aws_iam_role.search.arn
   }
 
   opensearch_configuration {
     domain_arn            = var.opensearch_domain_arn
-    role_arn              = aws_iam_role.firehose.arn
+    role_arn              = aws_iam_role.search.arn
     index_name            = var.opensearch_index
     index_rotation_period = "NoRotation"
-    buffering_interval    = var.buffering_interval_seconds
-    buffering_size        = var.buffering_size_mb
+    buffering_interval    = var.search_buffering_interval_seconds
+    buffering_size        = var.search_buffering_size_mb
     retry_duration        = 300
-    s3_backup_mode        = "AllDocuments"
+    s3_backup_mode        = "FailedDocumentsOnly"
 
+    dynamic "processing_configuration" {
+      for_each = var.search_transform_enabled ? [var.search_transform_function_arn] : []
+      content {
+        enabled = true
+
+        processors {
+          type = "Lambda"
+
+          parameters {
+            parameter_name  = "LambdaArn"
+            parameter_value = processing_configuration.value
+          }
+
+          parameters {
+            parameter_name  = "NumberOfRetries"
+            parameter_value = "3"
+          }
+
+          parameters {
+            parameter_name  = "BufferSizeInMBs"
+            parameter_value = "1"
+          }
+
+          parameters {
+            parameter_name  = "BufferIntervalInSeconds"
+            parameter_value = tostring(var.search_buffering_interval_seconds)
+          }
+        }
+      }
+    }
+
+    # Documents OpenSearch rejected (decrypted) and records the Lambda failed
+    # (still sealed) land under this prefix, in sub-folders Firehose adds
+    # ("AmazonOpenSearchService-failed/", "processing-failed/"): all expire.
     s3_configuration {
-      role_arn            = aws_iam_role.firehose.arn
+      role_arn            = aws_iam_role.search.arn
       bucket_arn          = aws_s3_bucket.archive.arn
-      prefix              = var.prefix
-      error_output_prefix = var.error_prefix
-      buffering_interval  = var.buffering_interval_seconds
-      buffering_size      = var.buffering_size_mb
+      prefix              = var.failed_documents_prefix
+      error_output_prefix = var.failed_documents_prefix
+      buffering_interval  = var.search_buffering_interval_seconds
+      buffering_size      = var.search_buffering_size_mb
       compression_format  = "UNCOMPRESSED"
       kms_key_arn         = var.kms_key_arn
 
       cloudwatch_logging_options {
         enabled         = true
-        log_group_name  = aws_cloudwatch_log_group.firehose.name
-        log_stream_name = aws_cloudwatch_log_stream.s3.name
+        log_group_name  = aws_cloudwatch_log_group.search.name
+        log_stream_name = aws_cloudwatch_log_stream.search_backup.name
       }
     }
 
     cloudwatch_logging_options {
       enabled         = true
-      log_group_name  = aws_cloudwatch_log_group.firehose.name
-      log_stream_name = aws_cloudwatch_log_stream.opensearch.name
+      log_group_name  = aws_cloudwatch_log_group.search.name
+      log_stream_name = aws_cloudwatch_log_stream.search_opensearch.name
     }
   }
 
-  depends_on = [aws_iam_role_policy.firehose]
+  depends_on = [aws_iam_role_policy.search]
 }

@@ -14,18 +14,38 @@ output "access_log_bucket_name" {
 }
 
 output "delivery_stream_name" {
-  description = "Name of the Firehose delivery stream."
+  description = "Name of the Firehose delivery stream archiving the events to S3."
   value       = aws_kinesis_firehose_delivery_stream.archive.name
 }
 
 output "delivery_stream_arn" {
-  description = "ARN of the Firehose delivery stream."
+  description = "ARN of the Firehose delivery stream archiving the events to S3."
   value       = aws_kinesis_firehose_delivery_stream.archive.arn
 }
 
-output "firehose_role_arn" {
-  description = "IAM role Firehose uses; map it to an OpenSearch role with write access to the index (fine-grained access control)."
+output "search_delivery_stream_name" {
+  description = "Name of the Firehose delivery stream indexing the events into OpenSearch."
+  value       = aws_kinesis_firehose_delivery_stream.search.name
+}
+
+output "search_delivery_stream_arn" {
+  description = "ARN of the Firehose delivery stream indexing the events into OpenSearch."
+  value       = aws_kinesis_firehose_delivery_stream.search.arn
+}
+
+output "archive_firehose_role_arn" {
+  description = "IAM role of the archive delivery stream (S3 only; no OpenSearch access)."
   value       = aws_iam_role.firehose.arn
+}
+
+output "search_firehose_role_arn" {
+  description = "IAM role of the search delivery stream; map it to an OpenSearch role with write access to the index (fine-grained access control)."
+  value       = aws_iam_role.search.arn
+}
+
+output "failed_documents_prefix" {
+  description = "S3 key prefix of failed search documents (expiring)."
+  value       = var.failed_documents_prefix
 }
 
 output "opensearch_index" {

@@ -4,7 +4,12 @@ variable "bucket_name" {
 }
 
 variable "delivery_stream_name" {
-  description = "Name of the Firehose delivery stream."
+  description = "Name of the Firehose delivery stream archiving the event stream to S3."
+  type        = string
+}
+
+variable "search_delivery_stream_name" {
+  description = "Name of the Firehose delivery stream indexing the event stream into OpenSearch."
   type        = string
 }
 
@@ -19,7 +24,7 @@ variable "source_stream_kms_key_arn" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer-managed KMS key for the archive bucket and the Firehose log group."
+  description = "Customer-managed KMS key for the archive bucket, the failed search documents and the Firehose log groups."
   type        = string
 }
 
@@ -58,6 +63,58 @@ variable "opensearch_domain_arn" {
   type        = string
 }
 
+variable "search_buffering_interval_seconds" {
+  description = "Buffering interval of the search delivery stream and its transformation (60..900 s)."
+  type        = number
+
+  validation {
+    condition     = var.search_buffering_interval_seconds >= 60 && var.search_buffering_interval_seconds <= 900
+    error_message = "search_buffering_interval_seconds must be between 60 and 900."
+  }
+}
+
+variable "search_buffering_size_mb" {
+  description = "Buffer size of the search delivery stream (1..100 MiB)."
+  type        = number
+
+  validation {
+    condition     = var.search_buffering_size_mb >= 1 && var.search_buffering_size_mb <= 100
+    error_message = "search_buffering_size_mb must be between 1 and 100."
+  }
+}
+
+variable "search_transform_function_arn" {
+  description = "ARN of the Lambda function (search_transform) that opens personal fields before indexing; the search delivery stream's role may invoke only this function."
+  type        = string
+}
+
+variable "search_transform_enabled" {
+  description = "Attach search_transform as the search delivery stream's processor. Without it the index receives the personal fields sealed (not searchable by name)."
+  type        = bool
+  default     = true
+}
+
+variable "failed_documents_prefix" {
+  description = "S3 key prefix (in the archive bucket) of documents the search delivery stream failed to index or transform; may hold decrypted personal data."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]+/$", var.failed_documents_prefix))
+    error_message = "failed_documents_prefix must be one plain folder name ending with \"/\" (no Firehose expressions), so one lifecycle rule covers it."
+  }
+}
+
+variable "failed_documents_expiry_days" {
+  description = "Days after which failed search documents expire (their noncurrent versions one day later)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.failed_documents_expiry_days >= 1 && var.failed_documents_expiry_days <= 29
+    error_message = "failed_documents_expiry_days must be between 1 and 29 (before the archive's first storage transition)."
+  }
+}
+
 variable "opensearch_index" {
   description = "OpenSearch index name."
   type        = string
@@ -82,6 +139,6 @@ variable "glacier_days" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the Firehose error log group."
+  description = "Retention of the Firehose error log groups."
   type        = number
 }

@@ -7,6 +7,7 @@ data "aws_partition" "current" {}
 
 locals {
   function_prefix = "${var.app_name}-${var.stage}"
+  function_arn    = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${local.function_prefix}"
   log_group_arn   = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws/lambda/${local.function_prefix}"
   t               = var.table_arns
 
@@ -18,6 +19,8 @@ locals {
     "loyalty_enrolment",
     "gdpr_consent_record",
     "crm_contact_sync",
+    "search_erasure",
+    "search_transform",
   ]
 
   dynamodb_read        = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"]
@@ -345,5 +348,76 @@ data "aws_iam_policy_document" "crm_contact_sync" {
     sid       = "TableKey"
     actions   = local.kms_use
     resources = [var.state_kms_key_arn]
+  }
+}
+
+# ------------------------------- search: Firehose transformation, erasure
+
+# Invoked by the search delivery stream (Firehose) with batches of sealed
+# events; returns them with personal fields opened for the index. Reads a
+# person's data key and unwraps it; writes nothing.
+data "aws_iam_policy_document" "search_transform" {
+  statement {
+    sid       = "Logs"
+    actions   = local.logs_write
+    resources = ["${local.log_group_arn}-search_transform:*"]
+  }
+
+  statement {
+    sid       = "ReadPersonalDataKeys"
+    actions   = ["dynamodb:GetItem"]
+    resources = [local.t["personal_data_keys"]]
+  }
+
+  statement {
+    sid       = "TableKey"
+    actions   = ["kms:Decrypt", "kms:DescribeKey"]
+    resources = [var.state_kms_key_arn]
+  }
+
+  statement {
+    sid       = "OpenPersonalData"
+    actions   = ["kms:Decrypt"]
+    resources = [var.personal_data_kms_key_arn]
+  }
+}
+
+# Kinesis consumer: on com.example.user.erased, re-indexes the person's
+# documents with personal fields redacted and force-merges (expunge deletes).
+data "aws_iam_policy_document" "search_erasure" {
+  statement {
+    sid       = "Logs"
+    actions   = local.logs_write
+    resources = ["${local.log_group_arn}-search_erasure:*"]
+  }
+
+  statement {
+    sid       = "ReadEventStream"
+    actions   = local.kinesis_read
+    resources = [var.event_stream_arn]
+  }
+
+  statement {
+    sid       = "StreamKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.event_stream_kms_key_arn]
+  }
+
+  statement {
+    sid       = "RedactSearchDocuments"
+    actions   = ["es:ESHttpGet", "es:ESHttpPost", "es:ESHttpPut"]
+    resources = [var.opensearch_domain_arn, "${var.opensearch_domain_arn}/*"]
+  }
+
+  statement {
+    sid       = "OnFailure"
+    actions   = local.sqs_send
+    resources = [var.stream_failure_queue_arn]
+  }
+
+  statement {
+    sid       = "QueueKey"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.pubsub_kms_key_arn]
   }
 }

@@ -8,10 +8,17 @@ output "policies" {
     loyalty_enrolment   = data.aws_iam_policy_document.loyalty_enrolment.json
     gdpr_consent_record = data.aws_iam_policy_document.gdpr_consent_record.json
     crm_contact_sync    = data.aws_iam_policy_document.crm_contact_sync.json
+    search_erasure      = data.aws_iam_policy_document.search_erasure.json
+    search_transform    = data.aws_iam_policy_document.search_transform.json
   }
 }
 
 output "function_names" {
   description = "Deployed Lambda function name by Chalice handler name."
   value       = { for h in local.handlers : h => "${local.function_prefix}-${h}" }
+}
+
+output "function_arns" {
+  description = "Lambda function ARN (unqualified) by Chalice handler name; deterministic, so usable before `chalice deploy` creates the functions."
+  value       = { for h in local.handlers : h => "${local.function_arn}-${h}" }
 }

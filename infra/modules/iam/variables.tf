@@ -9,7 +9,7 @@ variable "stage" {
 }
 
 variable "table_arns" {
-  description = "DynamoDB table ARN by catalogue key (ledger, users, idempotency, read_models, loyalty_enrolments, gdpr_consents, crm_contacts)."
+  description = "DynamoDB table ARN by catalogue key (ledger, users, idempotency, read_models, loyalty_enrolments, gdpr_consents, crm_contacts, personal_data_keys)."
   type        = map(string)
 }
 
