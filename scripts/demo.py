@@ -271,26 +271,19 @@ def loyalty_story(stack: LocalStackProcess, users: list[dict[str, Any]], workdir
             "(first result, nothing appended)"
         )
     print("\n== A loyalty program added after the fact: replay the S3 archive", flush=True)
-    env = stack.script_env()
     table = stack.name("loyalty-rebuild")
     # Firehose buffers a few seconds locally: wait until every ledger event is archived.
     wait_for(lambda: _archived_count(stack) >= _ledger_count(stack), timeout=60, interval=0.5)
-    replay = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "replay.py"),
-            "--projection",
-            "loyalty",
-            "--source",
-            "archive",
-            "--table",
-            table,
-            "--early-adopters",
-            "10",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
+    replay = stack.run_script(
+        "replay.py",
+        "--projection",
+        "loyalty",
+        "--source",
+        "archive",
+        "--table",
+        table,
+        "--early-adopters",
+        "10",
         check=False,
     )
     if replay.returncode != 0:

@@ -61,9 +61,11 @@ class LocalStackProcess:
     def name(self, suffix: str) -> str:
         return f"{self.prefix}-{suffix}"
 
-    def script_env(self) -> dict[str, str]:
-        """The environment for running a script (replay.py, ...) against this stack."""
-        return {
+    def run_script(
+        self, script: str, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``scripts/<script> args`` against this stack; its output captured."""
+        env = {
             **os.environ,
             "AWS_ENDPOINT_URL": self.aws_url,
             "AWS_ACCESS_KEY_ID": "testing",
@@ -71,6 +73,14 @@ class LocalStackProcess:
             "AWS_DEFAULT_REGION": self.region,
             "NAME_PREFIX": self.prefix,
         }
+        return subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / script), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+        )
 
 
 @contextmanager

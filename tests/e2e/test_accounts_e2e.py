@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +12,6 @@ import requests
 from local_aws.stack_process import LocalStackProcess, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _post(stack: LocalStackProcess, path: str, body: dict[str, Any]) -> requests.Response:
@@ -106,23 +102,8 @@ def test_replay_from_archive_equals_the_live_read_model(local_stack: LocalStackP
     wait_for(lambda: {e["subject"] for e in _archived_events(local_stack)} >= set(ids), 30)
     # WHEN the accounts projection is rebuilt from the archive into a new table
     fresh = local_stack.name("read-models-rebuild")
-    env = local_stack.script_env()
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "replay.py"),
-            "--projection",
-            "accounts",
-            "--source",
-            "archive",
-            "--table",
-            fresh,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+    result = local_stack.run_script(
+        "replay.py", "--projection", "accounts", "--source", "archive", "--table", fresh
     )
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     # THEN the rebuilt accounts equal the live ones

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +12,6 @@ import requests
 from local_aws.stack_process import LocalStackProcess, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _register(stack: LocalStackProcess, lastname: str, email: str) -> dict[str, Any]:
@@ -141,21 +137,7 @@ def test_erasure_leaves_no_personal_data_in_clear_text(local_stack: LocalStackPr
         == f"Keep{token}"
     )
     # AND a replay of the archive after the erasure still succeeds with the same points
-    env = local_stack.script_env()
-    replay = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "replay.py"),
-            "--projection",
-            "loyalty",
-            "--source",
-            "archive",
-            "--dry-run",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+    replay = local_stack.run_script(
+        "replay.py", "--projection", "loyalty", "--source", "archive", "--dry-run"
     )
     assert json.loads(replay.stdout.strip().splitlines()[-1])["events_read"] > 0
