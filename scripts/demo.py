@@ -179,7 +179,8 @@ def _projection_latency(stack: LocalStackProcess, http: requests.Session, owner_
         )
         if status != 201:
             return False
-        wait_for(lambda v=body["version"]: projected_version() >= v, timeout=30, interval=0.02)
+        version = int(body["version"])
+        wait_for(lambda: projected_version() >= version, timeout=30, interval=0.02)
         latencies.append(time.perf_counter() - started)
     print(
         f"  20 deposits, command -> read model updated: p50 {_percentile(latencies, 50):.2f}s, "
