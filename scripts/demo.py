@@ -15,7 +15,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +159,10 @@ def _call(
     return response.status_code, response.json()
 
 
+def _reached(position: Callable[[], int], version: int) -> bool:
+    return position() >= version
+
+
 def _projection_latency(stack: LocalStackProcess, http: requests.Session, owner_id: str) -> bool:
     """Command -> read model updated by the projector, over 20 deposits to a new account."""
     dynamodb = stack.client("dynamodb")
@@ -179,8 +185,7 @@ def _projection_latency(stack: LocalStackProcess, http: requests.Session, owner_
         )
         if status != 201:
             return False
-        version = int(body["version"])
-        wait_for(lambda: projected_version() >= version, timeout=30, interval=0.02)
+        wait_for(partial(_reached, projected_version, int(body["version"])), 30, interval=0.02)
         latencies.append(time.perf_counter() - started)
     print(
         f"  20 deposits, command -> read model updated: p50 {_percentile(latencies, 50):.2f}s, "
