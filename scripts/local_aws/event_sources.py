@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -218,7 +219,7 @@ def _image_to_lambda(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: _attribute_value_to_lambda(v) for k, v in image.items()}
 
 
-class _Source:
+class _Source(ABC):
     """One event source mapping."""
 
     kind = "base"
@@ -235,15 +236,17 @@ class _Source:
     def handler(self) -> Callable[..., Any]:
         return self.runner.app.handler_map[self.name]
 
+    @abstractmethod
     def prepare(self) -> None:
         """Resolve resources (called synchronously from ``start``)."""
 
+    @abstractmethod
     def launch(self) -> None:
         """Start the polling thread(s)."""
 
+    @abstractmethod
     def idle_since(self, t_ref: float) -> bool:
         """True if nothing is in flight and a poll that started after ``t_ref`` found nothing."""
-        raise NotImplementedError
 
     def spawn(self, target: Callable[..., Any], *args: Any, name: str) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -504,23 +507,25 @@ class _StreamSource(_Source):
         self.shards: dict[str, _Shard] = {}
 
     # -- backend specific -------------------------------------------------
-    def list_shards(self) -> list[tuple[str, str | None]]:
-        raise NotImplementedError
+    @abstractmethod
+    def list_shards(self) -> list[tuple[str, str | None]]: ...
 
-    def shard_iterator(self, shard_id: str, kind: str, sequence_number: str | None = None) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def shard_iterator(
+        self, shard_id: str, kind: str, sequence_number: str | None = None
+    ) -> str: ...
 
-    def get_records(self, iterator: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-        raise NotImplementedError
+    @abstractmethod
+    def get_records(self, iterator: str, limit: int) -> tuple[list[dict[str, Any]], str | None]: ...
 
-    def to_event_record(self, shard_id: str, raw: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def to_event_record(self, shard_id: str, raw: dict[str, Any]) -> dict[str, Any]: ...
 
-    def sequence_of(self, raw: dict[str, Any]) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def sequence_of(self, raw: dict[str, Any]) -> str: ...
 
-    def arrival_of(self, raw: dict[str, Any]) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def arrival_of(self, raw: dict[str, Any]) -> Any: ...
 
     # -- common ---------------------------------------------------------
     def checkpoint_key(self, shard_id: str) -> str:
