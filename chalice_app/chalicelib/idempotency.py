@@ -47,10 +47,14 @@ class IdempotencyStore:
 
     def put(self, scope: str, key: str, response: StoredResponse) -> dict[str, Any]:
         """The transaction item recording ``response`` for a key not used yet."""
+        now = int(time.time())
         item = {
             "pk": self._pk(scope, key),
             "status_code": response.status_code,
             "body": orjson.dumps(response.body).decode(),
-            "expires_at": int(time.time()) + self._ttl,
+            "expires_at": now + self._ttl,
         }
-        return transact_put(self._table.name, item, "attribute_not_exists(pk)")
+        put = transact_put(self._table.name, item, "attribute_not_exists(pk) OR expires_at < :now")
+        # DynamoDB's TTL deletes expired items up to days late; until then they are free.
+        put["Put"]["ExpressionAttributeValues"] = {":now": now}
+        return put

@@ -179,3 +179,23 @@ def test_snapshots_bound_the_tail_to_fold(client: Any) -> None:
         "0.00",
         SNAPSHOT_EVERY + 2,
     )
+
+
+def test_an_expired_idempotency_key_runs_the_command_again(
+    client: Any, aws_env: dict[str, str]
+) -> None:
+    # GIVEN a deposit whose idempotency record has expired (TTL not yet swept)
+    account = _open(client)
+    path = f"/accounts/{account['id']}/deposits"
+    post_json(client, path, {"amount": 5}, {"Idempotency-Key": "old"})
+    table = boto3.resource("dynamodb").Table(aws_env["IDEMPOTENCY_TABLE"])
+    (item,) = [i for i in table.scan()["Items"] if str(i["pk"]).endswith("#old")]
+    table.update_item(
+        Key={"pk": item["pk"]},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": 1},
+    )
+    # WHEN the key is used again
+    again = post_json(client, path, {"amount": 5}, {"Idempotency-Key": "old"})
+    # THEN it is a new deposit, not a conflict
+    assert (again.status_code, again.json_body["balance"]) == (201, "10.00")
