@@ -6,6 +6,7 @@ since Lambda reuses the process between invocations.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
@@ -17,6 +18,9 @@ from chalicelib.settings import get_settings
 __all__ = ["client", "reset", "table"]
 
 _CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32)
+# A boto3 session is not thread-safe while it creates clients (chalice local and
+# the local event sources call in from many threads); clients themselves are.
+_CREATE = threading.RLock()
 
 
 @cache
@@ -25,14 +29,24 @@ def _session() -> boto3.session.Session:
 
 
 @cache
-def client(service: str) -> Any:
-    """A cached boto3 client for ``service``."""
+def _client(service: str) -> Any:
     return _session().client(service, config=_CONFIG)  # type: ignore[call-overload]
 
 
+def client(service: str) -> Any:
+    """A cached boto3 client for ``service``."""
+    with _CREATE:
+        return _client(service)
+
+
 @cache
-def _resource() -> Any:
+def _dynamodb() -> Any:
     return _session().resource("dynamodb", config=_CONFIG)
+
+
+def _resource() -> Any:
+    with _CREATE:
+        return _dynamodb()
 
 
 def table(key: str) -> Any:
@@ -43,6 +57,7 @@ def table(key: str) -> Any:
 def reset() -> None:
     """Forget cached settings and clients (tests switch environments with this)."""
     get_settings.cache_clear()
-    _session.cache_clear()
-    client.cache_clear()
-    _resource.cache_clear()
+    with _CREATE:
+        _session.cache_clear()
+        _client.cache_clear()
+        _dynamodb.cache_clear()
