@@ -21,7 +21,7 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check chalice_app projections scripts tests
-	$(BIN)/mypy chalice_app/app.py chalice_app/chalicelib projections scripts
+	$(BIN)/mypy chalice_app/app.py chalice_app/chalicelib projections scripts tests
 
 demo: install
 	$(BIN)/python scripts/demo.py

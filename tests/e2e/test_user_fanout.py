@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import pytest
@@ -51,21 +52,21 @@ def test_each_consumer_gets_exactly_the_users_its_filter_selects(
         loyalty = http.get(f"{local_stack.api_url}/loyalty/{user['id']}").json()
         crm = _status(http, local_stack, f"/crm/contacts/{user['id']}")
         if user["loyalty"]:
-            wait_for(
-                lambda u=user: http.get(f"{local_stack.api_url}/loyalty/{u['id']}").json()[
-                    "enrolled"
-                ],
-                timeout=30,
-            )
+            wait_for(partial(_enrolled, http, local_stack, user["id"]), timeout=30)
         else:
             assert loyalty["enrolled"] is False
         if user["consents"]["marketing"]:
-            wait_for(
-                lambda u=user: _status(http, local_stack, f"/crm/contacts/{u['id']}") == 200,
-                timeout=30,
-            )
+            wait_for(partial(_has_contact, http, local_stack, user["id"]), timeout=30)
         else:
             assert crm == 404
+
+
+def _enrolled(http: requests.Session, stack: LocalStackProcess, user_id: str) -> bool:
+    return bool(http.get(f"{stack.api_url}/loyalty/{user_id}").json()["enrolled"])
+
+
+def _has_contact(http: requests.Session, stack: LocalStackProcess, user_id: str) -> bool:
+    return _status(http, stack, f"/crm/contacts/{user_id}") == 200
 
 
 def test_duplicate_delivery_changes_nothing(

@@ -39,7 +39,7 @@ def drain(name: str, visibility_timeout: int = 30) -> list[dict[str, Any]]:
         ).get("Messages", [])
         if not batch:
             return messages
-        messages += batch
+        messages += [dict(m) for m in batch]
 
 
 def user_body(**overrides: Any) -> dict[str, Any]:

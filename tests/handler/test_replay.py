@@ -6,7 +6,7 @@ import gzip
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import boto3
 import orjson
@@ -21,7 +21,7 @@ from chalicelib.read_models import ReadModelStore
 from chalicelib.settings import get_settings
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
-REGION = "eu-west-1"
+REGION: Final = "eu-west-1"
 
 
 @pytest.fixture
@@ -43,8 +43,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             ("read_models", "pk", None),
             ("ledger", "aggregate_id", "version"),
         ):
-            schema = [{"AttributeName": hash_key, "KeyType": "HASH"}]
-            attrs = [{"AttributeName": hash_key, "AttributeType": "S"}]
+            schema: list[Any] = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+            attrs: list[Any] = [{"AttributeName": hash_key, "AttributeType": "S"}]
             if range_key:
                 schema.append({"AttributeName": range_key, "KeyType": "RANGE"})
                 attrs.append({"AttributeName": range_key, "AttributeType": "N"})

@@ -39,7 +39,11 @@ def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
         iam, lam = session.client("iam"), session.client("lambda")
-        sqs, kinesis, dynamodb = (session.client(s) for s in ("sqs", "kinesis", "dynamodb"))
+        sqs, kinesis, dynamodb = (
+            session.client("sqs"),
+            session.client("kinesis"),
+            session.client("dynamodb"),
+        )
         role = iam.create_role(
             RoleName="lambda", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
         )["Role"]["Arn"]

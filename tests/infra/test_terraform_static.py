@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -189,7 +190,7 @@ def test_search_lambda_policies_are_scoped_to_their_resources() -> None:
     # GIVEN the policies of the search transformation and the search erasure consumer
     policies = hcl.module("modules/iam").data["aws_iam_policy_document"]
 
-    def statements(name: str) -> dict[str, dict[str, object]]:
+    def statements(name: str) -> dict[str, dict[str, Any]]:
         return {
             hcl.attr(st, "sid"): {
                 "actions": hcl.attr(st, "actions"),

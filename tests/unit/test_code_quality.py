@@ -25,7 +25,7 @@ def test_ruff_finds_nothing() -> None:
 
 
 @pytest.mark.slow
-def test_mypy_finds_nothing_in_the_application() -> None:
+def test_mypy_finds_nothing() -> None:
     result = subprocess.run(
         [
             str(BIN / "mypy"),

@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import boto3
 import pytest
@@ -15,7 +15,7 @@ from moto import mock_aws
 from chalicelib.resources import ARCHIVE_DELIVERY
 from local_aws.firehose import FirehoseEmulator, render_prefix
 
-REGION = "eu-west-1"
+REGION: Final = "eu-west-1"
 KEY_RE = re.compile(
     r"^events/year=(\d{4})/month=(\d{2})/day=(\d{2})/"
     r"evp-archive-1-(\d{4})-(\d{2})-(\d{2})-\d{2}-\d{2}-\d{2}-"

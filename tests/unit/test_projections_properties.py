@@ -197,11 +197,13 @@ def test_loyalty_replay_equals_per_user_fold_plus_bonus(
     # WHEN replayed
     states = replay(lines, loyalty.LoyaltyProjection(policy)).states
     # THEN it equals folding each user's events, then ranking registrations (time, id)
-    folded = {}
+    folded: dict[str, loyalty.Loyalty] = {}
     for n in range(len(registrations)):
         uid = f"u{n}"
         events = [decode_event(x) for x in streams[uid] + streams[f"p-{uid}"]]
-        folded[uid] = loyalty.fold(events, policy=policy)
+        state = loyalty.fold(events, policy=policy)
+        assert state is not None
+        folded[uid] = state
     ranked = sorted(range(len(registrations)), key=lambda n: (registrations[n], f"u{n}"))
     winners = {f"u{n}" for n in ranked[:early]}
     assert {uid for uid, s in states.items() if s.bonus_points} == winners
