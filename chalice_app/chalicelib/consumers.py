@@ -151,9 +151,11 @@ class GdprConsentRecord:
         item = self._store.get(user_id)
         if item is None or "consents" not in item:
             raise NotFound(f"no consent record for user {user_id}")
+        consents = {k: bool(v) for k, v in item["consents"].items()}
         view = {
             "user_id": user_id,
-            "consents": {k: bool(v) for k, v in item["consents"].items()},
+            "marketing": consents.get("marketing", False),
+            "consents": consents,
             "recorded_at": item["recorded_at"],
             "source_event_id": item["source_event_id"],
         }

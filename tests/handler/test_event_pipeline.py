@@ -162,7 +162,7 @@ def test_consumer_views_over_http(client: Any, aws_env: dict[str, str]) -> None:
     loyalty = client.http.get(f"/loyalty/{user['id']}").json_body
     assert loyalty == {"user_id": user["id"], "enrolled": True, "points": 0, "tier": "bronze"}
     consents = client.http.get(f"/gdpr/consents/{user['id']}").json_body
-    assert consents["consents"] == {"marketing": True}
+    assert consents["consents"] == {"marketing": True} and consents["marketing"] is True
     contact = client.http.get(f"/crm/contacts/{user['id']}").json_body
     assert (contact["email"], contact["name"]) == ("ada@example.com", "Ada")
 
