@@ -306,6 +306,27 @@ data "aws_iam_policy_document" "firehose_assume" {
   }
 }
 
+# Both delivery streams read the same source stream.
+data "aws_iam_policy_document" "read_source_stream" {
+  statement {
+    sid       = "ReadSourceStream"
+    actions   = ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards"]
+    resources = [var.source_stream_arn]
+  }
+
+  statement {
+    sid       = "DecryptSourceStream"
+    actions   = ["kms:Decrypt"]
+    resources = [var.source_stream_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["kinesis.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
 # ------------------------------------------------------------ archive stream
 
 resource "aws_cloudwatch_log_group" "firehose" {
@@ -325,23 +346,7 @@ resource "aws_iam_role" "firehose" {
 }
 
 data "aws_iam_policy_document" "firehose" {
-  statement {
-    sid       = "ReadSourceStream"
-    actions   = ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards"]
-    resources = [var.source_stream_arn]
-  }
-
-  statement {
-    sid       = "DecryptSourceStream"
-    actions   = ["kms:Decrypt"]
-    resources = [var.source_stream_kms_key_arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["kinesis.${local.region}.amazonaws.com"]
-    }
-  }
+  source_policy_documents = [data.aws_iam_policy_document.read_source_stream.json]
 
   statement {
     sid = "WriteArchive"
@@ -439,23 +444,7 @@ resource "aws_iam_role" "search" {
 }
 
 data "aws_iam_policy_document" "search" {
-  statement {
-    sid       = "ReadSourceStream"
-    actions   = ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards"]
-    resources = [var.source_stream_arn]
-  }
-
-  statement {
-    sid       = "DecryptSourceStream"
-    actions   = ["kms:Decrypt"]
-    resources = [var.source_stream_kms_key_arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["kinesis.${local.region}.amazonaws.com"]
-    }
-  }
+  source_policy_documents = [data.aws_iam_policy_document.read_source_stream.json]
 
   # Firehose invokes the transformation with this role (no resource policy on
   # the function is needed); the function is deployed by Chalice.
