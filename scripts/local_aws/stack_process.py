@@ -50,6 +50,7 @@ class LocalStackProcess:
     prefix: str
     region: str
     log_path: Path
+    pid: int
 
     def client(self, service: str) -> Any:
         """A boto3 client for the stack's moto endpoint."""
@@ -113,6 +114,8 @@ def running_local_stack(
             stderr=subprocess.STDOUT,
             env=env,
             cwd=ROOT,
+            # Its own process group, so a stack that ignores SIGTERM is killed with its children.
+            start_new_session=True,
         )
         try:
             wait_for(
@@ -127,11 +130,12 @@ def running_local_stack(
                 prefix=prefix,
                 region=region,
                 log_path=log_path,
+                pid=process.pid,
             )
         finally:
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()

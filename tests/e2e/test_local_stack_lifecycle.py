@@ -14,22 +14,61 @@ from local_aws.stack_process import running_local_stack
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
-def _port_free(port: int) -> bool:
+def _listening(port: int) -> bool:
     with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _rebindable(port: int) -> bool:
+    # SO_REUSEADDR as every HTTP server sets it: sockets the dead servers left in
+    # TIME_WAIT do not block a restart, a live listener does.
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
+            sock.listen()
         except OSError:
             return False
     return True
 
 
+def _children_of(pid: int) -> set[int]:
+    """Live descendants of ``pid`` (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def test_sigterm_stops_every_child_and_frees_the_ports(tmp_path: Path) -> None:
-    # GIVEN a running local stack
+    # GIVEN a running local stack with its children (moto server, chalice local)
     with running_local_stack(tmp_path / "stack.log") as stack:
-        ports = [urlsplit(stack.api_url).port, urlsplit(stack.aws_url).port]
+        ports = [p for p in (urlsplit(stack.api_url).port, urlsplit(stack.aws_url).port) if p]
         assert requests.get(f"{stack.api_url}/health", timeout=10).json() == {"status": "ok"}
         assert f"API ready at {stack.api_url}" in stack.log_path.read_text()
-        assert not any(_port_free(p) for p in ports if p)
+        assert all(_listening(p) for p in ports)
+        children = _children_of(stack.pid)
+        assert len(children) >= 2
     # WHEN it has been sent SIGTERM (on leaving the context)
-    # THEN moto server and chalice local are gone: both ports can be bound again
-    assert all(_port_free(p) for p in ports if p)
+    # THEN every child process is gone, nothing listens, and both ports can be reused
+    assert not [pid for pid in children if _alive(pid)]
+    assert not any(_listening(p) for p in ports)
+    assert all(_rebindable(p) for p in ports)
