@@ -562,8 +562,8 @@ def test_stop_ends_every_thread_quickly(session: boto3.session.Session) -> None:
     started = time.monotonic()
     runner.stop()
 
-    # THEN it returns within ~2 s and leaves no thread behind
-    assert time.monotonic() - started < 2.5
+    # THEN it returns promptly (bounded generously for loaded CI) and leaves no thread behind
+    assert time.monotonic() - started < 10
     assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
     assert not runner.running
 

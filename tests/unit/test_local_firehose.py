@@ -69,10 +69,10 @@ def _wait_for(predicate: Any, timeout: float = 5.0) -> bool:
 def test_buffer_is_written_after_the_interval_with_firehose_key_layout(
     session: boto3.session.Session,
 ) -> None:
-    # GIVEN three NDJSON records on the stream and a 0.5 s buffer
+    # GIVEN three NDJSON records on the stream and a 1.5 s buffer
     lines = ['{"n":1}\n', '{"n":2}\n', '{"n":3}\n']
     _put(session, *lines)
-    emulator = _emulator(session, buffering_interval_seconds=0.5)
+    emulator = _emulator(session, buffering_interval_seconds=1.5)
 
     # WHEN the emulator runs
     with emulator:
