@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 from moto import mock_aws
 
@@ -17,21 +18,29 @@ REGION = "eu-west-1"
 
 
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """GIVEN every platform resource provisioned in moto (eu-west-1, prefix evp)."""
+def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
+    """GIVEN an empty in-process moto account (eu-west-1, test credentials, no endpoint)."""
     for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
-        from local_aws.provision import provision
+        yield boto3.session.Session(region_name=REGION)
 
-        env = provision(PREFIX)
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        aws_getters.reset()
-        yield env
+
+@pytest.fixture
+def aws_env(
+    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """GIVEN every platform resource provisioned in moto (eu-west-1, prefix evp)."""
+    from local_aws.provision import provision
+
+    env = provision(PREFIX)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    aws_getters.reset()
+    yield env
     aws_getters.reset()
 
 

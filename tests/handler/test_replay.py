@@ -12,7 +12,6 @@ import boto3
 import orjson
 import pytest
 import replay as replay_script
-from moto import mock_aws
 
 from chalicelib.archive import ArchiveReader
 from chalicelib.events import AccountDeposited, AccountOpened, PurchaseMade, UserCreated, new_event
@@ -25,40 +24,35 @@ REGION: Final = "eu-west-1"
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": REGION,
-        "NAME_PREFIX": "t",
-        "EARLY_ADOPTER_COUNT": "1",
-    }.items():
+def aws(
+    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, Any]]:
+    for name, value in {"NAME_PREFIX": "t", "EARLY_ADOPTER_COUNT": "1"}.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    with mock_aws():
-        settings = get_settings()
-        dynamodb = boto3.resource("dynamodb", region_name=REGION)
-        tables = {}
-        for key, hash_key, range_key in (
-            ("read_models", "pk", None),
-            ("ledger", "aggregate_id", "version"),
-        ):
-            schema: list[Any] = [{"AttributeName": hash_key, "KeyType": "HASH"}]
-            attrs: list[Any] = [{"AttributeName": hash_key, "AttributeType": "S"}]
-            if range_key:
-                schema.append({"AttributeName": range_key, "KeyType": "RANGE"})
-                attrs.append({"AttributeName": range_key, "AttributeType": "N"})
-            tables[key] = dynamodb.create_table(
-                TableName=settings.table(key),
-                KeySchema=schema,
-                AttributeDefinitions=attrs,
-                BillingMode="PAY_PER_REQUEST",
-            )
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(
-            Bucket=settings.archive_bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+    settings = get_settings()
+    dynamodb = session.resource("dynamodb")
+    tables = {}
+    for key, hash_key, range_key in (
+        ("read_models", "pk", None),
+        ("ledger", "aggregate_id", "version"),
+    ):
+        schema: list[Any] = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+        attrs: list[Any] = [{"AttributeName": hash_key, "AttributeType": "S"}]
+        if range_key:
+            schema.append({"AttributeName": range_key, "KeyType": "RANGE"})
+            attrs.append({"AttributeName": range_key, "AttributeType": "N"})
+        tables[key] = dynamodb.create_table(
+            TableName=settings.table(key),
+            KeySchema=schema,
+            AttributeDefinitions=attrs,
+            BillingMode="PAY_PER_REQUEST",
         )
-        yield {"s3": s3, "bucket": settings.archive_bucket, **tables}
+    s3 = session.client("s3")
+    s3.create_bucket(
+        Bucket=settings.archive_bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    yield {"s3": s3, "bucket": settings.archive_bucket, **tables}
     get_settings.cache_clear()
 
 

@@ -7,14 +7,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from tf_outputs_to_chalice import SQS_CONSUMERS
 
 from chalicelib import resources
 from tests.infra import hcl
 
 PREFIX = "evp"
-REGION = "eu-west-1"
 
 
 @pytest.fixture(scope="module")
@@ -246,17 +244,11 @@ def test_failed_search_documents_expire_with_their_versions() -> None:
 
 
 @pytest.fixture
-def provisioned(monkeypatch: pytest.MonkeyPatch) -> Any:
+def provisioned(session: boto3.session.Session) -> boto3.session.Session:
     """GIVEN the local stack's provisioning run against moto."""
     provision_module = pytest.importorskip("local_aws.provision")
-    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        provision_module.provision(PREFIX)
-        yield boto3.session.Session(region_name=REGION)
+    provision_module.provision(PREFIX)
+    return session
 
 
 def test_local_stack_tables_equal_infra(root: hcl.Module, provisioned: Any) -> None:

@@ -12,12 +12,10 @@ from typing import Any
 import boto3
 import post_deploy
 import pytest
-from moto import mock_aws
 from tf_outputs_to_chalice import SQS_CONSUMERS, STREAM_CONSUMERS
 
 from chalicelib import resources
 
-REGION = "eu-west-1"
 PREFIX = "event-platform-dev"
 
 
@@ -29,99 +27,92 @@ def _zip() -> bytes:
 
 
 @pytest.fixture
-def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def deployed(tmp_path: Path, session: boto3.session.Session) -> Iterator[dict[str, Any]]:
     """GIVEN the Chalice functions deployed in moto with the mappings Chalice creates."""
-    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        session = boto3.session.Session(region_name=REGION)
-        iam, lam = session.client("iam"), session.client("lambda")
-        sqs, kinesis, dynamodb = (
-            session.client("sqs"),
-            session.client("kinesis"),
-            session.client("dynamodb"),
+    iam, lam = session.client("iam"), session.client("lambda")
+    sqs, kinesis, dynamodb = (
+        session.client("sqs"),
+        session.client("kinesis"),
+        session.client("dynamodb"),
+    )
+    role = iam.create_role(
+        RoleName="lambda", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
+    )["Role"]["Arn"]
+    code = _zip()
+
+    def function(handler: str) -> str:
+        name = f"{PREFIX}-{handler}"
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": code},
         )
-        role = iam.create_role(
-            RoleName="lambda", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
-        )["Role"]["Arn"]
-        code = _zip()
+        return name
 
-        def function(handler: str) -> str:
-            name = f"{PREFIX}-{handler}"
-            lam.create_function(
-                FunctionName=name,
-                Runtime="python3.11",
-                Role=role,
-                Handler="app.handler",
-                Code={"ZipFile": code},
-            )
-            return name
+    def queue_arn(name: str) -> str:
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return str(attrs["Attributes"]["QueueArn"])
 
-        def queue_arn(name: str) -> str:
-            url = sqs.create_queue(QueueName=name)["QueueUrl"]
-            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-            return str(attrs["Attributes"]["QueueArn"])
-
-        failure_arn = queue_arn("evp-stream-failures")
-        kinesis.create_stream(StreamName="evp-events", ShardCount=1)
-        stream_arn = kinesis.describe_stream_summary(StreamName="evp-events")[
-            "StreamDescriptionSummary"
-        ]["StreamARN"]
-        ledger_stream = dynamodb.create_table(
-            TableName="evp-ledger",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-        )["TableDescription"]["LatestStreamArn"]
-        mappings: dict[str, str] = {}
-        sources = {
-            "ledger_relay": ledger_stream,
-            "user_events_fanout": stream_arn,
-            "projector": stream_arn,
-            "search_erasure": stream_arn,
-        }
-        for handler, source in sources.items():
-            mappings[handler] = lam.create_event_source_mapping(
-                FunctionName=function(handler),
-                EventSourceArn=source,
-                StartingPosition="TRIM_HORIZON",
-                BatchSize=100,
-            )["UUID"]
-        for queue in resources.QUEUES:
-            handler = SQS_CONSUMERS[queue.key]
-            mappings[handler] = lam.create_event_source_mapping(
-                FunctionName=function(handler),
-                EventSourceArn=queue_arn(f"evp-{queue.suffix}"),
-                BatchSize=queue.batch_size,
-            )["UUID"]
-        # Firehose invokes the transformation directly: a function with no mapping.
-        function("search_transform")
-        config = tmp_path / "config.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "app_name": "event-platform",
-                    "stages": {
-                        "dev": {
-                            "environment_variables": {
-                                resources.STREAM_FAILURE_QUEUE_ENV_VAR: "evp-stream-failures"
-                            }
+    failure_arn = queue_arn("evp-stream-failures")
+    kinesis.create_stream(StreamName="evp-events", ShardCount=1)
+    stream_arn = kinesis.describe_stream_summary(StreamName="evp-events")[
+        "StreamDescriptionSummary"
+    ]["StreamARN"]
+    ledger_stream = dynamodb.create_table(
+        TableName="evp-ledger",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )["TableDescription"]["LatestStreamArn"]
+    mappings: dict[str, str] = {}
+    sources = {
+        "ledger_relay": ledger_stream,
+        "user_events_fanout": stream_arn,
+        "projector": stream_arn,
+        "search_erasure": stream_arn,
+    }
+    for handler, source in sources.items():
+        mappings[handler] = lam.create_event_source_mapping(
+            FunctionName=function(handler),
+            EventSourceArn=source,
+            StartingPosition="TRIM_HORIZON",
+            BatchSize=100,
+        )["UUID"]
+    for queue in resources.QUEUES:
+        handler = SQS_CONSUMERS[queue.key]
+        mappings[handler] = lam.create_event_source_mapping(
+            FunctionName=function(handler),
+            EventSourceArn=queue_arn(f"evp-{queue.suffix}"),
+            BatchSize=queue.batch_size,
+        )["UUID"]
+    # Firehose invokes the transformation directly: a function with no mapping.
+    function("search_transform")
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "app_name": "event-platform",
+                "stages": {
+                    "dev": {
+                        "environment_variables": {
+                            resources.STREAM_FAILURE_QUEUE_ENV_VAR: "evp-stream-failures"
                         }
-                    },
-                }
-            )
+                    }
+                },
+            }
         )
-        yield {
-            "lambda": lam,
-            "mappings": mappings,
-            "config": config,
-            "failure_arn": failure_arn,
-            "session": session,
-        }
+    )
+    yield {
+        "lambda": lam,
+        "mappings": mappings,
+        "config": config,
+        "failure_arn": failure_arn,
+        "session": session,
+    }
 
 
 def test_stream_mappings_get_bisect_retries_and_on_failure_destination(

@@ -5,31 +5,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from chalice.app import Chalice
-from moto import mock_aws
 
 from chalicelib.resources import KinesisRetrySpec
 from local_aws.event_sources import EventSourceRunner
 
 REGION = "eu-west-1"
 FAST_RETRY = KinesisRetrySpec(maximum_retry_attempts=1, bisect_batch_on_function_error=True)
-
-
-@pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
-    """GIVEN an empty in-process moto account."""
-    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        yield boto3.session.Session(region_name=REGION)
 
 
 def _queue(

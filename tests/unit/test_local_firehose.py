@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.resources import ARCHIVE_DELIVERY
 from local_aws.firehose import FirehoseEmulator, render_prefix
@@ -24,20 +22,13 @@ KEY_RE = re.compile(
 
 
 @pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
+def session(session: boto3.session.Session) -> boto3.session.Session:
     """GIVEN a moto account with a 1-shard stream 'events' and a bucket 'archive'."""
-    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        sess = boto3.session.Session(region_name=REGION)
-        sess.client("kinesis").create_stream(StreamName="events", ShardCount=1)
-        sess.client("s3").create_bucket(
-            Bucket="archive", CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
-        yield sess
+    session.client("kinesis").create_stream(StreamName="events", ShardCount=1)
+    session.client("s3").create_bucket(
+        Bucket="archive", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    return session
 
 
 def _put(session: boto3.session.Session, *lines: str, stream: str = "events") -> None:
