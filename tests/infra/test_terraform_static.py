@@ -138,66 +138,118 @@ def test_versions_pin_terraform_and_the_aws_provider() -> None:
         assert re.fullmatch(r"~> 5\.\d+", aws["version"]), path
 
 
+HANDLERS = {
+    "api_handler",
+    "ledger_relay",
+    "user_events_fanout",
+    "projector",
+    "loyalty_enrolment",
+    "gdpr_consent_record",
+    "crm_contact_sync",
+    "search_erasure",
+    "search_transform",
+}
+
+
+def _rendered(value: Any, each_key: str, each: dict[str, Any]) -> Any:
+    """``each.key`` / ``each.value.<field>`` substituted, as Terraform renders one instance."""
+    if isinstance(value, list):
+        return [_rendered(v, each_key, each) for v in value]
+    if not isinstance(value, str):
+        return value
+    value = value.replace("each.key", f'"{each_key}"')
+    return re.sub(r"each\.value\.(\w+)", lambda m: f'"{each[m.group(1)]}"', value)
+
+
+def _policy_statements(iam: hcl.Module) -> dict[str, list[dict[str, Any]]]:
+    """Every handler's policy statements: for_each documents expanded per handler and
+    ``source_policy_documents`` merged in (the conditional one only where it holds)."""
+    documents = iam.data["aws_iam_policy_document"]
+    consumers = iam.locals["queue_consumers"]
+
+    def statements(name: str, each_key: str = "", each: dict[str, Any] | None = None) -> list:
+        body = documents[name]
+        each = each or {}
+        sources = str(hcl.attr(body, "source_policy_documents", []))
+        if "each.value.opens_personal_data ?" in sources and not each["opens_personal_data"]:
+            sources = ""
+        own = [
+            {k: _rendered(hcl.attr(st, k), each_key, each) for k in ("sid", "actions", "resources")}
+            for st in hcl.blocks(body, "statement")
+        ]
+        for source in re.findall(r"data\.aws_iam_policy_document\.(\w+)\.json", sources):
+            own += statements(source)
+        return own
+
+    rendered = {name: statements(name) for name in documents if name in HANDLERS}
+    rendered |= {key: statements("queue_consumer", key, each) for key, each in consumers.items()}
+    return rendered
+
+
 def test_lambda_policies_have_no_wildcard_actions_or_resources() -> None:
     # GIVEN the per-Lambda IAM policy documents and the action lists they use
     iam = hcl.module("modules/iam")
-    policies = iam.data["aws_iam_policy_document"]
     action_lists = {f"local.{k}": v for k, v in iam.locals.items() if isinstance(v, list)}
-    # WHEN expanding every statement's actions and resources
+    # WHEN expanding every handler's statements, actions and resources
+    policies = _policy_statements(iam)
     offenders = []
-    for name, body in policies.items():
-        for statement in hcl.blocks(body, "statement"):
-            actions_expr = hcl.attr(statement, "actions")
+    for name, statements in policies.items():
+        for statement in statements:
+            actions_expr = statement["actions"]
             actions = []
             for ref in re.findall(r"local\.\w+", str(actions_expr)) or []:
                 actions += action_lists[ref]
             if isinstance(actions_expr, list):
                 actions += actions_expr
-            resources = hcl.attr(statement, "resources")
             offenders += [(name, a) for a in actions if "*" in a.split(":", 1)[-1]]
-            offenders += [(name, r) for r in resources if r == "*"]
+            offenders += [(name, r) for r in statement["resources"] if r == "*"]
             assert actions, (name, statement)
-    # THEN no statement allows "*" actions or resources, and every handler has a document
+    # THEN no statement allows "*" actions or resources, and every handler has a policy
     assert not offenders
-    assert set(policies) == {
-        "api_handler",
-        "ledger_relay",
-        "user_events_fanout",
-        "projector",
-        "loyalty_enrolment",
-        "gdpr_consent_record",
-        "crm_contact_sync",
-        "search_erasure",
-        "search_transform",
+    assert set(policies) == HANDLERS
+
+
+def test_queue_consumers_are_scoped_to_their_own_queue_and_table() -> None:
+    # GIVEN the SQS consumers' policies as rendered per handler
+    policies = _policy_statements(hcl.module("modules/iam"))
+    expected = {
+        "loyalty_enrolment": ("loyalty", "loyalty_enrolments"),
+        "gdpr_consent_record": ("gdpr", "gdpr_consents"),
+        "crm_contact_sync": ("crm", "crm_contacts"),
     }
+    for handler, (queue, table) in expected.items():
+        # WHEN reading its statements by sid
+        by_sid = {st["sid"]: st for st in policies[handler]}
+        # THEN it logs to its own group, drains its own queue, writes only its own table
+        assert by_sid["Logs"]["resources"] == [f'${{local.log_group_arn}}-${{"{handler}"}}:*']
+        assert by_sid["ConsumeQueue"]["resources"] == [f'${{var.queue_arns["{queue}"]}}']
+        assert by_sid["WriteOwnTable"]["resources"] == [f'${{local.t["{table}"]}}']
+        # AND only the CRM sync may open personal data
+        assert ("OpenPersonalData" in by_sid) == (handler == "crm_contact_sync")
 
 
 def test_every_lambda_policy_is_exported_and_named() -> None:
     # GIVEN the iam module's handler list and its policies output
     iam = hcl.module("modules/iam")
     handlers = set(iam.locals["handlers"])
+    consumers = set(iam.locals["queue_consumers"])
     exported = hcl.attr(iam.outputs["policies"], "value")
     # WHEN comparing them with the policy documents
     documents = set(iam.data["aws_iam_policy_document"])
     # THEN every handler has a document, an exported policy and a function name/ARN
-    assert handlers == documents == set(exported)
+    assert handlers == HANDLERS == set(exported) == (documents & HANDLERS) | consumers
     for name, ref in exported.items():
-        assert hcl.expression(ref) == f"data.aws_iam_policy_document.{name}.json"
+        document = f'queue_consumer["{name}"]' if name in consumers else name
+        assert hcl.expression(ref) == f"data.aws_iam_policy_document.{document}.json"
     assert "function_arns" in iam.outputs and "function_names" in iam.outputs
 
 
 def test_search_lambda_policies_are_scoped_to_their_resources() -> None:
     # GIVEN the policies of the search transformation and the search erasure consumer
-    policies = hcl.module("modules/iam").data["aws_iam_policy_document"]
+    policies = _policy_statements(hcl.module("modules/iam"))
 
     def statements(name: str) -> dict[str, dict[str, Any]]:
-        return {
-            hcl.attr(st, "sid"): {
-                "actions": hcl.attr(st, "actions"),
-                "resources": hcl.attr(st, "resources"),
-            }
-            for st in hcl.blocks(policies[name], "statement")
-        }
+        return {st["sid"]: st for st in policies[name]}
 
     transform = statements("search_transform")
     erasure = statements("search_erasure")

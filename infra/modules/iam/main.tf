@@ -23,6 +23,12 @@ locals {
     "search_transform",
   ]
 
+  queue_consumers = {
+    loyalty_enrolment   = { queue = "loyalty", table = "loyalty_enrolments", opens_personal_data = false }
+    gdpr_consent_record = { queue = "gdpr", table = "gdpr_consents", opens_personal_data = false }
+    crm_contact_sync    = { queue = "crm", table = "crm_contacts", opens_personal_data = true }
+  }
+
   dynamodb_read        = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"]
   dynamodb_write       = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"]
   dynamodb_stream_read = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
@@ -243,17 +249,23 @@ data "aws_iam_policy_document" "projector" {
 
 # ----------------------------------------------------- SQS consumers
 
-data "aws_iam_policy_document" "loyalty_enrolment" {
+# Each SQS consumer drains its own queue into its own table. The CRM contact
+# is stored sealed and opened for the sync, so that one also reads data keys.
+data "aws_iam_policy_document" "queue_consumer" {
+  for_each = local.queue_consumers
+
+  source_policy_documents = each.value.opens_personal_data ? [data.aws_iam_policy_document.open_personal_data.json] : []
+
   statement {
     sid       = "Logs"
     actions   = local.logs_write
-    resources = ["${local.log_group_arn}-loyalty_enrolment:*"]
+    resources = ["${local.log_group_arn}-${each.key}:*"]
   }
 
   statement {
     sid       = "ConsumeQueue"
     actions   = local.sqs_consume
-    resources = [var.queue_arns["loyalty"]]
+    resources = [var.queue_arns[each.value.queue]]
   }
 
   statement {
@@ -265,7 +277,7 @@ data "aws_iam_policy_document" "loyalty_enrolment" {
   statement {
     sid       = "WriteOwnTable"
     actions   = concat(local.dynamodb_read, local.dynamodb_write)
-    resources = [local.t["loyalty_enrolments"]]
+    resources = [local.t[each.value.table]]
   }
 
   statement {
@@ -275,63 +287,9 @@ data "aws_iam_policy_document" "loyalty_enrolment" {
   }
 }
 
-data "aws_iam_policy_document" "gdpr_consent_record" {
-  statement {
-    sid       = "Logs"
-    actions   = local.logs_write
-    resources = ["${local.log_group_arn}-gdpr_consent_record:*"]
-  }
-
-  statement {
-    sid       = "ConsumeQueue"
-    actions   = local.sqs_consume
-    resources = [var.queue_arns["gdpr"]]
-  }
-
-  statement {
-    sid       = "QueueKey"
-    actions   = ["kms:Decrypt"]
-    resources = [var.pubsub_kms_key_arn]
-  }
-
-  statement {
-    sid       = "WriteOwnTable"
-    actions   = concat(local.dynamodb_read, local.dynamodb_write)
-    resources = [local.t["gdpr_consents"]]
-  }
-
-  statement {
-    sid       = "TableKey"
-    actions   = local.kms_use
-    resources = [var.state_kms_key_arn]
-  }
-}
-
-data "aws_iam_policy_document" "crm_contact_sync" {
-  statement {
-    sid       = "Logs"
-    actions   = local.logs_write
-    resources = ["${local.log_group_arn}-crm_contact_sync:*"]
-  }
-
-  statement {
-    sid       = "ConsumeQueue"
-    actions   = local.sqs_consume
-    resources = [var.queue_arns["crm"]]
-  }
-
-  statement {
-    sid       = "QueueKey"
-    actions   = ["kms:Decrypt"]
-    resources = [var.pubsub_kms_key_arn]
-  }
-
-  statement {
-    sid       = "WriteOwnTable"
-    actions   = concat(local.dynamodb_read, local.dynamodb_write)
-    resources = [local.t["crm_contacts"]]
-  }
-
+# Opening sealed personal fields: read the person's wrapped data key and
+# unwrap it. Shared by the CRM sync and the search transformation.
+data "aws_iam_policy_document" "open_personal_data" {
   statement {
     sid       = "ReadPersonalDataKeys"
     actions   = ["dynamodb:GetItem"]
@@ -342,12 +300,6 @@ data "aws_iam_policy_document" "crm_contact_sync" {
     sid       = "OpenPersonalData"
     actions   = ["kms:Decrypt"]
     resources = [var.personal_data_kms_key_arn]
-  }
-
-  statement {
-    sid       = "TableKey"
-    actions   = local.kms_use
-    resources = [var.state_kms_key_arn]
   }
 }
 
@@ -357,6 +309,8 @@ data "aws_iam_policy_document" "crm_contact_sync" {
 # events; returns them with personal fields opened for the index. Reads a
 # person's data key and unwraps it; writes nothing.
 data "aws_iam_policy_document" "search_transform" {
+  source_policy_documents = [data.aws_iam_policy_document.open_personal_data.json]
+
   statement {
     sid       = "Logs"
     actions   = local.logs_write
@@ -364,21 +318,9 @@ data "aws_iam_policy_document" "search_transform" {
   }
 
   statement {
-    sid       = "ReadPersonalDataKeys"
-    actions   = ["dynamodb:GetItem"]
-    resources = [local.t["personal_data_keys"]]
-  }
-
-  statement {
     sid       = "TableKey"
     actions   = ["kms:Decrypt", "kms:DescribeKey"]
     resources = [var.state_kms_key_arn]
-  }
-
-  statement {
-    sid       = "OpenPersonalData"
-    actions   = ["kms:Decrypt"]
-    resources = [var.personal_data_kms_key_arn]
   }
 }
 

@@ -5,9 +5,9 @@ output "policies" {
     ledger_relay        = data.aws_iam_policy_document.ledger_relay.json
     user_events_fanout  = data.aws_iam_policy_document.user_events_fanout.json
     projector           = data.aws_iam_policy_document.projector.json
-    loyalty_enrolment   = data.aws_iam_policy_document.loyalty_enrolment.json
-    gdpr_consent_record = data.aws_iam_policy_document.gdpr_consent_record.json
-    crm_contact_sync    = data.aws_iam_policy_document.crm_contact_sync.json
+    loyalty_enrolment   = data.aws_iam_policy_document.queue_consumer["loyalty_enrolment"].json
+    gdpr_consent_record = data.aws_iam_policy_document.queue_consumer["gdpr_consent_record"].json
+    crm_contact_sync    = data.aws_iam_policy_document.queue_consumer["crm_contact_sync"].json
     search_erasure      = data.aws_iam_policy_document.search_erasure.json
     search_transform    = data.aws_iam_policy_document.search_transform.json
   }
