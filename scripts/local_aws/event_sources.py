@@ -496,12 +496,12 @@ class _StreamSource(_Source):
     record_source = ""
 
     def __init__(
-        self, runner: EventSourceRunner, name: str, batch_size: int, window: int, start: str
+        self, runner: EventSourceRunner, config: KinesisEventConfig | DynamoDBEventConfig
     ) -> None:
-        super().__init__(runner, name)
-        self.batch_size = max(1, int(batch_size))
-        self.window = float(window or 0)
-        self.starting_position = (start or "LATEST").upper()
+        super().__init__(runner, config.name)
+        self.batch_size = max(1, int(config.batch_size))
+        self.window = float(config.maximum_batching_window_in_seconds or 0)
+        self.starting_position = (config.starting_position or "LATEST").upper()
         self.stream_arn = ""
         self.checkpoint_namespace = ""
         self.shards: dict[str, _Shard] = {}
@@ -773,13 +773,7 @@ class _KinesisSource(_StreamSource):
     batch_info_key = "KinesisBatchInfo"
 
     def __init__(self, runner: EventSourceRunner, config: KinesisEventConfig) -> None:
-        super().__init__(
-            runner,
-            config.name,
-            config.batch_size,
-            config.maximum_batching_window_in_seconds,
-            config.starting_position,
-        )
+        super().__init__(runner, config)
         self.stream_name = config.stream
         self.invoke_identity_arn = ""
 
@@ -856,13 +850,7 @@ class _DynamoDBSource(_StreamSource):
     batch_info_key = "DDBStreamBatchInfo"
 
     def __init__(self, runner: EventSourceRunner, config: DynamoDBEventConfig) -> None:
-        super().__init__(
-            runner,
-            config.name,
-            config.batch_size,
-            config.maximum_batching_window_in_seconds,
-            config.starting_position,
-        )
+        super().__init__(runner, config)
         self.configured_arn = config.stream_arn
 
     def prepare(self) -> None:
