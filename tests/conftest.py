@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -12,6 +13,8 @@ import pytest
 from moto import mock_aws
 
 from chalicelib import aws as aws_getters
+from chalicelib.search import ensure_alias
+from chalicelib.search.sqlite import SqliteSearchIndex
 
 PREFIX = "evp"
 REGION = "eu-west-1"
@@ -41,6 +44,21 @@ def aws_env(
         monkeypatch.setenv(name, value)
     aws_getters.reset()
     yield env
+    aws_getters.reset()
+
+
+@pytest.fixture
+def sqlite_search_index(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[SqliteSearchIndex]:
+    """GIVEN the settings pointing at an empty SQLite search index with its alias set up."""
+    path = tmp_path / "search.sqlite3"
+    monkeypatch.setenv("SEARCH_BACKEND", "sqlite")
+    monkeypatch.setenv("SEARCH_SQLITE_PATH", str(path))
+    aws_getters.reset()
+    index = SqliteSearchIndex(path, "events")
+    ensure_alias(index)
+    yield index
     aws_getters.reset()
 
 

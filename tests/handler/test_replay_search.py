@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,24 +9,16 @@ import pytest
 import replay as replay_script
 
 from chalicelib.events import UserCreated, new_event
-from chalicelib.search import ensure_alias, parse_search_query
+from chalicelib.search import parse_search_query
 from chalicelib.search.sqlite import SqliteSearchIndex
-from chalicelib.settings import get_settings
 from tests.handler.test_replay import T0, history, put_archive
 from tests.handler.test_replay import aws as aws  # the fixture, re-exported
 
 
 @pytest.fixture
-def live_index(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[SqliteSearchIndex]:
+def live_index(aws: dict[str, Any], sqlite_search_index: SqliteSearchIndex) -> SqliteSearchIndex:
     """GIVEN a live SQLite search index (alias events -> events-v1) holding one stale event."""
-    path = tmp_path / "search.sqlite3"
-    monkeypatch.setenv("SEARCH_BACKEND", "sqlite")
-    monkeypatch.setenv("SEARCH_SQLITE_PATH", str(path))
-    get_settings.cache_clear()
-    index = SqliteSearchIndex(path, "events")
-    ensure_alias(index)
+    index = sqlite_search_index
     stale = new_event(
         UserCreated(user_id="gone", name="Stale", lastname="X", email="s@example.com", address="z"),
         subject="gone",
@@ -36,8 +26,7 @@ def live_index(
         time=T0,
     )
     index.index_events([stale.to_dict()])
-    yield index
-    get_settings.cache_clear()
+    return index
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:

@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
-from chalicelib import aws
-from chalicelib.search import ensure_alias
 from chalicelib.search.sqlite import SqliteSearchIndex
 
 
 @pytest.fixture
 def search_index(
-    aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[SqliteSearchIndex]:
-    """GIVEN the API configured for a SQLite search index with its alias set up."""
-    path = tmp_path / "search.sqlite3"
-    monkeypatch.setenv("SEARCH_BACKEND", "sqlite")
-    monkeypatch.setenv("SEARCH_SQLITE_PATH", str(path))
-    aws.reset()
-    index = SqliteSearchIndex(path, "events")
-    ensure_alias(index)
-    yield index
-    aws.reset()
+    aws_env: dict[str, str], sqlite_search_index: SqliteSearchIndex
+) -> SqliteSearchIndex:
+    """GIVEN the provisioned API configured for a SQLite search index with its alias set up."""
+    return sqlite_search_index
 
 
 def _event(n: int, type_: str = "com.example.user.created", **data: Any) -> dict[str, Any]:
