@@ -111,6 +111,8 @@ data "aws_iam_policy_document" "api_handler" {
 # ------------------------------------------- outbox relay: ledger -> Kinesis
 
 data "aws_iam_policy_document" "ledger_relay" {
+  source_policy_documents = [data.aws_iam_policy_document.on_failure_queue.json]
+
   statement {
     sid       = "Logs"
     actions   = local.logs_write
@@ -140,39 +142,17 @@ data "aws_iam_policy_document" "ledger_relay" {
     actions   = ["kms:GenerateDataKey"]
     resources = [var.event_stream_kms_key_arn]
   }
-
-  statement {
-    sid       = "OnFailure"
-    actions   = local.sqs_send
-    resources = [var.stream_failure_queue_arn]
-  }
-
-  statement {
-    sid       = "QueueKey"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = [var.pubsub_kms_key_arn]
-  }
 }
 
 # -------------------------------------------- fan-out: Kinesis -> SNS topic
 
 data "aws_iam_policy_document" "user_events_fanout" {
+  source_policy_documents = [data.aws_iam_policy_document.event_stream_reader.json, data.aws_iam_policy_document.on_failure_queue.json]
+
   statement {
     sid       = "Logs"
     actions   = local.logs_write
     resources = ["${local.log_group_arn}-user_events_fanout:*"]
-  }
-
-  statement {
-    sid       = "ReadEventStream"
-    actions   = local.kinesis_read
-    resources = [var.event_stream_arn]
-  }
-
-  statement {
-    sid       = "StreamKey"
-    actions   = ["kms:Decrypt"]
-    resources = [var.event_stream_kms_key_arn]
   }
 
   # sns:Publish also authorises PublishBatch.
@@ -181,39 +161,17 @@ data "aws_iam_policy_document" "user_events_fanout" {
     actions   = ["sns:Publish"]
     resources = [var.topic_arn]
   }
-
-  statement {
-    sid       = "OnFailure"
-    actions   = local.sqs_send
-    resources = [var.stream_failure_queue_arn]
-  }
-
-  statement {
-    sid       = "MessagingKey"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = [var.pubsub_kms_key_arn]
-  }
 }
 
 # ------------------------------------------ projector: Kinesis -> read models
 
 data "aws_iam_policy_document" "projector" {
+  source_policy_documents = [data.aws_iam_policy_document.event_stream_reader.json, data.aws_iam_policy_document.on_failure_queue.json]
+
   statement {
     sid       = "Logs"
     actions   = local.logs_write
     resources = ["${local.log_group_arn}-projector:*"]
-  }
-
-  statement {
-    sid       = "ReadEventStream"
-    actions   = local.kinesis_read
-    resources = [var.event_stream_arn]
-  }
-
-  statement {
-    sid       = "StreamKey"
-    actions   = ["kms:Decrypt"]
-    resources = [var.event_stream_kms_key_arn]
   }
 
   statement {
@@ -232,18 +190,6 @@ data "aws_iam_policy_document" "projector" {
     sid       = "TableKey"
     actions   = local.kms_use
     resources = [var.state_kms_key_arn]
-  }
-
-  statement {
-    sid       = "OnFailure"
-    actions   = local.sqs_send
-    resources = [var.stream_failure_queue_arn]
-  }
-
-  statement {
-    sid       = "QueueKey"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = [var.pubsub_kms_key_arn]
   }
 }
 
@@ -327,12 +273,42 @@ data "aws_iam_policy_document" "search_transform" {
 # Kinesis consumer: on com.example.user.erased, re-indexes the person's
 # documents with personal fields redacted and force-merges (expunge deletes).
 data "aws_iam_policy_document" "search_erasure" {
+  source_policy_documents = [data.aws_iam_policy_document.event_stream_reader.json, data.aws_iam_policy_document.on_failure_queue.json]
+
   statement {
     sid       = "Logs"
     actions   = local.logs_write
     resources = ["${local.log_group_arn}-search_erasure:*"]
   }
 
+  statement {
+    sid       = "RedactSearchDocuments"
+    actions   = ["es:ESHttpGet", "es:ESHttpPost", "es:ESHttpPut"]
+    resources = [var.opensearch_domain_arn, "${var.opensearch_domain_arn}/*"]
+  }
+}
+
+# ------------------------------------------------- shared statement fragments
+
+# Stream consumers (DynamoDB stream or Kinesis) send records that exhaust
+# their retries to the on-failure queue, which the messaging key encrypts.
+data "aws_iam_policy_document" "on_failure_queue" {
+  statement {
+    sid       = "OnFailure"
+    actions   = local.sqs_send
+    resources = [var.stream_failure_queue_arn]
+  }
+
+  # Also covers publishing to the topic, which the same key encrypts.
+  statement {
+    sid       = "MessagingKey"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.pubsub_kms_key_arn]
+  }
+}
+
+# Kinesis consumers: read the event stream and decrypt its records.
+data "aws_iam_policy_document" "event_stream_reader" {
   statement {
     sid       = "ReadEventStream"
     actions   = local.kinesis_read
@@ -343,23 +319,5 @@ data "aws_iam_policy_document" "search_erasure" {
     sid       = "StreamKey"
     actions   = ["kms:Decrypt"]
     resources = [var.event_stream_kms_key_arn]
-  }
-
-  statement {
-    sid       = "RedactSearchDocuments"
-    actions   = ["es:ESHttpGet", "es:ESHttpPost", "es:ESHttpPut"]
-    resources = [var.opensearch_domain_arn, "${var.opensearch_domain_arn}/*"]
-  }
-
-  statement {
-    sid       = "OnFailure"
-    actions   = local.sqs_send
-    resources = [var.stream_failure_queue_arn]
-  }
-
-  statement {
-    sid       = "QueueKey"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = [var.pubsub_kms_key_arn]
   }
 }
