@@ -1,0 +1,28 @@
+"""The local stack's published environment, as the local tools read it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from local_aws import stack_state
+
+
+def test_a_published_environment_is_found_by_its_aws_port(tmp_path: Path) -> None:
+    # GIVEN two stacks that published their environments
+    stack_state.publish(5000, {"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8001"}, tmp_path)
+    stack_state.publish(5100, {"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8101"}, tmp_path)
+    # WHEN a tool loads the one on port 5100
+    env = stack_state.load(5100, tmp_path)
+    # THEN it gets that stack's endpoints, not the other's
+    assert env == {"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8101"}
+
+
+def test_a_withdrawn_or_unknown_stack_is_a_clear_error(tmp_path: Path) -> None:
+    # GIVEN a stack that published, then withdrew on shutdown
+    stack_state.publish(5000, {"A": "1"}, tmp_path)
+    stack_state.withdraw(5000, tmp_path)
+    # WHEN a tool looks for it THEN it is told no stack runs there
+    with pytest.raises(stack_state.StackNotRunning, match="5000"):
+        stack_state.load(5000, tmp_path)
