@@ -149,4 +149,19 @@ locals {
     buffering_interval_seconds = 60
     buffering_size_mb          = 5
   }
+
+  # resources.USER_POOL: the Cognito pool the API trusts, its app client and groups.
+  user_pool = {
+    suffix            = "users"
+    app_client_suffix = "api"
+    groups = {
+      admin     = "Operators: every route, for every person"
+      marketing = "Marketing: may read CRM contacts"
+    }
+    password_minimum_length       = 12
+    access_token_validity_minutes = 60
+    id_token_validity_minutes     = 60
+    refresh_token_validity_days   = 30
+    explicit_auth_flows           = ["ALLOW_USER_SRP_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+  }
 }

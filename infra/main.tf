@@ -131,6 +131,21 @@ module "archive" {
   search_transform_enabled      = var.search_transform_enabled
 }
 
+# The identity provider: the API accepts access tokens of this pool only.
+module "identity" {
+  source                        = "./modules/identity"
+  pool_name                     = "${var.name_prefix}-${local.user_pool.suffix}"
+  app_client_name               = "${var.name_prefix}-${local.user_pool.app_client_suffix}"
+  groups                        = local.user_pool.groups
+  password_minimum_length       = local.user_pool.password_minimum_length
+  access_token_validity_minutes = local.user_pool.access_token_validity_minutes
+  id_token_validity_minutes     = local.user_pool.id_token_validity_minutes
+  refresh_token_validity_days   = local.user_pool.refresh_token_validity_days
+  explicit_auth_flows           = local.user_pool.explicit_auth_flows
+  advanced_security_mode        = var.cognito_advanced_security_mode
+  self_sign_up_enabled          = var.cognito_self_sign_up_enabled
+}
+
 module "iam" {
   source                    = "./modules/iam"
   app_name                  = var.chalice_app_name

@@ -140,3 +140,23 @@ output "lambda_reserved_concurrency" {
   description = "Reserved concurrency by Chalice handler name."
   value       = var.lambda_reserved_concurrency
 }
+
+output "cognito_user_pool_id" {
+  description = "Cognito user pool whose access tokens the API accepts (COGNITO_USER_POOL_ID)."
+  value       = module.identity.user_pool_id
+}
+
+output "cognito_app_client_id" {
+  description = "The API's app client; access tokens carry it as client_id (COGNITO_APP_CLIENT_ID)."
+  value       = module.identity.app_client_id
+}
+
+output "cognito_issuer" {
+  description = "Issuer of the pool's tokens (COGNITO_ISSUER)."
+  value       = module.identity.issuer
+}
+
+output "cognito_jwks_url" {
+  description = "JSON Web Key Set of the pool, to verify token signatures (COGNITO_JWKS_URL)."
+  value       = module.identity.jwks_url
+}

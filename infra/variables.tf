@@ -194,3 +194,20 @@ variable "search_failed_documents_expiry_days" {
     error_message = "search_failed_documents_expiry_days must be between 1 and 29."
   }
 }
+
+variable "cognito_advanced_security_mode" {
+  description = "Cognito threat protection: ENFORCED (default; Plus plan), AUDIT, or OFF (Essentials plan)."
+  type        = string
+  default     = "ENFORCED"
+
+  validation {
+    condition     = contains(["OFF", "AUDIT", "ENFORCED"], var.cognito_advanced_security_mode)
+    error_message = "cognito_advanced_security_mode must be OFF, AUDIT or ENFORCED."
+  }
+}
+
+variable "cognito_self_sign_up_enabled" {
+  description = "Whether customers may sign up to the user pool themselves; false lets only operators create users."
+  type        = bool
+  default     = true
+}

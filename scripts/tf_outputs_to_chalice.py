@@ -34,6 +34,7 @@ from chalicelib import resources  # noqa: E402
 __all__ = [
     "FIREHOSE_PROCESSORS",
     "HANDLERS",
+    "IDENTITY_OUTPUTS",
     "REQUIRED_OUTPUTS",
     "SQS_CONSUMERS",
     "STREAM_CONSUMERS",
@@ -76,6 +77,14 @@ HANDLERS: tuple[str, ...] = (
 API_TIMEOUT_SECONDS = 30
 STREAM_CONSUMER_TIMEOUT_SECONDS = 60
 
+# The API's identity provider: Terraform output -> environment variable.
+IDENTITY_OUTPUTS: dict[str, str] = {
+    "cognito_user_pool_id": resources.USER_POOL.pool_id_env_var,
+    "cognito_app_client_id": resources.USER_POOL.app_client_id_env_var,
+    "cognito_jwks_url": resources.USER_POOL.jwks_url_env_var,
+    "cognito_issuer": resources.USER_POOL.issuer_env_var,
+}
+
 REQUIRED_OUTPUTS: tuple[str, ...] = (
     "name_prefix",
     "chalice_app_name",
@@ -92,6 +101,7 @@ REQUIRED_OUTPUTS: tuple[str, ...] = (
     "early_adopter_count",
     "lambda_iam_policies",
     "lambda_reserved_concurrency",
+    *IDENTITY_OUTPUTS,
 )
 
 
@@ -161,6 +171,8 @@ def environment_variables(outputs: Mapping[str, Any]) -> dict[str, str]:
     env["OPENSEARCH_INDEX"] = str(outputs["opensearch_index"])
     env["EARLY_ADOPTER_COUNT"] = str(int(outputs["early_adopter_count"]))
     env[resources.PERSONAL_DATA_KEY_ENV_VAR] = str(outputs["personal_data_kms_key_arn"])
+    for output, env_var in IDENTITY_OUTPUTS.items():
+        env[env_var] = str(outputs[output])
     return env
 
 

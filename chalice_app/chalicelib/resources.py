@@ -27,6 +27,8 @@ __all__ = [
     "SearchDeliverySpec",
     "StreamSpec",
     "TableSpec",
+    "USER_POOL",
+    "UserPoolSpec",
     "resource_name",
 ]
 
@@ -107,6 +109,32 @@ class ArchiveSpec:
     error_prefix: str
     buffering_interval_seconds: int
     buffering_size_mb: int
+
+
+@dataclass(frozen=True)
+class UserPoolSpec:
+    """The Cognito user pool whose access tokens the API accepts.
+
+    People sign in with their email, which is the pool's username attribute:
+    Cognito then gives each person an immutable ``sub`` (the platform's user
+    id) and matches emails case-insensitively. Groups are the operator roles;
+    a person in no group is a customer.
+    """
+
+    suffix: str
+    app_client_suffix: str
+    groups: dict[str, str]  # name -> description
+    password_minimum_length: int
+    access_token_validity_minutes: int
+    id_token_validity_minutes: int
+    refresh_token_validity_days: int
+    # USER_SRP_AUTH for people's apps (the password never leaves the device),
+    # ADMIN_USER_PASSWORD_AUTH for operators' tools with IAM credentials.
+    explicit_auth_flows: tuple[str, ...]
+    pool_id_env_var: str = "COGNITO_USER_POOL_ID"
+    app_client_id_env_var: str = "COGNITO_APP_CLIENT_ID"
+    jwks_url_env_var: str = "COGNITO_JWKS_URL"
+    issuer_env_var: str = "COGNITO_ISSUER"
 
 
 @dataclass(frozen=True)
@@ -228,4 +256,22 @@ SEARCH_DELIVERY = SearchDeliverySpec(
     failed_documents_expiry_days=7,
     buffering_interval_seconds=60,
     buffering_size_mb=5,
+)
+
+USER_POOL = UserPoolSpec(
+    suffix="users",
+    app_client_suffix="api",
+    groups={
+        "admin": "Operators: every route, for every person",
+        "marketing": "Marketing: may read CRM contacts",
+    },
+    password_minimum_length=12,
+    access_token_validity_minutes=60,
+    id_token_validity_minutes=60,
+    refresh_token_validity_days=30,
+    explicit_auth_flows=(
+        "ALLOW_USER_SRP_AUTH",
+        "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+        "ALLOW_REFRESH_TOKEN_AUTH",
+    ),
 )

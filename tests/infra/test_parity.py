@@ -140,6 +140,47 @@ def test_event_stream_matches_resources(root: hcl.Module) -> None:
     assert hcl.attr(stream, "encryption_type") == "KMS"
 
 
+def test_user_pool_matches_resources(root: hcl.Module) -> None:
+    # GIVEN the catalogue's user pool, the module call and resources.USER_POOL
+    pool = root.locals["user_pool"]
+    call = root.modules["identity"]
+    spec = resources.USER_POOL
+    # WHEN reading names, groups, password length, token lifetimes and flows
+    # THEN they are the declaration's, and the module gets them from the catalogue
+    assert pool["suffix"] == spec.suffix
+    assert pool["app_client_suffix"] == spec.app_client_suffix
+    assert pool["groups"] == spec.groups
+    assert pool["password_minimum_length"] == spec.password_minimum_length
+    assert pool["access_token_validity_minutes"] == spec.access_token_validity_minutes
+    assert pool["id_token_validity_minutes"] == spec.id_token_validity_minutes
+    assert pool["refresh_token_validity_days"] == spec.refresh_token_validity_days
+    assert pool["explicit_auth_flows"] == list(spec.explicit_auth_flows)
+    assert hcl.attr(call, "pool_name") == "${var.name_prefix}-${local.user_pool.suffix}"
+    assert hcl.expression(hcl.attr(call, "groups")) == "local.user_pool.groups"
+
+
+def test_user_pool_signs_people_in_by_email_with_a_strong_password(root: hcl.Module) -> None:
+    # GIVEN the identity module's pool and app client
+    module = hcl.module("modules/identity")
+    pool = module.resource("aws_cognito_user_pool", "this")
+    client = module.resource("aws_cognito_user_pool_client", "api")
+    policy = hcl.blocks(pool, "password_policy")[0]
+    # THEN email is the (case-insensitive) username, so every person has one stable sub
+    assert hcl.attr(pool, "username_attributes") == ["email"]
+    assert hcl.attr(hcl.blocks(pool, "username_configuration")[0], "case_sensitive") is False
+    assert "alias_attributes" not in pool
+    # AND passwords need every character class, deletion protection and threat protection are on
+    assert all(
+        hcl.attr(policy, f"require_{kind}") is True
+        for kind in ("lowercase", "uppercase", "numbers", "symbols")
+    )
+    assert hcl.attr(pool, "deletion_protection") == "ACTIVE"
+    assert root.variable_default("cognito_advanced_security_mode") == "ENFORCED"
+    # AND the API's client is public, without the plain-password flow
+    assert hcl.attr(client, "generate_secret") is False
+    assert "ALLOW_USER_PASSWORD_AUTH" not in resources.USER_POOL.explicit_auth_flows
+
+
 def test_archive_delivery_matches_resources(root: hcl.Module) -> None:
     # GIVEN the catalogue's archive settings and resources.ARCHIVE_DELIVERY
     archive = root.locals["archive"]

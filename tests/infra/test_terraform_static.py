@@ -75,6 +75,7 @@ def test_local_provider_override_covers_every_service_infra_uses() -> None:
         "cloudwatch_log": "logs",
         "opensearch": "opensearch",
         "caller_identity": "sts",
+        "cognito": "cognitoidp",
     }
     used: set[str] = set()
     for directory in [hcl.INFRA, *MODULE_DIRS]:

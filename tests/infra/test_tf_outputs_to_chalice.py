@@ -16,11 +16,14 @@ import tf_outputs_to_chalice as handoff
 
 from chalicelib import resources
 from chalicelib.settings import load_settings
+from tests.infra import hcl
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "tf_outputs_to_chalice.py"
 ACCOUNT = "111122223333"
 REGION = "eu-west-1"
+POOL_ID = f"{REGION}_AbCdEf123"
+ISSUER = f"https://cognito-idp.{REGION}.amazonaws.com/{POOL_ID}"
 
 FAKE_TERRAFORM = """#!{python}
 import os, sys
@@ -70,6 +73,10 @@ def outputs_document(**overrides: Any) -> dict[str, Any]:
         "personal_data_kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/pd",
         "lambda_iam_policies": {h: policy(h) for h in handoff.HANDLERS},
         "lambda_reserved_concurrency": {"projector": 3, "loyalty_enrolment": 2},
+        "cognito_user_pool_id": POOL_ID,
+        "cognito_app_client_id": "4example0client0id0abcdefgh",
+        "cognito_issuer": ISSUER,
+        "cognito_jwks_url": f"{ISSUER}/.well-known/jwks.json",
     }
     values.update(overrides)
     return {
@@ -143,6 +150,45 @@ def test_writes_the_environment_the_app_reads(
     assert settings.archive_bucket == "acme-archive"
     assert settings.early_adopter_count == 50
     assert stage["environment_variables"]["OPENSEARCH_ENDPOINT"].startswith("https://search-acme")
+
+
+def test_hands_the_user_pool_to_the_api_under_the_agreed_names(
+    fake_terraform: dict[str, Path], config: Path
+) -> None:
+    # WHEN handing the outputs to the dev stage
+    code = run(fake_terraform, config, "--stage", "dev")
+    env = json.loads(config.read_text())["stages"]["dev"]["environment_variables"]
+    # THEN the API finds the pool, its client, the issuer and the key set
+    assert code == 0
+    assert env["COGNITO_USER_POOL_ID"] == POOL_ID
+    assert env["COGNITO_APP_CLIENT_ID"] == "4example0client0id0abcdefgh"
+    assert env["COGNITO_ISSUER"] == ISSUER
+    assert env["COGNITO_JWKS_URL"] == f"{ISSUER}/.well-known/jwks.json"
+
+
+def test_root_module_declares_every_output_the_hand_off_needs() -> None:
+    # GIVEN infra/outputs.tf
+    declared = set(hcl.module().outputs)
+    # THEN every output the hand-off requires is declared, the pool's among them
+    assert set(handoff.REQUIRED_OUTPUTS) <= declared
+    assert set(handoff.IDENTITY_OUTPUTS) <= declared
+
+
+@pytest.mark.parametrize("missing", sorted(handoff.IDENTITY_OUTPUTS))
+def test_state_without_the_user_pool_is_refused(
+    fake_terraform: dict[str, Path],
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+    missing: str,
+) -> None:
+    # GIVEN an output document from before the identity module was applied
+    fake_terraform["document"].write_text(json.dumps(outputs_document(**{missing: None})))
+    # WHEN running the hand-off
+    code = run(fake_terraform, config)
+    # THEN it exits 2 naming the missing output and writes nothing
+    assert code == 2
+    assert missing in capsys.readouterr().err
+    assert "COGNITO_USER_POOL_ID" not in config.read_text()
 
 
 def test_writes_one_policy_file_per_function_with_timeouts_and_concurrency(
