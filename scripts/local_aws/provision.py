@@ -15,6 +15,7 @@ import boto3
 
 from chalicelib import resources
 from chalicelib.resources import resource_name
+from local_aws.user_pool import provision_user_pool
 
 __all__ = ["provision"]
 
@@ -165,4 +166,5 @@ def provision(
         },
     )
     env[archive.bucket_env_var] = bucket
+    env.update(provision_user_pool(prefix, session))
     return env

@@ -367,3 +367,48 @@ def test_local_stack_stream_and_bucket_equal_infra(root: hcl.Module, provisioned
     assert summary["RetentionPeriodHours"] == root.variable_default("stream_retention_hours")
     assert summary["OpenShardCount"] == root.variable_default("stream_shard_count")
     assert versioning.get("Status") == "Enabled"
+
+
+def test_local_stack_user_pool_equals_infra(root: hcl.Module, provisioned: Any) -> None:
+    cognito = provisioned.client("cognito-idp")
+    declared = root.locals["user_pool"]
+    # WHEN describing the pool, its client and groups moto now holds
+    pools = cognito.list_user_pools(MaxResults=10)["UserPools"]
+    assert [p["Name"] for p in pools] == [f"{PREFIX}-{declared['suffix']}"]
+    pool = cognito.describe_user_pool(UserPoolId=pools[0]["Id"])["UserPool"]
+    (client,) = cognito.list_user_pool_clients(UserPoolId=pool["Id"])["UserPoolClients"]
+    client = cognito.describe_user_pool_client(UserPoolId=pool["Id"], ClientId=client["ClientId"])
+    client = client["UserPoolClient"]
+    groups = cognito.list_groups(UserPoolId=pool["Id"])["Groups"]
+    # THEN email is the case-insensitive username and the password policy is infra's
+    assert pool["UsernameAttributes"] == ["email"]
+    assert pool["UsernameConfiguration"] == {"CaseSensitive": False}
+    password = pool["Policies"]["PasswordPolicy"]
+    assert password["MinimumLength"] == declared["password_minimum_length"]
+    assert all(
+        password[f"Require{kind}"] for kind in ("Lowercase", "Uppercase", "Numbers", "Symbols")
+    )
+    assert pool["DeletionProtection"] == "ACTIVE"
+    assert pool["UserPoolAddOns"]["AdvancedSecurityMode"] == root.variable_default(
+        "cognito_advanced_security_mode"
+    )
+    # AND the client is infra's: named, public, the same flows and token lifetimes
+    assert client["ClientName"] == f"{PREFIX}-{declared['app_client_suffix']}"
+    assert "ClientSecret" not in client
+    assert sorted(client["ExplicitAuthFlows"]) == sorted(declared["explicit_auth_flows"])
+    assert client["AccessTokenValidity"] == declared["access_token_validity_minutes"]
+    assert client["RefreshTokenValidity"] == declared["refresh_token_validity_days"]
+    # AND the groups are infra's, with their descriptions
+    assert {g["GroupName"]: g.get("Description") for g in groups} == declared["groups"]
+
+
+def test_local_stack_hands_the_api_the_pool_it_created(session: boto3.session.Session) -> None:
+    provision_module = pytest.importorskip("local_aws.provision")
+    # WHEN provisioning the local stack's resources
+    env = provision_module.provision(PREFIX)
+    pool_id = env["COGNITO_USER_POOL_ID"]
+    cognito = session.client("cognito-idp")
+    # THEN the variables name the pool and client that exist, with AWS's issuer and key set URL
+    cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=env["COGNITO_APP_CLIENT_ID"])
+    assert env["COGNITO_ISSUER"] == f"https://cognito-idp.eu-west-1.amazonaws.com/{pool_id}"
+    assert env["COGNITO_JWKS_URL"] == f"{env['COGNITO_ISSUER']}/.well-known/jwks.json"
