@@ -22,12 +22,12 @@ __all__ = [
     "STREAM_FAILURE_QUEUE",
     "TABLES",
     "USER_EVENTS_TOPIC",
+    "USER_POOL",
     "ArchiveSpec",
     "QueueSpec",
     "SearchDeliverySpec",
     "StreamSpec",
     "TableSpec",
-    "USER_POOL",
     "UserPoolSpec",
     "resource_name",
 ]
