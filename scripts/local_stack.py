@@ -7,6 +7,11 @@ resources declared in chalicelib/resources.py, runs the Lambda event sources
 in this process, and serves the API with ``chalice local``. It prints
 ``API ready at http://127.0.0.1:<port>`` when ``GET /health`` answers, and
 stops every child process on Ctrl-C or SIGTERM.
+
+``python scripts/local_stack.py token [--aws-port 5000] USERNAME [--group admin|marketing]``
+creates USERNAME (an email, or a plain name standing for
+``<name>@users.invalid``) in the running stack's user pool if missing, adds
+the group, and prints the person's access token as the last line.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from chalicelib import resources
+from local_aws import stack_state
+from local_aws.identities import IdentityError, UserPoolIdentities, login_email
+
 ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "chalice_app"
 
@@ -41,6 +50,12 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _stack_environment(base_env: dict[str, str], app_env: dict[str, str]) -> dict[str, str]:
+    """What the stack's processes run with that a local tool needs: AWS settings and the app's."""
+    aws = {name: value for name, value in base_env.items() if name.startswith("AWS_")}
+    return {**aws, **app_env}
 
 
 def _wait_http(url: str, timeout: float, alive: Callable[[], bool]) -> None:
@@ -68,6 +83,7 @@ class LocalStack:
         self.firehose: Any = None
         self.stopped = threading.Event()
         self._down = False
+        self._published: Path | None = None
 
     def _spawn(self, argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
         log = None if self.args.verbose else subprocess.DEVNULL
@@ -106,6 +122,9 @@ class LocalStack:
         app_env = provision(args.prefix, visibility_timeout_seconds=args.visibility_timeout)
         app_env.update(self._search_env())
         os.environ.update(app_env)
+        self._published = stack_state.publish(
+            args.aws_port, _stack_environment(base_env, app_env), Path(args.state_dir)
+        )
         self._start_event_sources(app_env)
 
         api = self._spawn(
@@ -197,6 +216,8 @@ class LocalStack:
             return
         self._down = True
         self.stopped.set()
+        if self._published is not None:
+            stack_state.withdraw(self.args.aws_port, Path(self.args.state_dir))
         for component in (self.runner, self.firehose):
             if component is not None:
                 try:
@@ -244,11 +265,47 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--firehose-buffer-seconds", type=float, default=2.0)
     up.add_argument("--state-dir", default=str(ROOT / ".local-stack"))
     up.add_argument("-v", "--verbose", action="store_true", help="show child process output")
+    token = sub.add_parser(
+        "token", help="print a person's access token from the running stack's user pool"
+    )
+    token.add_argument("username", metavar="USERNAME", help="an email, or a plain name")
+    token.add_argument("--aws-port", type=int, default=5000, help="the stack's AWS port")
+    token.add_argument("--group", choices=sorted(resources.USER_POOL.groups))
+    token.add_argument(
+        "--state-dir",
+        type=Path,
+        default=stack_state.DEFAULT_STATE_DIR,
+        help="where the stack publishes its environment (`up --state-dir`)",
+    )
     return parser
+
+
+def token_command(args: argparse.Namespace) -> int:
+    """Create the person if missing, add the group, print the access token last."""
+    try:
+        identities = UserPoolIdentities.for_local_stack(args.aws_port, args.state_dir)
+        email = login_email(args.username)
+        created = identities.ensure_user(email)
+        if args.group:
+            identities.add_to_group(email, args.group)
+        access_token = identities.access_token(email)
+    except stack_state.StackNotRunning as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except IdentityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    state = "created" if created else "existing"
+    group = f", added to {args.group}" if args.group else ""
+    print(f"{email} ({state}{group}) in user pool {identities.pool_id}", flush=True)
+    print(access_token, flush=True)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "token":
+        return token_command(args)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",

@@ -62,6 +62,18 @@ class LocalStackProcess:
     def name(self, suffix: str) -> str:
         return f"{self.prefix}-{suffix}"
 
+    @property
+    def aws_port(self) -> int:
+        return int(self.aws_url.rsplit(":", 1)[1])
+
+    def token(self, username: str, group: str | None = None) -> str:
+        """An access token of ``username`` from this stack (``local_stack.py token``)."""
+        argv = ["--aws-port", str(self.aws_port), "--state-dir", str(self.log_path.parent)]
+        done = self.run_script(
+            "local_stack.py", "token", *argv, username, *(["--group", group] if group else [])
+        )
+        return done.stdout.strip().splitlines()[-1]
+
     def run_script(
         self, script: str, *args: str, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -21,3 +21,30 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
 def http() -> Iterator[requests.Session]:
     with requests.Session() as session:
         yield session
+
+
+Token = Callable[..., str]
+AuthHeaders = Callable[..., dict[str, str]]
+
+
+@pytest.fixture(scope="session")
+def token(local_stack: LocalStackProcess) -> Token:
+    """``token(username, group=None)``: an access token minted by ``local_stack.py token``.
+
+    The same username is the same person (same ``sub``) for the whole session.
+    """
+
+    def mint(username: str, group: str | None = None) -> str:
+        return local_stack.token(username, group)
+
+    return mint
+
+
+@pytest.fixture(scope="session")
+def auth_headers(token: Token) -> AuthHeaders:
+    """``auth_headers(username, group=None)``: ``{"Authorization": "Bearer <token>"}``."""
+
+    def headers(username: str, group: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token(username, group)}"}
+
+    return headers
