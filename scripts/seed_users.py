@@ -1,20 +1,29 @@
 #!/usr/bin/env python
-"""Register realistic fake users through the HTTP API.
+"""Register realistic fake users through the HTTP API, each with their own identity.
 
     python scripts/seed_users.py [--api-url URL] [--count N] [--loyalty-ratio R] [--seed S]
                                  [--marketing-ratio R] [--concurrency C] [--output FILE]
+                                 [--aws-port P | --stage STAGE]
 
-Users are generated deterministically from ``--seed`` (same seed, same users)
-and registered concurrently with ``POST {api-url}/users``. Transient failures
+Users are generated deterministically from ``--seed`` (same seed, same users).
+Every person gets an identity in the platform's Cognito user pool (username:
+their email; created if missing) and registers as themselves: ``POST
+{api-url}/users`` with their own access token, so their user id is the
+token's ``sub``. The pool is the local stack's with ``--aws-port``, else the
+one named by ``COGNITO_USER_POOL_ID``/``COGNITO_APP_CLIENT_ID`` in the
+environment, else the Chalice stage's (``--stage``, default dev, as
+scripts/tf_outputs_to_chalice.py wrote it); creating people there needs IAM
+credentials for ``cognito-idp:Admin*``. Registration runs concurrently. Transient failures
 (connection errors, timeouts, 5xx, 429) are retried with exponential backoff;
 every attempt for one user carries the same ``Idempotency-Key`` so a retry can
-never register the user twice. A 409 (``email_taken``) or 400 counts as failed.
+never register the user twice. A 409 (``email_taken``, ``already_registered``
+when the seed ran before) or 400 counts as failed.
 
 Progress goes to stderr. The last line on stdout is a JSON summary
 ``{"created", "failed", "loyalty", "marketing", "seconds", "errors"}``, where
 ``loyalty``/``marketing`` count *created* users with that flag. ``--output``
 writes the API's responses for the created users as a JSON list. Exit 1 if any
-user failed, 0 otherwise.
+user failed, 2 if no user pool was found, 0 otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import re
 import sys
@@ -30,17 +40,25 @@ import time
 import unicodedata
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from faker import Faker
 from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 
+from chalicelib import resources
+from local_aws import stack_state
+from local_aws.identities import IdentityError, UserPoolIdentities
+
+ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_API_URL = "http://127.0.0.1:8000"
+DEFAULT_STAGE = "dev"
+DEFAULT_CHALICE_CONFIG = ROOT / "chalice_app" / ".chalice" / "config.json"
 DEFAULT_COUNT = 50
 DEFAULT_LOYALTY_RATIO = 0.5
 DEFAULT_MARKETING_RATIO = 0.5
@@ -53,6 +71,12 @@ EMAIL_DOMAIN = "example.com"
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+class TokenSource(Protocol):
+    """Mints a person's access token, creating their identity if missing."""
+
+    def token(self, username: str, group: str | None = None) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -192,14 +216,19 @@ def _error_of(response: requests.Response) -> tuple[str, str]:
 
 def _register_one(
     sessions: _Sessions,
+    identities: TokenSource,
     url: str,
     user: dict[str, Any],
     retries: int,
     backoff: float,
     timeout: float,
 ) -> dict[str, Any] | Failure:
-    headers = {"Idempotency-Key": str(uuid.uuid4())}
     email = str(user.get("email", ""))
+    try:
+        token = identities.token(email)
+    except IdentityError as exc:
+        return Failure(email=email, error="identity_error", message=str(exc)[:200])
+    headers = {"Idempotency-Key": str(uuid.uuid4()), "Authorization": f"Bearer {token}"}
     failure = Failure(email=email, error="not_attempted")
     for attempt in range(retries + 1):
         if attempt:
@@ -229,15 +258,17 @@ def register_users(
     users: list[dict[str, Any]],
     concurrency: int = DEFAULT_CONCURRENCY,
     *,
+    identities: TokenSource,
     retries: int = DEFAULT_RETRIES,
     backoff: float | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     progress: bool = True,
 ) -> SeedResult:
-    """Register ``users`` concurrently via ``POST {api_url}/users``.
+    """Register ``users`` concurrently via ``POST {api_url}/users``, each with their token.
 
-    Transient errors are retried ``retries`` times with exponential backoff;
-    409/400 and other client errors fail immediately.
+    ``identities`` gives every user (by email) their own access token. Transient
+    errors are retried ``retries`` times with exponential backoff; 409/400 and
+    other client errors fail immediately.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -252,7 +283,9 @@ def register_users(
     try:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="seed") as pool:
             futures = {
-                pool.submit(_register_one, sessions, url, user, retries, delay, timeout): index
+                pool.submit(
+                    _register_one, sessions, identities, url, user, retries, delay, timeout
+                ): index
                 for index, user in enumerate(users)
             }
             failed = 0
@@ -275,6 +308,24 @@ def register_users(
             result.loyalty += _flag(outcome, sent, "loyalty")
             result.marketing += _flag(outcome, sent, "marketing")
     return result
+
+
+def _stage_environment(config_path: Path, stage: str) -> dict[str, str]:
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise IdentityError(f"cannot read the Chalice config {config_path}: {exc}") from exc
+    env = config.get("stages", {}).get(stage, {}).get("environment_variables", {})
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def identity_provider(args: argparse.Namespace, environ: Mapping[str, str]) -> TokenSource:
+    """The user pool to create people in: the local stack's, the environment's or the stage's."""
+    if args.aws_port is not None:
+        return UserPoolIdentities.for_local_stack(args.aws_port, args.state_dir)
+    if environ.get(resources.USER_POOL.pool_id_env_var):
+        return UserPoolIdentities.from_environment(environ)
+    return UserPoolIdentities.from_environment(_stage_environment(args.chalice_config, args.stage))
 
 
 def _ratio(text: str) -> float:
@@ -315,17 +366,39 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per call")
     parser.add_argument("--output", type=Path, help="write the created users (JSON list) here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    pool = parser.add_mutually_exclusive_group()
+    pool.add_argument(
+        "--aws-port", type=int, help="a running local stack's AWS port: use its user pool"
+    )
+    pool.add_argument(
+        "--stage",
+        default=DEFAULT_STAGE,
+        help="Chalice stage whose user pool to use (%(default)s), unless COGNITO_* are set",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=stack_state.DEFAULT_STATE_DIR,
+        help="where the local stack publishes its environment (`up --state-dir`)",
+    )
+    parser.add_argument("--chalice-config", type=Path, default=DEFAULT_CHALICE_CONFIG)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit code (1 if any user failed)."""
     args = _parser().parse_args(argv)
+    try:
+        identities = identity_provider(args, os.environ)
+    except (stack_state.StackNotRunning, IdentityError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     users = generate_users(args.count, args.seed, args.loyalty_ratio, args.marketing_ratio)
     result = register_users(
         args.api_url,
         users,
         args.concurrency,
+        identities=identities,
         retries=args.retries,
         timeout=args.timeout,
         progress=not args.no_progress,

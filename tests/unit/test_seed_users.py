@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -15,6 +16,8 @@ import pytest
 import seed_users
 
 from chalicelib.events import UserCreated
+from local_aws import stack_state
+from local_aws.identities import IdentityError, UserPoolIdentities
 
 CONTRACT_FIELDS = {"name", "lastname", "email", "address", "loyalty", "consents"}
 
@@ -138,6 +141,22 @@ def test_payload_matches_the_post_users_contract() -> None:
 # --------------------------------------------------------------------------- HTTP
 
 
+class FakeIdentities:
+    """A user pool in memory: one opaque token per person, the same person on every call."""
+
+    def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
+        self.refuse = refuse
+        self.minted: list[str] = []
+        self._lock = threading.Lock()
+
+    def token(self, username: str, group: str | None = None) -> str:
+        if username in self.refuse:
+            raise IdentityError(f"cannot create {username}")
+        with self._lock:
+            self.minted.append(username)
+        return "tok-" + hashlib.sha256(username.lower().encode()).hexdigest()[:16]
+
+
 @dataclass
 class StubState:
     """What the stub API has seen; configured per test."""
@@ -145,10 +164,11 @@ class StubState:
     fail_status: int = 503
     fail_remaining: int = 0
     taken: set[str] = field(default_factory=set)
+    registered: set[str] = field(default_factory=set)
     requests: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
+    tokens: list[str | None] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    next_id: int = 0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -173,8 +193,16 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/users":
             self._reply(404, {"error": "not_found", "message": self.path, "details": []})
             return
+        authorization = self.headers.get("Authorization", "")
+        token = (
+            authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else None
+        )
         with state.lock:
             state.requests.append((self.path, body, key))
+            state.tokens.append(token)
+            if token is None:
+                self._reply(401, {"error": "unauthorized", "message": "no token", "details": []})
+                return
             if state.fail_remaining > 0:
                 state.fail_remaining -= 1
                 self._reply(state.fail_status, {"error": "unavailable", "message": "try again"})
@@ -185,12 +213,17 @@ class _Handler(BaseHTTPRequestHandler):
                     400, {"error": "validation_error", "message": "bad", "details": missing}
                 )
                 return
+            # The caller registers themselves: the token's person is the user id.
+            sub = "sub-" + token
+            if sub in state.registered:
+                self._reply(409, {"error": "already_registered", "message": "", "details": []})
+                return
             if body["email"] in state.taken:
                 self._reply(409, {"error": "email_taken", "message": "exists", "details": []})
                 return
             state.taken.add(body["email"])
-            state.next_id += 1
-            self._reply(201, {"id": f"user-{state.next_id}", **body})
+            state.registered.add(sub)
+            self._reply(201, {"id": sub, **body})
 
 
 class _StubServer(ThreadingHTTPServer):
@@ -217,12 +250,23 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(seed_users, "DEFAULT_BACKOFF", 0.01)
 
 
+@pytest.fixture
+def identities(monkeypatch: pytest.MonkeyPatch) -> FakeIdentities:
+    """GIVEN an in-memory user pool that the CLI creates people in."""
+    fake = FakeIdentities()
+    monkeypatch.setattr(seed_users, "identity_provider", lambda args, environ: fake)
+    return fake
+
+
 def _summary(stdout: str) -> dict[str, Any]:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
 def test_main_retries_a_503_reports_a_409_and_exits_1(
-    stub_api: tuple[str, StubState], capsys: pytest.CaptureFixture[str], tmp_path: Path
+    stub_api: tuple[str, StubState],
+    identities: FakeIdentities,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     # GIVEN a stub API that answers 503 once and already holds one of the emails
     url, state = stub_api
@@ -260,11 +304,16 @@ def test_main_retries_a_503_reports_a_409_and_exits_1(
     # AND the output file holds the API's responses for the created users, in input order
     written = json.loads(output.read_text())
     assert [u["email"] for u in written] == [u["email"] for u in created_sent]
-    assert all(u["id"].startswith("user-") for u in written)
+    assert all(u["id"].startswith("sub-tok-") for u in written)
+    # AND every person registered with their own token, the retry with the same one
+    assert sorted(set(identities.minted)) == sorted(u["email"] for u in users)
+    assert len(set(state.tokens)) == 6 and None not in state.tokens
 
 
 def test_main_exits_0_when_every_user_is_created(
-    stub_api: tuple[str, StubState], capsys: pytest.CaptureFixture[str]
+    stub_api: tuple[str, StubState],
+    identities: FakeIdentities,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # GIVEN an empty stub API
     url, state = stub_api
@@ -288,8 +337,10 @@ def test_main_exits_0_when_every_user_is_created(
     assert sent == sorted(expected, key=lambda u: u["email"])
 
 
-def test_rerunning_the_same_seed_reports_every_user_as_taken(
-    stub_api: tuple[str, StubState], capsys: pytest.CaptureFixture[str]
+def test_rerunning_the_same_seed_reports_every_user_as_already_registered(
+    stub_api: tuple[str, StubState],
+    identities: FakeIdentities,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # GIVEN a first successful run
     url, _ = stub_api
@@ -299,12 +350,12 @@ def test_rerunning_the_same_seed_reports_every_user_as_taken(
     # WHEN the same seed is run again
     code = seed_users.main(["--api-url", url, "--count", "4", "--seed", "8"])
 
-    # THEN the same emails are sent again and all conflict
+    # THEN the same people come back with the same identities, and all are already registered
     summary = _summary(capsys.readouterr().out)
     assert code == 1
     assert summary["created"] == 0
     assert summary["failed"] == 4
-    assert summary["errors"] == {"email_taken": 4}
+    assert summary["errors"] == {"already_registered": 4}
 
 
 def test_validation_errors_are_not_retried(stub_api: tuple[str, StubState]) -> None:
@@ -313,7 +364,12 @@ def test_validation_errors_are_not_retried(stub_api: tuple[str, StubState]) -> N
 
     # WHEN it is registered with retries available
     result = seed_users.register_users(
-        url, [{"email": "broken@example.com"}], concurrency=1, retries=3, progress=False
+        url,
+        [{"email": "broken@example.com"}],
+        concurrency=1,
+        identities=FakeIdentities(),
+        retries=3,
+        progress=False,
     )
 
     # THEN it fails once with the API's error code, without retrying
@@ -329,7 +385,9 @@ def test_persistent_5xx_gives_up_after_the_retries(stub_api: tuple[str, StubStat
 
     # WHEN a user is registered with two retries
     users = seed_users.generate_users(1, seed=1)
-    result = seed_users.register_users(url, users, concurrency=1, retries=2, progress=False)
+    result = seed_users.register_users(
+        url, users, concurrency=1, identities=FakeIdentities(), retries=2, progress=False
+    )
 
     # THEN it was tried three times and fails with the server's error
     assert len(state.requests) == 3
@@ -337,7 +395,7 @@ def test_persistent_5xx_gives_up_after_the_retries(stub_api: tuple[str, StubStat
 
 
 def test_unreachable_api_counts_every_user_as_failed(
-    capsys: pytest.CaptureFixture[str],
+    identities: FakeIdentities, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN a port nothing listens on
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
@@ -355,6 +413,87 @@ def test_unreachable_api_counts_every_user_as_failed(
     assert summary["created"] == 0
     assert summary["failed"] == 3
     assert summary["errors"] == {"connection_error": 3}
+
+
+def test_a_person_without_an_identity_fails_alone_without_calling_the_api(
+    stub_api: tuple[str, StubState],
+) -> None:
+    # GIVEN a user pool that refuses one of three people
+    url, state = stub_api
+    users = seed_users.generate_users(3, seed=4)
+    pool = FakeIdentities(refuse=frozenset({users[1]["email"]}))
+
+    # WHEN they are registered
+    result = seed_users.register_users(url, users, concurrency=2, identities=pool, progress=False)
+
+    # THEN that person fails as an identity error and never reached the API; the others register
+    assert [(f.email, f.error) for f in result.failures] == [(users[1]["email"], "identity_error")]
+    assert users[1]["email"] not in {body["email"] for _, body, _ in state.requests}
+    assert len(result.created) == 2
+
+
+def test_without_a_user_pool_the_cli_exits_2_before_any_request(
+    stub_api: tuple[str, StubState],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # GIVEN no COGNITO_* variables and a Chalice config whose stage names no pool
+    url, state = stub_api
+    monkeypatch.delenv("COGNITO_USER_POOL_ID", raising=False)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"stages": {"dev": {"environment_variables": {}}}}))
+
+    # WHEN seeding against the stage
+    code = seed_users.main(["--api-url", url, "--chalice-config", str(config)])
+
+    # THEN it says which settings are missing, exits 2 and sent nothing
+    assert code == 2
+    assert "COGNITO_USER_POOL_ID" in capsys.readouterr().err
+    assert state.requests == []
+
+
+def test_without_a_running_local_stack_the_cli_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # WHEN seeding against an AWS port no local stack publishes
+    code = seed_users.main(["--aws-port", "1", "--state-dir", str(tmp_path)])
+    # THEN it says how to start one
+    assert code == 2
+    assert "local_stack.py up" in capsys.readouterr().err
+
+
+def _args(*argv: str) -> Any:
+    return seed_users._parser().parse_args(list(argv))
+
+
+def test_the_pool_comes_from_the_local_stack_the_environment_or_the_stage(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a local stack's published pool, an environment's and a Chalice stage's
+    stack_state.publish(
+        5123,
+        {"COGNITO_USER_POOL_ID": "eu-west-1_local", "COGNITO_APP_CLIENT_ID": "c-local"},
+        tmp_path,
+    )
+    environ = {"COGNITO_USER_POOL_ID": "eu-west-1_env", "COGNITO_APP_CLIENT_ID": "c-env"}
+    config = tmp_path / "config.json"
+    stage_env = {"COGNITO_USER_POOL_ID": "us-east-1_stage", "COGNITO_APP_CLIENT_ID": "c-stage"}
+    config.write_text(json.dumps({"stages": {"prod": {"environment_variables": stage_env}}}))
+
+    # WHEN resolving the pool for each way of calling the script
+    local = seed_users.identity_provider(
+        _args("--aws-port", "5123", "--state-dir", str(tmp_path)), environ
+    )
+    from_env = seed_users.identity_provider(_args(), environ)
+    staged = seed_users.identity_provider(
+        _args("--stage", "prod", "--chalice-config", str(config)), {}
+    )
+
+    # THEN --aws-port wins, then the environment, then the stage's config
+    assert isinstance(local, UserPoolIdentities) and local.pool_id == "eu-west-1_local"
+    assert isinstance(from_env, UserPoolIdentities) and from_env.client_id == "c-env"
+    assert isinstance(staged, UserPoolIdentities) and staged.pool_id == "us-east-1_stage"
 
 
 @pytest.mark.parametrize(
