@@ -1,9 +1,12 @@
 """``make demo``: the whole story on the local stack, then stop everything.
 
-Starts the local stack on free ports, seeds users over HTTP, waits for the
-fan-out, and prints per consumer how many users it received against how many
-its filter policy selects, with the end-to-end latency (registration ->
-every selected consumer applied). Exit 0 only if every count matches.
+Starts the local stack on free ports, seeds users over HTTP (each with their
+own identity in the local Cognito pool), waits for the fan-out, and prints per
+consumer how many users it received against how many its filter policy
+selects, with the end-to-end latency (registration -> every selected consumer
+applied). Every person then acts with their own access token, an operator
+(group ``admin``) searches, and a stranger is refused. Exit 0 only if every
+count matches.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 import requests
 
+from local_aws.identities import UserPoolIdentities
 from local_aws.stack_process import LocalStackProcess, running_local_stack, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +35,23 @@ CONSUMER_TABLES = {
     "gdpr": "gdpr-consents",
     "crm": "crm-contacts",
 }
+
+
+class Tokens:
+    """Access tokens of the demo's people, minted in the stack's user pool (cached per run)."""
+
+    def __init__(self, stack: LocalStackProcess) -> None:
+        self._identities = UserPoolIdentities.for_local_stack(stack.aws_port, stack.log_path.parent)
+        self._cache: dict[tuple[str, str | None], str] = {}
+
+    def __call__(self, username: str, group: str | None = None) -> str:
+        key = (username, group)
+        if key not in self._cache:
+            self._cache[key] = self._identities.token(username, group)
+        return self._cache[key]
+
+
+OPERATOR = "demo-operator"
 
 
 def _scan(stack: LocalStackProcess, suffix: str) -> dict[str, dict[str, Any]]:
@@ -79,6 +100,10 @@ def fan_out_story(stack: LocalStackProcess, count: int, workdir: Path) -> bool:
             "7",
             "--output",
             str(users_file),
+            "--aws-port",
+            str(stack.aws_port),
+            "--state-dir",
+            str(stack.log_path.parent),
         ],
         check=False,
     )
@@ -153,9 +178,15 @@ def _archived_count(stack: LocalStackProcess) -> int:
 
 
 def _call(
-    http: requests.Session, method: str, url: str, body: dict[str, Any] | None = None
+    http: requests.Session,
+    method: str,
+    url: str,
+    body: dict[str, Any] | None = None,
+    *,
+    token: str | None,
 ) -> tuple[int, dict[str, Any]]:
-    response = http.request(method, url, json=body, timeout=30)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = http.request(method, url, json=body, headers=headers, timeout=30)
     return response.status_code, response.json()
 
 
@@ -163,12 +194,10 @@ def _reached(position: Callable[[], int], version: int) -> bool:
     return position() >= version
 
 
-def _projection_latency(stack: LocalStackProcess, http: requests.Session, owner_id: str) -> bool:
+def _projection_latency(stack: LocalStackProcess, http: requests.Session, token: str) -> bool:
     """Command -> read model updated by the projector, over 20 deposits to a new account."""
     dynamodb = stack.client("dynamodb")
-    _, account = _call(
-        http, "POST", f"{stack.api_url}/accounts", {"owner_id": owner_id, "currency": "EUR"}
-    )
+    _, account = _call(http, "POST", f"{stack.api_url}/accounts", {"currency": "EUR"}, token=token)
     account_id = account["id"]
 
     def projected_version() -> int:
@@ -181,7 +210,11 @@ def _projection_latency(stack: LocalStackProcess, http: requests.Session, owner_
     for _ in range(20):
         started = time.perf_counter()
         status, body = _call(
-            http, "POST", f"{stack.api_url}/accounts/{account_id}/deposits", {"amount": "1.00"}
+            http,
+            "POST",
+            f"{stack.api_url}/accounts/{account_id}/deposits",
+            {"amount": "1.00"},
+            token=token,
         )
         if status != 201:
             return False
@@ -194,14 +227,19 @@ def _projection_latency(stack: LocalStackProcess, http: requests.Session, owner_
     return True
 
 
-def accounts_story(stack: LocalStackProcess, users: list[dict[str, Any]]) -> bool:
-    """Accounts: deposits, withdrawals, an overdraft, a point-in-time read."""
+def accounts_story(stack: LocalStackProcess, users: list[dict[str, Any]], tokens: Tokens) -> bool:
+    """Accounts: deposits, withdrawals, an overdraft, a point-in-time read (as their owner)."""
     print("\n== Accounts (event-sourced, optimistic concurrency)", flush=True)
     api = stack.api_url
     ok = True
+    token = tokens(users[0]["email"])
     with requests.Session() as http:
         _, account = _call(
-            http, "POST", f"{api}/accounts", {"owner_id": users[0]["id"], "currency": "EUR"}
+            http,
+            "POST",
+            f"{api}/accounts",
+            {"owner_id": users[0]["id"], "currency": "EUR"},
+            token=token,
         )
         account_id = account["id"]
         print(f"opened account {account_id} for {users[0]['name']} {users[0]['lastname']}")
@@ -213,7 +251,7 @@ def accounts_story(stack: LocalStackProcess, users: list[dict[str, Any]]) -> boo
         instant = ""
         for i, (kind, amount) in enumerate(steps):
             status, body = _call(
-                http, "POST", f"{api}/accounts/{account_id}/{kind}", {"amount": amount}
+                http, "POST", f"{api}/accounts/{account_id}/{kind}", {"amount": amount}, token=token
             )
             print(
                 f"  {kind[:-1]:<10} {amount:>8} -> {status} version {body['version']}, "
@@ -225,29 +263,56 @@ def accounts_story(stack: LocalStackProcess, users: list[dict[str, Any]]) -> boo
                 instant = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
                 time.sleep(0.05)
         status, body = _call(
-            http, "POST", f"{api}/accounts/{account_id}/withdrawals", {"amount": "1000.00"}
+            http,
+            "POST",
+            f"{api}/accounts/{account_id}/withdrawals",
+            {"amount": "1000.00"},
+            token=token,
         )
         print(f"  overdraft  1000.00 -> {status} {body['error']}: {body['message']}")
         ok &= status == 409 and body["error"] == "insufficient_funds"
-        _, now = _call(http, "GET", f"{api}/accounts/{account_id}")
-        _, then = _call(http, "GET", f"{api}/accounts/{account_id}?at={instant}")
+        _, now = _call(http, "GET", f"{api}/accounts/{account_id}", token=token)
+        _, then = _call(http, "GET", f"{api}/accounts/{account_id}?at={instant}", token=token)
         print(
             f"  balance now {now['balance']} (version {now['version']}); "
             f"as of {instant}: {then['balance']} (version {then['version']})"
         )
         ok &= (now["balance"], then["balance"]) == ("84.75", "74.50")
-        _, events = _call(http, "GET", f"{api}/accounts/{account_id}/events")
+        _, events = _call(http, "GET", f"{api}/accounts/{account_id}/events", token=token)
         print(
             "  events: "
             + ", ".join(
                 f"v{e['aggregateversion']} {e['type'].rsplit('.', 1)[1]}" for e in events["events"]
             )
         )
-        ok &= _projection_latency(stack, http, users[0]["id"])
+        ok &= _projection_latency(stack, http, token)
+        ok &= stranger_story(api, http, users, account_id, tokens)
     return ok
 
 
-def loyalty_story(stack: LocalStackProcess, users: list[dict[str, Any]], workdir: Path) -> bool:
+def stranger_story(
+    api: str, http: requests.Session, users: list[dict[str, Any]], account_id: str, tokens: Tokens
+) -> bool:
+    """Another person, or nobody, reaches none of it: 404 as if unknown, 401 without a token."""
+    owner, stranger = users[0], users[1]
+    print(f"\n== A stranger ({stranger['name']} {stranger['lastname']}, own token)", flush=True)
+    token = tokens(stranger["email"])
+    user, _ = _call(http, "GET", f"{api}/users/{owner['id']}", token=token)
+    account, _ = _call(http, "GET", f"{api}/accounts/{account_id}", token=token)
+    withdrawal, _ = _call(
+        http, "POST", f"{api}/accounts/{account_id}/withdrawals", {"amount": "1.00"}, token=token
+    )
+    anonymous, _ = _call(http, "GET", f"{api}/users/{owner['id']}", token=None)
+    print(
+        f"  GET the owner's user -> {user}, GET the account -> {account}, "
+        f"withdraw from it -> {withdrawal}; without a token -> {anonymous}"
+    )
+    return (user, account, withdrawal, anonymous) == (404, 404, 404, 401)
+
+
+def loyalty_story(
+    stack: LocalStackProcess, users: list[dict[str, Any]], workdir: Path, tokens: Tokens
+) -> bool:
     """Purchases, then a loyalty program built after the fact by replaying the archive."""
     print("\n== Purchases", flush=True)
     api = stack.api_url
@@ -263,6 +328,7 @@ def loyalty_story(stack: LocalStackProcess, users: list[dict[str, Any]], workdir
                     "POST",
                     f"{api}/users/{user['id']}/purchases",
                     {"order_id": f"demo-{user['id'][:8]}-{n}", "amount": amount, "currency": "EUR"},
+                    token=tokens(user["email"]),
                 )
                 total += status == 201
         again = buyers[0]
@@ -271,6 +337,7 @@ def loyalty_story(stack: LocalStackProcess, users: list[dict[str, Any]], workdir
             "POST",
             f"{api}/users/{again['id']}/purchases",
             {"order_id": f"demo-{again['id'][:8]}-0", "amount": "1.00", "currency": "EUR"},
+            token=tokens(again["email"]),
         )
         print(
             f"{total} purchases by {len(buyers)} users; the same order_id again -> {status} "
@@ -316,21 +383,27 @@ def loyalty_story(stack: LocalStackProcess, users: list[dict[str, Any]], workdir
     return ok
 
 
-def search_story(stack: LocalStackProcess, users: list[dict[str, Any]]) -> bool:
-    """Searches over the event index (SQLite FTS5 locally, OpenSearch in AWS)."""
-    print("\n== Search (GET /search)", flush=True)
+def search_story(stack: LocalStackProcess, users: list[dict[str, Any]], tokens: Tokens) -> bool:
+    """Searches over the event index (SQLite FTS5 locally, OpenSearch in AWS), for operators."""
+    print("\n== Search (GET /search, an operator in group admin)", flush=True)
     api = stack.api_url
     person = users[1]
+    token = tokens(OPERATOR, "admin")
     with requests.Session() as http:
 
         def found() -> dict[str, Any]:
-            _, body = _call(http, "GET", f"{api}/search?q={person['lastname']}")
+            _, body = _call(http, "GET", f"{api}/search?q={person['lastname']}", token=token)
             return body if body["total"] else {}
 
         by_name = wait_for(found, timeout=30, interval=0.5)
-        _, purchases = _call(http, "GET", f"{api}/search?type=com.example.purchase.made&size=3")
-        _, by_subject = _call(http, "GET", f"{api}/search?subject={person['id']}")
-        _, bad = _call(http, "GET", f"{api}/search?size=1000")
+        _, purchases = _call(
+            http, "GET", f"{api}/search?type=com.example.purchase.made&size=3", token=token
+        )
+        _, by_subject = _call(http, "GET", f"{api}/search?subject={person['id']}", token=token)
+        _, bad = _call(http, "GET", f"{api}/search?size=1000", token=token)
+        customer, _ = _call(
+            http, "GET", f"{api}/search?q={person['lastname']}", token=tokens(person["email"])
+        )
     print(
         f"  q={person['lastname']!r}: {by_name['total']} event(s), first "
         f"{by_name['events'][0]['type']} of {by_name['events'][0]['subject'][:8]}..."
@@ -341,31 +414,32 @@ def search_story(stack: LocalStackProcess, users: list[dict[str, Any]]) -> bool:
     )
     print(
         f"  subject={person['id'][:8]}...: {by_subject['total']} event(s); "
-        f"size=1000 -> {bad['error']}"
+        f"size=1000 -> {bad['error']}; a customer searching -> {customer}"
     )
-    return bool(by_name["total"]) and bad["error"] == "validation_error"
+    return bool(by_name["total"]) and bad["error"] == "validation_error" and customer == 403
 
 
-def erasure_story(stack: LocalStackProcess, users: list[dict[str, Any]]) -> bool:
-    """The right to erasure: the person's key is deleted, every copy becomes unreadable."""
-    print("\n== GDPR erasure (crypto-shredding)", flush=True)
+def erasure_story(stack: LocalStackProcess, users: list[dict[str, Any]], tokens: Tokens) -> bool:
+    """The right to erasure, asked by the person: their key is deleted, every copy unreadable."""
+    print("\n== GDPR erasure (crypto-shredding), asked by the person", flush=True)
     api = stack.api_url
     person = next(u for u in users if u["consents"]["marketing"])
     uid = person["id"]
+    own, operator = tokens(person["email"]), tokens(OPERATOR, "admin")
     with requests.Session() as http:
-        _, before = _call(http, "GET", f"{api}/users/{uid}")
-        crm_before, _ = _call(http, "GET", f"{api}/crm/contacts/{uid}")
-        status, erased = _call(http, "POST", f"{api}/gdpr/erasure/{uid}")
-        again, _ = _call(http, "POST", f"{api}/gdpr/erasure/{uid}")
-        _, after = _call(http, "GET", f"{api}/users/{uid}")
+        _, before = _call(http, "GET", f"{api}/users/{uid}", token=own)
+        crm_before, _ = _call(http, "GET", f"{api}/crm/contacts/{uid}", token=own)
+        status, erased = _call(http, "POST", f"{api}/gdpr/erasure/{uid}", token=own)
+        again, _ = _call(http, "POST", f"{api}/gdpr/erasure/{uid}", token=own)
+        _, after = _call(http, "GET", f"{api}/users/{uid}", token=operator)
 
         def settled() -> bool:
-            crm, _ = _call(http, "GET", f"{api}/crm/contacts/{uid}")
-            _, hits = _call(http, "GET", f"{api}/search?q={person['lastname']}")
+            crm, _ = _call(http, "GET", f"{api}/crm/contacts/{uid}", token=operator)
+            _, hits = _call(http, "GET", f"{api}/search?q={person['lastname']}", token=operator)
             return crm == 404 and all(e["subject"] != uid for e in hits["events"])
 
         wait_for(settled, timeout=30, interval=0.5)
-        _, docs = _call(http, "GET", f"{api}/search?subject={uid}")
+        _, docs = _call(http, "GET", f"{api}/search?subject={uid}", token=operator)
     print(
         f"  before: {before['name']} {before['lastname']} <{before['email']}>, "
         f"CRM contact {crm_before}"
@@ -386,10 +460,11 @@ def main() -> int:
             print(f"API ready at {stack.api_url} (AWS endpoint {stack.aws_url})", flush=True)
             ok = fan_out_story(stack, 60, workdir)
             users = json.loads((workdir / "users.json").read_text())
-            ok &= accounts_story(stack, users)
-            ok &= loyalty_story(stack, users, workdir)
-            ok &= search_story(stack, users)
-            ok &= erasure_story(stack, users)
+            tokens = Tokens(stack)
+            ok &= accounts_story(stack, users, tokens)
+            ok &= loyalty_story(stack, users, workdir, tokens)
+            ok &= search_story(stack, users, tokens)
+            ok &= erasure_story(stack, users, tokens)
         print("\n== Local stack stopped", flush=True)
     print("demo finished: OK" if ok else "demo finished: MISMATCH")
     return 0 if ok else 1
