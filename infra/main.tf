@@ -144,6 +144,7 @@ module "identity" {
   explicit_auth_flows           = local.user_pool.explicit_auth_flows
   advanced_security_mode        = var.cognito_advanced_security_mode
   self_sign_up_enabled          = var.cognito_self_sign_up_enabled
+  deletion_protection           = var.cognito_deletion_protection
 }
 
 module "iam" {

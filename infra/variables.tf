@@ -206,6 +206,12 @@ variable "cognito_advanced_security_mode" {
   }
 }
 
+variable "cognito_deletion_protection" {
+  description = "Refuse to delete the user pool and every identity in it; apply with false before destroying."
+  type        = bool
+  default     = true
+}
+
 variable "cognito_self_sign_up_enabled" {
   description = "Whether customers may sign up to the user pool themselves; false lets only operators create users."
   type        = bool

@@ -194,10 +194,18 @@ def _reached(position: Callable[[], int], version: int) -> bool:
     return position() >= version
 
 
-def _projection_latency(stack: LocalStackProcess, http: requests.Session, token: str) -> bool:
+def _projection_latency(
+    stack: LocalStackProcess, http: requests.Session, owner_id: str, token: str
+) -> bool:
     """Command -> read model updated by the projector, over 20 deposits to a new account."""
     dynamodb = stack.client("dynamodb")
-    _, account = _call(http, "POST", f"{stack.api_url}/accounts", {"currency": "EUR"}, token=token)
+    _, account = _call(
+        http,
+        "POST",
+        f"{stack.api_url}/accounts",
+        {"owner_id": owner_id, "currency": "EUR"},
+        token=token,
+    )
     account_id = account["id"]
 
     def projected_version() -> int:
@@ -285,7 +293,7 @@ def accounts_story(stack: LocalStackProcess, users: list[dict[str, Any]], tokens
                 f"v{e['aggregateversion']} {e['type'].rsplit('.', 1)[1]}" for e in events["events"]
             )
         )
-        ok &= _projection_latency(stack, http, token)
+        ok &= _projection_latency(stack, http, users[0]["id"], token)
         ok &= stranger_story(api, http, users, account_id, tokens)
     return ok
 

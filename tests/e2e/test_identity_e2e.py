@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -116,3 +118,36 @@ def test_token_for_a_port_without_a_stack_is_a_clear_error(
     assert done.returncode == 2
     assert "local_stack.py up" in done.stderr
     assert done.stdout == ""
+
+
+def test_every_seeded_person_registers_as_their_own_identity(
+    local_stack: LocalStackProcess, published: dict[str, str], tmp_path: Path
+) -> None:
+    # WHEN seed_users registers three people against the stack's user pool
+    output = tmp_path / "seeded.json"
+    done = local_stack.run_script(
+        "seed_users.py",
+        "--api-url",
+        local_stack.api_url,
+        "--aws-port",
+        str(local_stack.aws_port),
+        "--state-dir",
+        str(local_stack.log_path.parent),
+        "--count",
+        "3",
+        "--seed",
+        "1010",
+        "--no-progress",
+        "--output",
+        str(output),
+    )
+    seeded = json.loads(output.read_text())
+    cognito = local_stack.client("cognito-idp")
+    pool_id = published["COGNITO_USER_POOL_ID"]
+    # THEN all three were created, each is a person in the pool, and their user id is their sub
+    assert json.loads(done.stdout.strip().splitlines()[-1])["created"] == 3
+    for user in seeded:
+        person = cognito.admin_get_user(UserPoolId=pool_id, Username=user["email"])
+        attributes = {a["Name"]: a["Value"] for a in person["UserAttributes"]}
+        assert attributes["email"] == user["email"]
+        assert user["id"] == attributes["sub"]

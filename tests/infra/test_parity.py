@@ -174,7 +174,8 @@ def test_user_pool_signs_people_in_by_email_with_a_strong_password(root: hcl.Mod
         hcl.attr(policy, f"require_{kind}") is True
         for kind in ("lowercase", "uppercase", "numbers", "symbols")
     )
-    assert hcl.attr(pool, "deletion_protection") == "ACTIVE"
+    assert root.variable_default("cognito_deletion_protection") is True
+    assert "ACTIVE" in str(hcl.attr(pool, "deletion_protection"))
     assert root.variable_default("cognito_advanced_security_mode") == "ENFORCED"
     # AND the API's client is public, without the plain-password flow
     assert hcl.attr(client, "generate_secret") is False

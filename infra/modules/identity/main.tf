@@ -13,7 +13,7 @@ locals {
 
 resource "aws_cognito_user_pool" "this" {
   name                = var.pool_name
-  deletion_protection = "ACTIVE"
+  deletion_protection = var.deletion_protection ? "ACTIVE" : "INACTIVE"
   user_pool_tier      = local.user_pool_tier
 
   # Email is the username: Cognito gives every person an immutable `sub`

@@ -78,6 +78,12 @@ variable "advanced_security_mode" {
   }
 }
 
+variable "deletion_protection" {
+  description = "Refuse to delete the pool (and every identity in it); set false only to destroy it."
+  type        = bool
+  default     = true
+}
+
 variable "self_sign_up_enabled" {
   description = "Whether people may sign up themselves (customers); false lets only operators create users."
   type        = bool
