@@ -95,3 +95,31 @@ def test_without_the_pool_settings_the_error_says_how_to_get_them() -> None:
     # WHEN the COGNITO_* variables are missing THEN the error names them
     with pytest.raises(IdentityError, match="COGNITO_USER_POOL_ID"):
         UserPoolIdentities.from_environment({})
+
+
+def test_emulator_gap_moto_matches_email_usernames_case_sensitively(
+    identities: UserPoolIdentities, session: boto3.session.Session
+) -> None:
+    """Emulator gap: the pool is case-insensitive (UsernameConfiguration), moto is not.
+
+    In AWS, ``Alice@Example.com`` and ``alice@example.com`` are one person; moto
+    5.2 creates two. ``login_email`` lower-cases every email, so the tools get
+    one person on both. When this test fails, moto has closed the gap.
+    """
+    cognito = session.client("cognito-idp")
+    cognito.admin_create_user(
+        UserPoolId=identities.pool_id, Username="frank@example.com", MessageAction="SUPPRESS"
+    )
+    # WHEN the same email is created again in another case, straight through the API
+    cognito.admin_create_user(
+        UserPoolId=identities.pool_id, Username="Frank@Example.com", MessageAction="SUPPRESS"
+    )
+    # THEN moto holds two people (AWS would refuse with UsernameExistsException)
+    users = cognito.list_users(UserPoolId=identities.pool_id)["Users"]
+    emails = [a["Value"] for u in users for a in u["Attributes"] if a["Name"] == "email"]
+    assert sorted(emails) == ["Frank@Example.com", "frank@example.com"]
+    # AND through the tools both spellings are still one person
+    assert (
+        claims(identities.token("FRANK@example.com"))["sub"]
+        == claims(identities.token("frank@EXAMPLE.com"))["sub"]
+    )
