@@ -11,7 +11,7 @@ import pytest
 
 from local_aws import stack_state
 from local_aws.stack_process import LocalStackProcess
-from tests.e2e.conftest import Token
+from tests.e2e.conftest import AuthHeaders, Token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -98,6 +98,19 @@ def test_a_group_is_added_to_an_existing_person_and_kept(token: Token, verify: A
     assert admin["sub"] == before["sub"] == later["sub"]
     assert admin["cognito:groups"] == ["admin"]
     assert later["cognito:groups"] == ["admin"]
+
+
+def test_auth_headers_carry_the_persons_bearer_token(
+    auth_headers: AuthHeaders, token: Token, verify: Any
+) -> None:
+    # WHEN asking for a person's headers
+    headers = auth_headers("token-frida", "marketing")
+    scheme, _, credentials = headers["Authorization"].partition(" ")
+    # THEN they hold a bearer access token of that person, with the group
+    assert scheme == "Bearer"
+    claims = verify(credentials)
+    assert claims["sub"] == verify(token("token-frida"))["sub"]
+    assert claims["cognito:groups"] == ["marketing"]
 
 
 def test_token_for_a_port_without_a_stack_is_a_clear_error(
