@@ -2,9 +2,15 @@
 
 Writes a synthetic archive (NDJSON objects in the Firehose layout
 ``events/year=YYYY/month=MM/day=DD/``) into a temporary directory, then in
-the same run measures (a) ``orjson.loads`` of every line and (b) a full
-replay into the account projection. The last line of output is JSON:
-``{"events","parse_events_per_s","replay_events_per_s","ratio_to_parse"}``.
+the same run measures (a) ``orjson.loads`` of every line, (b) a full
+replay into the account projection and (c) the same events in a peer,
+pyeventsourcing (bench_peer.py): reconstructing every account aggregate and
+running a balances projection. The last line of output is JSON:
+``{"events","parse_events_per_s","replay_events_per_s","ratio_to_parse",
+"peer_events","peer_reconstruct_events_per_s","peer_project_events_per_s",
+"peer_events_per_s","ratio_to_peer"}``; ``peer_events_per_s`` is the faster
+of the peer's two passes and ``ratio_to_peer`` is ours / that, both counting
+distinct events (ours would gain from the re-sent ones it skips).
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 from pathlib import Path
+from typing import Any
 
+import bench_peer
 import orjson
 
 from chalicelib.events import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
@@ -137,6 +145,35 @@ def measure_replay(paths: Sequence[Path]) -> tuple[int, float, int]:
     return result.stats.events_read, elapsed, result.stats.aggregates
 
 
+def measure_peer(paths: Sequence[Path], rounds: int) -> dict[str, Any]:
+    """(c) The same events in pyeventsourcing: best of ``rounds`` for each pass."""
+    expected = {
+        key: account.balance_cents
+        for key, account in replay(archive_objects(paths), ACCOUNTS).states.items()
+    }
+    started = time.perf_counter()
+    app, events = bench_peer.load(archive_objects(paths))
+    print(
+        f"peer: {events} events saved through commands in {time.perf_counter() - started:.1f}s",
+        file=sys.stderr,
+    )
+    gc.collect()
+    runs = [bench_peer.measure(app, events, expected) for _ in range(max(1, rounds))]
+    reconstruct = min(run.reconstruct_seconds for run in runs)
+    project = min(run.project_seconds for run in runs)
+    print(
+        f"peer: reconstructed {len(expected)} accounts in {reconstruct:.2f}s; "
+        f"projected {events} events in {project:.2f}s",
+        file=sys.stderr,
+    )
+    return {
+        "peer_events": events,
+        "peer_reconstruct_events_per_s": round(events / reconstruct),
+        "peer_project_events_per_s": round(events / project),
+        "peer_events_per_s": round(events / min(reconstruct, project)),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -144,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=3, help="best of N for each measurement")
     parser.add_argument("--dir", type=Path, help="write the archive here instead of a temp dir")
+    parser.add_argument("--no-peer", action="store_true", help="skip the pyeventsourcing peer")
     args = parser.parse_args(argv)
     if args.events < args.accounts:
         parser.error("--events must be at least --accounts")
@@ -174,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"into {aggregates} accounts in {replay_best:.2f}s",
             file=sys.stderr,
         )
+        peer = {} if args.no_peer else measure_peer(paths, args.rounds)
+    if peer:
+        distinct_rate = peer["peer_events"] / replay_best
+        peer["ratio_to_peer"] = round(distinct_rate / peer["peer_events_per_s"], 1)
     parse_rate = lines / parse_best
     replay_rate = events / replay_best
     print(
@@ -183,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "parse_events_per_s": round(parse_rate),
                 "replay_events_per_s": round(replay_rate),
                 "ratio_to_parse": round(replay_rate / parse_rate, 3),
+                **peer,
             }
         ).decode()
     )
