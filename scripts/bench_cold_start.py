@@ -1,0 +1,248 @@
+"""Benchmark: a Lambda cold start of the app versus importing boto3 and pydantic.
+
+Each sample is a fresh Python process with the environment a deployed
+function has (the stage variables tf_outputs_to_chalice.py writes, a region
+and credentials; AWS endpoints point at a closed local port, so any AWS call
+fails at once instead of reaching out). Per handler it times ``import app``
+and then the first invocation through the handler Lambda would call
+(``app.app`` for the API, ``app.<name>`` for the others): ``GET /health`` for
+the API, an empty batch for the stream, queue and Firehose consumers. The
+baseline process times ``import boto3, pydantic``. Samples are taken round
+robin, median of ``--rounds``.
+
+``--importtime`` also runs ``python -X importtime -c "import app"`` once and
+prints the top-level packages whose modules take longest to import (self
+time of every module, summed per package).
+
+The last line of output is JSON: ``{"rounds","baseline_import_s",
+"app_import_s","import_ratio","handlers":{name:{"import_s","first_call_s"}}}``
+plus ``"importtime"`` (package -> seconds) with ``--importtime``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tf_outputs_to_chalice import (
+    API_HANDLER,
+    FIREHOSE_PROCESSORS,
+    HANDLERS,
+    environment_variables,
+)
+
+from chalicelib import resources
+
+ROOT = Path(__file__).resolve().parents[1]
+APP_DIR = ROOT / "chalice_app"
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+PREFIX = "evp-dev"
+CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard port: nothing listens, connect fails fast
+
+HEALTH_EVENT: dict[str, Any] = {
+    "resource": "/health",
+    "path": "/health",
+    "httpMethod": "GET",
+    "headers": {"Host": "api.example.com"},
+    "multiValueHeaders": {"Host": ["api.example.com"]},
+    "queryStringParameters": None,
+    "multiValueQueryStringParameters": None,
+    "pathParameters": None,
+    "stageVariables": None,
+    "requestContext": {
+        "resourcePath": "/health",
+        "httpMethod": "GET",
+        "path": "/api/health",
+        "stage": "api",
+        "requestId": "bench",
+        "identity": {"sourceIp": "127.0.0.1"},
+    },
+    "body": None,
+    "isBase64Encoded": False,
+}
+
+# A child process: as little as possible runs before `import app` is timed.
+CHILD = """\
+import time
+started = time.perf_counter()
+import app
+imported = time.perf_counter()
+{call}
+done = time.perf_counter()
+print(imported - started, done - imported)
+"""
+BASELINE_CHILD = """\
+import time
+started = time.perf_counter()
+import boto3, pydantic
+print(time.perf_counter() - started, 0.0)
+"""
+
+
+def stage_outputs() -> dict[str, Any]:
+    """Terraform outputs as infra/ would give them for one deployment."""
+    arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
+    name = f"{PREFIX}-{{}}".format
+    return {
+        "name_prefix": PREFIX,
+        "chalice_app_name": "event-platform",
+        "chalice_stage": "dev",
+        "table_names": {t.key: name(t.suffix) for t in resources.TABLES},
+        "queue_names": {q.key: name(q.suffix) for q in resources.QUEUES},
+        "user_events_topic_arn": arn.format("sns", name(resources.USER_EVENTS_TOPIC)),
+        "event_stream_name": name(resources.EVENT_STREAM.suffix),
+        "ledger_stream_arn": arn.format("dynamodb", f"table/{name('ledger')}/stream/2026"),
+        "stream_failure_queue_name": name(resources.STREAM_FAILURE_QUEUE),
+        "archive_bucket_name": name(resources.ARCHIVE_DELIVERY.bucket_suffix),
+        "opensearch_endpoint": f"https://search-{PREFIX}.{REGION}.es.amazonaws.com",
+        "opensearch_index": "events",
+        "early_adopter_count": 100,
+        "personal_data_kms_key_arn": arn.format("kms", "key/bench"),
+        "lambda_iam_policies": dict.fromkeys(HANDLERS, "{}"),
+        "lambda_reserved_concurrency": {},
+    }
+
+
+def lambda_environment() -> dict[str, str]:
+    """The environment of a deployed function of this app."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": os.pathsep.join([str(APP_DIR), str(APP_DIR / "vendor")]),
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "ASIABENCHMARK",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        "AWS_ENDPOINT_URL": CLOSED_PORT_URL,
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+    }
+    env.update(environment_variables(stage_outputs()))
+    return env
+
+
+def invocation(handler: str) -> str:
+    """The child's code for the first call of ``handler``, as Lambda would make it."""
+    if handler == API_HANDLER:
+        return f"app.app({HEALTH_EVENT!r}, None)"
+    if handler in FIREHOSE_PROCESSORS:
+        event = {
+            "invocationId": "bench",
+            "deliveryStreamArn": f"arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/bench",
+            "region": REGION,
+            "records": [],
+        }
+        return f"app.{handler}({event!r}, None)"
+    return f"app.{handler}({{'Records': []}}, None)"
+
+
+def _run(
+    code: str, env: Mapping[str, str], extra: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *extra, "-c", code],
+        cwd=APP_DIR,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def sample(code: str, env: Mapping[str, str]) -> tuple[float, float | None]:
+    """(import seconds, first call seconds or None when the call failed) of one process."""
+    result = _run(code, env)
+    lines = result.stdout.split()
+    if len(lines) == 2:
+        return float(lines[0]), float(lines[1])
+    # The import succeeded but the call failed: time the import alone.
+    if "import app" in code and result.returncode != 0:
+        alone = _run(CHILD.format(call="pass"), env)
+        if alone.returncode == 0:
+            return float(alone.stdout.split()[0]), None
+    raise SystemExit(f"benchmark child failed:\n{result.stderr[-2000:]}")
+
+
+def importtime(env: Mapping[str, str], top: int) -> dict[str, float]:
+    """Seconds spent importing each top-level package's own modules under ``import app``."""
+    result = _run("import app", env, ["-X", "importtime"])
+    if result.returncode != 0:
+        raise SystemExit(f"import app failed:\n{result.stderr[-2000:]}")
+    totals: dict[str, int] = defaultdict(int)
+    for line in result.stderr.splitlines():
+        # "import time: self [us] | cumulative | imported package"
+        if not line.startswith("import time:") or "imported package" in line:
+            continue
+        own, _, name = line[len("import time:") :].split("|", 2)
+        totals[name.strip().split(".")[0]] += int(own)
+    heaviest = sorted(totals.items(), key=lambda item: item[1], reverse=True)[:top]
+    return {package: round(micros / 1e6, 4) for package, micros in heaviest}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="fresh processes per figure")
+    parser.add_argument(
+        "--handlers", nargs="*", default=list(HANDLERS), help="handlers to invoke (default: all)"
+    )
+    parser.add_argument("--importtime", type=int, default=0, metavar="N", help="top N packages")
+    args = parser.parse_args(argv)
+    env = lambda_environment()
+
+    baseline: list[float] = []
+    imports: dict[str, list[float]] = {h: [] for h in args.handlers}
+    calls: dict[str, list[float]] = {h: [] for h in args.handlers}
+    for _ in range(max(1, args.rounds)):
+        baseline.append(sample(BASELINE_CHILD, env)[0])
+        for handler in args.handlers:
+            imported, called = sample(CHILD.format(call=invocation(handler)), env)
+            imports[handler].append(imported)
+            if called is not None:
+                calls[handler].append(called)
+
+    baseline_s = statistics.median(baseline)
+    app_s = statistics.median([s for samples in imports.values() for s in samples])
+    handlers = {
+        handler: {
+            "import_s": round(statistics.median(imports[handler]), 4),
+            "first_call_s": round(statistics.median(calls[handler]), 4)
+            if calls[handler]
+            else None,  # the first call needs AWS even on an empty batch
+        }
+        for handler in args.handlers
+    }
+    print(f"{'':24} {'import app':>11} {'first call':>11}", file=sys.stderr)
+    print(f"{'import boto3, pydantic':24} {baseline_s:>10.3f}s", file=sys.stderr)
+    for handler, figures in handlers.items():
+        call = figures["first_call_s"]
+        shown = "needs AWS" if call is None else f"{call:.4f}s"
+        print(f"{handler:24} {figures['import_s']:>10.3f}s {shown:>11}", file=sys.stderr)
+    summary: dict[str, Any] = {
+        "rounds": max(1, args.rounds),
+        "baseline_import_s": round(baseline_s, 4),
+        "app_import_s": round(app_s, 4),
+        "import_ratio": round(app_s / baseline_s, 2),
+        "handlers": handlers,
+    }
+    if args.importtime:
+        summary["importtime"] = importtime(env, args.importtime)
+        for package, seconds in summary["importtime"].items():
+            print(f"  importtime {package:30} {seconds:.3f}s", file=sys.stderr)
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
