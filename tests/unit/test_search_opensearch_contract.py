@@ -434,3 +434,26 @@ def test_expunge_deleted_force_merges_only_deletes(stub: Stub, index: OpenSearch
     (request,) = stub.requests
     assert (request.method, request.path) == ("POST", "/events/_forcemerge")
     assert request.query == {"only_expunge_deletes": ["true"]}
+
+
+def test_a_domain_that_cannot_be_reached_raises_a_connection_backend_error() -> None:
+    # GIVEN an endpoint where nothing listens (the discard port)
+    client = connect("http://127.0.0.1:9", "eu-west-1", credentials=Credentials("AK", "s"))
+    # WHEN searching  THEN a backend error without a status, not a transport exception
+    with pytest.raises(
+        SearchBackendError, match="opensearch connection connection_error"
+    ) as caught:
+        OpenSearchIndex(client).search(SearchQuery())
+    assert (caught.value.status, caught.value.kind) == (None, "connection_error")
+
+
+def test_a_gateway_error_is_retried_twice_then_raised(stub: Stub, index: OpenSearchIndex) -> None:
+    # GIVEN a domain whose gateway keeps answering 503
+    stub.reply("POST", "/events/_search", 503, {"message": "Service Unavailable"})
+    # WHEN searching
+    with pytest.raises(SearchBackendError) as caught:
+        index.search(SearchQuery())
+    # THEN the request went out three times, each signed, and the 503 surfaces
+    assert len(stub.requests) == 3
+    assert all(r.headers["authorization"].startswith("AWS4-HMAC-SHA256") for r in stub.requests)
+    assert caught.value.status == 503

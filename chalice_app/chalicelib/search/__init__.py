@@ -1,9 +1,9 @@
 """Event search (the search read side): one port, two adapters.
 
-``SearchIndex`` is the port; ``OpenSearchIndex`` (AWS, opensearch-py with
-SigV4) and ``SqliteSearchIndex`` (the local stack, FTS5) implement it.
-``make_search_index`` picks one from settings. The OpenSearch adapter is
-imported lazily so SQLite users never need opensearch-py.
+``SearchIndex`` is the port; ``OpenSearchIndex`` (AWS, the REST API over
+SigV4-signed HTTPS with botocore and urllib3) and ``SqliteSearchIndex`` (the
+local stack, FTS5) implement it. ``make_search_index`` picks one from
+settings; each adapter is imported only when chosen.
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
-"""The ``SearchIndex`` adapter for Amazon OpenSearch Service (opensearch-py, SigV4)."""
+"""The ``SearchIndex`` adapter for Amazon OpenSearch Service (REST over SigV4-signed HTTPS)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
-
-from opensearchpy import OpenSearch, Urllib3AWSV4SignerAuth
-from opensearchpy import exceptions as os_errors
+from urllib.parse import quote
 
 from chalicelib.search.documents import TEXT_FIELD, to_document
 from chalicelib.search.port import (
@@ -22,11 +20,17 @@ from chalicelib.search.template import (
     ingest_pipeline,
     pipeline_name,
 )
+from chalicelib.search.transport import OpenSearchHttp, Signer, TransportError
 
 __all__ = ["OpenSearchIndex", "build_search_body", "connect"]
 
 T = TypeVar("T")
 _TIMEOUT_SECONDS = 10
+
+
+def _quote(name: str) -> str:
+    """An index, alias or pipeline name as one path segment."""
+    return quote(name, safe="")
 
 
 def build_search_body(query: SearchQuery) -> dict[str, Any]:
@@ -67,12 +71,16 @@ def parse_search_response(response: Mapping[str, Any]) -> SearchResult:
     return SearchResult(total=count, events=events)
 
 
-def _error(exc: os_errors.TransportError) -> SearchBackendError:
-    status = exc.status_code if isinstance(exc.status_code, int) else None
-    kind = str(exc.error)
+def _error(exc: TransportError) -> SearchBackendError:
+    status, kind = exc.status, exc.kind
     info = exc.info if isinstance(exc.info, Mapping) else {}
     error = info.get("error")
-    reason = error.get("reason", "") if isinstance(error, Mapping) else str(error or "")
+    if status is None:  # never reached the domain
+        kind, reason = "connection_error", str(exc.info or "")
+    elif isinstance(error, Mapping):
+        reason = error.get("reason", "")
+    else:
+        reason = str(error or "")
     message = f"opensearch {status or 'connection'} {kind}: {reason}".rstrip(": ")
     if kind in ("index_not_found_exception", "aliases_not_found_exception"):
         return IndexNotFound(message, status=status, kind=kind)
@@ -84,14 +92,14 @@ def _error(exc: os_errors.TransportError) -> SearchBackendError:
 def _call(action: Callable[[], T]) -> T:
     try:
         return action()
-    except os_errors.TransportError as exc:
+    except TransportError as exc:
         raise _error(exc) from exc
 
 
 class OpenSearchIndex:
-    """Event search on an OpenSearch domain; ``client`` is an ``opensearchpy.OpenSearch``."""
+    """Event search on an OpenSearch domain reached through ``client``."""
 
-    def __init__(self, client: OpenSearch, alias: str = "events") -> None:
+    def __init__(self, client: OpenSearchHttp, alias: str = "events") -> None:
         self._client = client
         self.alias = alias
 
@@ -106,7 +114,7 @@ class OpenSearchIndex:
         # require_alias: writing through the alias must never auto-create an
         # unmapped concrete index named like the alias.
         params = {} if index else {"require_alias": "true"}
-        response = _call(lambda: self._client.bulk(body=body, params=params))
+        response = _call(lambda: self._client.request("POST", "/_bulk", params=params, lines=body))
         if response.get("errors"):
             failed = [
                 item.get("index", {})
@@ -127,15 +135,17 @@ class OpenSearchIndex:
             # No word in q: OpenSearch's match would find nothing; skip the round trip.
             return SearchResult(total=0, events=[])
         body = build_search_body(query)
-        response = _call(lambda: self._client.search(index=self.alias, body=body))
+        response = _call(
+            lambda: self._client.request("POST", f"/{_quote(self.alias)}/_search", body=body)
+        )
         return parse_search_response(response)
 
     def create_index(self, name: str) -> None:
-        _call(lambda: self._client.indices.create(index=name, body=index_body(self.alias)))
+        _call(lambda: self._client.request("PUT", f"/{_quote(name)}", body=index_body(self.alias)))
 
     def aliased_indices(self) -> list[str]:
         try:
-            response = _call(lambda: self._client.indices.get_alias(name=self.alias))
+            response = _call(lambda: self._client.request("GET", f"/_alias/{_quote(self.alias)}"))
         except SearchBackendError as exc:
             if exc.status == 404:  # {"error": "alias [x] missing", "status": 404}
                 return []
@@ -148,50 +158,51 @@ class OpenSearchIndex:
             {"remove": {"index": old, "alias": self.alias}} for old in previous if old != index
         ]
         actions.append({"add": {"index": index, "alias": self.alias, "is_write_index": True}})
-        _call(lambda: self._client.indices.update_aliases(body={"actions": actions}))
+        _call(lambda: self._client.request("POST", "/_aliases", body={"actions": actions}))
         return previous
 
     def delete_index(self, name: str) -> None:
-        _call(lambda: self._client.indices.delete(index=name))
+        _call(lambda: self._client.request("DELETE", f"/{_quote(name)}"))
 
     def expunge_deleted(self) -> None:
         # Overwritten documents linger in Lucene segments until a merge drops them.
         _call(
-            lambda: self._client.indices.forcemerge(
-                index=self.alias, params={"only_expunge_deletes": "true"}
+            lambda: self._client.request(
+                "POST",
+                f"/{_quote(self.alias)}/_forcemerge",
+                params={"only_expunge_deletes": "true"},
             )
         )
 
     def apply_template(self) -> None:
         """Put the ingest pipeline and the index template (idempotent)."""
         _call(
-            lambda: self._client.ingest.put_pipeline(
-                id=pipeline_name(self.alias), body=ingest_pipeline()
+            lambda: self._client.request(
+                "PUT",
+                f"/_ingest/pipeline/{_quote(pipeline_name(self.alias))}",
+                body=ingest_pipeline(),
             )
         )
         _call(
-            lambda: self._client.indices.put_index_template(
-                name=self.alias, body=index_template(self.alias)
+            lambda: self._client.request(
+                "PUT", f"/_index_template/{_quote(self.alias)}", body=index_template(self.alias)
             )
         )
 
 
 def connect(
     endpoint: str, region: str, *, credentials: Any = None, service: str = "es"
-) -> OpenSearch:
-    """An OpenSearch client signing requests with SigV4 (boto3's credential chain by default)."""
+) -> OpenSearchHttp:
+    """A client signing requests with SigV4 (boto3's credential chain by default)."""
     if credentials is None:
         import boto3
 
         credentials = boto3.session.Session().get_credentials()
     if credentials is None:
         raise SearchBackendError("no AWS credentials to sign OpenSearch requests")
-    return OpenSearch(
-        hosts=[endpoint],
-        http_auth=Urllib3AWSV4SignerAuth(credentials, region, service),
-        use_ssl=endpoint.startswith("https://"),
-        verify_certs=endpoint.startswith("https://"),
-        timeout=_TIMEOUT_SECONDS,
+    return OpenSearchHttp(
+        endpoint,
+        signer=Signer(credentials, region, service),
+        timeout_seconds=_TIMEOUT_SECONDS,
         max_retries=2,
-        retry_on_timeout=True,
     )
