@@ -10,6 +10,14 @@ the API, an empty batch for the stream, queue and Firehose consumers. The
 baseline process times ``import boto3, pydantic``. Samples are taken round
 robin, median of ``--rounds``.
 
+By default the app is imported from the source tree. ``--package ZIP``
+imports it from a ``chalice package`` deployment zip instead, unpacked as
+Lambda does (``/var/task``), and ``--layer ZIP`` puts an automatic layer's
+zip after it (``/opt/python/lib/...``), so the layer's effect is measured.
+Like ``/var/task``, the unpacked code is not writable for bytecode: every
+cold start compiles what the zip does not ship as ``.pyc`` (``chalice
+package`` ships none); ``--pyc`` compiles it beforehand to show that cost.
+
 ``--importtime`` also runs ``python -X importtime -c "import app"`` once and
 prints the top-level packages whose modules take longest to import (self
 time of every module, summed per package).
@@ -22,11 +30,14 @@ plus ``"importtime"`` (package -> seconds) with ``--importtime``.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
+import zipfile
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,6 +57,7 @@ APP_DIR = ROOT / "chalice_app"
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 PREFIX = "evp-dev"
+SITE_PACKAGES = f"python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard port: nothing listens, connect fails fast
 
 HEALTH_EVENT: dict[str, Any] = {
@@ -112,12 +124,12 @@ def stage_outputs() -> dict[str, Any]:
     }
 
 
-def lambda_environment() -> dict[str, str]:
-    """The environment of a deployed function of this app."""
+def lambda_environment(code_paths: Sequence[Path]) -> dict[str, str]:
+    """The environment of a deployed function of this app, its code on ``code_paths``."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
-        "PYTHONPATH": os.pathsep.join([str(APP_DIR), str(APP_DIR / "vendor")]),
+        "PYTHONPATH": os.pathsep.join(str(path) for path in code_paths),
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "ASIABENCHMARK",
@@ -152,7 +164,7 @@ def _run(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, *extra, "-c", code],
-        cwd=APP_DIR,
+        cwd=env["PYTHONPATH"].split(os.pathsep)[0],
         env=dict(env),
         capture_output=True,
         text=True,
@@ -191,22 +203,21 @@ def importtime(env: Mapping[str, str], top: int) -> dict[str, float]:
     return {package: round(micros / 1e6, 4) for package, micros in heaviest}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="fresh processes per figure")
-    parser.add_argument(
-        "--handlers", nargs="*", default=list(HANDLERS), help="handlers to invoke (default: all)"
-    )
-    parser.add_argument("--importtime", type=int, default=0, metavar="N", help="top N packages")
-    args = parser.parse_args(argv)
-    env = lambda_environment()
+def unpack(archive: Path, target: Path) -> Path:
+    """``archive`` extracted into ``target``."""
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(target)
+    return target
 
+
+def run(rounds: int, handler_names: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
+    """Round-robin fresh processes; the medians, printed as a table and returned."""
     baseline: list[float] = []
-    imports: dict[str, list[float]] = {h: [] for h in args.handlers}
-    calls: dict[str, list[float]] = {h: [] for h in args.handlers}
-    for _ in range(max(1, args.rounds)):
+    imports: dict[str, list[float]] = {h: [] for h in handler_names}
+    calls: dict[str, list[float]] = {h: [] for h in handler_names}
+    for _ in range(max(1, rounds)):
         baseline.append(sample(BASELINE_CHILD, env)[0])
-        for handler in args.handlers:
+        for handler in handler_names:
             imported, called = sample(CHILD.format(call=invocation(handler)), env)
             imports[handler].append(imported)
             if called is not None:
@@ -221,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if calls[handler]
             else None,  # the first call needs AWS even on an empty batch
         }
-        for handler in args.handlers
+        for handler in handler_names
     }
     print(f"{'':24} {'import app':>11} {'first call':>11}", file=sys.stderr)
     print(f"{'import boto3, pydantic':24} {baseline_s:>10.3f}s", file=sys.stderr)
@@ -229,17 +240,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         call = figures["first_call_s"]
         shown = "needs AWS" if call is None else f"{call:.4f}s"
         print(f"{handler:24} {figures['import_s']:>10.3f}s {shown:>11}", file=sys.stderr)
-    summary: dict[str, Any] = {
-        "rounds": max(1, args.rounds),
+    return {
+        "rounds": max(1, rounds),
         "baseline_import_s": round(baseline_s, 4),
         "app_import_s": round(app_s, 4),
         "import_ratio": round(app_s / baseline_s, 2),
         "handlers": handlers,
     }
-    if args.importtime:
-        summary["importtime"] = importtime(env, args.importtime)
-        for package, seconds in summary["importtime"].items():
-            print(f"  importtime {package:30} {seconds:.3f}s", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="fresh processes per figure")
+    parser.add_argument(
+        "--handlers", nargs="*", default=list(HANDLERS), help="handlers to invoke (default: all)"
+    )
+    parser.add_argument("--importtime", type=int, default=0, metavar="N", help="top N packages")
+    parser.add_argument("--package", type=Path, help="a chalice package deployment.zip")
+    parser.add_argument("--layer", type=Path, help="its automatic layer's zip (with --package)")
+    parser.add_argument("--pyc", action="store_true", help="precompile the unpacked code")
+    args = parser.parse_args(argv)
+    if (args.layer or args.pyc) and not args.package:
+        parser.error("--layer and --pyc need --package")
+    with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
+        code_paths = [APP_DIR, APP_DIR / "vendor"]
+        if args.package:
+            code_paths = [unpack(args.package, Path(tmp) / "task")]
+        if args.layer:
+            opt = unpack(args.layer, Path(tmp) / "opt")
+            code_paths.append(opt / "python" / "lib" / SITE_PACKAGES)
+        env = lambda_environment(code_paths)
+        if args.package:
+            if args.pyc:
+                for path in code_paths:
+                    compileall.compile_dir(path, quiet=1)
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        summary = run(args.rounds, args.handlers, env)
+        if args.importtime:
+            summary["importtime"] = importtime(env, args.importtime)
+    for package, seconds in summary.get("importtime", {}).items():
+        print(f"  importtime {package:30} {seconds:.3f}s", file=sys.stderr)
     print(json.dumps(summary))
     return 0
 
