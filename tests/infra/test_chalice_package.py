@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,21 @@ ROOT = Path(__file__).resolve().parents[2]
 CHALICE = Path(sys.executable).with_name("chalice")
 
 
-@pytest.mark.slow
-def test_chalice_package_builds_the_lambda_zip_with_terraform_policies(tmp_path: Path) -> None:
-    # GIVEN a copy of the app whose dev stage was written from terraform outputs
+# The goal of issue 15: the deployment zip stays under 10 MB (it was 17.9 MB
+# while opensearch-py brought requests, grpc and protobuf along).
+MAX_DEPLOYMENT_ZIP_BYTES = 10_000_000
+
+
+@dataclass(frozen=True)
+class Packaged:
+    out: Path
+    result: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
+    """GIVEN a copy of the app whose dev stage was written from terraform outputs, packaged."""
+    tmp_path = tmp_path_factory.mktemp("package")
     app_dir = tmp_path / "chalice_app"
     shutil.copytree(
         ROOT / "chalice_app",
@@ -41,10 +54,16 @@ def test_chalice_package_builds_the_lambda_zip_with_terraform_policies(tmp_path:
         timeout=600,
         check=False,
     )
+    return Packaged(tmp_path / "out", result)
+
+
+@pytest.mark.slow
+def test_chalice_package_builds_the_lambda_zip_with_terraform_policies(packaged: Packaged) -> None:
+    result, tmp_out = packaged.result, packaged.out
     assert result.returncode == 0, result.stderr or result.stdout
-    package = tmp_path / "out" / "deployment.zip"
+    package = tmp_out / "deployment.zip"
     names = zipfile.ZipFile(package).namelist()
-    sam = json.loads((tmp_path / "out" / "sam.json").read_text())["Resources"]
+    sam = json.loads((tmp_out / "sam.json").read_text())["Resources"]
     print(f"deployment.zip: {package.stat().st_size / 1e6:.1f} MB, {len(names)} files")
     # THEN the zip holds chalicelib and the Linux x86_64 pydantic_core binary
     assert "chalicelib/__init__.py" in names
@@ -67,3 +86,25 @@ def test_chalice_package_builds_the_lambda_zip_with_terraform_policies(tmp_path:
     # AND the projections package is in the zip (the projector imports it)
     assert "projections/accounts.py" in names and "projections/replay.py" in names
     assert any(n.startswith("msgspec/_core") and n.endswith(".so") for n in names)
+
+
+@pytest.mark.slow
+def test_the_deployment_zip_stays_under_the_size_goal(packaged: Packaged) -> None:
+    assert packaged.result.returncode == 0, packaged.result.stderr or packaged.result.stdout
+    package = packaged.out / "deployment.zip"
+    # THEN the zip is under the goal, without what the Lambda runtime provides (boto3,
+    # botocore, urllib3) or what the OpenSearch adapter no longer needs
+    heaviest = _heaviest_top_level(package)
+    assert package.stat().st_size < MAX_DEPLOYMENT_ZIP_BYTES, heaviest
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(package).namelist()}
+    assert not tops & {"boto3", "botocore", "urllib3", "requests", "grpc", "opensearchpy"}
+
+
+def _heaviest_top_level(package: Path) -> str:
+    """The ten top-level entries of the zip that weigh most (compressed), for the message."""
+    sizes: dict[str, int] = {}
+    for info in zipfile.ZipFile(package).infolist():
+        top = info.filename.split("/")[0]
+        sizes[top] = sizes.get(top, 0) + info.compress_size
+    heaviest = sorted(sizes.items(), key=lambda item: item[1], reverse=True)[:10]
+    return ", ".join(f"{name} {size / 1e6:.2f} MB" for name, size in heaviest)
