@@ -193,15 +193,6 @@ def test_replay_loyalty_rewards_history_and_the_early_adopter(
     }
 
 
-def test_bench_replay_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    import bench_replay
-
-    assert bench_replay.main(["--events", "20000", "--accounts", "200", "--rounds", "1"]) == 0
-    figures = orjson.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert figures["events"] >= 20000
-    assert figures["replay_events_per_s"] > 0 and figures["ratio_to_parse"] > 0
-
-
 def test_replay_skips_and_counts_poison_lines_in_the_archive(
     aws_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,0 +1,103 @@
+"""Every benchmark script runs on a tiny input and ends with its JSON summary.
+
+No figure is asserted (timings depend on the machine); the keys and their
+consistency are, so a script cannot rot unnoticed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+
+def _summary(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    lines = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert isinstance(summary, dict)
+    return summary
+
+
+def test_bench_replay_prints_ours_the_peers_and_the_ratio(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import bench_replay
+
+    # WHEN replaying 2,000 events over 50 accounts, ours and the peer's
+    assert bench_replay.main(["--events", "2000", "--accounts", "50", "--rounds", "1"]) == 0
+    # THEN the summary holds both rates and the ratio (the peer saw every distinct event)
+    figures = _summary(capsys)
+    assert figures["events"] >= 2000
+    assert figures["peer_events"] == 2000
+    for key in (
+        "parse_events_per_s",
+        "replay_events_per_s",
+        "ratio_to_parse",
+        "peer_reconstruct_events_per_s",
+        "peer_project_events_per_s",
+        "ratio_to_peer",
+    ):
+        assert isinstance(figures[key], int | float) and figures[key] > 0, key
+    assert figures["peer_events_per_s"] == max(
+        figures["peer_reconstruct_events_per_s"], figures["peer_project_events_per_s"]
+    )
+
+
+def test_bench_replay_without_the_peer_keeps_its_own_figures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import bench_replay
+
+    assert (
+        bench_replay.main(["--events", "500", "--accounts", "20", "--rounds", "1", "--no-peer"])
+        == 0
+    )
+    figures = _summary(capsys)
+    assert set(figures) == {"events", "parse_events_per_s", "replay_events_per_s", "ratio_to_parse"}
+
+
+def test_bench_cold_start_prints_import_and_first_call_per_handler(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import bench_cold_start
+
+    # WHEN measuring one round of the API handler (GET /health needs no AWS)
+    assert bench_cold_start.main(["--rounds", "1", "--handlers", "api_handler"]) == 0
+    # THEN the summary compares import app with import boto3, pydantic
+    figures = _summary(capsys)
+    assert figures["rounds"] == 1
+    assert set(figures["handlers"]) == {"api_handler"}
+    api = figures["handlers"]["api_handler"]
+    assert api["import_s"] > 0 and api["first_call_s"] is not None
+    assert figures["app_import_s"] == api["import_s"]
+    assert figures["import_ratio"] == round(
+        figures["app_import_s"] / figures["baseline_import_s"],
+        2,
+    )
+
+
+def test_bench_cold_start_stage_environment_loads_settings_without_defaults() -> None:
+    from bench_cold_start import lambda_environment
+
+    from chalicelib import resources
+    from chalicelib.settings import load_settings
+
+    # GIVEN the environment the benchmark gives its processes
+    env = lambda_environment([])
+    settings = load_settings(env)
+    # THEN every resource is named by the stage, as a deployed function's would be
+    assert settings.name_prefix == "evp-dev"
+    assert all(name.startswith("evp-dev-") for name in settings.tables.values())
+    assert all(env[t.env_var] == settings.table(t.key) for t in resources.TABLES)
+    assert settings.ledger_stream_arn.startswith("arn:aws:dynamodb:")
+    assert settings.opensearch_endpoint.startswith("https://")
+
+
+def test_bench_registration_prints_its_percentiles(capsys: pytest.CaptureFixture[str]) -> None:
+    import bench_registration
+
+    assert bench_registration.main(["--users", "4"]) == 0
+    figures = _summary(capsys)
+    assert figures["users"] == 4
+    assert {"plain_p50_ms", "sealed_p50_ms", "ratio_p50"} <= set(figures)
