@@ -46,6 +46,7 @@ class Signer:
     def headers(
         self, method: str, url: str, body: bytes | None, headers: dict[str, str]
     ) -> dict[str, str]:
+        """``headers`` plus the SigV4 ones for this request."""
         request = AWSRequest(method=method, url=url, data=body, headers=headers)
         frozen = getattr(self._credentials, "get_frozen_credentials", None)
         auth = SigV4Auth(
