@@ -104,6 +104,7 @@ def stage_outputs() -> dict[str, Any]:
     """Terraform outputs as infra/ would give them for one deployment."""
     arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
     name = f"{PREFIX}-{{}}".format
+    issuer = f"https://cognito-idp.{REGION}.amazonaws.com/{REGION}_bench"
     return {
         "name_prefix": PREFIX,
         "chalice_app_name": "event-platform",
@@ -121,6 +122,10 @@ def stage_outputs() -> dict[str, Any]:
         "personal_data_kms_key_arn": arn.format("kms", "key/bench"),
         "lambda_iam_policies": dict.fromkeys(HANDLERS, "{}"),
         "lambda_reserved_concurrency": {},
+        "cognito_user_pool_id": f"{REGION}_bench",
+        "cognito_app_client_id": "bench-client",
+        "cognito_issuer": issuer,
+        "cognito_jwks_url": f"{issuer}/.well-known/jwks.json",
     }
 
 
