@@ -14,14 +14,9 @@ from chalicelib.settings import get_settings
 app = Chalice(app_name="event-platform")
 settings = get_settings()
 QUEUE_SPECS = {spec.key: spec for spec in resources.QUEUES}
-# Bodies are parsed as JSON whatever the declared type, so a client that
-# forgets the header gets the documented 400 shape rather than Chalice's 415.
-JSON_BODY_TYPES = [
-    "application/json",
-    "text/plain",
-    "application/x-www-form-urlencoded",
-    "application/octet-stream",
-]
+# API Gateway requires a route's content types to agree on binary support
+# (`chalice deploy` refuses mixed lists), so body routes declare JSON only.
+JSON_BODY_TYPES = ["application/json"]
 
 
 def _request() -> Request:

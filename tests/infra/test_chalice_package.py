@@ -1,4 +1,5 @@
-"""`chalice package` of the app with the stage tf_outputs_to_chalice.py writes."""
+"""`chalice package` and `chalice deploy`'s validation of the app with the stage
+tf_outputs_to_chalice.py writes."""
 
 from __future__ import annotations
 
@@ -31,10 +32,19 @@ class Packaged:
     result: subprocess.CompletedProcess[str]
 
 
-@pytest.fixture(scope="module")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
-    """GIVEN a copy of the app whose dev stage was written from terraform outputs, packaged."""
-    tmp_path = tmp_path_factory.mktemp("package")
+# What `chalice deploy` runs before its first AWS call (chalice.deploy.deployer
+# Deployer._validate_config); `chalice package` skips it.
+DEPLOY_VALIDATION = """
+import sys
+from chalice.cli.factory import CLIFactory
+from chalice.deploy.validate import validate_configuration
+
+config = CLIFactory(project_dir=sys.argv[1]).create_config_obj(chalice_stage_name=sys.argv[2])
+validate_configuration(config)
+"""
+
+
+def _app_with_dev_stage(tmp_path: Path) -> Path:
     app_dir = tmp_path / "chalice_app"
     shutil.copytree(
         ROOT / "chalice_app",
@@ -43,6 +53,32 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
     )
     outputs = {name: entry["value"] for name, entry in outputs_document().items()}
     write_config(app_dir / ".chalice" / "config.json", "dev", outputs)
+    return app_dir
+
+
+def test_chalice_deploy_validation_accepts_the_app(tmp_path: Path) -> None:
+    # GIVEN a copy of the app whose dev stage was written from terraform outputs
+    app_dir = _app_with_dev_stage(tmp_path)
+    env = {**os.environ, "AWS_DEFAULT_REGION": "eu-west-1"}
+    # WHEN running the configuration validation `chalice deploy --stage dev` starts with
+    result = subprocess.run(
+        [sys.executable, "-c", DEPLOY_VALIDATION, str(app_dir), "dev"],
+        cwd=app_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # THEN it passes (e.g. every route's content types agree on binary support)
+    assert result.returncode == 0, result.stderr.strip().splitlines()[-1:]
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
+    """GIVEN a copy of the app whose dev stage was written from terraform outputs, packaged."""
+    tmp_path = tmp_path_factory.mktemp("package")
+    app_dir = _app_with_dev_stage(tmp_path)
     env = {**os.environ, "AWS_DEFAULT_REGION": "eu-west-1"}
     # WHEN packaging the dev stage
     result = subprocess.run(
