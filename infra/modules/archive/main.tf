@@ -116,6 +116,10 @@ resource "aws_s3_bucket_logging" "archive" {
   bucket        = aws_s3_bucket.archive.id
   target_bucket = aws_s3_bucket.access_logs.id
   target_prefix = "archive/"
+
+  # S3 refuses a logging target whose policy does not yet let the logging
+  # service write (InvalidTargetBucketForLogging on a fresh apply).
+  depends_on = [aws_s3_bucket_policy.access_logs]
 }
 
 data "aws_iam_policy_document" "archive" {
