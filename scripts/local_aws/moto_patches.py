@@ -1,0 +1,177 @@
+"""Where moto server differs from AWS on the deployment path, patched in one place.
+
+Each patch names the upstream moto behaviour (moto 5.2.5) and what AWS does,
+and tests/unit/test_moto_patches.py shows the moto behaviour it works around:
+when moto fixes one, that test fails and the patch can go. Only the deploy
+rehearsal's moto server (``python -m local_aws.moto_server``) applies them.
+
+What moto cannot create at all is not patched here: ``NOT_EMULATED`` lists it,
+and the rehearsal leaves it out of the apply and reports it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# setattr, or a test's monkeypatch.setattr (undone after the test)
+Setter = Callable[[Any, str, Any], None]
+
+__all__ = ["NOT_EMULATED", "PATCHES", "NotEmulated", "Patch", "apply_all", "not_emulated_reason"]
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One moto behaviour replaced by AWS's."""
+
+    name: str
+    moto: str
+    aws: str
+    apply: Callable[[Setter], None]
+
+
+@dataclass(frozen=True)
+class NotEmulated:
+    """A kind of Terraform resource moto cannot create, told apart by its planned values."""
+
+    resource_type: str
+    attribute: str
+    value: Any
+    reason: str
+
+
+# moto.firehose.models.find_destination_config_in_args knows S3, ExtendedS3,
+# HttpEndpoint, Elasticsearch, Redshift, Snowflake, Iceberg and Splunk; an
+# AmazonopensearchserviceDestinationConfiguration is refused with
+# "Exactly one destination configuration is supported for a Firehose".
+NOT_EMULATED: tuple[NotEmulated, ...] = (
+    NotEmulated(
+        resource_type="aws_kinesis_firehose_delivery_stream",
+        attribute="destination",
+        value="opensearch",
+        reason=(
+            "moto has no Firehose OpenSearch destination "
+            "('Exactly one destination configuration is supported')"
+        ),
+    ),
+)
+
+
+def not_emulated_reason(resource_type: str, values: dict[str, Any]) -> str | None:
+    """Why moto cannot create a resource with these planned values, or None if it can."""
+    for gap in NOT_EMULATED:
+        if gap.resource_type == resource_type and values.get(gap.attribute) == gap.value:
+            return gap.reason
+    return None
+
+
+def _sqs_redrive_allow_policy(set_: Setter) -> None:
+    # moto: Queue stores RedriveAllowPolicy but BASE_ATTRIBUTES omits it, so
+    # GetQueueAttributes never returns it (and rejects the name when asked for
+    # it alone). AWS returns it; the provider's aws_sqs_queue_redrive_allow_policy
+    # polls until it reads back what it set, i.e. forever on moto.
+    from moto.sqs.models import Queue
+
+    def get(queue: Queue) -> str | None:
+        # AWS drops the attribute when it is set to "".
+        return queue.__dict__.get("_redrive_allow_policy") or None
+
+    def put(queue: Queue, value: Any) -> None:
+        queue.__dict__["_redrive_allow_policy"] = (
+            json.dumps(value) if isinstance(value, dict) else value
+        )
+
+    set_(Queue, "redrive_allow_policy", property(get, put))
+    set_(Queue, "BASE_ATTRIBUTES", [*Queue.BASE_ATTRIBUTES, "RedriveAllowPolicy"])
+
+
+def _apigateway_swagger_2(set_: Setter) -> None:
+    # moto: import_rest_api reads api_doc["info"]["description"] (KeyError on a
+    # document without one, like Chalice's), and put_rest_api refuses any
+    # Swagger 2.0 document (InvalidOpenApiDocVersionException). AWS imports and
+    # puts both Swagger 2.0 and OpenAPI 3; the paths moto reads (methods,
+    # responses, x-amazon-apigateway-integration) are the same in both.
+    from moto.apigateway.models import APIGatewayBackend
+
+    original_import = APIGatewayBackend.import_rest_api
+    original_put = APIGatewayBackend.put_rest_api
+
+    def import_rest_api(self: Any, api_doc: dict[str, Any], fail_on_warnings: bool) -> Any:
+        info = {"description": None, **api_doc.get("info", {})}
+        return original_import(self, {**api_doc, "info": info}, fail_on_warnings)
+
+    def put_rest_api(
+        self: Any,
+        function_id: str,
+        api_doc: dict[str, Any],
+        fail_on_warnings: bool,
+        mode: str = "merge",
+    ) -> Any:
+        if api_doc.get("swagger") == "2.0":
+            api_doc = {k: v for k, v in api_doc.items() if k != "swagger"}
+        return original_put(self, function_id, api_doc, fail_on_warnings, mode)
+
+    set_(APIGatewayBackend, "import_rest_api", import_rest_api)
+    set_(APIGatewayBackend, "put_rest_api", put_rest_api)
+
+
+def _function_name(name_or_arn: str) -> str:
+    # name, partial ARN (123456789012:function:name) or ARN, with or without qualifier
+    if ":function:" in name_or_arn:
+        return name_or_arn.split(":function:", 1)[1].split(":", 1)[0]
+    return name_or_arn
+
+
+def _lambda_mappings_by_function_arn(set_: Setter) -> None:
+    # moto: list_event_source_mappings(FunctionName=X) keeps mappings whose
+    # FunctionName equals X as given at creation, so a mapping created with
+    # the function ARN (as Chalice does) is not found by name and vice versa.
+    # AWS accepts a name, an ARN or a partial ARN and lists the function's mappings.
+    from moto.awslambda.models import LambdaBackend
+
+    original = LambdaBackend.list_event_source_mappings
+
+    def list_event_source_mappings(self: Any, event_source_arn: str, function_name: str) -> Any:
+        mappings = original(self, event_source_arn, "")
+        if not function_name:
+            return mappings
+        wanted = _function_name(function_name)
+        return [m for m in mappings if _function_name(m.function_arn) == wanted]
+
+    set_(LambdaBackend, "list_event_source_mappings", list_event_source_mappings)
+
+
+PATCHES: tuple[Patch, ...] = (
+    Patch(
+        name="sqs-redrive-allow-policy",
+        moto="GetQueueAttributes never returns RedriveAllowPolicy",
+        aws="GetQueueAttributes returns RedriveAllowPolicy once set",
+        apply=_sqs_redrive_allow_policy,
+    ),
+    Patch(
+        name="apigateway-swagger-2",
+        moto="ImportRestApi needs info.description; PutRestApi refuses Swagger 2.0",
+        aws="ImportRestApi and PutRestApi take Swagger 2.0 or OpenAPI 3, description optional",
+        apply=_apigateway_swagger_2,
+    ),
+    Patch(
+        name="lambda-mappings-by-function-arn",
+        moto="ListEventSourceMappings(FunctionName) matches the string used at creation",
+        aws="ListEventSourceMappings(FunctionName) accepts the function's name or ARN",
+        apply=_lambda_mappings_by_function_arn,
+    ),
+)
+
+
+_applied: list[str] = []
+
+
+def apply_all(set_: Setter = setattr) -> list[str]:
+    """Apply every patch to the moto models in this process (once); their names."""
+    if not _applied:
+        for patch in PATCHES:
+            patch.apply(set_)
+            _applied.append(patch.name)
+    return list(_applied)

@@ -1,0 +1,196 @@
+"""local_aws.moto_patches: each moto gap shown unpatched, then closed by its patch.
+
+The "moto ..." tests fail once moto behaves like AWS: then drop the patch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from local_aws import moto_patches
+
+SWAGGER_2 = {
+    "swagger": "2.0",
+    "info": {"version": "1.0", "title": "event-platform"},
+    "schemes": ["https"],
+    "paths": {
+        "/users/{user_id}": {"get": {"responses": {"200": {"description": "200 response"}}}}
+    },
+}
+
+
+def _patched(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    patch = next(p for p in moto_patches.PATCHES if p.name == name)
+    patch.apply(lambda owner, attr, value: monkeypatch.setattr(owner, attr, value, raising=False))
+
+
+def _queue_with_redrive_allow_policy(session: boto3.session.Session) -> tuple[Any, str]:
+    sqs = session.client("sqs")
+    url = sqs.create_queue(QueueName="evp-loyalty-dlq")["QueueUrl"]
+    policy = json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": ["arn:q"]})
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedriveAllowPolicy": policy})
+    return sqs, url
+
+
+def test_moto_never_returns_the_redrive_allow_policy(session: boto3.session.Session) -> None:
+    # GIVEN a DLQ whose RedriveAllowPolicy was set, on unpatched moto
+    sqs, url = _queue_with_redrive_allow_policy(session)
+    # WHEN reading all its attributes
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    # THEN the policy is missing (AWS returns it)
+    assert "RedriveAllowPolicy" not in attributes
+
+
+def test_patched_moto_returns_the_redrive_allow_policy_until_cleared(
+    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the patch, and a DLQ whose RedriveAllowPolicy was set
+    _patched("sqs-redrive-allow-policy", monkeypatch)
+    sqs, url = _queue_with_redrive_allow_policy(session)
+    # WHEN reading it back, by name and with All
+    by_name = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedriveAllowPolicy"])
+    everything = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+    # THEN it is there as set
+    assert json.loads(by_name["Attributes"]["RedriveAllowPolicy"])["redrivePermission"] == "byQueue"
+    assert "RedriveAllowPolicy" in everything["Attributes"]
+    # AND setting it to "" removes it, as on AWS
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedriveAllowPolicy": ""})
+    cleared = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert "RedriveAllowPolicy" not in cleared
+    # AND queues that never had one still answer
+    other = sqs.create_queue(QueueName="plain")["QueueUrl"]
+    plain = sqs.get_queue_attributes(QueueUrl=other, AttributeNames=["All"])["Attributes"]
+    assert "QueueArn" in plain
+
+
+def test_moto_cannot_import_a_swagger_2_document_without_description(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN unpatched moto (in-process, so its KeyError surfaces as such)
+    apigateway = session.client("apigateway")
+    # WHEN importing a Swagger 2.0 document without info.description, as Chalice writes them
+    # THEN moto fails (AWS imports it)
+    with pytest.raises(KeyError, match="description"):
+        apigateway.import_rest_api(body=json.dumps(SWAGGER_2))
+
+
+def test_moto_refuses_to_put_a_swagger_2_document(session: boto3.session.Session) -> None:
+    # GIVEN an API on unpatched moto
+    apigateway = session.client("apigateway")
+    api_id = apigateway.create_rest_api(name="event-platform")["id"]
+    # WHEN putting a Swagger 2.0 document over it, as `chalice deploy` does on updates
+    # THEN moto refuses the version (AWS accepts it)
+    with pytest.raises(ClientError, match="BadRequest"):
+        apigateway.put_rest_api(restApiId=api_id, mode="overwrite", body=json.dumps(SWAGGER_2))
+
+
+def test_patched_moto_imports_and_puts_swagger_2(
+    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the patch
+    _patched("apigateway-swagger-2", monkeypatch)
+    apigateway = session.client("apigateway")
+    # WHEN importing, then putting, a Swagger 2.0 document without description
+    api_id = apigateway.import_rest_api(body=json.dumps(SWAGGER_2))["id"]
+    apigateway.put_rest_api(restApiId=api_id, mode="overwrite", body=json.dumps(SWAGGER_2))
+    # THEN the API has the document's resources
+    paths = {r["path"] for r in apigateway.get_resources(restApiId=api_id)["items"]}
+    assert "/users/{user_id}" in paths
+    assert apigateway.get_rest_api(restApiId=api_id)["name"] == "event-platform"
+
+
+def _function_and_queue(session: boto3.session.Session) -> tuple[Any, str, str]:
+    iam, lam, sqs = session.client("iam"), session.client("lambda"), session.client("sqs")
+    role = iam.create_role(RoleName="lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
+    function_arn = lam.create_function(
+        FunctionName="event-platform-dev-loyalty_enrolment",
+        Runtime="python3.11",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": buffer.getvalue()},
+    )["FunctionArn"]
+    url = sqs.create_queue(QueueName="evp-loyalty")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return lam, function_arn, queue_arn["Attributes"]["QueueArn"]
+
+
+def test_moto_does_not_list_mappings_created_by_arn_when_asked_by_name(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN a mapping created with the function's ARN (as Chalice does), on unpatched moto
+    lam, function_arn, queue_arn = _function_and_queue(session)
+    lam.create_event_source_mapping(FunctionName=function_arn, EventSourceArn=queue_arn)
+    # WHEN listing the function's mappings by its name
+    listed = lam.list_event_source_mappings(FunctionName="event-platform-dev-loyalty_enrolment")
+    # THEN moto finds none (AWS lists the mapping)
+    assert listed["EventSourceMappings"] == []
+
+
+@pytest.mark.parametrize("created_with", ["name", "arn"])
+@pytest.mark.parametrize("listed_with", ["name", "arn"])
+def test_patched_moto_lists_a_functions_mappings_by_name_or_arn(
+    session: boto3.session.Session,
+    monkeypatch: pytest.MonkeyPatch,
+    created_with: str,
+    listed_with: str,
+) -> None:
+    # GIVEN the patch and a mapping created with the function's name or ARN
+    _patched("lambda-mappings-by-function-arn", monkeypatch)
+    lam, function_arn, queue_arn = _function_and_queue(session)
+    ref = {"name": "event-platform-dev-loyalty_enrolment", "arn": function_arn}
+    uuid = lam.create_event_source_mapping(
+        FunctionName=ref[created_with], EventSourceArn=queue_arn
+    )["UUID"]
+    # WHEN listing by name or ARN, and for another function
+    listed = lam.list_event_source_mappings(FunctionName=ref[listed_with])
+    other = lam.list_event_source_mappings(FunctionName="event-platform-dev-projector")
+    # THEN the function's mapping is found, and only for it
+    assert [m["UUID"] for m in listed["EventSourceMappings"]] == [uuid]
+    assert other["EventSourceMappings"] == []
+
+
+def test_moto_has_no_firehose_opensearch_destination(session: boto3.session.Session) -> None:
+    # GIVEN unpatched moto
+    firehose = session.client("firehose")
+    # WHEN creating a delivery stream to an OpenSearch domain
+    # THEN moto refuses it, which is why it is listed as not emulated
+    with pytest.raises(ClientError, match="Exactly one destination configuration"):
+        firehose.create_delivery_stream(
+            DeliveryStreamName="evp-search",
+            AmazonopensearchserviceDestinationConfiguration={
+                "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+                "DomainARN": "arn:aws:es:eu-west-1:123456789012:domain/evp-search",
+                "IndexName": "events",
+                "S3Configuration": {
+                    "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+                    "BucketARN": "arn:aws:s3:::evp-archive",
+                },
+            },
+        )
+    assert moto_patches.not_emulated_reason(
+        "aws_kinesis_firehose_delivery_stream", {"destination": "opensearch"}
+    )
+    assert (
+        moto_patches.not_emulated_reason(
+            "aws_kinesis_firehose_delivery_stream", {"destination": "extended_s3"}
+        )
+        is None
+    )
+
+
+def test_every_patch_says_what_moto_and_aws_do() -> None:
+    # GIVEN the patches
+    # WHEN reading their descriptions
+    # THEN each names moto's behaviour and AWS's, and the names are unique
+    assert all(p.moto and p.aws and p.moto != p.aws for p in moto_patches.PATCHES)
+    assert len({p.name for p in moto_patches.PATCHES}) == len(moto_patches.PATCHES)
