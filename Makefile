@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint demo clean
+.PHONY: install test test-fast lint demo rehearse clean
 
 install: $(STAMP)
 
@@ -25,6 +25,9 @@ lint: install
 
 demo: install
 	$(BIN)/python scripts/demo.py
+
+rehearse: install
+	$(BIN)/python scripts/deploy_rehearsal.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

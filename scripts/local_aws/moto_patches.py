@@ -165,13 +165,8 @@ PATCHES: tuple[Patch, ...] = (
 )
 
 
-_applied: list[str] = []
-
-
 def apply_all(set_: Setter = setattr) -> list[str]:
-    """Apply every patch to the moto models in this process (once); their names."""
-    if not _applied:
-        for patch in PATCHES:
-            patch.apply(set_)
-            _applied.append(patch.name)
-    return list(_applied)
+    """Apply every patch to the moto models in this process (once per process); their names."""
+    for patch in PATCHES:
+        patch.apply(set_)
+    return [patch.name for patch in PATCHES]

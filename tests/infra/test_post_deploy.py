@@ -15,6 +15,7 @@ import pytest
 from tf_outputs_to_chalice import SQS_CONSUMERS, STREAM_CONSUMERS
 
 from chalicelib import resources
+from local_aws.moto_patches import apply_all
 
 PREFIX = "event-platform-dev"
 
@@ -26,9 +27,19 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture
-def deployed(tmp_path: Path, session: boto3.session.Session) -> Iterator[dict[str, Any]]:
-    """GIVEN the Chalice functions deployed in moto with the mappings Chalice creates."""
+@pytest.fixture(params=["arn", "name"], ids=["mappings-by-arn", "mappings-by-name"])
+def deployed(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    session: boto3.session.Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[dict[str, Any]]:
+    """GIVEN the Chalice functions deployed in moto with the mappings Chalice creates.
+
+    Chalice creates mappings with the function ARN; AWS lists them by name too,
+    moto only once patched (local_aws.moto_patches).
+    """
+    apply_all(lambda owner, attr, value: monkeypatch.setattr(owner, attr, value, raising=False))
     iam, lam = session.client("iam"), session.client("lambda")
     sqs, kinesis, dynamodb = (
         session.client("sqs"),
@@ -42,14 +53,14 @@ def deployed(tmp_path: Path, session: boto3.session.Session) -> Iterator[dict[st
 
     def function(handler: str) -> str:
         name = f"{PREFIX}-{handler}"
-        lam.create_function(
+        arn = lam.create_function(
             FunctionName=name,
             Runtime="python3.11",
             Role=role,
             Handler="app.handler",
             Code={"ZipFile": code},
-        )
-        return name
+        )["FunctionArn"]
+        return str(arn) if request.param == "arn" else name
 
     def queue_arn(name: str) -> str:
         url = sqs.create_queue(QueueName=name)["QueueUrl"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -13,12 +12,13 @@ from typing import Any
 
 import pytest
 
+from local_aws.terraform_cli import missing_tooling, provider_mirror
 from tests.infra import hcl
 
 TF_FILES = sorted(hcl.INFRA.rglob("*.tf"))
 MODULE_DIRS = sorted(p for p in (hcl.INFRA / "modules").iterdir() if p.is_dir())
 CHECKOV = Path(sys.executable).with_name("checkov")
-PLUGIN_DIR = Path(os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins"))
+PLUGIN_DIR = provider_mirror()
 
 
 def test_infra_has_a_root_module_and_modules() -> None:
@@ -349,10 +349,7 @@ def test_terraform_fmt_is_clean() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    shutil.which("terraform") is None or not PLUGIN_DIR.is_dir(),
-    reason="needs terraform and a local AWS provider mirror (TF_PLUGIN_DIR)",
-)
+@pytest.mark.skipif(missing_tooling() is not None, reason=str(missing_tooling()))
 def test_terraform_validate_passes(tmp_path: Path) -> None:
     # GIVEN a copy of infra/ initialised from the local provider mirror
     work = tmp_path / "infra"

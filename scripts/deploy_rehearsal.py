@@ -1,0 +1,421 @@
+"""Rehearse the documented deployment for real against a fresh moto server.
+
+    python scripts/deploy_rehearsal.py [--stage dev] [--keep-dir DIR]
+
+ARCHITECTURE.md section 8, step by step, on loopback: a patched moto server
+(local_aws.moto_server) on a free port; a copy of infra/ with a provider
+override pointing every endpoint at it; ``terraform init -plugin-dir=<mirror>``
+and ``apply``; ``tf_outputs_to_chalice.py`` into a copy of chalice_app/;
+``chalice deploy``; ``post_deploy.py``. Then it checks from the emulator's
+control plane what was created (functions, environments, role policies,
+event source mappings, API routes), runs ``terraform destroy`` and stops moto.
+
+What moto cannot create (local_aws.moto_patches.NOT_EMULATED, and whatever
+depends on it) is left out of the apply, covered by a final ``terraform plan``
+that must plan exactly those creations, and listed in ``not_emulated``.
+
+The last line of output is a JSON summary. Exit 0 only if every check held;
+exit 0 with ``"skipped"`` when terraform or the provider mirror is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+
+ROOT = Path(__file__).resolve().parents[1]
+for _path in (ROOT / "scripts", ROOT / "chalice_app"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from post_deploy import desired_settings  # noqa: E402
+from tf_outputs_to_chalice import environment_variables  # noqa: E402
+
+from local_aws import rehearsal_checks as checks  # noqa: E402
+from local_aws.moto_patches import PATCHES, not_emulated_reason  # noqa: E402
+from local_aws.stack_process import free_port, wait_for  # noqa: E402
+from local_aws.terraform_cli import (  # noqa: E402
+    PlannedResource,
+    TerraformError,
+    dependents,
+    graph_edges,
+    missing_tooling,
+    provider_mirror,
+    show_plan,
+    terraform,
+)
+
+__all__ = ["main"]
+
+REGION = "eu-west-1"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+OVERRIDE_EXAMPLE = ROOT / "infra" / "local" / "provider_override.tf.example"
+EXAMPLE_ENDPOINT = "http://127.0.0.1:5000"
+# The AWS provider waits a fixed 10 minutes before its first poll of a new
+# OpenSearch domain, and as long for its deletion (moto is done at once).
+# The rehearsal creates the domain through the API and imports it, then
+# terraform configures it in place (update path); at the end it deletes it
+# through the API.
+SLOW_TYPES = ("aws_opensearch_domain",)
+
+
+class RehearsalError(Exception):
+    """A step failed; the rehearsal stops there."""
+
+
+def _log(message: str) -> None:
+    print(f"[rehearsal] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def moto_server(log_path: Path) -> Iterator[str]:
+    """A patched moto server on a free loopback port; its URL. Stopped on exit."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local_aws.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+            cwd=ROOT / "scripts",
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                raise RehearsalError(f"moto server exited, see {log_path}")
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/", timeout=2) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        try:
+            wait_for(answers, timeout=60)
+            yield url
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _aws_env(url: str) -> dict[str, str]:
+    return {**CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": url}
+
+
+def _session() -> boto3.session.Session:
+    return boto3.session.Session(
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=REGION,
+    )
+
+
+def _client(url: str, service: str) -> Any:
+    return _session().client(service, endpoint_url=url)  # type: ignore[call-overload]
+
+
+def prepare_infra(work: Path, url: str) -> Path:
+    """A copy of infra/ whose provider override points every endpoint at ``url``."""
+    tf_dir = work / "infra"
+    shutil.copytree(
+        ROOT / "infra", tf_dir, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*")
+    )
+    override = OVERRIDE_EXAMPLE.read_text().replace(EXAMPLE_ENDPOINT, url)
+    (tf_dir / "rehearsal_provider_override.tf").write_text(override)
+    terraform(["init", "-input=false", "-no-color", f"-plugin-dir={provider_mirror()}"], tf_dir)
+    return tf_dir
+
+
+def _targets(addresses: set[str]) -> list[str]:
+    return [f"-target={address}" for address in sorted(addresses)]
+
+
+def _apply(tf_dir: Path, targets: set[str]) -> None:
+    # Most of an apply against moto is the provider's propagation waits: run more at once.
+    terraform(
+        ["apply", "-auto-approve", "-input=false", "-no-color", "-parallelism=30",
+         *_targets(targets)],
+        tf_dir,
+    )  # fmt: skip
+
+
+def _create_and_import_domains(
+    tf_dir: Path, url: str, domains: list[PlannedResource]
+) -> None:
+    """Create each OpenSearch domain through the API with its replacement-forcing settings."""
+    plan = tf_dir / "domains.plan"
+    configs = {d.config for d in domains}
+    terraform(["plan", "-input=false", "-no-color", f"-out={plan}", *_targets(configs)], tf_dir)
+    opensearch = _client(url, "opensearch")
+    imports = []
+    for domain in (r for r in show_plan(plan, tf_dir) if r.type in SLOW_TYPES):
+        at_rest = (domain.after.get("encrypt_at_rest") or [{}])[0]
+        opensearch.create_domain(
+            DomainName=domain.after["domain_name"],
+            EngineVersion=domain.after["engine_version"],
+            EncryptionAtRestOptions={
+                "Enabled": bool(at_rest.get("enabled")),
+                "KmsKeyId": at_rest.get("kms_key_id") or "",
+            },
+        )
+        imports.append(
+            f'import {{\n  to = {domain.address}\n  id = "{domain.after["domain_name"]}"\n}}\n'
+        )
+    (tf_dir / "rehearsal_imports.tf").write_text("\n".join(imports))
+
+
+def apply_infra(tf_dir: Path, url: str) -> dict[str, Any]:
+    """terraform apply of everything moto can create; what was left out, and why."""
+    plan = tf_dir / "full.plan"
+    terraform(["plan", "-input=false", "-no-color", f"-out={plan}"], tf_dir)
+    resources = show_plan(plan, tf_dir)
+    edges = graph_edges(terraform(["graph"], tf_dir))
+    gaps = {
+        r.config: reason
+        for r in resources
+        if (reason := not_emulated_reason(r.type, r.after)) is not None
+    }
+    excluded = dependents(gaps, edges)
+    not_emulated = {
+        address: gaps.get(address) or f"depends on {', '.join(sorted(gaps))}"
+        for address in sorted(excluded)
+    }
+    everything = {r.config for r in resources}
+    domains = [r for r in resources if r.type in SLOW_TYPES and r.config not in excluded]
+    slow = dependents({d.config for d in domains}, edges)
+    _log(f"apply 1/2: {len(everything - excluded - slow)} resource blocks")
+    _apply(tf_dir, everything - excluded - slow)
+    if domains:
+        _create_and_import_domains(tf_dir, url, domains)
+    _log(f"apply 2/2: {len(slow)} more (OpenSearch imported)")
+    _apply(tf_dir, everything - excluded)
+    # A targeted apply only writes the outputs of what it targeted.
+    terraform(["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"], tf_dir)
+    return {
+        "planned": resources,
+        "not_emulated": not_emulated,
+        "applied": len([r for r in resources if r.config not in excluded]),
+    }
+
+
+def check_plan_covers_only_the_gaps(tf_dir: Path, not_emulated: Mapping[str, str]) -> list[str]:
+    """A full plan after the apply creates exactly the not-emulated resources, nothing else."""
+    plan = tf_dir / "after.plan"
+    terraform(["plan", "-input=false", "-no-color", f"-out={plan}"], tf_dir)
+    problems = []
+    planned_configs = set()
+    for change in show_plan(plan, tf_dir):
+        if change.actions in (("no-op",), ("read",)):
+            continue
+        planned_configs.add(change.config)
+        if change.config not in not_emulated or change.actions != ("create",):
+            problems.append(f"plan after apply: {'/'.join(change.actions)} {change.address}")
+    unplanned = sorted(set(not_emulated) - planned_configs)
+    if unplanned:
+        problems.append(f"plan after apply does not cover {unplanned}")
+    return problems
+
+
+def _outputs(tf_dir: Path) -> dict[str, Any]:
+    document = json.loads(terraform(["output", "-json"], tf_dir))
+    return {name: entry["value"] for name, entry in document.items()}
+
+
+def _run(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float = 900) -> str:
+    result = subprocess.run(
+        list(argv),
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+        raise RehearsalError(f"{Path(argv[1]).name} failed (exit {result.returncode}):\n{tail}")
+    return result.stdout
+
+
+def deploy_app(work: Path, tf_dir: Path, url: str, stage: str) -> Path:
+    """Hand-off, chalice deploy and post_deploy on a copy of chalice_app/; the copy."""
+    app_dir = work / "chalice_app"
+    shutil.copytree(
+        ROOT / "chalice_app",
+        app_dir,
+        ignore=shutil.ignore_patterns("deployments", "deployed", "__pycache__"),
+    )
+    config = app_dir / ".chalice" / "config.json"
+    env = _aws_env(url)
+    python = sys.executable
+    scripts = ROOT / "scripts"
+    _run(
+        [python, str(scripts / "tf_outputs_to_chalice.py"), "--tf-dir", str(tf_dir),
+         "--stage", stage, "--config", str(config)],
+        ROOT,
+        env,
+    )  # fmt: skip
+    chalice = str(Path(sys.executable).with_name("chalice"))
+    _run([chalice, "deploy", "--stage", stage], app_dir, env, timeout=1200)
+    _run(
+        [python, str(scripts / "post_deploy.py"), "--stage", stage, "--config", str(config)],
+        ROOT,
+        env,
+    )
+    return app_dir
+
+
+def _load_app(environment: Mapping[str, str]) -> ModuleType:
+    os.environ.update({**environment, "AWS_DEFAULT_REGION": REGION})
+    return importlib.import_module("app")
+
+
+def check_deployment(url: str, outputs: Mapping[str, Any], stage: str) -> dict[str, Any]:
+    """Every control-plane check; counts and problems."""
+    environment = environment_variables(outputs)
+    app = _load_app(environment).app
+    lam, iam = _client(url, "lambda"), _client(url, "iam")
+    problems = checks.check_functions(
+        lam, iam, outputs["lambda_function_names"], environment, outputs["lambda_iam_policies"]
+    )
+    failure_queue = outputs["stream_failure_queue_arn"]
+    settings = {
+        source.name: desired_settings(source.name, failure_queue)
+        for source in checks.mapping_sources(app)
+    }
+    mappings, mapping_problems = checks.check_mappings(
+        lam, app, f"{app.app_name}-{stage}", settings
+    )
+    routes, api_problems = checks.check_api(_client(url, "apigateway"), app)
+    return {
+        "functions": len(outputs["lambda_function_names"]),
+        "mappings": mappings,
+        "routes": routes,
+        "problems": [*problems, *mapping_problems, *api_problems],
+    }
+
+
+def destroy_infra(tf_dir: Path, url: str, planned: list[PlannedResource]) -> None:
+    """terraform destroy, as an operator tearing down would run it.
+
+    Deletion protection on the tables is switched off through the API first
+    (terraform refuses nothing, DynamoDB does), and OpenSearch domains are
+    deleted through the API and dropped from the state (see SLOW_TYPES).
+    """
+    (tf_dir / "rehearsal_imports.tf").unlink(missing_ok=True)
+    state = set(terraform(["state", "list"], tf_dir).split())
+    dynamodb, opensearch = _client(url, "dynamodb"), _client(url, "opensearch")
+    for resource in planned:
+        if resource.address not in state:
+            continue
+        if resource.type == "aws_dynamodb_table" and resource.after.get(
+            "deletion_protection_enabled"
+        ):
+            dynamodb.update_table(
+                TableName=resource.after["name"], DeletionProtectionEnabled=False
+            )
+        if resource.type in SLOW_TYPES:
+            terraform(["state", "rm", resource.address], tf_dir)
+            opensearch.delete_domain(DomainName=resource.after["domain_name"])
+    terraform(["destroy", "-auto-approve", "-input=false", "-no-color"], tf_dir)
+    left = terraform(["state", "list"], tf_dir).split()
+    if left:
+        raise RehearsalError(f"terraform destroy left {left}")
+
+
+@contextmanager
+def _step(steps: dict[str, float], name: str) -> Iterator[None]:
+    _log(name)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        steps[name] = round(time.monotonic() - started, 1)
+
+
+def rehearse(work: Path, stage: str) -> dict[str, Any]:
+    """The whole rehearsal in ``work``; the summary (``ok`` false with ``problems``)."""
+    steps: dict[str, float] = {}
+    summary: dict[str, Any] = {
+        "ok": False,
+        "stage": stage,
+        "patches": [p.name for p in PATCHES],
+        "steps": steps,
+    }
+    problems: list[str] = []
+    with moto_server(work / "moto.log") as url:
+        with _step(steps, "terraform init"):
+            tf_dir = prepare_infra(work, url)
+        with _step(steps, "terraform apply"):
+            applied = apply_infra(tf_dir, url)
+        summary["resources"] = applied["applied"]
+        summary["not_emulated"] = [
+            {"address": a, "reason": r} for a, r in applied["not_emulated"].items()
+        ]
+        with _step(steps, "terraform plan"):
+            problems += check_plan_covers_only_the_gaps(tf_dir, applied["not_emulated"])
+        outputs = _outputs(tf_dir)
+        with _step(steps, "hand-off, chalice deploy, post_deploy"):
+            deploy_app(work, tf_dir, url, stage)
+        with _step(steps, "checks"):
+            deployed = check_deployment(url, outputs, stage)
+        problems += deployed.pop("problems")
+        summary.update(deployed)
+        with _step(steps, "terraform destroy"):
+            destroy_infra(tf_dir, url, applied["planned"])
+        summary["destroyed"] = True
+    summary["problems"] = problems
+    summary["ok"] = not problems
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--keep-dir", type=Path, help="work here and keep it (default: temp)")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    missing = missing_tooling()
+    if missing:
+        print(json.dumps({"ok": None, "skipped": missing}))
+        return 0
+    try:
+        if args.keep_dir:
+            args.keep_dir.mkdir(parents=True, exist_ok=True)
+            summary = rehearse(args.keep_dir, args.stage)
+        else:
+            with tempfile.TemporaryDirectory(prefix="deploy-rehearsal-") as work:
+                summary = rehearse(Path(work), args.stage)
+    except (RehearsalError, TerraformError, subprocess.TimeoutExpired) as exc:
+        _log(str(exc))
+        summary = {"ok": False, "stage": args.stage, "error": str(exc).splitlines()[0]}
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(summary, sort_keys=True))
+    return 0 if summary["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
