@@ -152,13 +152,14 @@ def _targets(addresses: set[str]) -> list[str]:
     return [f"-target={address}" for address in sorted(addresses)]
 
 
-def _apply(tf_dir: Path, targets: set[str]) -> None:
+def _apply(tf_dir: Path, targets: set[str], log_name: str) -> None:
     # Most of an apply against moto is the provider's propagation waits: run more at once.
-    terraform(
+    output = terraform(
         ["apply", "-auto-approve", "-input=false", "-no-color", "-parallelism=30",
          *_targets(targets)],
         tf_dir,
     )  # fmt: skip
+    (tf_dir / log_name).write_text(output)
 
 
 def _create_and_import_domains(
@@ -206,11 +207,11 @@ def apply_infra(tf_dir: Path, url: str) -> dict[str, Any]:
     domains = [r for r in resources if r.type in SLOW_TYPES and r.config not in excluded]
     slow = dependents({d.config for d in domains}, edges)
     _log(f"apply 1/2: {len(everything - excluded - slow)} resource blocks")
-    _apply(tf_dir, everything - excluded - slow)
+    _apply(tf_dir, everything - excluded - slow, "apply-1.log")
     if domains:
         _create_and_import_domains(tf_dir, url, domains)
     _log(f"apply 2/2: {len(slow)} more (OpenSearch imported)")
-    _apply(tf_dir, everything - excluded)
+    _apply(tf_dir, everything - excluded, "apply-2.log")
     # A targeted apply only writes the outputs of what it targeted.
     terraform(["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"], tf_dir)
     return {
@@ -317,19 +318,31 @@ def check_deployment(url: str, outputs: Mapping[str, Any], stage: str) -> dict[s
     }
 
 
+def _empty_bucket(s3: Any, bucket: str) -> None:
+    # Terraform deletes no objects (no force_destroy); moto, like S3, writes
+    # server access logs, so logging stops first or the log bucket refills.
+    s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus={})
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+            s3.delete_object(Bucket=bucket, Key=entry["Key"], VersionId=entry["VersionId"])
+
+
 def destroy_infra(tf_dir: Path, url: str, planned: list[PlannedResource]) -> None:
     """terraform destroy, as an operator tearing down would run it.
 
-    Deletion protection on the tables is switched off through the API first
-    (terraform refuses nothing, DynamoDB does), and OpenSearch domains are
-    deleted through the API and dropped from the state (see SLOW_TYPES).
+    First, through the API: buckets are emptied, table deletion protection is
+    switched off (DynamoDB refuses otherwise), and OpenSearch domains are
+    deleted and dropped from the state (see SLOW_TYPES).
     """
     (tf_dir / "rehearsal_imports.tf").unlink(missing_ok=True)
     state = set(terraform(["state", "list"], tf_dir).split())
     dynamodb, opensearch = _client(url, "dynamodb"), _client(url, "opensearch")
+    s3 = _client(url, "s3")
     for resource in planned:
         if resource.address not in state:
             continue
+        if resource.type == "aws_s3_bucket":
+            _empty_bucket(s3, resource.after["bucket"])
         if resource.type == "aws_dynamodb_table" and resource.after.get(
             "deletion_protection_enabled"
         ):
@@ -355,16 +368,14 @@ def _step(steps: dict[str, float], name: str) -> Iterator[None]:
         steps[name] = round(time.monotonic() - started, 1)
 
 
-def rehearse(work: Path, stage: str) -> dict[str, Any]:
-    """The whole rehearsal in ``work``; the summary (``ok`` false with ``problems``)."""
+def rehearse(work: Path, stage: str, summary: dict[str, Any]) -> None:
+    """The whole rehearsal in ``work``, filling ``summary`` as it goes."""
     steps: dict[str, float] = {}
-    summary: dict[str, Any] = {
-        "ok": False,
-        "stage": stage,
-        "patches": [p.name for p in PATCHES],
-        "steps": steps,
-    }
+    summary.update(
+        {"ok": False, "stage": stage, "patches": [p.name for p in PATCHES], "steps": steps}
+    )
     problems: list[str] = []
+    summary["problems"] = problems
     with moto_server(work / "moto.log") as url:
         with _step(steps, "terraform init"):
             tf_dir = prepare_infra(work, url)
@@ -386,9 +397,7 @@ def rehearse(work: Path, stage: str) -> dict[str, Any]:
         with _step(steps, "terraform destroy"):
             destroy_infra(tf_dir, url, applied["planned"])
         summary["destroyed"] = True
-    summary["problems"] = problems
     summary["ok"] = not problems
-    return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -402,16 +411,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(json.dumps({"ok": None, "skipped": missing}))
         return 0
+    summary: dict[str, Any] = {}
     try:
         if args.keep_dir:
             args.keep_dir.mkdir(parents=True, exist_ok=True)
-            summary = rehearse(args.keep_dir, args.stage)
+            rehearse(args.keep_dir, args.stage, summary)
         else:
             with tempfile.TemporaryDirectory(prefix="deploy-rehearsal-") as work:
-                summary = rehearse(Path(work), args.stage)
+                rehearse(Path(work), args.stage, summary)
     except (RehearsalError, TerraformError, subprocess.TimeoutExpired) as exc:
         _log(str(exc))
-        summary = {"ok": False, "stage": args.stage, "error": str(exc).splitlines()[0]}
+        summary["ok"] = False
+        summary["error"] = " ".join(str(exc).split())[-500:]
     summary["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(summary, sort_keys=True))
     return 0 if summary["ok"] else 1
