@@ -52,7 +52,6 @@ from local_aws.moto_patches import PATCHES, not_emulated_reason  # noqa: E402
 from local_aws.stack_process import free_port, wait_for  # noqa: E402
 from local_aws.terraform_cli import (  # noqa: E402
     PlannedResource,
-    TerraformError,
     dependents,
     graph_edges,
     missing_tooling,
@@ -321,7 +320,9 @@ def check_deployment(url: str, outputs: Mapping[str, Any], stage: str) -> dict[s
 def _empty_bucket(s3: Any, bucket: str) -> None:
     # Terraform deletes no objects (no force_destroy); moto, like S3, writes
     # server access logs, so logging stops first or the log bucket refills.
+    # The TLS-only bucket policy denies these plain-HTTP calls: it goes first.
     s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus={})
+    s3.delete_bucket_policy(Bucket=bucket)
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
         for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
             s3.delete_object(Bucket=bucket, Key=entry["Key"], VersionId=entry["VersionId"])
@@ -419,8 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             with tempfile.TemporaryDirectory(prefix="deploy-rehearsal-") as work:
                 rehearse(Path(work), args.stage, summary)
-    except (RehearsalError, TerraformError, subprocess.TimeoutExpired) as exc:
-        _log(str(exc))
+    except Exception as exc:  # any failure still ends with the JSON summary
+        _log(f"{type(exc).__name__}: {exc}")
         summary["ok"] = False
         summary["error"] = " ".join(str(exc).split())[-500:]
     summary["seconds"] = round(time.monotonic() - started, 1)

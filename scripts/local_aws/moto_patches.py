@@ -143,6 +143,24 @@ def _lambda_mappings_by_function_arn(set_: Setter) -> None:
     set_(LambdaBackend, "list_event_source_mappings", list_event_source_mappings)
 
 
+def _kinesis_create_stream_tags(set_: Setter) -> None:
+    # moto: KinesisResponse.create_stream ignores the Tags parameter, so a
+    # stream created with tags (the provider's default_tags) has none and the
+    # next plan wants to add them. AWS tags the stream at creation.
+    from moto.kinesis.responses import KinesisResponse
+
+    original = KinesisResponse.create_stream
+
+    def create_stream(self: Any) -> Any:
+        response = original(self)
+        tags = self._get_param("Tags")
+        if tags:
+            self.kinesis_backend.add_tags_to_stream(None, self._get_param("StreamName"), tags)
+        return response
+
+    set_(KinesisResponse, "create_stream", create_stream)
+
+
 PATCHES: tuple[Patch, ...] = (
     Patch(
         name="sqs-redrive-allow-policy",
@@ -155,6 +173,12 @@ PATCHES: tuple[Patch, ...] = (
         moto="ImportRestApi needs info.description; PutRestApi refuses Swagger 2.0",
         aws="ImportRestApi and PutRestApi take Swagger 2.0 or OpenAPI 3, description optional",
         apply=_apigateway_swagger_2,
+    ),
+    Patch(
+        name="kinesis-create-stream-tags",
+        moto="CreateStream ignores Tags",
+        aws="CreateStream tags the new stream",
+        apply=_kinesis_create_stream_tags,
     ),
     Patch(
         name="lambda-mappings-by-function-arn",

@@ -159,6 +159,30 @@ def test_patched_moto_lists_a_functions_mappings_by_name_or_arn(
     assert other["EventSourceMappings"] == []
 
 
+def test_moto_ignores_tags_given_to_create_stream(session: boto3.session.Session) -> None:
+    # GIVEN unpatched moto
+    kinesis = session.client("kinesis")
+    # WHEN creating a stream with tags, as the provider does with default_tags
+    kinesis.create_stream(StreamName="evp-events", ShardCount=1, Tags={"Project": "p"})
+    # THEN the stream has none (AWS tags it)
+    assert kinesis.list_tags_for_stream(StreamName="evp-events")["Tags"] == []
+
+
+def test_patched_moto_tags_a_stream_at_creation(
+    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the patch
+    _patched("kinesis-create-stream-tags", monkeypatch)
+    kinesis = session.client("kinesis")
+    # WHEN creating a stream with and without tags
+    kinesis.create_stream(StreamName="evp-events", ShardCount=1, Tags={"Project": "p"})
+    kinesis.create_stream(StreamName="plain", ShardCount=1)
+    # THEN the first carries its tags, the second none
+    tags = kinesis.list_tags_for_stream(StreamName="evp-events")["Tags"]
+    assert tags == [{"Key": "Project", "Value": "p"}]
+    assert kinesis.list_tags_for_stream(StreamName="plain")["Tags"] == []
+
+
 def test_moto_has_no_firehose_opensearch_destination(session: boto3.session.Session) -> None:
     # GIVEN unpatched moto
     firehose = session.client("firehose")
