@@ -52,6 +52,7 @@ from local_aws.moto_patches import PATCHES, not_emulated_reason  # noqa: E402
 from local_aws.stack_process import free_port, wait_for  # noqa: E402
 from local_aws.terraform_cli import (  # noqa: E402
     PlannedResource,
+    dependencies,
     dependents,
     graph_edges,
     missing_tooling,
@@ -204,12 +205,14 @@ def apply_infra(tf_dir: Path, url: str) -> dict[str, Any]:
     }
     everything = {r.config for r in resources}
     domains = [r for r in resources if r.type in SLOW_TYPES and r.config not in excluded]
-    slow = dependents({d.config for d in domains}, edges)
-    _log(f"apply 1/2: {len(everything - excluded - slow)} resource blocks")
-    _apply(tf_dir, everything - excluded - slow, "apply-1.log")
     if domains:
+        # First what the domains need (their KMS key, log groups), so they can be
+        # created with it; then everything, the domains' updates among the rest.
+        configs = {d.config for d in domains}
+        _log(f"apply 1/2: what {len(configs)} OpenSearch domain(s) need")
+        _apply(tf_dir, (dependencies(configs, edges) & everything) - configs, "apply-1.log")
         _create_and_import_domains(tf_dir, url, domains)
-    _log(f"apply 2/2: {len(slow)} more (OpenSearch imported)")
+    _log(f"apply 2/2: {len(everything - excluded)} resource blocks")
     _apply(tf_dir, everything - excluded, "apply-2.log")
     # A targeted apply only writes the outputs of what it targeted.
     terraform(["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"], tf_dir)
@@ -318,10 +321,8 @@ def check_deployment(url: str, outputs: Mapping[str, Any], stage: str) -> dict[s
 
 
 def _empty_bucket(s3: Any, bucket: str) -> None:
-    # Terraform deletes no objects (no force_destroy); moto, like S3, writes
-    # server access logs, so logging stops first or the log bucket refills.
-    # The TLS-only bucket policy denies these plain-HTTP calls: it goes first.
-    s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus={})
+    # Terraform deletes no objects (no force_destroy). The TLS-only bucket
+    # policy denies these plain-HTTP calls: it goes first.
     s3.delete_bucket_policy(Bucket=bucket)
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
         for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
@@ -339,11 +340,16 @@ def destroy_infra(tf_dir: Path, url: str, planned: list[PlannedResource]) -> Non
     state = set(terraform(["state", "list"], tf_dir).split())
     dynamodb, opensearch = _client(url, "dynamodb"), _client(url, "opensearch")
     s3 = _client(url, "s3")
+    buckets = [
+        r.after["bucket"] for r in planned if r.type == "aws_s3_bucket" and r.address in state
+    ]
+    for bucket in buckets:  # S3 writes access logs on every request until logging stops
+        s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus={})
+    for bucket in buckets:
+        _empty_bucket(s3, bucket)
     for resource in planned:
         if resource.address not in state:
             continue
-        if resource.type == "aws_s3_bucket":
-            _empty_bucket(s3, resource.after["bucket"])
         if resource.type == "aws_dynamodb_table" and resource.after.get(
             "deletion_protection_enabled"
         ):

@@ -87,6 +87,33 @@ def _sqs_redrive_allow_policy(set_: Setter) -> None:
     set_(Queue, "BASE_ATTRIBUTES", [*Queue.BASE_ATTRIBUTES, "RedriveAllowPolicy"])
 
 
+def _sqs_set_attributes_keeps_the_rest(set_: Setter) -> None:
+    # moto: Queue._set_attributes ends with `self.policy = attributes.get("Policy")`,
+    # so any SetQueueAttributes without Policy (e.g. the provider updating
+    # RedrivePolicy) deletes the queue's policy. AWS changes only what is given.
+    # moto also returns RedrivePolicy re-serialised with spaces, which the
+    # provider plans as a change on every run; AWS returns it compact.
+    from moto.sqs.models import Queue
+
+    original_set = Queue._set_attributes
+    original_attributes = Queue.attributes
+
+    def _set_attributes(queue: Queue, attributes: dict[str, Any], now: Any = None) -> None:
+        policy = queue.__dict__.get("_policy_json")
+        original_set(queue, attributes, now)
+        if "Policy" not in attributes and policy is not None:
+            queue._policy_json = policy
+
+    def attributes(queue: Queue) -> dict[str, Any]:
+        result = dict(original_attributes.fget(queue))  # type: ignore[attr-defined]
+        if queue.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(queue.redrive_policy, separators=(",", ":"))
+        return result
+
+    set_(Queue, "_set_attributes", _set_attributes)
+    set_(Queue, "attributes", property(attributes))
+
+
 def _apigateway_swagger_2(set_: Setter) -> None:
     # moto: import_rest_api reads api_doc["info"]["description"] (KeyError on a
     # document without one, like Chalice's), and put_rest_api refuses any
@@ -167,6 +194,12 @@ PATCHES: tuple[Patch, ...] = (
         moto="GetQueueAttributes never returns RedriveAllowPolicy",
         aws="GetQueueAttributes returns RedriveAllowPolicy once set",
         apply=_sqs_redrive_allow_policy,
+    ),
+    Patch(
+        name="sqs-set-attributes-keeps-the-rest",
+        moto="SetQueueAttributes without Policy deletes it; RedrivePolicy comes back with spaces",
+        aws="SetQueueAttributes changes only the given attributes; RedrivePolicy is compact JSON",
+        apply=_sqs_set_attributes_keeps_the_rest,
     ),
     Patch(
         name="apigateway-swagger-2",

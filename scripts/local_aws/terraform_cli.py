@@ -17,6 +17,7 @@ __all__ = [
     "PlannedResource",
     "TerraformError",
     "config_address",
+    "dependencies",
     "dependents",
     "graph_edges",
     "missing_tooling",
@@ -128,3 +129,8 @@ def dependents(roots: Iterable[str], edges: Iterable[tuple[str, str]]) -> set[st
                 closure.add(dependent)
                 grown = True
     return closure
+
+
+def dependencies(roots: Iterable[str], edges: Iterable[tuple[str, str]]) -> set[str]:
+    """``roots`` and everything they depend on, directly or not."""
+    return dependents(roots, [(dependency, dependent) for dependent, dependency in edges])

@@ -70,6 +70,48 @@ def test_patched_moto_returns_the_redrive_allow_policy_until_cleared(
     assert "QueueArn" in plain
 
 
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage"}],
+}
+
+
+def _queue_with_policy_then_redrive(session: boto3.session.Session) -> dict[str, Any]:
+    sqs: Any = session.client("sqs")
+    dlq = sqs.create_queue(QueueName="evp-crm-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
+    url = sqs.create_queue(QueueName="evp-crm")["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(POLICY)})
+    redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": 3}
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(redrive)})
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return dict(attributes)
+
+
+def test_moto_drops_the_policy_when_other_attributes_are_set(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN a queue with a policy, on unpatched moto
+    # WHEN setting its redrive policy alone
+    attributes = _queue_with_policy_then_redrive(session)
+    # THEN its policy is gone (AWS keeps it), and the redrive policy has spaces
+    assert "Policy" not in attributes
+    assert ", " in attributes["RedrivePolicy"]
+
+
+def test_patched_moto_keeps_the_policy_and_returns_compact_redrive_policy(
+    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the patch
+    _patched("sqs-set-attributes-keeps-the-rest", monkeypatch)
+    # WHEN a queue with a policy gets its redrive policy set alone
+    attributes = _queue_with_policy_then_redrive(session)
+    # THEN both are there, the redrive policy as compact JSON
+    assert json.loads(attributes["Policy"]) == POLICY
+    assert " " not in attributes["RedrivePolicy"]
+    assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == 3
+
+
 def test_moto_cannot_import_a_swagger_2_document_without_description(
     session: boto3.session.Session,
 ) -> None:

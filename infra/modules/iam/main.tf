@@ -7,8 +7,8 @@ data "aws_partition" "current" {}
 
 locals {
   function_prefix = "${var.app_name}-${var.stage}"
-  function_arn    = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${local.function_prefix}"
-  log_group_arn   = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws/lambda/${local.function_prefix}"
+  function_arn    = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function"
+  log_group_arn   = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws/lambda"
   t               = var.table_arns
 
   handlers = [
@@ -22,6 +22,11 @@ locals {
     "search_erasure",
     "search_transform",
   ]
+  # Chalice names the REST API's function <app>-<stage> and every other one
+  # <app>-<stage>-<handler> (chalice.deploy.appgraph).
+  function_names = {
+    for h in local.handlers : h => h == "api_handler" ? local.function_prefix : "${local.function_prefix}-${h}"
+  }
 
   queue_consumers = {
     loyalty_enrolment   = { queue = "loyalty", table = "loyalty_enrolments", opens_personal_data = false }
@@ -45,7 +50,7 @@ data "aws_iam_policy_document" "api_handler" {
   statement {
     sid       = "Logs"
     actions   = local.logs_write
-    resources = ["${local.log_group_arn}-api_handler:*"]
+    resources = ["${local.log_group_arn}/${local.function_names["api_handler"]}:*"]
   }
 
   statement {
@@ -116,7 +121,7 @@ data "aws_iam_policy_document" "ledger_relay" {
   statement {
     sid       = "Logs"
     actions   = local.logs_write
-    resources = ["${local.log_group_arn}-ledger_relay:*"]
+    resources = ["${local.log_group_arn}/${local.function_names["ledger_relay"]}:*"]
   }
 
   statement {
@@ -152,7 +157,7 @@ data "aws_iam_policy_document" "user_events_fanout" {
   statement {
     sid       = "Logs"
     actions   = local.logs_write
-    resources = ["${local.log_group_arn}-user_events_fanout:*"]
+    resources = ["${local.log_group_arn}/${local.function_names["user_events_fanout"]}:*"]
   }
 
   # sns:Publish also authorises PublishBatch.
@@ -171,7 +176,7 @@ data "aws_iam_policy_document" "projector" {
   statement {
     sid       = "Logs"
     actions   = local.logs_write
-    resources = ["${local.log_group_arn}-projector:*"]
+    resources = ["${local.log_group_arn}/${local.function_names["projector"]}:*"]
   }
 
   statement {
@@ -205,7 +210,7 @@ data "aws_iam_policy_document" "queue_consumer" {
   statement {
     sid       = "Logs"
     actions   = local.logs_write
-    resources = ["${local.log_group_arn}-${each.key}:*"]
+    resources = ["${local.log_group_arn}/${local.function_names[each.key]}:*"]
   }
 
   statement {
@@ -260,7 +265,7 @@ data "aws_iam_policy_document" "search_transform" {
   statement {
     sid       = "Logs"
     actions   = local.logs_write
-    resources = ["${local.log_group_arn}-search_transform:*"]
+    resources = ["${local.log_group_arn}/${local.function_names["search_transform"]}:*"]
   }
 
   statement {
@@ -278,7 +283,7 @@ data "aws_iam_policy_document" "search_erasure" {
   statement {
     sid       = "Logs"
     actions   = local.logs_write
-    resources = ["${local.log_group_arn}-search_erasure:*"]
+    resources = ["${local.log_group_arn}/${local.function_names["search_erasure"]}:*"]
   }
 
   statement {

@@ -15,10 +15,10 @@ output "policies" {
 
 output "function_names" {
   description = "Deployed Lambda function name by Chalice handler name."
-  value       = { for h in local.handlers : h => "${local.function_prefix}-${h}" }
+  value       = local.function_names
 }
 
 output "function_arns" {
   description = "Lambda function ARN (unqualified) by Chalice handler name; deterministic, so usable before `chalice deploy` creates the functions."
-  value       = { for h in local.handlers : h => "${local.function_arn}-${h}" }
+  value       = { for h, name in local.function_names : h => "${local.function_arn}:${name}" }
 }
