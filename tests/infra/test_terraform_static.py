@@ -222,7 +222,9 @@ def test_queue_consumers_are_scoped_to_their_own_queue_and_table() -> None:
         # WHEN reading its statements by sid
         by_sid = {st["sid"]: st for st in policies[handler]}
         # THEN it logs to its own group, drains its own queue, writes only its own table
-        assert by_sid["Logs"]["resources"] == [f'${{local.log_group_arn}}-${{"{handler}"}}:*']
+        assert by_sid["Logs"]["resources"] == [
+            f'${{local.log_group_arn}}/${{local.function_names["{handler}"]}}:*'
+        ]
         assert by_sid["ConsumeQueue"]["resources"] == [f'${{var.queue_arns["{queue}"]}}']
         assert by_sid["WriteOwnTable"]["resources"] == [f'${{local.t["{table}"]}}']
         # AND only the CRM sync may open personal data
