@@ -187,12 +187,23 @@ def _create_and_import_domains(
     (tf_dir / "rehearsal_imports.tf").write_text("\n".join(imports))
 
 
-def apply_infra(tf_dir: Path, url: str) -> dict[str, Any]:
+@contextmanager
+def _step(steps: dict[str, float], name: str) -> Iterator[None]:
+    _log(name)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        steps[name] = round(time.monotonic() - started, 1)
+
+
+def apply_infra(tf_dir: Path, url: str, steps: dict[str, float]) -> dict[str, Any]:
     """terraform apply of everything moto can create; what was left out, and why."""
-    plan = tf_dir / "full.plan"
-    terraform(["plan", "-input=false", "-no-color", f"-out={plan}"], tf_dir)
-    resources = show_plan(plan, tf_dir)
-    edges = graph_edges(terraform(["graph"], tf_dir))
+    with _step(steps, "terraform plan and graph"):
+        plan = tf_dir / "full.plan"
+        terraform(["plan", "-input=false", "-no-color", f"-out={plan}"], tf_dir)
+        resources = show_plan(plan, tf_dir)
+        edges = graph_edges(terraform(["graph"], tf_dir))
     gaps = {
         r.config: reason
         for r in resources
@@ -209,13 +220,15 @@ def apply_infra(tf_dir: Path, url: str) -> dict[str, Any]:
         # First what the domains need (their KMS key, log groups), so they can be
         # created with it; then everything, the domains' updates among the rest.
         configs = {d.config for d in domains}
-        _log(f"apply 1/2: what {len(configs)} OpenSearch domain(s) need")
-        _apply(tf_dir, (dependencies(configs, edges) & everything) - configs, "apply-1.log")
-        _create_and_import_domains(tf_dir, url, domains)
-    _log(f"apply 2/2: {len(everything - excluded)} resource blocks")
-    _apply(tf_dir, everything - excluded, "apply-2.log")
-    # A targeted apply only writes the outputs of what it targeted.
-    terraform(["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"], tf_dir)
+        with _step(steps, "terraform apply: what the OpenSearch domains need"):
+            _apply(tf_dir, (dependencies(configs, edges) & everything) - configs, "apply-1.log")
+        with _step(steps, "OpenSearch domains created and imported"):
+            _create_and_import_domains(tf_dir, url, domains)
+    with _step(steps, f"terraform apply: {len(everything - excluded)} resource blocks"):
+        _apply(tf_dir, everything - excluded, "apply-2.log")
+    with _step(steps, "terraform apply -refresh-only (outputs)"):
+        # A targeted apply only writes the outputs of what it targeted.
+        terraform(["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"], tf_dir)
     return {
         "planned": resources,
         "not_emulated": not_emulated,
@@ -365,16 +378,6 @@ def destroy_infra(tf_dir: Path, url: str, planned: list[PlannedResource]) -> Non
         raise RehearsalError(f"terraform destroy left {left}")
 
 
-@contextmanager
-def _step(steps: dict[str, float], name: str) -> Iterator[None]:
-    _log(name)
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        steps[name] = round(time.monotonic() - started, 1)
-
-
 def rehearse(work: Path, stage: str, summary: dict[str, Any]) -> None:
     """The whole rehearsal in ``work``, filling ``summary`` as it goes."""
     steps: dict[str, float] = {}
@@ -386,13 +389,12 @@ def rehearse(work: Path, stage: str, summary: dict[str, Any]) -> None:
     with moto_server(work / "moto.log") as url:
         with _step(steps, "terraform init"):
             tf_dir = prepare_infra(work, url)
-        with _step(steps, "terraform apply"):
-            applied = apply_infra(tf_dir, url)
+        applied = apply_infra(tf_dir, url, steps)
         summary["resources"] = applied["applied"]
         summary["not_emulated"] = [
             {"address": a, "reason": r} for a, r in applied["not_emulated"].items()
         ]
-        with _step(steps, "terraform plan"):
+        with _step(steps, "terraform plan: only the not emulated left"):
             problems += check_plan_covers_only_the_gaps(tf_dir, applied["not_emulated"])
         outputs = _outputs(tf_dir)
         with _step(steps, "hand-off, chalice deploy, post_deploy"):
