@@ -1,14 +1,24 @@
-"""Routes and event handlers: wiring only; the work is in chalicelib."""
+"""Routes and event handlers: wiring only; the work is in chalicelib.
+
+Authentication is a Chalice HTTP middleware rather than a built-in
+authorizer: the same code verifies the token in ``chalice local``, in the
+test client and in Lambda (chalice local's CognitoUserPoolAuthorizer never
+checks signatures, and an API Gateway authorizer answers 401/403 in its own
+shape, not the documented one). Routes get the verified Caller and pass it
+to chalicelib, where each operation's access rule lives.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
-from chalice import Chalice
+from chalice import Chalice, Response
 from chalice.app import DynamoDBEvent, KinesisEvent, Request, SQSEvent
 
 from chalicelib import resources, service
-from chalicelib.http import api_errors, json_response, respond
+from chalicelib.access import Caller
+from chalicelib.http import CALLER, api_errors, authenticate, json_response, respond
 from chalicelib.settings import get_settings
 
 app = Chalice(app_name="event-platform")
@@ -24,6 +34,16 @@ def _request() -> Request:
     return cast(Request, app.current_request)
 
 
+def _caller() -> Caller:
+    # The authentication middleware put it there before any non-public route runs.
+    return cast(Caller, _request().context[CALLER])
+
+
+@app.middleware("http")
+def bearer_tokens(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    return authenticate(request, get_response, service.authenticate)
+
+
 @app.route("/health", methods=["GET"])
 def health() -> dict[str, str]:
     return {"status": "ok"}
@@ -33,77 +53,77 @@ def health() -> dict[str, str]:
 @api_errors
 def register_user() -> Any:
     request = _request()
-    return respond(service.register_user(request.raw_body, request.headers))
+    return respond(service.register_user(_caller(), request.raw_body, request.headers))
 
 
 @app.route("/users/{user_id}", methods=["GET"])
 @api_errors
 def get_user(user_id: str) -> Any:
-    return json_response(service.get_user(user_id))
+    return json_response(service.get_user(_caller(), user_id))
 
 
 @app.route("/users/{user_id}/purchases", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def make_purchase(user_id: str) -> Any:
     request = _request()
-    return respond(service.make_purchase(user_id, request.raw_body, request.headers))
+    return respond(service.make_purchase(_caller(), user_id, request.raw_body, request.headers))
 
 
 @app.route("/accounts", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def open_account() -> Any:
     request = _request()
-    return respond(service.open_account(request.raw_body, request.headers))
+    return respond(service.open_account(_caller(), request.raw_body, request.headers))
 
 
 @app.route("/accounts/{account_id}/deposits", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def deposit(account_id: str) -> Any:
     request = _request()
-    return respond(service.deposit(account_id, request.raw_body, request.headers))
+    return respond(service.deposit(_caller(), account_id, request.raw_body, request.headers))
 
 
 @app.route("/accounts/{account_id}/withdrawals", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def withdraw(account_id: str) -> Any:
     request = _request()
-    return respond(service.withdraw(account_id, request.raw_body, request.headers))
+    return respond(service.withdraw(_caller(), account_id, request.raw_body, request.headers))
 
 
 @app.route("/accounts/{account_id}", methods=["GET"])
 @api_errors
 def get_account(account_id: str) -> Any:
-    return json_response(service.get_account(account_id, _request().query_params))
+    return json_response(service.get_account(_caller(), account_id, _request().query_params))
 
 
 @app.route("/accounts/{account_id}/events", methods=["GET"])
 @api_errors
 def account_events(account_id: str) -> Any:
-    return json_response(service.account_events(account_id))
+    return json_response(service.account_events(_caller(), account_id))
 
 
 @app.route("/loyalty/{user_id}", methods=["GET"])
 @api_errors
 def get_loyalty(user_id: str) -> Any:
-    return json_response(service.loyalty_status(user_id))
+    return json_response(service.loyalty_status(_caller(), user_id))
 
 
 @app.route("/gdpr/consents/{user_id}", methods=["GET"])
 @api_errors
 def get_gdpr_consents(user_id: str) -> Any:
-    return json_response(service.gdpr_consents(user_id))
+    return json_response(service.gdpr_consents(_caller(), user_id))
 
 
 @app.route("/crm/contacts/{user_id}", methods=["GET"])
 @api_errors
 def get_crm_contact(user_id: str) -> Any:
-    return json_response(service.crm_contact(user_id))
+    return json_response(service.crm_contact(_caller(), user_id))
 
 
 @app.route("/gdpr/erasure/{user_id}", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def erase_user(user_id: str) -> Any:
-    return respond(service.erase_user(user_id, _request().headers))
+    return respond(service.erase_user(_caller(), user_id, _request().headers))
 
 
 @app.on_dynamodb_record(
@@ -167,4 +187,4 @@ def crm_contact_sync(event: SQSEvent) -> None:
 @app.route("/search", methods=["GET"])
 @api_errors
 def search() -> Any:
-    return json_response(service.search_events(_request().query_params))
+    return json_response(service.search_events(_caller(), _request().query_params))

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 loyalty=i % 3 == 0,
             )
             started = time.perf_counter()
-            registry.register(request)
+            registry.register(f"bench-user-{i}", request)
             elapsed = (time.perf_counter() - started) * 1000
             if i >= 20:  # warm-up
                 timings[mode].append(elapsed)

@@ -1,9 +1,10 @@
-"""Shared fixtures: an in-process moto account provisioned like the local stack."""
+"""Shared fixtures: an in-process moto account provisioned like the local stack,
+a stand-in user pool signing test tokens, and API clients acting as someone."""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -13,8 +14,11 @@ import pytest
 from moto import mock_aws
 
 from chalicelib import aws as aws_getters
+from chalicelib.personal_data import forget_all_keys
 from chalicelib.search import ensure_alias
 from chalicelib.search.sqlite import SqliteSearchIndex
+from local_aws.token_signer import TokenSigner
+from tests.handler.helpers import ApiClient
 
 PREFIX = "evp"
 REGION = "eu-west-1"
@@ -43,8 +47,11 @@ def aws_env(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     aws_getters.reset()
+    # User ids are token subs, the same in every test: keys cached in the last account are stale.
+    forget_all_keys()
     yield env
     aws_getters.reset()
+    forget_all_keys()
 
 
 @pytest.fixture
@@ -69,9 +76,50 @@ def chalice_app(aws_env: dict[str, str]) -> ModuleType:
     return module
 
 
+@pytest.fixture(scope="session")
+def signer() -> TokenSigner:
+    """A user pool signing key of the tests' own (one RSA key per session)."""
+    return TokenSigner()
+
+
 @pytest.fixture
-def client(chalice_app: ModuleType) -> Iterator[Any]:
+def identity_pool(
+    aws_env: dict[str, str], signer: TokenSigner, monkeypatch: pytest.MonkeyPatch
+) -> TokenSigner:
+    """GIVEN the API configured for the test pool, its key set served in-process."""
+    for name, value in signer.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(aws_getters, "jwks", lambda url: signer.jwks())
+    aws_getters.reset()
+    return signer
+
+
+@pytest.fixture
+def anonymous(chalice_app: ModuleType, identity_pool: TokenSigner) -> Iterator[Any]:
+    """The in-process test client of the API, sending no token."""
     from chalice.test import Client
 
     with Client(chalice_app.app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def as_caller(anonymous: Any, identity_pool: TokenSigner) -> Callable[..., ApiClient]:
+    """``as_caller(sub, *groups)``: a client sending a valid access token of that person."""
+
+    def make(sub: str, *groups: str) -> ApiClient:
+        return ApiClient(anonymous, sub, identity_pool.token(sub, tuple(groups)))
+
+    return make
+
+
+@pytest.fixture
+def client(as_caller: Callable[..., ApiClient]) -> ApiClient:
+    """The client of one customer, ``ada`` (no group)."""
+    return as_caller("ada")
+
+
+@pytest.fixture
+def admin(as_caller: Callable[..., ApiClient]) -> ApiClient:
+    """The client of an operator in the ``admin`` group."""
+    return as_caller("operator", "admin")

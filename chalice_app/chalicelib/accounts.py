@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from chalicelib.commands import CommandRunner, Decision
 from chalicelib.events import (
+    ACCOUNT_OPENED,
     AccountDeposited,
     AccountOpened,
     AccountWithdrawn,
@@ -24,7 +25,7 @@ from chalicelib.events import (
     new_event,
 )
 from chalicelib.exceptions import Conflict, NotFound, ValidationFailed
-from chalicelib.idempotency import StoredResponse
+from chalicelib.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.ledger import EventLedger
 from chalicelib.money import PositiveAmount, format_money
 from projections.accounts import Account, account_at, fold
@@ -47,10 +48,10 @@ OwnerId = Annotated[
 
 
 class OpenAccount(BaseModel):
-    """The body of ``POST /accounts``."""
+    """The body of ``POST /accounts``; the owner defaults to the caller."""
 
     model_config = ConfigDict(extra="ignore")
-    owner_id: OwnerId
+    owner_id: OwnerId | None = None
     currency: Currency
 
 
@@ -155,34 +156,56 @@ class AccountService:
             raise NotFound(f"account {account_id} not found")
         return events
 
-    def open(self, request: OpenAccount, idempotency_key: str | None) -> StoredResponse:
+    def owner_of(self, account_id: str) -> str | None:
+        """The owner recorded when the account was opened; None for an unknown account."""
+        raw = self._ledger.raw_event(account_id, 1)
+        if raw is None:
+            return None
+        event = orjson.loads(raw)
+        if event.get("type") != ACCOUNT_OPENED:
+            return None
+        return str(event["data"]["owner_id"])
+
+    def open(
+        self,
+        owner_id: str,
+        currency: str,
+        idempotency_key: IdempotencyKey | None,
+        *,
+        owner_registered: bool,
+    ) -> StoredResponse:
+        """Open an account for ``owner_id`` (201); Conflict(owner_not_registered) if unknown."""
+        if not owner_registered:
+            raise Conflict(
+                "the owner must be a registered user",
+                code="owner_not_registered",
+                details=[{"field": "owner_id", "message": "not a registered user"}],
+            )
         account_id = str(uuid.uuid4())
 
         def decide() -> Decision:
             event = new_event(
-                AccountOpened(
-                    account_id=account_id, owner_id=request.owner_id, currency=request.currency
-                ),
+                AccountOpened(account_id=account_id, owner_id=owner_id, currency=currency),
                 subject=account_id,
                 version=1,
             )
-            body = Account(account_id, request.owner_id, request.currency, 0, 1).to_dict()
+            body = Account(account_id, owner_id, currency, 0, 1).to_dict()
             return Decision(response=StoredResponse(201, body), events=[event])
 
         return self._runner.run(decide, scope="POST /accounts", idempotency_key=idempotency_key)
 
     def deposit(
-        self, account_id: str, request: Transfer, idempotency_key: str | None
+        self, account_id: str, request: Transfer, idempotency_key: IdempotencyKey | None
     ) -> StoredResponse:
         return self._move(account_id, request.amount, withdraw=False, key=idempotency_key)
 
     def withdraw(
-        self, account_id: str, request: Transfer, idempotency_key: str | None
+        self, account_id: str, request: Transfer, idempotency_key: IdempotencyKey | None
     ) -> StoredResponse:
         return self._move(account_id, request.amount, withdraw=True, key=idempotency_key)
 
     def _move(
-        self, account_id: str, amount: Decimal, *, withdraw: bool, key: str | None
+        self, account_id: str, amount: Decimal, *, withdraw: bool, key: IdempotencyKey | None
     ) -> StoredResponse:
         cents = to_cents(format_money(amount))
 

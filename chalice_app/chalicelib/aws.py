@@ -7,15 +7,19 @@ since Lambda reuses the process between invocations.
 from __future__ import annotations
 
 import threading
+import urllib.request
 from functools import cache
 from typing import Any
 
 import boto3
+import orjson
 from botocore.config import Config
 
 from chalicelib.settings import get_settings
 
-__all__ = ["client", "reset", "table"]
+__all__ = ["client", "jwks", "reset", "table"]
+
+JWKS_TIMEOUT_SECONDS = 5
 
 _CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32)
 # A boto3 session is not thread-safe while it creates clients (chalice local and
@@ -52,6 +56,20 @@ def _resource() -> Any:
 def table(key: str) -> Any:
     """The DynamoDB Table resource of the table declared as ``key`` in resources.py."""
     return _resource().Table(get_settings().table(key))
+
+
+def jwks(url: str) -> dict[str, Any]:
+    """The JSON Web Key Set at ``url`` (the user pool's public signing keys).
+
+    Tests replace this getter to serve their own key set without a network.
+    """
+    if not url.startswith(("https://", "http://")):
+        raise ValueError(f"not an http(s) URL: {url}")
+    with urllib.request.urlopen(url, timeout=JWKS_TIMEOUT_SECONDS) as response:
+        document = orjson.loads(response.read())
+    if not isinstance(document, dict):
+        raise ValueError("the JWKS document is not a JSON object")
+    return document
 
 
 def reset() -> None:

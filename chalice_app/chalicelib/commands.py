@@ -19,8 +19,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.dynamo import cancellation_codes
 from chalicelib.events import CloudEvent
-from chalicelib.exceptions import ApiError, Conflict
-from chalicelib.idempotency import IdempotencyStore, StoredResponse
+from chalicelib.exceptions import Conflict, DomainError
+from chalicelib.idempotency import IdempotencyKey, IdempotencyStore, StoredResponse
 from chalicelib.ledger import ledger_put
 
 __all__ = ["CommandRunner", "Decision"]
@@ -39,7 +39,7 @@ class Decision:
     response: StoredResponse
     events: Sequence[CloudEvent] = ()
     guards: Sequence[dict[str, Any]] = ()
-    guard_errors: Mapping[int, ApiError] = field(default_factory=dict)
+    guard_errors: Mapping[int, DomainError] = field(default_factory=dict)
 
 
 class CommandRunner:
@@ -51,16 +51,24 @@ class CommandRunner:
         self._idempotency = idempotency
 
     def run(
-        self, decide: Callable[[], Decision], *, scope: str, idempotency_key: str | None = None
+        self,
+        decide: Callable[[], Decision],
+        *,
+        scope: str,
+        idempotency_key: IdempotencyKey | None = None,
     ) -> StoredResponse:
-        """Decide and commit; returns the response (the stored one for a repeated key)."""
+        """Decide and commit; returns the response (the stored one for a repeated key).
+
+        IdempotencyKeyReused if the key was first used with another body, also
+        when both requests race.
+        """
         if idempotency_key:
             stored = self._idempotency.get(scope, idempotency_key)
             if stored is not None:
                 return stored
         for attempt in range(MAX_ATTEMPTS):
             decision = decide()
-            if not decision.events and not decision.guards:
+            if not decision.events and not decision.guards and not idempotency_key:
                 return decision.response
             guards = list(decision.guards)
             if idempotency_key:

@@ -1,4 +1,9 @@
-"""Exceptions of chalicelib; the HTTP layer maps ApiError subclasses to responses."""
+"""Exceptions of chalicelib; the HTTP layer maps them to responses.
+
+``DomainError`` carries the documented body (code, message, details) and no
+status code: chalicelib.http maps each class to its status. ``ApiError`` and
+its older subclasses still carry one.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,15 @@ __all__ = [
     "BatchItemFailures",
     "ConcurrencyConflict",
     "Conflict",
+    "DomainError",
+    "Forbidden",
+    "IdempotencyKeyReused",
+    "IdentityUnavailable",
     "InvalidEvent",
+    "MissingSetting",
     "NotFound",
     "OutOfOrderEvent",
+    "Unauthorized",
     "ValidationFailed",
 ]
 
@@ -32,10 +43,13 @@ class ConcurrencyConflict(RuntimeError):
         self.aggregate_id = aggregate_id
 
 
-class ApiError(Exception):
-    """An error with a documented HTTP shape: ``{"error","message","details"}``."""
+class MissingSetting(RuntimeError):
+    """A setting the deployment needs is not in the environment."""
 
-    status_code = 400
+
+class DomainError(Exception):
+    """An error a caller may see: ``{"error","message","details"}``."""
+
     code = "bad_request"
 
     def __init__(
@@ -49,6 +63,36 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": self.code, "message": self.message, "details": self.details}
+
+
+class ApiError(DomainError):
+    """A DomainError that names its own HTTP status."""
+
+    status_code = 400
+
+
+class Unauthorized(DomainError):
+    """No valid access token of the platform's user pool."""
+
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    """The caller is known but lacks the group the operation needs."""
+
+    code = "forbidden"
+
+
+class IdempotencyKeyReused(DomainError):
+    """The caller's Idempotency-Key was first used with another request body."""
+
+    code = "idempotency_key_reused"
+
+
+class IdentityUnavailable(DomainError):
+    """The user pool's signing keys cannot be fetched right now."""
+
+    code = "identity_unavailable"
 
 
 class ValidationFailed(ApiError):

@@ -9,17 +9,32 @@ from typing import Any, TypeVar
 
 import orjson
 from chalice import Response
+from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.exceptions import ApiError, NotFound, ValidationFailed
+from chalicelib.access import Caller, is_public
+from chalicelib.exceptions import (
+    ApiError,
+    DomainError,
+    Forbidden,
+    IdempotencyKeyReused,
+    IdentityUnavailable,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
 from chalicelib.idempotency import StoredResponse
 
 __all__ = [
+    "CALLER",
     "MAX_BODY_BYTES",
     "api_errors",
+    "authenticate",
+    "error_response",
     "json_response",
     "parse_body",
     "respond",
+    "status_of",
     "validation_details",
 ]
 
@@ -29,6 +44,15 @@ MAX_BODY_BYTES = 64 * 1024
 # No id this API issues is longer; DynamoDB rejects keys over 2 KB with a 500-worthy error.
 MAX_PATH_PARAMETER_LENGTH = 256
 ModelT = TypeVar("ModelT", bound=BaseModel)
+# Where the authentication middleware leaves the verified Caller in the request context.
+CALLER = "caller"
+# The status of each DomainError that does not name its own (ApiError does).
+STATUS_CODES: dict[type[DomainError], int] = {
+    Unauthorized: 401,
+    Forbidden: 403,
+    IdempotencyKeyReused: 422,
+    IdentityUnavailable: 503,
+}
 
 
 def json_response(body: Any, status_code: int = 200) -> Response:
@@ -38,6 +62,43 @@ def json_response(body: Any, status_code: int = 200) -> Response:
         status_code=status_code,
         headers={"Content-Type": "application/json"},
     )
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status of a domain error."""
+    if isinstance(error, ApiError):
+        return error.status_code
+    for cls in type(error).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]
+    return 400
+
+
+def error_response(error: DomainError) -> Response:
+    """The documented JSON response of a domain error."""
+    response = json_response(error.body(), status_of(error))
+    if isinstance(error, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response
+
+
+def authenticate(
+    request: Request,
+    get_response: Callable[[Request], Response],
+    verify: Callable[[str | None], Caller],
+) -> Response:
+    """Chalice HTTP middleware body: verify the bearer token of every non-public route.
+
+    The verified Caller goes into ``request.context[CALLER]`` for the route;
+    any failure answers in the documented shape before the route runs.
+    """
+    if is_public(request.method, request.path):
+        return get_response(request)
+    try:
+        request.context[CALLER] = verify(request.headers.get("authorization"))
+    except DomainError as exc:
+        return error_response(exc)
+    return get_response(request)
 
 
 def respond(stored: StoredResponse) -> Response:
@@ -86,7 +147,7 @@ def parse_body(raw_body: bytes | str | None, model: type[ModelT]) -> ModelT:
 
 
 def api_errors(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn ApiError into its documented JSON response; log anything else as a 500.
+    """Turn DomainError into its documented JSON response; log anything else as a 500.
 
     Path parameters longer than any id this API issues get a 404 before the
     handler runs.
@@ -98,12 +159,11 @@ def api_errors(handler: Callable[..., Any]) -> Callable[..., Any]:
             name for name, value in kwargs.items() if len(value) > MAX_PATH_PARAMETER_LENGTH
         ]
         if too_long:
-            error = NotFound(f"no such {too_long[0].removesuffix('_id')}")
-            return json_response(error.body(), error.status_code)
+            return error_response(NotFound(f"no such {too_long[0].removesuffix('_id')}"))
         try:
             return handler(*args, **kwargs)
-        except ApiError as exc:
-            return json_response(exc.body(), exc.status_code)
+        except DomainError as exc:
+            return error_response(exc)
         except Exception:
             logger.exception("unhandled error in %s", handler.__name__)
             return json_response(

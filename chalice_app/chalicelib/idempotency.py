@@ -3,10 +3,16 @@
 The response item is written in the same DynamoDB transaction as the events,
 so a key is recorded if and only if its command committed; a retry with the
 same key gets the stored response and appends nothing.
+
+A key belongs to one caller and one route (the item's key is caller, route
+and key together), and the item holds a fingerprint of the request body: the
+same key with another body is ``IdempotencyKeyReused``, never the first
+response.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +20,9 @@ from typing import Any
 import orjson
 
 from chalicelib.dynamo import transact_put
+from chalicelib.exceptions import IdempotencyKeyReused
 
-__all__ = ["IdempotencyStore", "StoredResponse"]
+__all__ = ["MAX_KEY_LENGTH", "IdempotencyKey", "IdempotencyStore", "StoredResponse", "fingerprint"]
 
 MAX_KEY_LENGTH = 255
 
@@ -26,30 +33,54 @@ class StoredResponse:
     body: Any
 
 
+def fingerprint(body: Any) -> str:
+    """SHA-256 of the canonical JSON of a parsed request body (sorted keys, no spaces)."""
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's Idempotency-Key, the caller who sent it and its request's fingerprint."""
+
+    caller: str
+    key: str
+    fingerprint: str
+
+
 class IdempotencyStore:
-    """Stored responses per (scope, key); takes the idempotency Table resource."""
+    """Stored responses per (caller, scope, key); takes the idempotency Table resource."""
 
     def __init__(self, table: Any, ttl_seconds: int) -> None:
         self._table = table
         self._ttl = ttl_seconds
 
     @staticmethod
-    def _pk(scope: str, key: str) -> str:
-        return f"{scope}#{key}"
+    def _pk(scope: str, key: IdempotencyKey) -> str:
+        # The caller's sub and the key are the client's; hash them so neither can
+        # forge another caller's pk with a '#' of its own.
+        owner = hashlib.sha256(f"{key.caller}\x00{key.key}".encode()).hexdigest()
+        return f"{scope}#{owner}"
 
-    def get(self, scope: str, key: str) -> StoredResponse | None:
+    def get(self, scope: str, key: IdempotencyKey) -> StoredResponse | None:
+        """The stored response; IdempotencyKeyReused if it answered another body."""
         item = self._table.get_item(Key={"pk": self._pk(scope, key)}, ConsistentRead=True).get(
             "Item"
         )
         if item is None or int(item.get("expires_at", 0)) < time.time():
             return None
+        if item.get("fingerprint") != key.fingerprint:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used with another request body",
+                details=[{"field": "Idempotency-Key", "message": "reused with another body"}],
+            )
         return StoredResponse(int(item["status_code"]), orjson.loads(item["body"]))
 
-    def put(self, scope: str, key: str, response: StoredResponse) -> dict[str, Any]:
+    def put(self, scope: str, key: IdempotencyKey, response: StoredResponse) -> dict[str, Any]:
         """The transaction item recording ``response`` for a key not used yet."""
         now = int(time.time())
         item = {
             "pk": self._pk(scope, key),
+            "fingerprint": key.fingerprint,
             "status_code": response.status_code,
             "body": orjson.dumps(response.body).decode(),
             "expires_at": now + self._ttl,

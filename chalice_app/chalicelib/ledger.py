@@ -69,6 +69,13 @@ class EventLedger:
                 raise ConcurrencyConflict(events[0].subject) from exc
             raise
 
+    def raw_event(self, aggregate_id: str, version: int) -> str | None:
+        """One event of the aggregate as CloudEvent JSON, or None."""
+        item = self._table.get_item(
+            Key={"aggregate_id": aggregate_id, "version": version}, ConsistentRead=True
+        ).get("Item")
+        return None if item is None else str(item["event"])
+
     def load(self, aggregate_id: str, *, after_version: int = 0) -> list[CloudEvent]:
         """The aggregate's events with version > after_version, in version order."""
         return [parse_event(item["event"]) for item in self._query(aggregate_id, after_version)]

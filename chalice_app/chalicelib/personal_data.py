@@ -26,6 +26,7 @@ __all__ = [
     "SEALED_PREFIX",
     "DataKeyStore",
     "PersonalDataVault",
+    "forget_all_keys",
     "is_sealed",
 ]
 
@@ -39,6 +40,12 @@ KEY_CACHE_MAX = 10_000
 # Process-wide (Lambda reuses the process), keyed by (key table, user id).
 _KEY_CACHE: dict[tuple[str, str], tuple[float, bytes]] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+def forget_all_keys() -> None:
+    """Drop every cached data key (a test switching to a fresh AWS account needs this)."""
+    with _CACHE_LOCK:
+        _KEY_CACHE.clear()
 
 
 def is_sealed(value: Any) -> bool:
@@ -69,7 +76,7 @@ class DataKeyStore:
                 "ConditionExpression": "attribute_not_exists(user_id)",
             }
         }
-        self._remember(user_id, response["Plaintext"])
+        # Not cached: until the transaction commits, another writer's key may win.
         return response["Plaintext"], put
 
     def key(self, user_id: str) -> bytes | None:

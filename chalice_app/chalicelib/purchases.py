@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from chalicelib.commands import CommandRunner, Decision
 from chalicelib.events import PurchaseMade, new_event
 from chalicelib.exceptions import NotFound
-from chalicelib.idempotency import StoredResponse
+from chalicelib.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.ledger import EventLedger
 from chalicelib.money import PositiveAmount
 
@@ -67,7 +67,7 @@ class PurchaseService:
         request: MakePurchase,
         *,
         user_exists: bool,
-        idempotency_key: str | None,
+        idempotency_key: IdempotencyKey | None,
     ) -> StoredResponse:
         if not user_exists:
             raise NotFound(f"user {user_id} not found")

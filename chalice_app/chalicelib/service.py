@@ -12,8 +12,20 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 
 from chalicelib import aws, projector
+from chalicelib.access import (
+    ADMIN,
+    ANY_CALLER,
+    MARKETING,
+    Caller,
+    acting_for,
+    authorize,
+    group,
+    owner,
+    person,
+)
 from chalicelib.accounts import AccountService, OpenAccount, SnapshotStore, Transfer, parse_at
 from chalicelib.commands import CommandRunner
 from chalicelib.consumers import (
@@ -24,10 +36,16 @@ from chalicelib.consumers import (
     UserEventConsumer,
 )
 from chalicelib.events import USER_ERASED, parse_event
-from chalicelib.exceptions import NotFound, ValidationFailed
+from chalicelib.exceptions import NotFound, Unauthorized, ValidationFailed
 from chalicelib.fanout import UserEventFanout
 from chalicelib.http import parse_body
-from chalicelib.idempotency import MAX_KEY_LENGTH, IdempotencyStore, StoredResponse
+from chalicelib.idempotency import (
+    MAX_KEY_LENGTH,
+    IdempotencyKey,
+    IdempotencyStore,
+    StoredResponse,
+    fingerprint,
+)
 from chalicelib.ledger import EventLedger
 from chalicelib.personal_data import DataKeyStore, PersonalDataVault
 from chalicelib.purchases import MakePurchase, PurchaseService
@@ -42,11 +60,13 @@ from chalicelib.search import (
 from chalicelib.search.factory import make_search_index
 from chalicelib.search.personal import open_personal_fields, redact_erased
 from chalicelib.settings import Settings, get_settings
+from chalicelib.tokens import JwksCache, TokenVerifier
 from chalicelib.users import RegisterUser, UserRegistry
 from projections.loyalty import LoyaltyPolicy
 
 __all__ = [
     "account_events",
+    "authenticate",
     "consume_user_events",
     "crm_contact",
     "deposit",
@@ -92,43 +112,104 @@ def _accounts() -> AccountService:
     return AccountService(_ledger(), _runner(), SnapshotStore(aws.table("read_models")))
 
 
-def _key(headers: Mapping[str, str]) -> str | None:
+def _key(
+    caller: Caller, headers: Mapping[str, str], request: BaseModel | None = None
+) -> IdempotencyKey | None:
+    """The caller's Idempotency-Key with the fingerprint of the (validated) request body."""
     key = headers.get("idempotency-key")
-    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
         raise ValidationFailed(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
             details=[{"field": "Idempotency-Key", "message": "bad length"}],
         )
-    return key
+    body = None if request is None else request.model_dump(mode="json")
+    return IdempotencyKey(caller=caller.sub, key=key, fingerprint=fingerprint(body))
 
 
-def register_user(raw_body: bytes | str | None, headers: Mapping[str, str]) -> StoredResponse:
-    """Validate and register a user (201 with the user)."""
+def _account_owner(account_id: str) -> str | None:
+    return _accounts().owner_of(account_id)
+
+
+_verifiers: dict[str, tuple[Settings, TokenVerifier | None]] = {}
+
+
+def _verifier() -> TokenVerifier | None:
+    settings = get_settings()
+    cached = _verifiers.get("verifier")
+    if cached is None or cached[0] is not settings:
+        cognito = settings.cognito
+        verifier = None
+        if cognito is not None:
+            url = cognito.jwks_url
+            keys = JwksCache(lambda: aws.jwks(url))
+            verifier = TokenVerifier(keys, issuer=cognito.issuer, client_id=cognito.app_client_id)
+        cached = (settings, verifier)
+        _verifiers["verifier"] = cached
+    return cached[1]
+
+
+def authenticate(authorization: str | None) -> Caller:
+    """The caller an ``Authorization`` header proves (the pool's access token)."""
+    verifier = _verifier()
+    if verifier is None:
+        # Only the local stage may run without a user pool; nobody gets in then.
+        raise Unauthorized("this stage has no user pool configured (COGNITO_USER_POOL_ID)")
+    return verifier.caller(authorization)
+
+
+@authorize(ANY_CALLER)
+def register_user(
+    caller: Caller, raw_body: bytes | str | None, headers: Mapping[str, str]
+) -> StoredResponse:
+    """Register the caller as a user (201 with the user, id = the token's ``sub``)."""
     request = parse_body(raw_body, RegisterUser)
     users = _users()
-    response = users.register(request, _key(headers))
+    response = users.register(caller.sub, request, _key(caller, headers, request))
     return replace(response, body=users.open(response.body))
 
 
-def erase_user(user_id: str, headers: Mapping[str, str]) -> StoredResponse:
+@authorize(person("user_id"))
+def erase_user(caller: Caller, user_id: str, headers: Mapping[str, str]) -> StoredResponse:
     """Crypto-shred the user's personal data (202); repeating it is a no-op."""
-    return _users().erase(user_id, _key(headers))
+    return _users().erase(user_id, _key(caller, headers))
 
 
-def open_account(raw_body: bytes | str | None, headers: Mapping[str, str]) -> StoredResponse:
-    return _accounts().open(parse_body(raw_body, OpenAccount), _key(headers))
+def open_account(
+    caller: Caller, raw_body: bytes | str | None, headers: Mapping[str, str]
+) -> StoredResponse:
+    """Open an account for ``owner_id`` (default: the caller), who must be registered."""
+    request = parse_body(raw_body, OpenAccount)
+    return _open_account(caller, request.owner_id or caller.sub, request, headers)
 
 
+@authorize(acting_for("owner_id"))
+def _open_account(
+    caller: Caller, owner_id: str, request: OpenAccount, headers: Mapping[str, str]
+) -> StoredResponse:
+    return _accounts().open(
+        owner_id,
+        request.currency,
+        _key(caller, headers, request),
+        owner_registered=_users().exists(owner_id),
+    )
+
+
+@authorize(owner(_account_owner, "account_id"))
 def deposit(
-    account_id: str, raw_body: bytes | str | None, headers: Mapping[str, str]
+    caller: Caller, account_id: str, raw_body: bytes | str | None, headers: Mapping[str, str]
 ) -> StoredResponse:
-    return _accounts().deposit(account_id, parse_body(raw_body, Transfer), _key(headers))
+    request = parse_body(raw_body, Transfer)
+    return _accounts().deposit(account_id, request, _key(caller, headers, request))
 
 
+@authorize(owner(_account_owner, "account_id"))
 def withdraw(
-    account_id: str, raw_body: bytes | str | None, headers: Mapping[str, str]
+    caller: Caller, account_id: str, raw_body: bytes | str | None, headers: Mapping[str, str]
 ) -> StoredResponse:
-    return _accounts().withdraw(account_id, parse_body(raw_body, Transfer), _key(headers))
+    request = parse_body(raw_body, Transfer)
+    return _accounts().withdraw(account_id, request, _key(caller, headers, request))
 
 
 def _read_models() -> ReadModelStore:
@@ -136,7 +217,8 @@ def _read_models() -> ReadModelStore:
     return ReadModelStore(aws.table("read_models"), policy)
 
 
-def get_account(account_id: str, query: Mapping[str, str] | None) -> dict[str, Any]:
+@authorize(owner(_account_owner, "account_id"))
+def get_account(caller: Caller, account_id: str, query: Mapping[str, str] | None) -> dict[str, Any]:
     """The account now (read model caught up with the ledger tail), or as of ``?at=``."""
     at = (query or {}).get("at")
     if at is not None:
@@ -150,25 +232,32 @@ def project_records(raw_records: list[bytes]) -> dict[str, int]:
     return {"applied": stats.applied, "duplicates": stats.duplicates, "ignored": stats.ignored}
 
 
-def account_events(account_id: str) -> dict[str, Any]:
+@authorize(owner(_account_owner, "account_id"))
+def account_events(caller: Caller, account_id: str) -> dict[str, Any]:
     return {"events": _accounts().events(account_id)}
 
 
+@authorize(person("user_id"))
 def make_purchase(
-    user_id: str, raw_body: bytes | str | None, headers: Mapping[str, str]
+    caller: Caller, user_id: str, raw_body: bytes | str | None, headers: Mapping[str, str]
 ) -> StoredResponse:
     request = parse_body(raw_body, MakePurchase)
     service = PurchaseService(_ledger(), _runner())
     return service.purchase(
-        user_id, request, user_exists=_users().exists(user_id), idempotency_key=_key(headers)
+        user_id,
+        request,
+        user_exists=_users().exists(user_id),
+        idempotency_key=_key(caller, headers, request),
     )
 
 
-def get_user(user_id: str) -> dict[str, Any]:
+@authorize(person("user_id"))
+def get_user(caller: Caller, user_id: str) -> dict[str, Any]:
     return _users().get(user_id)
 
 
-def loyalty_status(user_id: str) -> dict[str, Any]:
+@authorize(person("user_id"))
+def loyalty_status(caller: Caller, user_id: str) -> dict[str, Any]:
     """``{"user_id","enrolled","points","tier"}``; NotFound for an unknown user."""
     enrolment = LoyaltyEnrolment(aws.table("loyalty_enrolments")).get(user_id)
     store = _read_models()
@@ -184,11 +273,13 @@ def loyalty_status(user_id: str) -> dict[str, Any]:
     }
 
 
-def gdpr_consents(user_id: str) -> dict[str, Any]:
+@authorize(person("user_id"))
+def gdpr_consents(caller: Caller, user_id: str) -> dict[str, Any]:
     return GdprConsentRecord(aws.table("gdpr_consents")).view(user_id)
 
 
-def crm_contact(user_id: str) -> dict[str, Any]:
+@authorize(person("user_id", also=(MARKETING,)))
+def crm_contact(caller: Caller, user_id: str) -> dict[str, Any]:
     return CrmContactSync(aws.table("crm_contacts"), PersonalDataVault(_data_keys())).view(user_id)
 
 
@@ -230,7 +321,8 @@ def search_index() -> SearchIndex:
     return cached[1]
 
 
-def search_events(query_params: Mapping[str, str] | None) -> dict[str, Any]:
+@authorize(group(ADMIN))
+def search_events(caller: Caller, query_params: Mapping[str, str] | None) -> dict[str, Any]:
     """``GET /search``: ``{"total", "events"}`` newest first; ValidationFailed on bad params."""
     query = parse_search_query(query_params)
     try:

@@ -13,11 +13,37 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from chalicelib import resources
+from chalicelib.exceptions import MissingSetting
 
-__all__ = ["DEFAULT_REGION", "Settings", "get_settings", "load_settings"]
+__all__ = [
+    "COGNITO_ENV_VARS",
+    "DEFAULT_REGION",
+    "LOCAL_STAGE",
+    "CognitoSettings",
+    "Settings",
+    "get_settings",
+    "load_settings",
+]
 
 DEFAULT_REGION = "eu-west-1"
 DEFAULT_PREFIX = "evp"
+LOCAL_STAGE = "local"
+COGNITO_ENV_VARS = (
+    "COGNITO_USER_POOL_ID",
+    "COGNITO_APP_CLIENT_ID",
+    "COGNITO_JWKS_URL",
+    "COGNITO_ISSUER",
+)
+
+
+@dataclass(frozen=True)
+class CognitoSettings:
+    """The user pool whose access tokens the API accepts."""
+
+    user_pool_id: str
+    app_client_id: str
+    jwks_url: str
+    issuer: str
 
 
 @dataclass(frozen=True)
@@ -41,6 +67,9 @@ class Settings:
     opensearch_endpoint: str = ""
     opensearch_index: str = "events"  # the alias; rebuilds swap the index behind it
     search_sqlite_path: str = ""
+    stage: str = LOCAL_STAGE
+    # None only in the local stage: then no token verifies and every protected route is 401.
+    cognito: CognitoSettings | None = None
 
     def table(self, key: str) -> str:
         return self.tables[key]
@@ -58,6 +87,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         return environ.get(env_var) or resources.resource_name(prefix, suffix)
 
     topic_name = resources.resource_name(prefix, resources.USER_EVENTS_TOPIC)
+    stage = _stage(environ)
     return Settings(
         region=region,
         name_prefix=prefix,
@@ -81,6 +111,33 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         opensearch_endpoint=environ.get("OPENSEARCH_ENDPOINT", ""),
         opensearch_index=environ.get("OPENSEARCH_INDEX") or "events",
         search_sqlite_path=environ.get("SEARCH_SQLITE_PATH", ""),
+        stage=stage,
+        cognito=_cognito(environ, region, stage),
+    )
+
+
+def _stage(environ: Mapping[str, str]) -> str:
+    """``STAGE`` if set; otherwise local, unless this runs inside AWS Lambda."""
+    explicit = environ.get("STAGE")
+    if explicit:
+        return explicit
+    # The Lambda runtime always sets AWS_LAMBDA_FUNCTION_NAME; chalice local and tests never do.
+    return "aws" if environ.get("AWS_LAMBDA_FUNCTION_NAME") else LOCAL_STAGE
+
+
+def _cognito(environ: Mapping[str, str], region: str, stage: str) -> CognitoSettings | None:
+    pool_id, client_id, jwks_url, issuer = (environ.get(name, "") for name in COGNITO_ENV_VARS)
+    # The issuer and key set URL follow from the pool, as AWS defines them.
+    issuer = issuer or (pool_id and f"https://cognito-idp.{region}.amazonaws.com/{pool_id}")
+    jwks_url = jwks_url or (issuer and f"{issuer}/.well-known/jwks.json")
+    values = dict(zip(COGNITO_ENV_VARS, (pool_id, client_id, jwks_url, issuer), strict=True))
+    missing = [name for name, value in values.items() if not value]
+    if not missing:
+        return CognitoSettings(pool_id, client_id, jwks_url, issuer)
+    if stage == LOCAL_STAGE:
+        return None
+    raise MissingSetting(
+        f"stage {stage!r} needs {', '.join(missing)} (the Cognito user pool of the API)"
     )
 
 

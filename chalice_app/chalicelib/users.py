@@ -8,7 +8,6 @@ registration committed.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from typing import Annotated, Any
 
 import orjson
@@ -18,7 +17,7 @@ from chalicelib.commands import CommandRunner, Decision
 from chalicelib.dynamo import transact_put
 from chalicelib.events import USER_ERASED, Consents, UserCreated, UserErased, format_time, new_event
 from chalicelib.exceptions import Conflict, NotFound
-from chalicelib.idempotency import StoredResponse
+from chalicelib.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.ledger import EventLedger
 from chalicelib.personal_data import REDACTED, DataKeyStore, PersonalDataVault
 
@@ -104,15 +103,25 @@ class UserRegistry:
         """A user view with its personal fields decrypted (or redacted once erased)."""
         return self._vault.open(view["id"], view, PERSONAL_FIELDS)
 
-    def register(self, request: RegisterUser, idempotency_key: str | None = None) -> StoredResponse:
-        """Create the user (201); Conflict(email_taken) if the email is registered.
+    def register(
+        self,
+        user_id: str,
+        request: RegisterUser,
+        idempotency_key: IdempotencyKey | None = None,
+    ) -> StoredResponse:
+        """Create the user ``user_id`` (201); Conflict(already_registered) if that user
+        exists, Conflict(email_taken) if another user has the email.
 
         The response body is sealed like the stored copies: pass it through ``open``.
         """
-        user_id = str(uuid.uuid4())
-        key, key_put = self._keys.generate(user_id)
+        already_registered = Conflict(
+            "this identity already has a user profile", code="already_registered"
+        )
 
         def decide() -> Decision:
+            if self.exists(user_id):
+                raise already_registered
+            key, key_put = self._keys.generate(user_id)
             plain = UserCreated(
                 user_id=user_id,
                 name=request.name,
@@ -150,12 +159,12 @@ class UserRegistry:
                     transact_put(self._users.name, {"pk": lock_pk, "user_id": user_id}, new_item),
                     key_put,
                 ],
-                guard_errors={1: email_taken},
+                guard_errors={0: already_registered, 1: email_taken},
             )
 
         return self._runner.run(decide, scope="POST /users", idempotency_key=idempotency_key)
 
-    def erase(self, user_id: str, idempotency_key: str | None = None) -> StoredResponse:
+    def erase(self, user_id: str, idempotency_key: IdempotencyKey | None = None) -> StoredResponse:
         """Shred the user's key and record ``user.erased`` (202); a second erasure is a no-op."""
 
         def decide() -> Decision:
@@ -217,7 +226,10 @@ class UserRegistry:
         return self.open(user_view(item))
 
     def exists(self, user_id: str) -> bool:
-        item = self._users.get_item(Key={"pk": _user_pk(user_id)}, ProjectionExpression="pk")
+        """Whether ``user_id`` registered (erased users included)."""
+        item = self._users.get_item(
+            Key={"pk": _user_pk(user_id)}, ProjectionExpression="pk", ConsistentRead=True
+        )
         return "Item" in item
 
 

@@ -1,4 +1,4 @@
-"""Test helpers: JSON requests and reading what landed in moto."""
+"""Test helpers: JSON requests as a caller and reading what landed in moto."""
 
 from __future__ import annotations
 
@@ -6,6 +6,50 @@ import json
 from typing import Any
 
 import boto3
+
+
+class _BearerHttp:
+    """chalice.test's ``http`` client sending ``Authorization: Bearer <token>``."""
+
+    def __init__(self, http: Any, token: str) -> None:
+        self._http = http
+        self._token = token
+
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: Any = b""
+    ) -> Any:
+        return self._http.request(
+            method,
+            path,
+            headers={"Authorization": f"Bearer {self._token}", **(headers or {})},
+            body=body,
+        )
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+
+class ApiClient:
+    """A chalice test client acting as the person ``sub`` (``.http`` carries the token)."""
+
+    def __init__(self, client: Any, sub: str, token: str) -> None:
+        self._client = client
+        self.sub = sub
+        self.token = token
+        self.http = _BearerHttp(client.http, token)
+
+    def __getattr__(self, name: str) -> Any:
+        # lambda_ and events of the underlying client (event handlers need no token).
+        return getattr(self._client, name)
 
 
 def post_json(client: Any, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
@@ -40,6 +84,15 @@ def drain(name: str, visibility_timeout: int = 30) -> list[dict[str, Any]]:
         if not batch:
             return messages
         messages += [dict(m) for m in batch]
+
+
+def register(client: Any, **overrides: Any) -> dict[str, Any]:
+    """Register the client's person (email ``<sub>@example.com``); returns the user."""
+    response = post_json(
+        client, "/users", user_body(email=f"{client.sub}@example.com", **overrides)
+    )
+    assert response.status_code == 201, response.body
+    return dict(response.json_body)
 
 
 def user_body(**overrides: Any) -> dict[str, Any]:

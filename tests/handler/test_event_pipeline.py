@@ -63,9 +63,11 @@ def _user_event(loyalty: bool, marketing: bool, user_id: str = "u-1", version: i
     return new_event(data, subject=user_id, version=version).to_json().decode()
 
 
-def test_relay_puts_each_ledger_event_on_the_stream(client: Any, aws_env: dict[str, str]) -> None:
+def test_relay_puts_each_ledger_event_on_the_stream(
+    client: Any, as_caller: Any, aws_env: dict[str, str]
+) -> None:
     # GIVEN two registrations committed to the ledger
-    ids = {_register(client, email=f"u{i}@example.com")["id"] for i in range(2)}
+    ids = {_register(as_caller(f"u{i}"), email=f"u{i}@example.com")["id"] for i in range(2)}
     # WHEN the relay receives the ledger's stream records
     client.lambda_.invoke("ledger_relay", _ledger_stream_event(aws_env))
     # THEN each event is on Kinesis as one newline-terminated CloudEvent JSON line
@@ -167,13 +169,13 @@ def test_consumer_views_over_http(client: Any, aws_env: dict[str, str]) -> None:
     assert (contact["email"], contact["name"]) == ("ada@example.com", "Ada")
 
 
-def test_consumer_views_404(client: Any) -> None:
+def test_consumer_views_404(client: Any, admin: Any) -> None:
     # GIVEN a user not yet (or never) seen by the consumers, and an unknown id
     user = _register(client, consents={"marketing": False}, loyalty=False)
     assert client.http.get(f"/loyalty/{user['id']}").json_body["enrolled"] is False
     assert client.http.get(f"/crm/contacts/{user['id']}").status_code == 404
     for path in ("/loyalty/nobody", "/gdpr/consents/nobody", "/crm/contacts/nobody"):
-        assert client.http.get(path).status_code == 404
+        assert admin.http.get(path).status_code == 404
 
 
 def _received_batch(client: Any, queue_name: str) -> dict[str, Any]:

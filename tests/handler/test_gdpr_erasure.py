@@ -78,23 +78,26 @@ def test_erasing_twice_is_a_no_op(client: Any, aws_env: dict[str, str]) -> None:
     assert len(_ledger_events(aws_env, user["id"])) == 2
 
 
-def test_erasing_an_unknown_user_is_404(client: Any) -> None:
-    assert post_json(client, "/gdpr/erasure/nobody", {}).status_code == 404
+def test_erasing_an_unknown_user_is_404(admin: Any) -> None:
+    assert post_json(admin, "/gdpr/erasure/nobody", {}).status_code == 404
 
 
-def test_email_can_register_again_after_erasure(client: Any) -> None:
+def test_email_can_register_again_after_erasure(client: Any, as_caller: Any) -> None:
+    # GIVEN a user who erased herself
     user = post_json(client, "/users", user_body()).json_body
     post_json(client, f"/gdpr/erasure/{user['id']}", {})
-    assert post_json(client, "/users", user_body()).status_code == 201
+    # THEN a new identity may register with that email, the erased identity may not
+    assert post_json(as_caller("ada-again"), "/users", user_body()).status_code == 201
+    assert post_json(client, "/users", user_body(email="x@example.com")).status_code == 409
 
 
-def test_other_users_are_untouched(client: Any) -> None:
+def test_other_users_are_untouched(client: Any, as_caller: Any, admin: Any) -> None:
     ada = post_json(client, "/users", user_body()).json_body
     grace = post_json(
-        client, "/users", user_body(email="grace@example.com", name="Grace")
+        as_caller("grace"), "/users", user_body(email="grace@example.com", name="Grace")
     ).json_body
     post_json(client, f"/gdpr/erasure/{ada['id']}", {})
-    assert client.http.get(f"/users/{grace['id']}").json_body["email"] == "grace@example.com"
+    assert admin.http.get(f"/users/{grace['id']}").json_body["email"] == "grace@example.com"
 
 
 def test_consumers_redelivered_erasure_is_idempotent(client: Any, aws_env: dict[str, str]) -> None:

@@ -19,6 +19,12 @@ def search_index(
     return sqlite_search_index
 
 
+@pytest.fixture
+def client(admin: Any) -> Any:
+    """GIVEN an operator (GET /search is admin-only)."""
+    return admin
+
+
 def _event(n: int, type_: str = "com.example.user.created", **data: Any) -> dict[str, Any]:
     return {
         "specversion": "1.0",

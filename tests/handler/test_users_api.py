@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.handler.helpers import post_json, table_items, user_body
+from tests.handler.helpers import ApiClient, post_json, table_items, user_body
 
 
 def _writes(env: dict[str, str]) -> tuple[int, int]:
@@ -17,9 +18,10 @@ def _writes(env: dict[str, str]) -> tuple[int, int]:
 def test_register_user_writes_user_lock_and_event(client: Any, aws_env: dict[str, str]) -> None:
     # WHEN a valid user registers
     response = post_json(client, "/users", user_body())
-    # THEN 201 with the user and an id
+    # THEN 201 with the user, whose id is the token's sub
     assert response.status_code == 201
     user = response.json_body
+    assert user["id"] == client.sub
     assert user["email"] == "ada@example.com"
     assert user["loyalty"] is True and user["consents"] == {"marketing": True}
     # AND the ledger holds exactly one user.created event at version 1 for that id
@@ -43,12 +45,16 @@ def test_register_user_writes_user_lock_and_event(client: Any, aws_env: dict[str
     assert fetched.json_body == user
 
 
-def test_duplicate_email_is_409_and_writes_nothing(client: Any, aws_env: dict[str, str]) -> None:
+def test_duplicate_email_is_409_and_writes_nothing(
+    client: Any, as_caller: Callable[..., ApiClient], aws_env: dict[str, str]
+) -> None:
     # GIVEN a registered user
     assert post_json(client, "/users", user_body()).status_code == 201
     before = _writes(aws_env)
-    # WHEN another registers with the same email in other case
-    response = post_json(client, "/users", user_body(email="ADA@example.com", name="Other"))
+    # WHEN another person registers with the same email in other case
+    response = post_json(
+        as_caller("grace"), "/users", user_body(email="ADA@example.com", name="Other")
+    )
     # THEN 409 email_taken in the documented shape, and nothing was written
     assert response.status_code == 409
     assert response.json_body["error"] == "email_taken"
@@ -56,8 +62,23 @@ def test_duplicate_email_is_409_and_writes_nothing(client: Any, aws_env: dict[st
     assert _writes(aws_env) == before
 
 
-def test_unknown_user_is_404(client: Any) -> None:
-    response = client.http.get("/users/does-not-exist")
+def test_a_second_profile_for_the_same_identity_is_409(
+    client: Any, aws_env: dict[str, str]
+) -> None:
+    # GIVEN a registered user
+    assert post_json(client, "/users", user_body()).status_code == 201
+    before = _writes(aws_env)
+    # WHEN the same identity registers again, even with another email
+    response = post_json(client, "/users", user_body(email="other@example.com"))
+    # THEN 409 already_registered, and nothing was written
+    assert response.status_code == 409
+    assert response.json_body["error"] == "already_registered"
+    assert set(response.json_body) == {"error", "message", "details"}
+    assert _writes(aws_env) == before
+
+
+def test_unknown_user_is_404(admin: Any) -> None:
+    response = admin.http.get("/users/does-not-exist")
     assert response.status_code == 404
     assert response.json_body["error"] == "not_found"
 
