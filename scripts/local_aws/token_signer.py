@@ -93,6 +93,7 @@ class TokenSigner:
         self,
         sub: str,
         groups: tuple[str, ...] = (),
+        /,
         *,
         headers: Mapping[str, Any] | None = None,
         **overrides: Any,
