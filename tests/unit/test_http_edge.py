@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.exceptions import Conflict
+from chalicelib.exceptions import (
+    Conflict,
+    Forbidden,
+    IdempotencyKeyReused,
+    IdentityUnavailable,
+    Unauthorized,
+)
 from chalicelib.http import MAX_PATH_PARAMETER_LENGTH, api_errors
 
 
@@ -36,6 +42,10 @@ def test_overlong_path_parameters_are_404_without_calling_the_handler() -> None:
     ("raised", "status", "code"),
     [
         (Conflict("taken", code="email_taken"), 409, "email_taken"),
+        (Unauthorized("no token"), 401, "unauthorized"),
+        (Forbidden("admins only"), 403, "forbidden"),
+        (IdempotencyKeyReused("other body"), 422, "idempotency_key_reused"),
+        (IdentityUnavailable("jwks down"), 503, "identity_unavailable"),
         (RuntimeError("boom"), 500, "internal_error"),
     ],
 )
