@@ -16,7 +16,7 @@ from typing import Any, cast
 from chalice import Chalice, Response
 from chalice.app import DynamoDBEvent, KinesisEvent, Request, SQSEvent
 
-from chalicelib import resources, service
+from chalicelib import identity, resources, service
 from chalicelib.access import Caller
 from chalicelib.http import CALLER, api_errors, authenticate, json_response, respond
 from chalicelib.settings import get_settings
@@ -41,7 +41,7 @@ def _caller() -> Caller:
 
 @app.middleware("http")
 def bearer_tokens(request: Request, get_response: Callable[[Request], Response]) -> Response:
-    return authenticate(request, get_response, service.authenticate)
+    return authenticate(request, get_response, identity.authenticate)
 
 
 @app.route("/health", methods=["GET"])

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from chalice.test import Client
 
-        from chalicelib import aws, service
+        from chalicelib import aws, identity
         from chalicelib.access import Caller
         from local_aws.provision import provision
         from local_aws.token_signer import TokenSigner
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         aws.jwks = lambda url: signer.jwks()  # type: ignore[assignment]
         aws.reset()
         app = importlib.import_module("app").app
-        verify = service.authenticate
+        verify = identity.authenticate
 
         def without_verification(authorization: str | None) -> Caller:
             return Caller("ada")
@@ -82,15 +82,15 @@ def main(argv: list[str] | None = None) -> int:
             assert created.status_code == 201, created.body
             for i in range(2 * args.requests + 40):
                 mode = "verified" if i % 2 else "plain"
-                service.authenticate = verify if mode == "verified" else without_verification  # type: ignore[assignment]
+                identity.authenticate = verify if mode == "verified" else without_verification  # type: ignore[assignment]
                 started = time.perf_counter()
                 response = client.http.get("/users/ada", headers=headers)
                 elapsed = (time.perf_counter() - started) * 1000
                 assert response.status_code == 200, response.body
                 if i >= 40:  # warm-up
                     timings[mode].append(elapsed)
-            service.authenticate = verify  # type: ignore[assignment]
-        verifier: Any = service._verifier()
+            identity.authenticate = verify  # type: ignore[assignment]
+        verifier: Any = identity.verifier()
         alone: list[float] = []
         for _ in range(args.requests):
             started = time.perf_counter()

@@ -36,7 +36,7 @@ from chalicelib.consumers import (
     UserEventConsumer,
 )
 from chalicelib.events import USER_ERASED, parse_event
-from chalicelib.exceptions import NotFound, Unauthorized, ValidationFailed
+from chalicelib.exceptions import NotFound, ValidationFailed
 from chalicelib.fanout import UserEventFanout
 from chalicelib.http import parse_body
 from chalicelib.idempotency import (
@@ -60,13 +60,11 @@ from chalicelib.search import (
 from chalicelib.search.factory import make_search_index
 from chalicelib.search.personal import open_personal_fields, redact_erased
 from chalicelib.settings import Settings, get_settings
-from chalicelib.tokens import JwksCache, TokenVerifier
 from chalicelib.users import RegisterUser, UserRegistry
 from projections.loyalty import LoyaltyPolicy
 
 __all__ = [
     "account_events",
-    "authenticate",
     "consume_user_events",
     "crm_contact",
     "deposit",
@@ -130,33 +128,6 @@ def _key(
 
 def _account_owner(account_id: str) -> str | None:
     return _accounts().owner_of(account_id)
-
-
-_verifiers: dict[str, tuple[Settings, TokenVerifier | None]] = {}
-
-
-def _verifier() -> TokenVerifier | None:
-    settings = get_settings()
-    cached = _verifiers.get("verifier")
-    if cached is None or cached[0] is not settings:
-        cognito = settings.cognito
-        verifier = None
-        if cognito is not None:
-            url = cognito.jwks_url
-            keys = JwksCache(lambda: aws.jwks(url))
-            verifier = TokenVerifier(keys, issuer=cognito.issuer, client_id=cognito.app_client_id)
-        cached = (settings, verifier)
-        _verifiers["verifier"] = cached
-    return cached[1]
-
-
-def authenticate(authorization: str | None) -> Caller:
-    """The caller an ``Authorization`` header proves (the pool's access token)."""
-    verifier = _verifier()
-    if verifier is None:
-        # Only the local stage may run without a user pool; nobody gets in then.
-        raise Unauthorized("this stage has no user pool configured (COGNITO_USER_POOL_ID)")
-    return verifier.caller(authorization)
 
 
 @authorize(ANY_CALLER)
