@@ -84,18 +84,29 @@ class JwksCache:
         self.fetches += 1
         try:
             document = self._fetch()
-            keys = {
-                str(jwk["kid"]): jwt.PyJWK(dict(jwk), algorithm=ALGORITHM)
-                for jwk in document.get("keys", [])
-                if jwk.get("kid") and jwk.get("kty") == "RSA" and jwk.get("use", "sig") == "sig"
-            }
         except Exception as exc:
             self._next_fetch = self._clock() + self._retry_interval
             raise IdentityUnavailable(
                 "the user pool's signing keys cannot be fetched; retry shortly"
             ) from exc
-        self._keys = keys
+        self._keys = _signing_keys(document)
         self._next_fetch = self._clock() + self._refresh_interval
+
+
+def _signing_keys(document: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
+    """The RSA signature keys of a key set by kid; entries that are not such keys are skipped."""
+    keys: dict[str, jwt.PyJWK] = {}
+    entries = document.get("keys")
+    for jwk in entries if isinstance(entries, list) else []:
+        if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
+            continue
+        if jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig":
+            continue
+        try:
+            keys[jwk["kid"]] = jwt.PyJWK(dict(jwk), algorithm=ALGORITHM)
+        except (jwt.PyJWTError, ValueError, TypeError):
+            continue
+    return keys
 
 
 class TokenVerifier:

@@ -134,3 +134,21 @@ def test_a_missing_pool_fails_loudly_outside_the_local_stage(env: dict[str, str]
 def test_the_local_stage_may_run_without_a_pool() -> None:
     assert load_settings(BASE).cognito is None
     assert load_settings({**BASE, "STAGE": "local"}).cognito is None
+
+
+def test_keys_that_are_not_rsa_signature_keys_are_ignored(signer: TokenSigner) -> None:
+    # GIVEN a key set with junk, an encryption key and a symmetric key next to the real one
+    (real,) = signer.jwks()["keys"]
+    junk = [
+        "not a key",
+        {"kid": "enc", **{k: v for k, v in real.items() if k != "kid"}, "use": "enc"},
+        {"kid": "sym", "kty": "oct", "k": "c2VjcmV0"},
+        {"kid": "broken", "kty": "RSA", "n": "??", "e": "AQAB"},
+    ]
+    keys = JwksCache(lambda: {"keys": [*junk, real]})
+    verifier = _verifier(keys, signer)
+    # THEN the real key verifies and the others are unknown
+    assert verifier.caller(f"Bearer {signer.token('ada')}").sub == "ada"
+    for kid in ("enc", "sym", "broken"):
+        with pytest.raises(Unauthorized):
+            verifier.caller(f"Bearer {signer.token('ada', headers={'kid': kid})}")
