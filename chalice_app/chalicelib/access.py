@@ -39,6 +39,7 @@ __all__ = [
     "rule_of",
 ]
 
+# Groups of the user pool (resources.USER_POOL.groups) that the rules name.
 ADMIN = "admin"
 MARKETING = "marketing"
 

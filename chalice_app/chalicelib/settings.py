@@ -29,10 +29,10 @@ DEFAULT_REGION = "eu-west-1"
 DEFAULT_PREFIX = "evp"
 LOCAL_STAGE = "local"
 COGNITO_ENV_VARS = (
-    "COGNITO_USER_POOL_ID",
-    "COGNITO_APP_CLIENT_ID",
-    "COGNITO_JWKS_URL",
-    "COGNITO_ISSUER",
+    resources.USER_POOL.pool_id_env_var,
+    resources.USER_POOL.app_client_id_env_var,
+    resources.USER_POOL.jwks_url_env_var,
+    resources.USER_POOL.issuer_env_var,
 )
 
 

@@ -20,6 +20,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from chalicelib import resources
+
 __all__ = ["TokenSigner", "unsigned_token"]
 
 DEFAULT_REGION = "eu-west-1"
@@ -61,11 +63,12 @@ class TokenSigner:
 
     def environment(self) -> dict[str, str]:
         """The API's settings for this pool (JWKS URL is nominal: tests serve the set)."""
+        spec = resources.USER_POOL
         return {
-            "COGNITO_USER_POOL_ID": self.pool_id,
-            "COGNITO_APP_CLIENT_ID": self.client_id,
-            "COGNITO_ISSUER": self.issuer,
-            "COGNITO_JWKS_URL": f"{self.issuer}/.well-known/jwks.json",
+            spec.pool_id_env_var: self.pool_id,
+            spec.app_client_id_env_var: self.client_id,
+            spec.issuer_env_var: self.issuer,
+            spec.jwks_url_env_var: f"{self.issuer}/.well-known/jwks.json",
         }
 
     def claims(self, sub: str, groups: tuple[str, ...] = (), ttl: int = 3600) -> dict[str, Any]:

@@ -10,19 +10,39 @@ import pytest
 import requests
 
 from local_aws.stack_process import LocalStackProcess, wait_for
+from tests.e2e.conftest import AuthHeaders
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
-def _post(stack: LocalStackProcess, path: str, body: dict[str, Any]) -> requests.Response:
-    return requests.post(f"{stack.api_url}{path}", json=body, timeout=30)
+@pytest.fixture(scope="module")
+def owner(local_stack: LocalStackProcess, auth_headers: AuthHeaders) -> dict[str, str]:
+    """GIVEN a registered person (their headers): they own this module's accounts."""
+    headers = auth_headers("accounts-e2e-owner")
+    body = {
+        "name": "Owen",
+        "lastname": "Accounts",
+        "email": "accounts-e2e-owner@example.com",
+        "address": "1 Ledger Lane",
+    }
+    assert _post(headers, local_stack, "/users", body).status_code == 201
+    return headers
 
 
-def _open_account(stack: LocalStackProcess, deposit: str) -> str:
-    account = _post(stack, "/accounts", {"owner_id": "owner-e2e", "currency": "EUR"}).json()
-    assert (
-        _post(stack, f"/accounts/{account['id']}/deposits", {"amount": deposit}).status_code == 201
-    )
+def _post(
+    headers: dict[str, str], stack: LocalStackProcess, path: str, body: dict[str, Any]
+) -> requests.Response:
+    return requests.post(f"{stack.api_url}{path}", json=body, headers=headers, timeout=30)
+
+
+def _get(headers: dict[str, str], stack: LocalStackProcess, path: str) -> requests.Response:
+    return requests.get(f"{stack.api_url}{path}", headers=headers, timeout=30)
+
+
+def _open_account(headers: dict[str, str], stack: LocalStackProcess, deposit: str) -> str:
+    account = _post(headers, stack, "/accounts", {"currency": "EUR"}).json()
+    deposited = _post(headers, stack, f"/accounts/{account['id']}/deposits", {"amount": deposit})
+    assert deposited.status_code == 201
     return str(account["id"])
 
 
@@ -36,14 +56,18 @@ def _archived_events(stack: LocalStackProcess) -> list[dict[str, Any]]:
     return events
 
 
-def test_parallel_withdrawals_never_overdraw(local_stack: LocalStackProcess) -> None:
+def test_parallel_withdrawals_never_overdraw(
+    local_stack: LocalStackProcess, owner: dict[str, str]
+) -> None:
     # GIVEN an account with a balance of 100
-    account_id = _open_account(local_stack, "100")
+    account_id = _open_account(owner, local_stack, "100")
     # WHEN 24 withdrawals of 10 race each other
     with ThreadPoolExecutor(max_workers=24) as pool:
         responses = list(
             pool.map(
-                lambda _: _post(local_stack, f"/accounts/{account_id}/withdrawals", {"amount": 10}),
+                lambda _: _post(
+                    owner, local_stack, f"/accounts/{account_id}/withdrawals", {"amount": 10}
+                ),
                 range(24),
             )
         )
@@ -52,16 +76,18 @@ def test_parallel_withdrawals_never_overdraw(local_stack: LocalStackProcess) -> 
     assert codes.count(201) == 10, codes
     assert all(r.json()["error"] == "insufficient_funds" for r in responses if r.status_code == 409)
     assert codes.count(409) == 14
-    account = requests.get(f"{local_stack.api_url}/accounts/{account_id}", timeout=30).json()
+    account = _get(owner, local_stack, f"/accounts/{account_id}").json()
     assert (account["balance"], account["version"]) == ("0.00", 12)
-    events = requests.get(f"{local_stack.api_url}/accounts/{account_id}/events", timeout=30)
+    events = _get(owner, local_stack, f"/accounts/{account_id}/events")
     assert [e["aggregateversion"] for e in events.json()["events"]] == list(range(1, 13))
 
 
-def test_archive_holds_every_event_once_per_line(local_stack: LocalStackProcess) -> None:
+def test_archive_holds_every_event_once_per_line(
+    local_stack: LocalStackProcess, owner: dict[str, str]
+) -> None:
     # GIVEN an account with a few movements
-    account_id = _open_account(local_stack, "20")
-    _post(local_stack, f"/accounts/{account_id}/withdrawals", {"amount": "5.25"})
+    account_id = _open_account(owner, local_stack, "20")
+    _post(owner, local_stack, f"/accounts/{account_id}/withdrawals", {"amount": "5.25"})
 
     # THEN Firehose's archive soon holds all three events as NDJSON, date-partitioned
     def archived() -> list[dict[str, Any]]:
@@ -88,10 +114,12 @@ def _read_model(stack: LocalStackProcess, table: str, account_id: str) -> dict[s
     return item
 
 
-def test_replay_from_archive_equals_the_live_read_model(local_stack: LocalStackProcess) -> None:
+def test_replay_from_archive_equals_the_live_read_model(
+    local_stack: LocalStackProcess, owner: dict[str, str]
+) -> None:
     # GIVEN accounts whose events are archived and projected live
-    ids = [_open_account(local_stack, str(10 + i)) for i in range(3)]
-    _post(local_stack, f"/accounts/{ids[0]}/withdrawals", {"amount": "3.50"})
+    ids = [_open_account(owner, local_stack, str(10 + i)) for i in range(3)]
+    _post(owner, local_stack, f"/accounts/{ids[0]}/withdrawals", {"amount": "3.50"})
     live_table = local_stack.name("read-models")
 
     def projected() -> bool:
@@ -114,14 +142,16 @@ def test_replay_from_archive_equals_the_live_read_model(local_stack: LocalStackP
         assert rebuilt == live
 
 
-def test_poison_stream_record_goes_to_the_failure_queue(local_stack: LocalStackProcess) -> None:
+def test_poison_stream_record_goes_to_the_failure_queue(
+    local_stack: LocalStackProcess, owner: dict[str, str]
+) -> None:
     # GIVEN a record on the event stream that no consumer can parse
     kinesis = local_stack.client("kinesis")
     kinesis.put_record(
         StreamName=local_stack.name("events"), Data=b"{poison\n", PartitionKey="poison"
     )
     # WHEN a real command follows it
-    account_id = _open_account(local_stack, "1")
+    account_id = _open_account(owner, local_stack, "1")
     # THEN the poison lands in the stream-failures queue and the stream moves on
     sqs = local_stack.client("sqs")
     url = sqs.get_queue_url(QueueName=local_stack.name("stream-failures"))["QueueUrl"]

@@ -10,13 +10,27 @@ import pytest
 import requests
 
 from local_aws.stack_process import LocalStackProcess, wait_for
+from tests.e2e.conftest import AuthHeaders
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
-def _register(stack: LocalStackProcess, lastname: str, email: str) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def operator(auth_headers: AuthHeaders) -> dict[str, str]:
+    """An operator's headers: reads anyone's data, and searches."""
+    return auth_headers("gdpr-e2e-operator", "admin")
+
+
+def _get(headers: dict[str, str], stack: LocalStackProcess, path: str) -> requests.Response:
+    return requests.get(f"{stack.api_url}{path}", headers=headers, timeout=30)
+
+
+def _register(
+    stack: LocalStackProcess, headers: dict[str, str], lastname: str, email: str
+) -> dict[str, Any]:
     response = requests.post(
         f"{stack.api_url}/users",
+        headers=headers,
         timeout=30,
         json={
             "name": "Erin",
@@ -31,8 +45,9 @@ def _register(stack: LocalStackProcess, lastname: str, email: str) -> dict[str, 
     return dict(response.json())
 
 
-def _search(stack: LocalStackProcess, **params: str) -> dict[str, Any]:
-    return dict(requests.get(f"{stack.api_url}/search", params=params, timeout=30).json())
+def _search(headers: dict[str, str], stack: LocalStackProcess, **params: str) -> dict[str, Any]:
+    response = requests.get(f"{stack.api_url}/search", params=params, headers=headers, timeout=30)
+    return dict(response.json())
 
 
 def _stored_bytes(stack: LocalStackProcess) -> dict[str, bytes]:
@@ -72,27 +87,31 @@ def _containing(stored: dict[str, bytes], needles: list[str]) -> list[str]:
     return [where for where, data in stored.items() if any(n in data.lower() for n in lowered)]
 
 
-def test_erasure_leaves_no_personal_data_in_clear_text(local_stack: LocalStackProcess) -> None:
+def test_erasure_leaves_no_personal_data_in_clear_text(
+    local_stack: LocalStackProcess, auth_headers: AuthHeaders, operator: dict[str, str]
+) -> None:
     # GIVEN a person who registered, bought something and became searchable by name,
     # and another person who is not erased
     token = uuid.uuid4().hex[:10]
     lastname, email = f"Shred{token}", f"erin.{token}@example.com"
-    user = _register(local_stack, lastname, email)
-    other = _register(local_stack, f"Keep{token}", f"keep.{token}@example.com")
+    person = auth_headers(f"erin-{token}")
+    user = _register(local_stack, person, lastname, email)
+    other = _register(
+        local_stack, auth_headers(f"keep-{token}"), f"Keep{token}", f"keep.{token}@example.com"
+    )
     requests.post(
         f"{local_stack.api_url}/users/{user['id']}/purchases",
+        headers=person,
         timeout=30,
         json={"order_id": f"o-{token}", "amount": "250.00", "currency": "EUR"},
     )
-    wait_for(lambda: _search(local_stack, q=lastname)["total"] == 1, timeout=30)
+    wait_for(lambda: _search(operator, local_stack, q=lastname)["total"] == 1, timeout=30)
     wait_for(
-        lambda: requests.get(f"{local_stack.api_url}/crm/contacts/{user['id']}", timeout=30).ok,
+        lambda: _get(operator, local_stack, f"/crm/contacts/{user['id']}").ok,
         timeout=30,
     )
     points_before = wait_for(
-        lambda: requests.get(f"{local_stack.api_url}/loyalty/{user['id']}", timeout=30).json()[
-            "points"
-        ],
+        lambda: _get(operator, local_stack, f"/loyalty/{user['id']}").json()["points"],
         timeout=30,
     )
     # (the scan sees clear text where it exists: the search index holds the opened name)
@@ -100,24 +119,23 @@ def test_erasure_leaves_no_personal_data_in_clear_text(local_stack: LocalStackPr
         w.startswith("file:search") for w in _containing(_stored_bytes(local_stack), [lastname])
     )
     # WHEN the person is erased
-    response = requests.post(f"{local_stack.api_url}/gdpr/erasure/{user['id']}", timeout=30)
+    response = requests.post(
+        f"{local_stack.api_url}/gdpr/erasure/{user['id']}", headers=person, timeout=30
+    )
     assert response.status_code == 202
     # THEN the consumers and the index react
     wait_for(
-        lambda: (
-            requests.get(f"{local_stack.api_url}/crm/contacts/{user['id']}", timeout=30).status_code
-            == 404
-        ),
+        lambda: _get(operator, local_stack, f"/crm/contacts/{user['id']}").status_code == 404,
         timeout=30,
     )
-    wait_for(lambda: _search(local_stack, q=lastname)["total"] == 0, timeout=30)
-    erased_docs = _search(local_stack, subject=user["id"])["events"]
+    wait_for(lambda: _search(operator, local_stack, q=lastname)["total"] == 0, timeout=30)
+    erased_docs = _search(operator, local_stack, subject=user["id"])["events"]
     assert erased_docs and all(
         e["data"].get("lastname", "[erased]") == "[erased]" for e in erased_docs
     )
-    fetched = requests.get(f"{local_stack.api_url}/users/{user['id']}", timeout=30).json()
+    fetched = _get(operator, local_stack, f"/users/{user['id']}").json()
     assert (fetched["email"], fetched["lastname"]) == ("[erased]", "[erased]")
-    loyalty = requests.get(f"{local_stack.api_url}/loyalty/{user['id']}", timeout=30).json()
+    loyalty = _get(operator, local_stack, f"/loyalty/{user['id']}").json()
     assert loyalty["points"] == points_before
     # AND once the archive has the erasure too, no stored byte holds the email or name
     wait_for(
@@ -131,11 +149,8 @@ def test_erasure_leaves_no_personal_data_in_clear_text(local_stack: LocalStackPr
     stored = _stored_bytes(local_stack)
     assert _containing(stored, [email, lastname]) == []
     # AND the other person is untouched
-    assert _search(local_stack, q=f"Keep{token}")["total"] == 1
-    assert (
-        requests.get(f"{local_stack.api_url}/users/{other['id']}", timeout=30).json()["lastname"]
-        == f"Keep{token}"
-    )
+    assert _search(operator, local_stack, q=f"Keep{token}")["total"] == 1
+    assert _get(operator, local_stack, f"/users/{other['id']}").json()["lastname"] == f"Keep{token}"
     # AND a replay of the archive after the erasure still succeeds with the same points
     replay = local_stack.run_script(
         "replay.py", "--projection", "loyalty", "--source", "archive", "--dry-run"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -10,15 +11,30 @@ import pytest
 import requests
 
 from local_aws.stack_process import LocalStackProcess, wait_for
+from tests.e2e.conftest import AuthHeaders
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
+@pytest.fixture(scope="module")
+def http(auth_headers: AuthHeaders) -> Iterator[requests.Session]:
+    """An operator's session: it reads everyone's consumer views."""
+    with requests.Session() as session:
+        session.headers.update(auth_headers("fanout-e2e-operator", "admin"))
+        yield session
+
+
 def _register(
-    http: requests.Session, stack: LocalStackProcess, i: int, loyalty: bool, marketing: bool
+    http: requests.Session,
+    stack: LocalStackProcess,
+    auth_headers: AuthHeaders,
+    i: int,
+    loyalty: bool,
+    marketing: bool,
 ) -> dict[str, Any]:
     response = http.post(
         f"{stack.api_url}/users",
+        headers=auth_headers(f"fanout-e2e-{i}"),
         json={
             "name": f"User{i}",
             "lastname": "E2e",
@@ -37,10 +53,12 @@ def _status(http: requests.Session, stack: LocalStackProcess, path: str) -> int:
 
 
 def test_each_consumer_gets_exactly_the_users_its_filter_selects(
-    local_stack: LocalStackProcess, http: requests.Session
+    local_stack: LocalStackProcess, http: requests.Session, auth_headers: AuthHeaders
 ) -> None:
     # GIVEN 12 users with every combination of loyalty and marketing flags
-    users = [_register(http, local_stack, i, i % 2 == 0, i % 3 == 0) for i in range(12)]
+    users = [
+        _register(http, local_stack, auth_headers, i, i % 2 == 0, i % 3 == 0) for i in range(12)
+    ]
 
     # WHEN the fan-out settles
     def settled() -> bool:
@@ -70,10 +88,10 @@ def _has_contact(http: requests.Session, stack: LocalStackProcess, user_id: str)
 
 
 def test_duplicate_delivery_changes_nothing(
-    local_stack: LocalStackProcess, http: requests.Session
+    local_stack: LocalStackProcess, http: requests.Session, auth_headers: AuthHeaders
 ) -> None:
     # GIVEN a user whose consent record exists
-    user = _register(http, local_stack, 100, False, False)
+    user = _register(http, local_stack, auth_headers, 100, False, False)
     path = f"{local_stack.api_url}/gdpr/consents/{user['id']}"
     first = wait_for(lambda: http.get(path).json() if http.get(path).ok else None, timeout=30)
     # WHEN its user.created event is delivered again to the GDPR queue
@@ -99,7 +117,7 @@ def test_duplicate_delivery_changes_nothing(
 
 
 def test_poison_message_goes_to_the_dlq_and_others_flow(
-    local_stack: LocalStackProcess, http: requests.Session
+    local_stack: LocalStackProcess, http: requests.Session, auth_headers: AuthHeaders
 ) -> None:
     # GIVEN a poison message on the loyalty queue
     sqs = local_stack.client("sqs")
@@ -107,7 +125,7 @@ def test_poison_message_goes_to_the_dlq_and_others_flow(
     dlq = sqs.get_queue_url(QueueName=local_stack.name("loyalty-enrolment-dlq"))["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"not": "an event"}))
     # WHEN a real loyalty user registers meanwhile
-    user = _register(http, local_stack, 200, True, False)
+    user = _register(http, local_stack, auth_headers, 200, True, False)
     # THEN the user is enrolled, and the poison ends in the DLQ after maxReceiveCount
     wait_for(
         lambda: http.get(f"{local_stack.api_url}/loyalty/{user['id']}").json()["enrolled"],

@@ -7,11 +7,8 @@ import hashlib
 import hmac
 import json
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -21,8 +18,6 @@ from cryptography.hazmat.primitives import serialization
 from chalicelib.access import PUBLIC_ROUTES
 from local_aws.token_signer import TokenSigner, unsigned_token
 from tests.handler.helpers import register
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _routes(app_module: ModuleType) -> Iterator[tuple[str, str]]:
@@ -148,22 +143,3 @@ def test_groups_come_from_the_token(
     # THEN only the token carrying the group reaches the admin-only route
     assert plain.http.get("/search").status_code == 403
     assert operator.http.get("/search").status_code == 200
-
-
-@pytest.mark.slow
-def test_bench_auth_prints_its_figures() -> None:
-    # WHEN the verification benchmark runs briefly (in its own process: it sets the environment)
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench_auth.py"), "--requests", "5"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    # THEN it exits 0 and its last line is the JSON summary of both paths
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["requests"] == 5
-    assert {"plain_p50_ms", "verified_p50_ms", "overhead_p50_ms", "verify_only_p50_us"} <= set(
-        summary
-    )

@@ -7,9 +7,14 @@ consistency are, so a script cannot rot unnoticed.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 def _summary(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
@@ -101,3 +106,21 @@ def test_bench_registration_prints_its_percentiles(capsys: pytest.CaptureFixture
     figures = _summary(capsys)
     assert figures["users"] == 4
     assert {"plain_p50_ms", "sealed_p50_ms", "ratio_p50"} <= set(figures)
+
+
+def test_bench_auth_prints_both_paths_and_the_verifier_alone() -> None:
+    # WHEN the verification benchmark runs briefly (its own process: it sets the environment)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_auth.py"), "--requests", "5"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    # THEN its last line is the summary of the same request with and without verification
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["requests"] == 5
+    difference = figures["verified_p50_ms"] - figures["plain_p50_ms"]
+    assert abs(figures["overhead_p50_ms"] - difference) <= 0.002  # each figure rounded
+    assert figures["verify_only_p50_us"] > 0

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from chalicelib import resources
+from chalicelib.access import ADMIN, MARKETING
 from chalicelib.exceptions import IdentityUnavailable, MissingSetting, Unauthorized
 from chalicelib.settings import load_settings
 from chalicelib.tokens import JwksCache, TokenVerifier
@@ -152,3 +154,7 @@ def test_keys_that_are_not_rsa_signature_keys_are_ignored(signer: TokenSigner) -
     for kid in ("enc", "sym", "broken"):
         with pytest.raises(Unauthorized):
             verifier.caller(f"Bearer {signer.token('ada', headers={'kid': kid})}")
+
+
+def test_the_groups_rules_name_are_the_pools_groups() -> None:
+    assert {ADMIN, MARKETING} == set(resources.USER_POOL.groups)
