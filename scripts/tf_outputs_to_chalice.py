@@ -157,7 +157,10 @@ def _require(outputs: Mapping[str, Any]) -> None:
 def environment_variables(outputs: Mapping[str, Any]) -> dict[str, str]:
     """The app's environment variables (settings.py names) from Terraform outputs."""
     _require(outputs)
-    env: dict[str, str] = {"NAME_PREFIX": str(outputs["name_prefix"])}
+    env: dict[str, str] = {
+        "NAME_PREFIX": str(outputs["name_prefix"]),
+        resources.STAGE_ENV_VAR: str(outputs["chalice_stage"]),
+    }
     for table in resources.TABLES:
         env[table.env_var] = str(outputs["table_names"][table.key])
     for queue in resources.QUEUES:

@@ -19,6 +19,7 @@ __all__ = [
     "PERSONAL_DATA_KEY_ALIAS",
     "QUEUES",
     "SEARCH_DELIVERY",
+    "STAGE_ENV_VAR",
     "STREAM_FAILURE_QUEUE",
     "TABLES",
     "USER_EVENTS_TOPIC",
@@ -205,6 +206,8 @@ USER_EVENTS_TOPIC = "user-events"
 # The KMS key that encrypts every person's data key: alias/<prefix>-personal-data.
 PERSONAL_DATA_KEY_ALIAS = "personal-data"
 PERSONAL_DATA_KEY_ENV_VAR = "PERSONAL_DATA_KMS_KEY"
+# The Chalice stage the app runs as; settings outside the local stage are all required.
+STAGE_ENV_VAR = "STAGE"
 
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec(

@@ -118,7 +118,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 def _stage(environ: Mapping[str, str]) -> str:
     """``STAGE`` if set; otherwise local, unless this runs inside AWS Lambda."""
-    explicit = environ.get("STAGE")
+    explicit = environ.get(resources.STAGE_ENV_VAR)
     if explicit:
         return explicit
     # The Lambda runtime always sets AWS_LAMBDA_FUNCTION_NAME; chalice local and tests never do.

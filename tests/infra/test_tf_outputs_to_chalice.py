@@ -141,6 +141,8 @@ def test_writes_the_environment_the_app_reads(
     assert code == 0
     assert "output -json" in fake_terraform["args"].read_text()
     assert settings.name_prefix == "acme"
+    # (the stage is named, so a missing identity setting would have failed loudly)
+    assert settings.stage == "dev" and settings.cognito is not None
     assert settings.tables == {t.key: f"acme-{t.suffix}" for t in resources.TABLES}
     assert settings.queues == {q.key: f"acme-{q.suffix}" for q in resources.QUEUES}
     assert settings.user_events_topic_arn.endswith(":acme-user-events")
