@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
 
-from chalicelib import resources
-from chalicelib.access import ADMIN, MARKETING
+from chalicelib import resources, service
+from chalicelib.access import ADMIN, MARKETING, rule_of
 from chalicelib.exceptions import IdentityUnavailable, MissingSetting, Unauthorized
 from chalicelib.settings import load_settings
 from chalicelib.tokens import JwksCache, TokenVerifier
@@ -158,3 +159,17 @@ def test_keys_that_are_not_rsa_signature_keys_are_ignored(signer: TokenSigner) -
 
 def test_the_groups_rules_name_are_the_pools_groups() -> None:
     assert {ADMIN, MARKETING} == set(resources.USER_POOL.groups)
+
+
+def test_every_service_function_taking_a_caller_has_one_access_rule() -> None:
+    # open_account parses the body first, then its rule checks the requested owner.
+    delegates = {"open_account": "_open_account"}
+    takes_caller = [
+        name
+        for name in service.__all__
+        if next(iter(inspect.signature(getattr(service, name)).parameters), None) == "caller"
+    ]
+    assert len(takes_caller) >= 12
+    for name in takes_caller:
+        ruled = getattr(service, delegates.get(name, name))
+        assert rule_of(ruled) is not None, f"service.{name} has no @authorize rule"
