@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -95,9 +96,10 @@ def test_a_stranger_reaches_nothing_an_admin_everything(
 def test_racing_retries_of_one_key_append_one_event(
     local_stack: LocalStackProcess, auth_headers: AuthHeaders
 ) -> None:
-    # GIVEN an account
-    headers = auth_headers("authz-lea")
-    _register(local_stack, headers, "Lea")
+    # GIVEN an account (of a new person each run)
+    name = f"Lea{uuid.uuid4().hex[:8]}"
+    headers = auth_headers(name.lower())
+    _register(local_stack, headers, name)
     account = _call(local_stack, "POST", "/accounts", headers, {"currency": "EUR"}).json()
     path = f"/accounts/{account['id']}/deposits"
     keyed = {**headers, "Idempotency-Key": "race-1"}
