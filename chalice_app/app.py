@@ -16,12 +16,13 @@ from typing import Any, cast
 from chalice import Chalice, Response
 from chalice.app import DynamoDBEvent, KinesisEvent, Request, SQSEvent
 
-from chalicelib import identity, resources, service
+from chalicelib import identity, observability, resources, service
 from chalicelib.access import Caller
 from chalicelib.http import CALLER, api_errors, authenticate, json_response, respond
 from chalicelib.settings import get_settings
 
 app = Chalice(app_name="event-platform")
+app.register_middleware(observability.log_requests, "http")
 settings = get_settings()
 QUEUE_SPECS = {spec.key: spec for spec in resources.QUEUES}
 # API Gateway requires a route's content types to agree on binary support

@@ -22,6 +22,7 @@ from chalicelib.events import CloudEvent
 from chalicelib.exceptions import Conflict, DomainError
 from chalicelib.idempotency import IdempotencyKey, IdempotencyStore, StoredResponse
 from chalicelib.ledger import ledger_put
+from chalicelib.observability import count_appended
 
 __all__ = ["CommandRunner", "Decision"]
 
@@ -76,6 +77,7 @@ class CommandRunner:
             items = [ledger_put(self._ledger.name, e) for e in decision.events] + guards
             try:
                 self._client.transact_write_items(TransactItems=items)
+                count_appended(e.type for e in decision.events)
                 return decision.response
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "TransactionCanceledException":

@@ -11,7 +11,6 @@ messages reach the DLQ after maxReceiveCount.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
@@ -27,6 +26,7 @@ from chalicelib.events import (
     utc_now,
 )
 from chalicelib.exceptions import BatchItemFailures, NotFound, OutOfOrderEvent
+from chalicelib.observability import BatchObserver, Outcome
 from chalicelib.personal_data import PersonalDataVault
 
 __all__ = [
@@ -36,8 +36,6 @@ __all__ = [
     "SqsBatchProcessor",
     "UserEventConsumer",
 ]
-
-logger = logging.getLogger(__name__)
 
 
 class UserEventConsumer(Protocol):
@@ -226,9 +224,10 @@ def _queue_url(sqs: Any, queue_arn: str, cache: dict[str, str]) -> str:
 class SqsBatchProcessor:
     """Runs a consumer over an SQS batch with per-message failure; takes an sqs client."""
 
-    def __init__(self, sqs: Any, consumer: UserEventConsumer) -> None:
+    def __init__(self, sqs: Any, consumer: UserEventConsumer, name: str = "consumer") -> None:
         self._sqs = sqs
         self._consumer = consumer
+        self._name = name
         self._queue_urls: dict[str, str] = {}
 
     def process(self, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
@@ -236,21 +235,26 @@ class SqsBatchProcessor:
         succeeded: list[Mapping[str, Any]] = []
         failed: list[Mapping[str, Any]] = []
         applied = duplicates = 0
-        for record in records:
-            try:
-                if self._consumer.handle(parse_event(record["body"])):
-                    applied += 1
-                else:
-                    duplicates += 1
-                succeeded.append(record)
-            except Exception as exc:
-                # Poison, out-of-order or a transient error alike: only this
-                # message goes back to the queue.
-                logger.warning("message %s failed: %s", record.get("messageId"), exc)
-                failed.append(record)
-        if failed:
-            self._delete(succeeded)
-            raise BatchItemFailures([str(r.get("messageId")) for r in failed])
+        observer = BatchObserver(self._name)
+        try:
+            for record in records:
+                try:
+                    with observer.event(record["body"]) as slot:
+                        if self._consumer.handle(parse_event(record["body"])):
+                            applied += 1
+                        else:
+                            duplicates += 1
+                            slot["outcome"] = Outcome.DUPLICATE
+                    succeeded.append(record)
+                except Exception:
+                    # Poison, out-of-order or a transient error alike (the
+                    # observer logged why): only this message goes back.
+                    failed.append(record)
+            if failed:
+                self._delete(succeeded)
+                raise BatchItemFailures([str(r.get("messageId")) for r in failed])
+        finally:
+            observer.flush()
         return {"applied": applied, "duplicates": duplicates}
 
     def _delete(self, records: list[Mapping[str, Any]]) -> None:

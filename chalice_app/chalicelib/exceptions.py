@@ -18,6 +18,7 @@ __all__ = [
     "Forbidden",
     "IdempotencyKeyReused",
     "IdentityUnavailable",
+    "InjectedFault",
     "InvalidEvent",
     "MissingSetting",
     "NotFound",
@@ -29,6 +30,10 @@ __all__ = [
 
 class InvalidEvent(ValueError):
     """A message or record that is not a valid platform event (poison)."""
+
+
+class InjectedFault(RuntimeError):
+    """A failure switched on through the fault-injection setting (failure drills)."""
 
 
 class OutOfOrderEvent(RuntimeError):

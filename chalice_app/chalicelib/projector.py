@@ -9,12 +9,14 @@ retries it (already applied records are then skipped as duplicates).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from chalicelib.events import USER_CREATED, parse_event
 from chalicelib.exceptions import ConcurrencyConflict, InvalidEvent, OutOfOrderEvent
+from chalicelib.observability import BatchObserver, Outcome
 from chalicelib.read_models import ReadModelStore, Stored
 from projections import accounts, loyalty
 from projections.envelope import Event, from_mapping
@@ -40,6 +42,7 @@ def project_records(
     records: Iterable[bytes | str],
     store: ReadModelStore,
     history: Callable[[str], Iterable[bytes | str]] | None = None,
+    observer: BatchObserver | None = None,
 ) -> ProjectorStats:
     """Apply each record's event to the read models it changes, in order.
 
@@ -48,7 +51,7 @@ def project_records(
     given, so a lost or reordered stream record cannot stall a shard; without
     it OutOfOrderEvent fails the batch. Raises InvalidEvent for a record that
     is not a valid event (or that no valid history can produce, e.g. an
-    overdraft).
+    overdraft). ``observer`` logs each record's outcome.
     """
     stats = ProjectorStats()
 
@@ -70,24 +73,36 @@ def project_records(
         return None
 
     for raw in records:
-        event = _decode(raw)
-        try:
-            outcome = apply_one(event)
-        except OutOfOrderEvent:
-            if history is None:
-                raise
-            for earlier in history(event.subject):
-                previous = _decode(earlier)
-                if previous.aggregateversion < event.aggregateversion:
-                    apply_one(previous)
-            outcome = apply_one(event)
-        if outcome is None:
-            stats.ignored += 1
-        elif outcome:
-            stats.applied += 1
-        else:
-            stats.duplicates += 1
+        with _observed(observer, raw) as slot:
+            event = _decode(raw)
+            try:
+                outcome = apply_one(event)
+            except OutOfOrderEvent:
+                if history is None:
+                    raise
+                for earlier in history(event.subject):
+                    previous = _decode(earlier)
+                    if previous.aggregateversion < event.aggregateversion:
+                        apply_one(previous)
+                outcome = apply_one(event)
+            if outcome is None:
+                stats.ignored += 1
+                slot["outcome"] = Outcome.IGNORED
+            elif outcome:
+                stats.applied += 1
+            else:
+                stats.duplicates += 1
+                slot["outcome"] = Outcome.DUPLICATE
     return stats
+
+
+@contextmanager
+def _observed(observer: BatchObserver | None, raw: bytes | str) -> Iterator[dict[str, Any]]:
+    if observer is None:
+        yield {}
+        return
+    with observer.event(raw) as slot:
+        yield slot
 
 
 def _decode(raw: bytes | str) -> Event:

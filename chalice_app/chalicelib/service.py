@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from chalicelib import aws, projector
+from chalicelib import aws, faults, projector
 from chalicelib.access import (
     ADMIN,
     ANY_CALLER,
@@ -35,9 +35,9 @@ from chalicelib.consumers import (
     SqsBatchProcessor,
     UserEventConsumer,
 )
-from chalicelib.events import USER_ERASED, parse_event
+from chalicelib.events import USER_ERASED, CloudEvent, parse_event
 from chalicelib.exceptions import NotFound, ValidationFailed
-from chalicelib.fanout import UserEventFanout
+from chalicelib.fanout import FANOUT_TYPE_PREFIX, UserEventFanout
 from chalicelib.http import parse_body
 from chalicelib.idempotency import (
     MAX_KEY_LENGTH,
@@ -47,6 +47,7 @@ from chalicelib.idempotency import (
     fingerprint,
 )
 from chalicelib.ledger import EventLedger
+from chalicelib.observability import BatchObserver, Outcome, event_fields, safe_reason
 from chalicelib.personal_data import DataKeyStore, PersonalDataVault
 from chalicelib.purchases import MakePurchase, PurchaseService
 from chalicelib.read_models import ReadModelStore
@@ -199,8 +200,28 @@ def get_account(caller: Caller, account_id: str, query: Mapping[str, str] | None
 
 def project_records(raw_records: list[bytes]) -> dict[str, int]:
     """Apply a Kinesis batch to the read models (the projector Lambda)."""
-    stats = projector.project_records(raw_records, _read_models(), _ledger().raw_events)
+    observer = BatchObserver("projector", lag_metric="ProjectorLag")
+    try:
+        faults.check("projector")
+        stats = projector.project_records(
+            raw_records, _read_models(), _ledger().raw_events, observer
+        )
+    except Exception as exc:
+        _log_batch_failure(observer, raw_records, exc)
+        raise
+    finally:
+        observer.flush()
     return {"applied": stats.applied, "duplicates": stats.duplicates, "ignored": stats.ignored}
+
+
+def _log_batch_failure(
+    observer: BatchObserver, raw_records: Iterable[bytes | str], exc: Exception
+) -> None:
+    """Log a batch that failed before its events were looked at one by one."""
+    if not observer.seen:
+        started = observer.started
+        for raw in raw_records:
+            observer.record(event_fields(raw), Outcome.FAILED, started, reason=safe_reason(exc))
 
 
 @authorize(owner(_account_owner, "account_id"))
@@ -257,13 +278,41 @@ def crm_contact(caller: Caller, user_id: str) -> dict[str, Any]:
 def relay_ledger_records(records: Iterable[Mapping[str, Any]]) -> int:
     """Forward the ledger inserts of a DynamoDB stream batch to Kinesis."""
     relay = LedgerRelay(aws.client("kinesis"), get_settings().event_stream)
-    return relay.forward(ledger_inserts(records))
+    inserts = ledger_inserts(records)
+    observer = BatchObserver("ledger_relay")
+    try:
+        faults.check("ledger_relay")
+        forwarded = relay.forward(inserts)
+    except Exception as exc:
+        _log_batch_failure(observer, (data for _, data in inserts), exc)
+        raise
+    else:
+        for _, data in inserts:
+            observer.record(event_fields(data), Outcome.RELAYED, observer.started)
+    finally:
+        observer.flush(RelayBatchSize=len(inserts))
+    return forwarded
 
 
 def fan_out_user_events(raw_records: list[bytes]) -> int:
     """Publish the user events of a Kinesis batch to the SNS topic."""
     fanout = UserEventFanout(aws.client("sns"), get_settings().user_events_topic_arn)
-    return fanout.publish(raw_records)
+    observer = BatchObserver("user_events_fanout")
+    try:
+        faults.check("user_events_fanout")
+        published = fanout.publish(raw_records)
+    except Exception as exc:
+        _log_batch_failure(observer, raw_records, exc)
+        raise
+    else:
+        for raw in raw_records:
+            fields = event_fields(raw)
+            user_event = str(fields["event_type"] or "").startswith(FANOUT_TYPE_PREFIX)
+            outcome = Outcome.PUBLISHED if user_event else Outcome.IGNORED
+            observer.record(fields, outcome, observer.started)
+    finally:
+        observer.flush()
+    return published
 
 
 _CONSUMERS: dict[str, Callable[[], UserEventConsumer]] = {
@@ -273,10 +322,22 @@ _CONSUMERS: dict[str, Callable[[], UserEventConsumer]] = {
 }
 
 
+class _Drillable:
+    """A consumer that fails while the fault switch names it (failure drills)."""
+
+    def __init__(self, name: str, consumer: UserEventConsumer) -> None:
+        self._name = name
+        self._consumer = consumer
+
+    def handle(self, event: CloudEvent) -> bool:
+        faults.check(self._name)
+        return self._consumer.handle(event)
+
+
 def consume_user_events(consumer_key: str, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Run the consumer declared as ``consumer_key`` over an SQS batch."""
-    consumer = _CONSUMERS[consumer_key]()
-    return SqsBatchProcessor(aws.client("sqs"), consumer).process(records)
+    consumer = _Drillable(consumer_key, _CONSUMERS[consumer_key]())
+    return SqsBatchProcessor(aws.client("sqs"), consumer, consumer_key).process(records)
 
 
 _search_cache: dict[str, tuple[Settings, SearchIndex]] = {}
@@ -315,7 +376,9 @@ def firehose_transform(event: Mapping[str, Any]) -> dict[str, Any]:
     Firehose writes to the error prefix instead of the index.
     """
     records = []
+    observer = BatchObserver("search_transform")
     for record in event.get("records", []):
+        started = observer.started
         try:
             parsed = orjson.loads(base64.b64decode(record["data"]))
             if not isinstance(parsed, dict):
@@ -328,7 +391,8 @@ def firehose_transform(event: Mapping[str, Any]) -> dict[str, Any]:
                     "data": base64.b64encode(data).decode(),
                 }
             )
-        except (ValueError, KeyError, orjson.JSONDecodeError):
+            observer.record(event_fields(parsed), Outcome.TRANSFORMED, started)
+        except (ValueError, KeyError, orjson.JSONDecodeError) as exc:
             records.append(
                 {
                     "recordId": record["recordId"],
@@ -336,12 +400,26 @@ def firehose_transform(event: Mapping[str, Any]) -> dict[str, Any]:
                     "data": record.get("data", ""),
                 }
             )
+            observer.record(event_fields({}), Outcome.FAILED, started, reason=safe_reason(exc))
+    observer.flush()
     return {"records": records}
 
 
 def redact_erased_from_search(raw_records: list[bytes]) -> int:
     """Redact the search documents of people erased in a Kinesis batch."""
-    events = [parse_event(raw).to_dict() for raw in raw_records]
-    if not any(e["type"] == USER_ERASED for e in events):
-        return 0
-    return redact_erased(search_index(), events)
+    observer = BatchObserver("search_erasure")
+    try:
+        faults.check("search_erasure")
+        events = [parse_event(raw).to_dict() for raw in raw_records]
+        erased = [e for e in events if e["type"] == USER_ERASED]
+        redacted = redact_erased(search_index(), events) if erased else 0
+    except Exception as exc:
+        _log_batch_failure(observer, raw_records, exc)
+        raise
+    else:
+        for e in events:
+            outcome = Outcome.REDACTED if e["type"] == USER_ERASED else Outcome.IGNORED
+            observer.record(event_fields(e), outcome, observer.started)
+    finally:
+        observer.flush()
+    return redacted

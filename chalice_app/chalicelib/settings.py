@@ -70,6 +70,9 @@ class Settings:
     stage: str = LOCAL_STAGE
     # None only in the local stage: then no token verifies and every protected route is 401.
     cognito: CognitoSettings | None = None
+    # Failure drills only (the local stack sets it; AWS stages never do): a JSON
+    # file {"<handler>": "<reason>"} whose entries make those handlers fail.
+    fault_injection_file: str = ""
 
     def table(self, key: str) -> str:
         return self.tables[key]
@@ -111,6 +114,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         opensearch_endpoint=environ.get("OPENSEARCH_ENDPOINT", ""),
         opensearch_index=environ.get("OPENSEARCH_INDEX") or "events",
         search_sqlite_path=environ.get("SEARCH_SQLITE_PATH", ""),
+        fault_injection_file=environ.get("FAULT_INJECTION_FILE", ""),
         stage=stage,
         cognito=_cognito(environ, region, stage),
     )
