@@ -121,6 +121,8 @@ class LocalStack:
 
         app_env = provision(args.prefix, visibility_timeout_seconds=args.visibility_timeout)
         app_env.update(self._search_env())
+        # The failure drills' switch (see chalicelib/faults.py); absent means no fault.
+        app_env["FAULT_INJECTION_FILE"] = str(Path(args.state_dir) / "faults.json")
         os.environ.update(app_env)
         self._published = stack_state.publish(
             args.aws_port, _stack_environment(base_env, app_env), Path(args.state_dir)

@@ -101,11 +101,22 @@ class _VersionedUserTable:
         raise OutOfOrderEvent(f"{event.type} v{event.aggregateversion} of {event.subject} raced")
 
 
+class _VersionedConsumer:
+    _store: _VersionedUserTable
+
+    def position(self, user_id: str) -> dict[str, Any] | None:
+        """The version and event id this consumer last applied for ``user_id``."""
+        item = self._store.get(user_id)
+        if item is None:
+            return None
+        return {"version": int(item["version"]), "last_event_id": item.get("last_event_id")}
+
+
 def _erased(event: CloudEvent) -> dict[str, Any]:
     return {"erased": True, "erased_at": event.to_dict()["time"]}
 
 
-class LoyaltyEnrolment:
+class LoyaltyEnrolment(_VersionedConsumer):
     """Enrols users who opted into the loyalty programme; keeps no personal data."""
 
     def __init__(self, table: Any) -> None:
@@ -124,7 +135,7 @@ class LoyaltyEnrolment:
         return self._store.get(user_id)
 
 
-class GdprConsentRecord:
+class GdprConsentRecord(_VersionedConsumer):
     """Keeps the consent record of every user, as given at registration."""
 
     def __init__(self, table: Any) -> None:
@@ -162,7 +173,7 @@ class GdprConsentRecord:
         return view
 
 
-class CrmContactSync:
+class CrmContactSync(_VersionedConsumer):
     """Mirrors users who consented to marketing into the CRM contact table.
 
     The contact is stored sealed, like every other copy (so backups of the

@@ -50,7 +50,7 @@ from chalicelib.ledger import EventLedger
 from chalicelib.observability import BatchObserver, Outcome, event_fields, safe_reason
 from chalicelib.personal_data import DataKeyStore, PersonalDataVault
 from chalicelib.purchases import MakePurchase, PurchaseService
-from chalicelib.read_models import ReadModelStore
+from chalicelib.read_models import ReadModelStore, Stored
 from chalicelib.relay import LedgerRelay, ledger_inserts
 from chalicelib.search import (
     IndexNotFound,
@@ -62,10 +62,12 @@ from chalicelib.search.factory import make_search_index
 from chalicelib.search.personal import open_personal_fields, redact_erased
 from chalicelib.settings import Settings, get_settings
 from chalicelib.users import RegisterUser, UserRegistry
+from projections.accounts import ACCOUNT_TYPES
 from projections.loyalty import LoyaltyPolicy
 
 __all__ = [
     "account_events",
+    "applied_positions",
     "consume_user_events",
     "crm_contact",
     "deposit",
@@ -315,11 +317,29 @@ def fan_out_user_events(raw_records: list[bytes]) -> int:
     return published
 
 
-_CONSUMERS: dict[str, Callable[[], UserEventConsumer]] = {
+_CONSUMERS: dict[str, Callable[[], LoyaltyEnrolment | GdprConsentRecord | CrmContactSync]] = {
     "loyalty": lambda: LoyaltyEnrolment(aws.table("loyalty_enrolments")),
     "gdpr": lambda: GdprConsentRecord(aws.table("gdpr_consents")),
     "crm": lambda: CrmContactSync(aws.table("crm_contacts"), PersonalDataVault(_data_keys())),
 }
+
+
+def applied_positions(event: Mapping[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """Where each consumer and the projector stand for ``event``'s aggregate (for ops trace)."""
+    subject = str(event["subject"])
+    positions: dict[str, dict[str, Any] | None] = {
+        key: factory().position(subject) for key, factory in _CONSUMERS.items()
+    }
+    store = _read_models()
+    stored: Stored[Any] | None
+    if event["type"] in ACCOUNT_TYPES:
+        stored = store.load_account(subject)
+    else:
+        user_id = (event.get("data") or {}).get("user_id") or subject
+        stored = store.load_loyalty(str(user_id))
+    version = stored.positions.get(subject) if stored else None
+    positions["projector"] = None if version is None else {"version": int(version)}
+    return positions
 
 
 class _Drillable:

@@ -1,0 +1,138 @@
+"""``ops.py trace EVENT_ID``: where one event is, from the ledger to every consumer.
+
+The ledger is scanned for the id (an operator's look-up, not a hot path: the
+ledger's key is the aggregate, not the event id). The stream record is found
+on the shard its partition key hashes to, read from the event's time on;
+the archive object under the event's day (and the next, for deliveries
+around midnight); the index document by subject; and each consumer's and
+the projector's applied version for the aggregate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr
+
+from chalicelib import service
+from chalicelib.archive import ArchiveReader
+
+__all__ = ["find_ledger_entry", "trace"]
+
+# How far past the event's time the stream is read looking for its record.
+_STREAM_WINDOW = timedelta(minutes=15)
+_MAX_STREAM_PAGES = 200
+
+
+def find_ledger_entry(ledger: Any, event_id: str) -> dict[str, Any] | None:
+    """The ledger item holding ``event_id`` (scan), or None."""
+    kwargs: dict[str, Any] = {"FilterExpression": Attr("event_id").eq(event_id)}
+    while True:
+        page = ledger.scan(**kwargs)
+        for item in page.get("Items", []):
+            return dict(item)
+        if "LastEvaluatedKey" not in page:
+            return None
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _shard_for(kinesis: Any, stream: str, partition_key: str) -> str:
+    hashed = int(hashlib.md5(partition_key.encode()).hexdigest(), 16)  # Kinesis's own hash
+    last = ""
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        key_range = shard["HashKeyRange"]
+        if int(key_range["StartingHashKey"]) <= hashed <= int(key_range["EndingHashKey"]):
+            if "EndingSequenceNumber" not in shard.get("SequenceNumberRange", {}):
+                return str(shard["ShardId"])
+            last = str(shard["ShardId"])
+    return last
+
+
+def _stream_location(kinesis: Any, stream: str, event: Mapping[str, Any]) -> dict[str, Any] | None:
+    shard = _shard_for(kinesis, stream, str(event["subject"]))
+    since = datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")) - timedelta(minutes=1)
+    iterator = kinesis.get_shard_iterator(
+        StreamName=stream, ShardId=shard, ShardIteratorType="AT_TIMESTAMP", Timestamp=since
+    )["ShardIterator"]
+    for _ in range(_MAX_STREAM_PAGES):
+        response = kinesis.get_records(ShardIterator=iterator, Limit=1000)
+        for record in response.get("Records", []):
+            if json.loads(record["Data"]).get("id") == event["id"]:
+                return {
+                    "shard": shard,
+                    "sequence_number": record["SequenceNumber"],
+                    "arrived": str(record["ApproximateArrivalTimestamp"]),
+                }
+            arrived = record["ApproximateArrivalTimestamp"]
+            if arrived > since + _STREAM_WINDOW:
+                return None
+        if not response.get("Records") and not response.get("MillisBehindLatest"):
+            return None
+        iterator = response["NextShardIterator"]
+    return None
+
+
+def _days(event_time: str) -> Iterator[str]:
+    day = datetime.fromisoformat(event_time.replace("Z", "+00:00"))
+    for when in (day, day + timedelta(days=1)):
+        yield f"events/year={when:%Y}/month={when:%m}/day={when:%d}/"
+
+
+def _archive_location(s3: Any, bucket: str, event: Mapping[str, Any]) -> str | None:
+    needle = str(event["id"]).encode()
+    for prefix in _days(str(event["time"])):
+        reader = ArchiveReader(s3, bucket, prefix)
+        for obj in reader.objects():
+            for line in reader.read(obj.key).splitlines():
+                if needle in line and json.loads(line).get("id") == event["id"]:
+                    return obj.key
+    return None
+
+
+def _indexed(event: Mapping[str, Any]) -> bool:
+    found = service.search_events({"subject": str(event["subject"]), "size": "100"})
+    return any(e.get("id") == event["id"] for e in found["events"])
+
+
+def trace(
+    event_id: str,
+    *,
+    ledger: Any,
+    kinesis: Any,
+    s3: Any,
+    stream: str,
+    bucket: str,
+) -> dict[str, Any]:
+    """Where ``event_id`` is: ledger, stream, archive, index and consumers."""
+    item = find_ledger_entry(ledger, event_id)
+    if item is None:
+        return {"event_id": event_id, "ledger": None}
+    event = json.loads(item["event"])
+    version = int(item["version"])
+    result: dict[str, Any] = {
+        "event_id": event_id,
+        "type": event["type"],
+        "subject": event["subject"],
+        "aggregateversion": version,
+        "time": event["time"],
+        "ledger": {"aggregate_id": item["aggregate_id"], "version": version},
+        "stream": _stream_location(kinesis, stream, event),
+        "archive": _archive_location(s3, bucket, event),
+    }
+    try:
+        result["index"] = _indexed(event)
+    except Exception as exc:  # the index is optional to a trace: say why it is unknown
+        result["index"] = None
+        result["index_error"] = type(exc).__name__
+    result["consumers"] = {
+        name: {
+            **(position or {"version": 0}),
+            "applied": bool(position and position["version"] >= version),
+        }
+        for name, position in service.applied_positions(event).items()
+    }
+    return result

@@ -1,0 +1,193 @@
+"""Operate the platform: failure queues, redrive, and where one event went.
+
+``python scripts/ops.py [--aws-port P] {dlq,redrive QUEUE,trace EVENT_ID} [--json]``
+
+With ``--aws-port`` it works on the local stack serving AWS on that port
+(its endpoints and settings come from what the stack published); without
+it, on AWS with the stage's settings from the environment (NAME_PREFIX,
+AWS_REGION, ... as the Lambdas have them). ``--json`` makes the last line of
+output one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from chalicelib import aws
+from chalicelib.settings import get_settings
+from local_aws import stack_state
+from local_aws.stack_state import StackNotRunning
+from operations import queues, stream_failures, trace
+from operations.environment import use_local_stack
+from operations.invokers import InProcessInvoker, LambdaInvoker
+
+APP_DIR = Path(__file__).resolve().parent.parent / "chalice_app"
+INDEX_STATES = {True: "indexed", False: "not indexed", None: "unknown"}
+
+Invoke = Callable[[str, dict[str, Any]], None]
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        print("  ".join(cells).rstrip())
+
+
+def cmd_dlq(args: argparse.Namespace) -> dict[str, Any]:
+    sqs = aws.client("sqs")
+    statuses = [queues.inspect(sqs, q) for q in queues.failure_queues(get_settings())]
+    if not args.json:
+        rows = [["QUEUE", "KIND", "DEPTH", "IN FLIGHT", "OLDEST (s)", "SAMPLE REASON"]]
+        rows += [
+            [
+                s.name,
+                s.kind,
+                str(s.depth),
+                str(s.in_flight),
+                "-" if s.oldest_age_seconds is None else f"{s.oldest_age_seconds:.0f}",
+                s.sample_reason or "-",
+            ]
+            for s in statuses
+        ]
+        _print_table(rows)
+    return {"queues": [s.to_dict() for s in statuses], "total": sum(s.depth for s in statuses)}
+
+
+def _invoker(local: bool) -> Invoke:
+    if not local:
+        return LambdaInvoker(aws.client("lambda"))
+    import importlib
+
+    from local_aws.event_sources import LambdaContext
+
+    # The handlers run here, as the local stack's event sources run them.
+    if str(APP_DIR) not in sys.path:
+        sys.path.insert(0, str(APP_DIR))
+    app_module = importlib.import_module("app")
+    settings = get_settings()
+    return InProcessInvoker(
+        app_module, LambdaContext("ops-redrive", settings.region, "123456789012", 60)
+    )
+
+
+def cmd_redrive(args: argparse.Namespace) -> dict[str, Any]:
+    settings = get_settings()
+    queue = queues.find_queue(settings, args.queue)
+    sqs = aws.client("sqs")
+    if queue.kind == queues.STREAM_FAILURES:
+        url = sqs.get_queue_url(QueueName=queue.name)["QueueUrl"]
+        kinesis, ddb_streams = aws.client("kinesis"), aws.client("dynamodbstreams")
+        result: dict[str, Any] = stream_failures.redrive_stream_failures(
+            sqs,
+            url,
+            _invoker(args.aws_port is not None),
+            lambda batch: stream_failures.fetch_records(
+                batch, kinesis, ddb_streams, settings.region
+            ),
+        )
+        result["method"] = "reinvoke"
+    else:
+        result = queues.move_messages(sqs, queue)
+    result = {"queue": queue.name, "source": queue.source, **result}
+    if not args.json:
+        print(f"moved {result['moved']} message(s) from {queue.name} back to {queue.source}")
+        if result.get("failed"):
+            print(f"{result['failed']} failed again and stay in {queue.name}")
+    return result
+
+
+def cmd_trace(args: argparse.Namespace) -> dict[str, Any]:
+    settings = get_settings()
+    result = trace.trace(
+        args.event_id,
+        ledger=aws.table("ledger"),
+        kinesis=aws.client("kinesis"),
+        s3=aws.client("s3"),
+        stream=settings.event_stream,
+        bucket=settings.archive_bucket,
+    )
+    if not args.json:
+        if result["ledger"] is None:
+            print(f"event {args.event_id}: not in the ledger")
+        else:
+            print(
+                f"event {result['event_id']}: {result['type']} "
+                f"{result['subject']} v{result['aggregateversion']} at {result['time']}"
+            )
+            stream = result["stream"]
+            rows = [
+                ["ledger", f"{settings.table('ledger')} version {result['ledger']['version']}"],
+                [
+                    "stream",
+                    f"{stream['shard']} seq {stream['sequence_number']}" if stream else "not found",
+                ],
+                ["archive", result["archive"] or "not yet delivered"],
+                ["index", INDEX_STATES[result["index"]]],
+            ]
+            rows += [
+                [
+                    f"consumer {name}",
+                    f"at v{position['version']}"
+                    + (" (applied)" if position["applied"] else " (not applied)"),
+                ]
+                for name, position in result["consumers"].items()
+            ]
+            _print_table(rows)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--aws-port", type=int, help="AWS port of a running local stack (default: AWS)"
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=stack_state.DEFAULT_STATE_DIR,
+        help="where the local stack publishes its environment (`up --state-dir`)",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="last line: one JSON object")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("dlq", parents=[common], help="every DLQ and the stream failure queue")
+    redrive = sub.add_parser("redrive", parents=[common], help="move a DLQ's messages back")
+    redrive.add_argument("queue", help="the queue's name, as `dlq` lists it")
+    trace_cmd = sub.add_parser("trace", parents=[common], help="where one event is")
+    trace_cmd.add_argument("event_id")
+    return parser
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "dlq": cmd_dlq,
+    "redrive": cmd_redrive,
+    "trace": cmd_trace,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.aws_port is not None:
+        try:
+            use_local_stack(args.aws_port, args.state_dir)
+        except StackNotRunning as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    try:
+        result = COMMANDS[args.command](args)
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
