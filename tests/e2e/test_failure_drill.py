@@ -36,7 +36,7 @@ def _depths(stack: LocalStackProcess) -> dict[str, int]:
     return {q["name"]: q["depth"] + q["in_flight"] for q in _ops(stack, "dlq")["queues"]}
 
 
-def _register(http: requests.Session, stack: LocalStackProcess, **flags: bool) -> dict[str, Any]:
+def _register(http: requests.Session, stack: LocalStackProcess, **flags: Any) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     response = http.post(
         f"{stack.api_url}/users",
