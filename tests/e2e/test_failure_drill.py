@@ -82,13 +82,13 @@ def fault_switch(local_stack: LocalStackProcess) -> Iterator[Path]:
 
 
 def _created_event_id(stack: LocalStackProcess, user_id: str) -> str:
-    def find() -> str | None:
+    def find() -> str:
         for raw in stack.log_path.read_text().splitlines():
             if raw.startswith("{") and user_id in raw:
                 line = json.loads(raw)
                 if line.get("subject") == user_id and line.get("event_id"):
                     return str(line["event_id"])
-        return None
+        return ""
 
     return wait_for(find, timeout=30)
 
