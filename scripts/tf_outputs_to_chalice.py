@@ -8,7 +8,8 @@ writes the stage into the Chalice config: the environment variables the app
 reads (chalicelib/settings.py), ``autogen_policy: false`` with one
 least-privilege IAM policy file per function (written next to the config),
 Lambda timeouts (SQS consumers from chalicelib/resources.py; the Firehose
-transformation ``search_transform`` its own) and reserved concurrency. Other
+transformation ``search_transform`` its own), reserved concurrency and X-Ray
+tracing (``xray: true``) for every function. Other
 stages and unrelated settings are preserved.
 
 Exit codes: 0 written, 2 a precondition failed (one-line message on stderr).
@@ -218,6 +219,8 @@ def build_stage(
     config = dict(existing or {})
     config["environment_variables"] = {**config.get("environment_variables", {}), **env}
     config["autogen_policy"] = False
+    # X-Ray active tracing on every function (their policies grant the trace writes).
+    config["xray"] = True
     reserved: Mapping[str, Any] = outputs["lambda_reserved_concurrency"] or {}
     functions = dict(config.get("lambda_functions", {}))
     for handler, timeout in lambda_timeouts().items():

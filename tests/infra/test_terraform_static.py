@@ -152,6 +152,9 @@ HANDLERS = {
 }
 
 
+XRAY_WRITE = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
 def _rendered(value: Any, each_key: str, each: dict[str, Any]) -> Any:
     """``each.key`` / ``each.value.<field>`` substituted, as Terraform renders one instance."""
     if isinstance(value, list):
@@ -172,8 +175,10 @@ def _policy_statements(iam: hcl.Module) -> dict[str, list[dict[str, Any]]]:
         body = documents[name]
         each = each or {}
         sources = str(hcl.attr(body, "source_policy_documents", []))
-        if "each.value.opens_personal_data ?" in sources and not each["opens_personal_data"]:
-            sources = ""
+        if "each.value.opens_personal_data ?" in sources:
+            # "cond ? [when true] : [when false]": keep the branch that holds.
+            when_true, when_false = sources.split("?", 1)[1].rsplit(":", 1)
+            sources = when_true if each["opens_personal_data"] else when_false
         own = [
             {k: _rendered(hcl.attr(st, k), each_key, each) for k in ("sid", "actions", "resources")}
             for st in hcl.blocks(body, "statement")
@@ -203,11 +208,16 @@ def test_lambda_policies_have_no_wildcard_actions_or_resources() -> None:
             if isinstance(actions_expr, list):
                 actions += actions_expr
             offenders += [(name, a) for a in actions if "*" in a.split(":", 1)[-1]]
-            offenders += [(name, r) for r in statement["resources"] if r == "*"]
+            # X-Ray's write actions take no resource-level permission: "*" only for them.
+            if not set(actions) <= XRAY_WRITE:
+                offenders += [(name, r) for r in statement["resources"] if r == "*"]
             assert actions, (name, statement)
-    # THEN no statement allows "*" actions or resources, and every handler has a policy
+    # THEN no statement allows "*" actions or resources (but X-Ray's), every handler has
+    # a policy, and every one may send its traces
     assert not offenders
     assert set(policies) == HANDLERS
+    for name, statements in policies.items():
+        assert any(st["sid"] == "XRayTracing" for st in statements), name
 
 
 def test_queue_consumers_are_scoped_to_their_own_queue_and_table() -> None:

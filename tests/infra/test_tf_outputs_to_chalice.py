@@ -200,8 +200,10 @@ def test_writes_one_policy_file_per_function_with_timeouts_and_concurrency(
     run(fake_terraform, config, "--stage", "dev")
     stage = json.loads(config.read_text())["stages"]["dev"]
     functions = stage["lambda_functions"]
-    # THEN autogen is off and every function has its own policy file with terraform's policy
+    # THEN autogen is off, every function is traced with X-Ray and has its own policy
+    # file with terraform's policy
     assert stage["autogen_policy"] is False
+    assert stage["xray"] is True
     assert set(functions) == set(handoff.HANDLERS)
     for handler, settings in functions.items():
         policy_path = config.parent / settings["iam_policy_file"]

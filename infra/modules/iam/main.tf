@@ -42,11 +42,14 @@ locals {
   sqs_consume          = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
   sqs_send             = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
   logs_write           = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+  xray_write           = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
 }
 
 # ------------------------------------------------------------------ REST API
 
 data "aws_iam_policy_document" "api_handler" {
+  source_policy_documents = [data.aws_iam_policy_document.tracing.json]
+
   statement {
     sid       = "Logs"
     actions   = local.logs_write
@@ -116,7 +119,7 @@ data "aws_iam_policy_document" "api_handler" {
 # ------------------------------------------- outbox relay: ledger -> Kinesis
 
 data "aws_iam_policy_document" "ledger_relay" {
-  source_policy_documents = [data.aws_iam_policy_document.on_failure_queue.json]
+  source_policy_documents = [data.aws_iam_policy_document.on_failure_queue.json, data.aws_iam_policy_document.tracing.json]
 
   statement {
     sid       = "Logs"
@@ -152,7 +155,7 @@ data "aws_iam_policy_document" "ledger_relay" {
 # -------------------------------------------- fan-out: Kinesis -> SNS topic
 
 data "aws_iam_policy_document" "user_events_fanout" {
-  source_policy_documents = [data.aws_iam_policy_document.event_stream_reader.json, data.aws_iam_policy_document.on_failure_queue.json]
+  source_policy_documents = [data.aws_iam_policy_document.event_stream_reader.json, data.aws_iam_policy_document.on_failure_queue.json, data.aws_iam_policy_document.tracing.json]
 
   statement {
     sid       = "Logs"
@@ -171,7 +174,7 @@ data "aws_iam_policy_document" "user_events_fanout" {
 # ------------------------------------------ projector: Kinesis -> read models
 
 data "aws_iam_policy_document" "projector" {
-  source_policy_documents = [data.aws_iam_policy_document.event_stream_reader.json, data.aws_iam_policy_document.on_failure_queue.json]
+  source_policy_documents = [data.aws_iam_policy_document.event_stream_reader.json, data.aws_iam_policy_document.on_failure_queue.json, data.aws_iam_policy_document.tracing.json]
 
   statement {
     sid       = "Logs"
@@ -205,7 +208,7 @@ data "aws_iam_policy_document" "projector" {
 data "aws_iam_policy_document" "queue_consumer" {
   for_each = local.queue_consumers
 
-  source_policy_documents = each.value.opens_personal_data ? [data.aws_iam_policy_document.open_personal_data.json] : []
+  source_policy_documents = each.value.opens_personal_data ? [data.aws_iam_policy_document.open_personal_data.json, data.aws_iam_policy_document.tracing.json] : [data.aws_iam_policy_document.tracing.json]
 
   statement {
     sid       = "Logs"
@@ -260,7 +263,7 @@ data "aws_iam_policy_document" "open_personal_data" {
 # events; returns them with personal fields opened for the index. Reads a
 # person's data key and unwraps it; writes nothing.
 data "aws_iam_policy_document" "search_transform" {
-  source_policy_documents = [data.aws_iam_policy_document.open_personal_data.json]
+  source_policy_documents = [data.aws_iam_policy_document.open_personal_data.json, data.aws_iam_policy_document.tracing.json]
 
   statement {
     sid       = "Logs"
@@ -278,7 +281,7 @@ data "aws_iam_policy_document" "search_transform" {
 # Kinesis consumer: on com.example.user.erased, re-indexes the person's
 # documents with personal fields redacted and force-merges (expunge deletes).
 data "aws_iam_policy_document" "search_erasure" {
-  source_policy_documents = [data.aws_iam_policy_document.event_stream_reader.json, data.aws_iam_policy_document.on_failure_queue.json]
+  source_policy_documents = [data.aws_iam_policy_document.event_stream_reader.json, data.aws_iam_policy_document.on_failure_queue.json, data.aws_iam_policy_document.tracing.json]
 
   statement {
     sid       = "Logs"
@@ -297,6 +300,16 @@ data "aws_iam_policy_document" "search_erasure" {
 
 # Stream consumers (DynamoDB stream or Kinesis) send records that exhaust
 # their retries to the on-failure queue, which the messaging key encrypts.
+# X-Ray active tracing (every function): these two actions have no resource-level
+# permissions, so "*" is the only resource they take.
+data "aws_iam_policy_document" "tracing" {
+  statement {
+    sid       = "XRayTracing"
+    actions   = local.xray_write
+    resources = ["*"]
+  }
+}
+
 data "aws_iam_policy_document" "on_failure_queue" {
   statement {
     sid       = "OnFailure"
