@@ -130,6 +130,9 @@ locals {
 
   event_stream_suffix = "events"
 
+  # CloudWatch namespace of the handlers' EMF metrics (chalicelib/observability.py NAMESPACE).
+  metrics_namespace = "EventPlatform"
+
   archive = {
     bucket_suffix              = "archive"
     delivery_suffix            = "archive"

@@ -62,6 +62,14 @@ module "key_personal_data" {
   description = "${var.name_prefix}: per-person data keys (envelope encryption of personal fields)"
 }
 
+# Alarm notifications: CloudWatch publishes to the encrypted alarm topic.
+module "key_alarms" {
+  source             = "./modules/kms_key"
+  alias              = "${var.name_prefix}-alarms"
+  description        = "${var.name_prefix}: SNS alarm topic"
+  service_principals = ["cloudwatch.amazonaws.com"]
+}
+
 # ------------------------------------------------------------------ modules
 
 module "state" {
@@ -163,4 +171,30 @@ module "iam" {
   archive_kms_key_arn       = module.key_archive.key_arn
   opensearch_domain_arn     = module.search.domain_arn
   personal_data_kms_key_arn = module.key_personal_data.key_arn
+}
+
+# ------------------------------------------------------------------ operations
+
+# Subscribe the on-call (email, chat, pager) to this topic; every alarm notifies it.
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.name_prefix}-alarms"
+  kms_master_key_id = module.key_alarms.key_arn
+}
+
+module "monitoring" {
+  source          = "./modules/monitoring"
+  name_prefix     = var.name_prefix
+  alarm_topic_arn = aws_sns_topic.alarms.arn
+  failure_queue_names = merge(
+    { for k, name in module.pubsub.dlq_names : "${k}-dlq" => name },
+    { (local.stream_failure_queue_suffix) = module.pubsub.stream_failure_queue_name },
+  )
+  event_stream_name              = module.event_log.stream_name
+  function_names                 = module.iam.function_names
+  stream_consumer_function_names = module.iam.stream_consumer_function_names
+  iterator_age_threshold_ms      = var.iterator_age_threshold_ms
+  archive_delivery_stream_name   = module.archive.delivery_stream_name
+  search_delivery_stream_name    = module.archive.search_delivery_stream_name
+  api_name                       = var.chalice_app_name
+  metrics_namespace              = local.metrics_namespace
 }

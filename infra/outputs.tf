@@ -160,3 +160,18 @@ output "cognito_jwks_url" {
   description = "JSON Web Key Set of the pool, to verify token signatures (COGNITO_JWKS_URL)."
   value       = module.identity.jwks_url
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies: subscribe the on-call to it."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "alarm_names" {
+  description = "Every CloudWatch alarm (README \"Operating it\" says what each means and how to recover)."
+  value       = module.monitoring.alarm_names
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the platform's operations."
+  value       = module.monitoring.dashboard_name
+}

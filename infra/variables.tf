@@ -217,3 +217,14 @@ variable "cognito_self_sign_up_enabled" {
   type        = bool
   default     = true
 }
+
+variable "iterator_age_threshold_ms" {
+  description = "Alarm when the event stream, or a stream consumer (Kinesis or the ledger's DynamoDB stream), is behind by more than this many milliseconds."
+  type        = number
+  default     = 60000
+
+  validation {
+    condition     = var.iterator_age_threshold_ms >= 1000
+    error_message = "iterator_age_threshold_ms must be at least 1000 (1 s)."
+  }
+}

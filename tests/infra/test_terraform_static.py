@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tf_outputs_to_chalice import STREAM_CONSUMERS
 
+from chalicelib.observability import NAMESPACE
 from local_aws.terraform_cli import missing_tooling, provider_mirror
 from tests.infra import hcl
 
@@ -73,6 +75,8 @@ def test_local_provider_override_covers_every_service_infra_uses() -> None:
         "iam_role_policy": "iam",
         "iam_session_context": "iam",
         "cloudwatch_log": "logs",
+        "cloudwatch_metric_alarm": "cloudwatch",
+        "cloudwatch_dashboard": "cloudwatch",
         "opensearch": "opensearch",
         "caller_identity": "sts",
         "cognito": "cognitoidp",
@@ -394,3 +398,14 @@ def test_terraform_validate_passes(tmp_path: Path) -> None:
     # THEN the configuration is valid for the AWS provider
     report = json.loads(result.stdout)
     assert report["valid"], report["diagnostics"]
+
+
+def test_monitoring_inputs_mirror_the_python_declarations() -> None:
+    # GIVEN the iam module's stream consumers and the catalogue's metrics namespace
+
+
+    iam = hcl.module("modules/iam")
+    root = hcl.module("")
+    # THEN they are the handlers mapped to a stream and the handlers' EMF namespace
+    assert set(iam.locals["stream_consumers"]) == set(STREAM_CONSUMERS)
+    assert root.locals["metrics_namespace"] == NAMESPACE

@@ -28,6 +28,10 @@ locals {
     for h in local.handlers : h => h == "api_handler" ? local.function_prefix : "${local.function_prefix}-${h}"
   }
 
+  # Functions mapped to a stream (the ledger's DynamoDB stream or Kinesis);
+  # scripts/tf_outputs_to_chalice.py STREAM_CONSUMERS lists the same (tested).
+  stream_consumers = ["ledger_relay", "user_events_fanout", "projector", "search_erasure"]
+
   queue_consumers = {
     loyalty_enrolment   = { queue = "loyalty", table = "loyalty_enrolments", opens_personal_data = false }
     gdpr_consent_record = { queue = "gdpr", table = "gdpr_consents", opens_personal_data = false }

@@ -22,3 +22,8 @@ output "function_arns" {
   description = "Lambda function ARN (unqualified) by Chalice handler name; deterministic, so usable before `chalice deploy` creates the functions."
   value       = { for h, name in local.function_names : h => "${local.function_arn}:${name}" }
 }
+
+output "stream_consumer_function_names" {
+  description = "Deployed function name by handler, of the functions mapped to a stream (alarmed on iterator age)."
+  value       = { for h in local.stream_consumers : h => "${local.function_prefix}-${h}" }
+}

@@ -18,6 +18,11 @@ output "queue_urls" {
   value       = { for k, q in aws_sqs_queue.queue : k => q.id }
 }
 
+output "dlq_names" {
+  description = "Dead-letter queue name by consumer queue key."
+  value       = { for k, q in aws_sqs_queue.dlq : k => q.name }
+}
+
 output "dlq_arns" {
   description = "Dead-letter queue ARN by consumer queue key."
   value       = { for k, q in aws_sqs_queue.dlq : k => q.arn }

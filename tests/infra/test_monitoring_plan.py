@@ -1,0 +1,161 @@
+"""Every alarm the runbook documents exists in ``terraform plan`` of infra/.
+
+The plan runs offline: the provider from the local mirror, its endpoints on
+a moto server on loopback (only the caller identity is read from it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tf_outputs_to_chalice import HANDLERS, STREAM_CONSUMERS
+
+from chalicelib import observability, resources
+from local_aws.stack_process import free_port, wait_for
+from tests.infra import hcl
+from tests.infra.test_terraform_static import PLUGIN_DIR
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("terraform") is None or not PLUGIN_DIR.is_dir(),
+        reason="needs terraform and a local AWS provider mirror (TF_PLUGIN_DIR)",
+    ),
+]
+PREFIX = "evp"
+APP = "event-platform"
+STAGE = "dev"
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def up() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1):
+                    return True
+            except OSError:
+                return False
+
+        wait_for(up, timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def planned(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """GIVEN ``terraform plan`` of a copy of infra/ against moto; the planned resources."""
+    work = tmp_path_factory.mktemp("plan") / "infra"
+    shutil.copytree(hcl.INFRA, work, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+    override = (hcl.INFRA / "local" / "provider_override.tf.example").read_text()
+    (work / "provider_override.tf").write_text(
+        override.replace("http://127.0.0.1:5000", moto_endpoint)
+    )
+    init = _run(
+        [
+            "terraform",
+            "init",
+            "-backend=false",
+            "-input=false",
+            "-no-color",
+            f"-plugin-dir={PLUGIN_DIR}",
+        ],
+        work,
+    )
+    assert init.returncode == 0, init.stderr
+    plan = _run(
+        [
+            "terraform",
+            "plan",
+            "-input=false",
+            "-no-color",
+            "-out=tfplan",
+            f"-var=name_prefix={PREFIX}",
+            f"-var=chalice_app_name={APP}",
+            f"-var=chalice_stage={STAGE}",
+        ],
+        work,
+    )
+    assert plan.returncode == 0, plan.stderr
+    shown = _run(["terraform", "show", "-json", "tfplan"], work)
+    resources_planned: dict[str, Any] = {}
+    stack = [json.loads(shown.stdout)["planned_values"]["root_module"]]
+    while stack:
+        module = stack.pop()
+        for resource in module.get("resources", []):
+            resources_planned[resource["address"]] = resource
+        stack += module.get("child_modules", [])
+    return resources_planned
+
+
+def _alarms(planned: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        r["values"]["alarm_name"]: r["values"]
+        for r in planned.values()
+        if r["type"] == "aws_cloudwatch_metric_alarm"
+    }
+
+
+def test_every_documented_alarm_is_planned(planned: dict[str, Any]) -> None:
+    # WHEN listing the planned alarms
+    alarms = _alarms(planned)
+    # THEN each failure queue, stream reader, function, delivery and the API has its alarm
+    failure_queues = [resources.resource_name(PREFIX, q.dlq_suffix) for q in resources.QUEUES]
+    failure_queues.append(resources.resource_name(PREFIX, resources.STREAM_FAILURE_QUEUE))
+    watched = {a["dimensions"].get("QueueName") for a in alarms.values()}
+    assert set(failure_queues) <= watched
+    expected = {f"{PREFIX}-event-stream-iterator-age", f"{PREFIX}-api-5xx"}
+    expected |= {f"{PREFIX}-{h}-iterator-age" for h in STREAM_CONSUMERS}
+    expected |= {f"{PREFIX}-{h}-{kind}" for h in HANDLERS for kind in ("errors", "throttles")}
+    expected |= {f"{PREFIX}-archive-delivery-to-s3", f"{PREFIX}-search-delivery-to-opensearch"}
+    assert expected <= set(alarms)
+    # AND every alarm notifies the encrypted alarm topic, on ALARM and on OK
+    topic = planned["aws_sns_topic.alarms"]["values"]
+    assert topic["name"] == f"{PREFIX}-alarms"
+    # (the topic's ARN is only known after apply: read the configuration for the actions)
+    monitoring = hcl.module("modules/monitoring")
+    for body in monitoring.resources["aws_cloudwatch_metric_alarm"].values():
+        assert hcl.expression(hcl.attr(body, "alarm_actions")) == "local.alarm_actions"
+        assert hcl.expression(hcl.attr(body, "ok_actions")) == "local.alarm_actions"
+    assert monitoring.locals["alarm_actions"] == ["${var.alarm_topic_arn}"]
+    root_topic = hcl.module("").resources["aws_sns_topic"]["alarms"]
+    assert hcl.expression(hcl.attr(root_topic, "kms_master_key_id")) == (
+        "module.key_alarms.key_arn"
+    )
+    assert all(a["treat_missing_data"] == "notBreaching" for a in alarms.values())
+
+
+def test_function_alarms_watch_the_functions_chalice_deploys(planned: dict[str, Any]) -> None:
+    alarms = _alarms(planned)
+    for handler in HANDLERS:
+        alarm = alarms[f"{PREFIX}-{handler}-errors"]
+        assert alarm["dimensions"] == {"FunctionName": f"{APP}-{STAGE}-{handler}"}
+
+
+def test_the_dashboard_reads_the_handlers_metric_namespace(planned: dict[str, Any]) -> None:
+    (dashboard,) = [r for r in planned.values() if r["type"] == "aws_cloudwatch_dashboard"]
+    body = dashboard["values"]["dashboard_body"]
+    assert re.search(rf"\b{observability.NAMESPACE}\b", body)
+    assert "ProjectorLag" in body
