@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 
@@ -460,6 +462,27 @@ def erasure_story(stack: LocalStackProcess, users: list[dict[str, Any]], tokens:
     return status == 202 and again == 202 and after["email"] == "[erased]"
 
 
+def operations_story(stack: LocalStackProcess) -> bool:
+    """ops.py: the failure queues, then where one registration went."""
+    print("\n== Operating it (scripts/ops.py)", flush=True)
+    port = str(urlparse(stack.aws_url).port)
+    print(f"$ python scripts/ops.py --aws-port {port} dlq")
+    dlq = stack.run_script("ops.py", "--aws-port", port, "dlq", check=False)
+    print(dlq.stdout.rstrip())
+    registered = [
+        item["last_event_id"]["S"]
+        for item in _scan(stack, CONSUMER_TABLES["gdpr"]).values()
+        if item["version"]["N"] == "1"
+    ]
+    print(f"\n$ python scripts/ops.py --aws-port {port} trace {registered[0]}")
+    traced = stack.run_script("ops.py", "--aws-port", port, "trace", registered[0], check=False)
+    print(traced.stdout.rstrip())
+    if traced.returncode != 0 or dlq.returncode != 0:
+        print(dlq.stderr + traced.stderr, file=sys.stderr)
+        return False
+    return re.search(r"consumer gdpr\s+at v1 \(applied\)", traced.stdout) is not None
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="evp-demo-") as tmp:
         workdir = Path(tmp)
@@ -473,6 +496,7 @@ def main() -> int:
             ok &= loyalty_story(stack, users, workdir, tokens)
             ok &= search_story(stack, users, tokens)
             ok &= erasure_story(stack, users, tokens)
+            ok &= operations_story(stack)
         print("\n== Local stack stopped", flush=True)
     print("demo finished: OK" if ok else "demo finished: MISMATCH")
     return 0 if ok else 1
