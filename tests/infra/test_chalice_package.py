@@ -119,6 +119,14 @@ def test_chalice_package_builds_the_lambda_zip_with_terraform_policies(packaged:
     }
     assert sids and sids <= set(HANDLERS)
     assert len(roles) == len(functions)
+    # AND every function is traced with X-Ray
+    assert all(f["Properties"].get("Tracing") == "Active" for f in functions)
+    powertools = sum(
+        i.compress_size
+        for i in zipfile.ZipFile(package).infolist()
+        if i.filename.startswith("aws_lambda_powertools/")
+    )
+    print(f"aws_lambda_powertools in the zip: {powertools / 1e6:.1f} MB compressed")
     # AND the projections package is in the zip (the projector imports it)
     assert "projections/accounts.py" in names and "projections/replay.py" in names
     assert any(n.startswith("msgspec/_core") and n.endswith(".so") for n in names)
