@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -106,6 +107,7 @@ def cmd_trace(args: argparse.Namespace) -> dict[str, Any]:
     settings = get_settings()
     result = trace.trace(
         args.event_id,
+        subject=args.subject,
         ledger=aws.table("ledger"),
         kinesis=aws.client("kinesis"),
         s3=aws.client("s3"),
@@ -134,7 +136,11 @@ def cmd_trace(args: argparse.Namespace) -> dict[str, Any]:
                 [
                     f"consumer {name}",
                     f"at v{position['version']}"
-                    + (" (applied)" if position["applied"] else " (not applied)"),
+                    + (
+                        " (applied)"
+                        if position["applied"]
+                        else " (not applied: pending, failed, or not subscribed to it)"
+                    ),
                 ]
                 for name, position in result["consumers"].items()
             ]
@@ -161,6 +167,9 @@ def _parser() -> argparse.ArgumentParser:
     redrive.add_argument("queue", help="the queue's name, as `dlq` lists it")
     trace_cmd = sub.add_parser("trace", parents=[common], help="where one event is")
     trace_cmd.add_argument("event_id")
+    trace_cmd.add_argument(
+        "--subject", help="the event's aggregate id, if known (a query instead of a ledger scan)"
+    )
     return parser
 
 
@@ -179,6 +188,14 @@ def main(argv: list[str] | None = None) -> int:
         except StackNotRunning as exc:
             print(exc, file=sys.stderr)
             return 2
+    elif "NAME_PREFIX" not in os.environ:
+        # Against AWS the stage's settings must be explicit, never defaults.
+        print(
+            "set the stage's settings (NAME_PREFIX, AWS_REGION, ... as in "
+            "chalice_app/.chalice/config.json) or pass --aws-port of a local stack",
+            file=sys.stderr,
+        )
+        return 2
     try:
         result = COMMANDS[args.command](args)
     except KeyError as exc:

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.conditions import Attr, Key
 
 from chalicelib import service
 from chalicelib.archive import ArchiveReader
@@ -28,11 +28,16 @@ _STREAM_WINDOW = timedelta(minutes=15)
 _MAX_STREAM_PAGES = 200
 
 
-def find_ledger_entry(ledger: Any, event_id: str) -> dict[str, Any] | None:
-    """The ledger item holding ``event_id`` (scan), or None."""
+def find_ledger_entry(
+    ledger: Any, event_id: str, subject: str | None = None
+) -> dict[str, Any] | None:
+    """The ledger item holding ``event_id`` (a query of ``subject`` if given, else a scan)."""
     kwargs: dict[str, Any] = {"FilterExpression": Attr("event_id").eq(event_id)}
+    if subject:
+        kwargs["KeyConditionExpression"] = Key("aggregate_id").eq(subject)
+    read = ledger.query if subject else ledger.scan
     while True:
-        page = ledger.scan(**kwargs)
+        page = read(**kwargs)
         for item in page.get("Items", []):
             return dict(item)
         if "LastEvaluatedKey" not in page:
@@ -101,6 +106,7 @@ def _indexed(event: Mapping[str, Any]) -> bool:
 def trace(
     event_id: str,
     *,
+    subject: str | None = None,
     ledger: Any,
     kinesis: Any,
     s3: Any,
@@ -108,7 +114,7 @@ def trace(
     bucket: str,
 ) -> dict[str, Any]:
     """Where ``event_id`` is: ledger, stream, archive, index and consumers."""
-    item = find_ledger_entry(ledger, event_id)
+    item = find_ledger_entry(ledger, event_id, subject)
     if item is None:
         return {"event_id": event_id, "ledger": None}
     event = json.loads(item["event"])

@@ -1,0 +1,59 @@
+"""ops.py trace against in-process moto: ledger, stream and consumer positions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from chalicelib import aws
+from chalicelib.search.sqlite import SqliteSearchIndex
+from operations import trace
+from tests.handler.helpers import post_json, table_items, user_body
+from tests.handler.test_event_pipeline import _ledger_stream_event, _stream_data
+
+
+def _trace(env: dict[str, str], event_id: str, subject: str | None = None) -> dict[str, Any]:
+    return trace.trace(
+        event_id,
+        subject=subject,
+        ledger=aws.table("ledger"),
+        kinesis=boto3.client("kinesis"),
+        s3=boto3.client("s3"),
+        stream=env["EVENT_STREAM"],
+        bucket=env["ARCHIVE_BUCKET"],
+    )
+
+
+def test_trace_follows_a_registration_from_ledger_to_consumers(
+    client: Any, aws_env: dict[str, str], sqlite_search_index: SqliteSearchIndex
+) -> None:
+    # GIVEN a registration relayed to the stream and applied by the GDPR consumer only
+    user = post_json(client, "/users", user_body(loyalty=False)).json_body
+    (item,) = table_items(aws_env["LEDGER_TABLE"])
+    client.lambda_.invoke("ledger_relay", _ledger_stream_event(aws_env))
+    (record,) = _stream_data(aws_env)
+    client.lambda_.invoke(
+        "gdpr_consent_record",
+        client.events.generate_sqs_event(
+            message_bodies=[record.decode()], queue_name=aws_env["GDPR_QUEUE"]
+        ),
+    )
+    # WHEN tracing its event (by scan, and by the subject's query)
+    found = _trace(aws_env, item["event_id"])
+    # THEN the ledger entry and the stream record are found, the archive and the
+    # index do not have it yet, and only the GDPR consumer applied it
+    assert found == _trace(aws_env, item["event_id"], subject=user["id"])
+    assert found["ledger"] == {"aggregate_id": user["id"], "version": 1}
+    assert found["stream"]["shard"].startswith("shardId-")
+    assert json.loads(record)["id"] == item["event_id"]
+    assert (found["archive"], found["index"]) == (None, False)
+    applied = {name: p["applied"] for name, p in found["consumers"].items()}
+    assert applied == {"loyalty": False, "gdpr": True, "crm": False, "projector": False}
+
+
+def test_trace_of_an_unknown_event_says_it_is_not_in_the_ledger(
+    aws_env: dict[str, str],
+) -> None:
+    assert _trace(aws_env, "no-such-event") == {"event_id": "no-such-event", "ledger": None}
