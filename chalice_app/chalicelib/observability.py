@@ -169,6 +169,25 @@ class BatchObserver:
             if lag is not None:
                 self._lags.append(lag)
 
+    @contextmanager
+    def invocation(self, raw_records: Iterable[bytes | str], **counts: int) -> Iterator[None]:
+        """Wrap a whole handler call: flush its metrics (and ``counts``) at the end.
+
+        If it fails before any event got an outcome (a batch-level failure),
+        every record of ``raw_records`` is logged as failed, with the reason.
+        """
+        try:
+            yield
+        except Exception as exc:
+            if not self.seen:
+                for raw in raw_records:
+                    self.record(
+                        event_fields(raw), Outcome.FAILED, self.started, reason=safe_reason(exc)
+                    )
+            raise
+        finally:
+            self.flush(**counts)
+
     def flush(self, **counts: int) -> None:
         """Emit this invocation's metrics (outcome counts, lag, extra counts)."""
         metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)

@@ -203,27 +203,12 @@ def get_account(caller: Caller, account_id: str, query: Mapping[str, str] | None
 def project_records(raw_records: list[bytes]) -> dict[str, int]:
     """Apply a Kinesis batch to the read models (the projector Lambda)."""
     observer = BatchObserver("projector", lag_metric="ProjectorLag")
-    try:
+    with observer.invocation(raw_records):
         faults.check("projector")
         stats = projector.project_records(
             raw_records, _read_models(), _ledger().raw_events, observer
         )
-    except Exception as exc:
-        _log_batch_failure(observer, raw_records, exc)
-        raise
-    finally:
-        observer.flush()
     return {"applied": stats.applied, "duplicates": stats.duplicates, "ignored": stats.ignored}
-
-
-def _log_batch_failure(
-    observer: BatchObserver, raw_records: Iterable[bytes | str], exc: Exception
-) -> None:
-    """Log a batch that failed before its events were looked at one by one."""
-    if not observer.seen:
-        started = observer.started
-        for raw in raw_records:
-            observer.record(event_fields(raw), Outcome.FAILED, started, reason=safe_reason(exc))
 
 
 @authorize(owner(_account_owner, "account_id"))
@@ -282,17 +267,11 @@ def relay_ledger_records(records: Iterable[Mapping[str, Any]]) -> int:
     relay = LedgerRelay(aws.client("kinesis"), get_settings().event_stream)
     inserts = ledger_inserts(records)
     observer = BatchObserver("ledger_relay")
-    try:
+    with observer.invocation([data for _, data in inserts], RelayBatchSize=len(inserts)):
         faults.check("ledger_relay")
         forwarded = relay.forward(inserts)
-    except Exception as exc:
-        _log_batch_failure(observer, (data for _, data in inserts), exc)
-        raise
-    else:
         for _, data in inserts:
             observer.record(event_fields(data), Outcome.RELAYED, observer.started)
-    finally:
-        observer.flush(RelayBatchSize=len(inserts))
     return forwarded
 
 
@@ -300,20 +279,14 @@ def fan_out_user_events(raw_records: list[bytes]) -> int:
     """Publish the user events of a Kinesis batch to the SNS topic."""
     fanout = UserEventFanout(aws.client("sns"), get_settings().user_events_topic_arn)
     observer = BatchObserver("user_events_fanout")
-    try:
+    with observer.invocation(raw_records):
         faults.check("user_events_fanout")
         published = fanout.publish(raw_records)
-    except Exception as exc:
-        _log_batch_failure(observer, raw_records, exc)
-        raise
-    else:
         for raw in raw_records:
             fields = event_fields(raw)
             user_event = str(fields["event_type"] or "").startswith(FANOUT_TYPE_PREFIX)
             outcome = Outcome.PUBLISHED if user_event else Outcome.IGNORED
             observer.record(fields, outcome, observer.started)
-    finally:
-        observer.flush()
     return published
 
 
@@ -428,18 +401,12 @@ def firehose_transform(event: Mapping[str, Any]) -> dict[str, Any]:
 def redact_erased_from_search(raw_records: list[bytes]) -> int:
     """Redact the search documents of people erased in a Kinesis batch."""
     observer = BatchObserver("search_erasure")
-    try:
+    with observer.invocation(raw_records):
         faults.check("search_erasure")
         events = [parse_event(raw).to_dict() for raw in raw_records]
-        erased = [e for e in events if e["type"] == USER_ERASED]
+        erased = any(e["type"] == USER_ERASED for e in events)
         redacted = redact_erased(search_index(), events) if erased else 0
-    except Exception as exc:
-        _log_batch_failure(observer, raw_records, exc)
-        raise
-    else:
         for e in events:
             outcome = Outcome.REDACTED if e["type"] == USER_ERASED else Outcome.IGNORED
             observer.record(event_fields(e), outcome, observer.started)
-    finally:
-        observer.flush()
     return redacted
