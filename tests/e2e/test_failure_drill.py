@@ -17,9 +17,17 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-from local_aws.stack_process import LocalStackProcess, wait_for
+from local_aws.stack_process import LocalStackProcess, running_local_stack, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
+    """GIVEN a local stack of the drills' own: other tests' poison records stay out of
+    its failure queues, so "empty after the drill" means empty."""
+    with running_local_stack(tmp_path_factory.mktemp("drill-stack") / "stack.log") as stack:
+        yield stack
 
 
 def _ops_output(stack: LocalStackProcess, *args: str) -> tuple[dict[str, Any], str]:
