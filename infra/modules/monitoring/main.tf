@@ -6,142 +6,68 @@ data "aws_region" "current" {}
 locals {
   alarm_actions = [var.alarm_topic_arn]
   region        = data.aws_region.current.name
+
+  # Every alarm, by name suffix: one declaration each, one resource block below.
+  alarms = merge(
+    # Any message in a DLQ or in stream-failures: something failed for good.
+    { for key, queue in var.failure_queue_names : "${key}-not-empty" => {
+      description = "Messages wait in ${queue}: inspect with `ops.py dlq`, fix the cause, then `ops.py redrive ${queue}`."
+      namespace   = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = { QueueName = queue }
+      statistic   = "Maximum", period = 60, periods = 1, threshold = 0, comparison = "GreaterThanThreshold"
+    } },
+    { "event-stream-iterator-age" = {
+      description = "A reader of ${var.event_stream_name} is behind by more than ${var.iterator_age_threshold_ms} ms."
+      namespace   = "AWS/Kinesis", metric = "GetRecords.IteratorAgeMilliseconds", dimensions = { StreamName = var.event_stream_name }
+      statistic   = "Maximum", period = 60, periods = 5, threshold = var.iterator_age_threshold_ms, comparison = "GreaterThanThreshold"
+    } },
+    # Per stream-mapped function: Kinesis consumers and the ledger relay (DynamoDB stream).
+    { for handler, function in var.stream_consumer_function_names : "${handler}-iterator-age" => {
+      description = "${function} is behind its stream by more than ${var.iterator_age_threshold_ms} ms."
+      namespace   = "AWS/Lambda", metric = "IteratorAge", dimensions = { FunctionName = function }
+      statistic   = "Maximum", period = 60, periods = 5, threshold = var.iterator_age_threshold_ms, comparison = "GreaterThanThreshold"
+    } },
+    { for handler, function in var.function_names : "${handler}-errors" => {
+      description = "${function} failed invocations."
+      namespace   = "AWS/Lambda", metric = "Errors", dimensions = { FunctionName = function }
+      statistic   = "Sum", period = 300, periods = 1, threshold = 0, comparison = "GreaterThanThreshold"
+    } },
+    { for handler, function in var.function_names : "${handler}-throttles" => {
+      description = "${function} invocations were throttled (reserved or account concurrency exhausted)."
+      namespace   = "AWS/Lambda", metric = "Throttles", dimensions = { FunctionName = function }
+      statistic   = "Sum", period = 300, periods = 1, threshold = 0, comparison = "GreaterThanThreshold"
+    } },
+    # Success is the share of records delivered in the period; below 1 some failed.
+    { "archive-delivery-to-s3" = {
+      description = "${var.archive_delivery_stream_name} failed to deliver records to the S3 archive (Firehose retries; failed records land under errors/)."
+      namespace   = "AWS/Firehose", metric = "DeliveryToS3.Success", dimensions = { DeliveryStreamName = var.archive_delivery_stream_name }
+      statistic   = "Minimum", period = 300, periods = 1, threshold = 1, comparison = "LessThanThreshold"
+    } },
+    { "search-delivery-to-opensearch" = {
+      description = "${var.search_delivery_stream_name} failed to index records into OpenSearch (failed documents go to the archive bucket's search-failed/ prefix)."
+      namespace   = "AWS/Firehose", metric = "DeliveryToAmazonOpenSearchService.Success", dimensions = { DeliveryStreamName = var.search_delivery_stream_name }
+      statistic   = "Minimum", period = 300, periods = 1, threshold = 1, comparison = "LessThanThreshold"
+    } },
+    { "api-5xx" = {
+      description = "The API answered 5xx: a bug or a dependency outage (bad input is always 4xx)."
+      namespace   = "AWS/ApiGateway", metric = "5XXError", dimensions = { ApiName = var.api_name, Stage = var.api_stage }
+      statistic   = "Sum", period = 300, periods = 1, threshold = var.api_5xx_threshold, comparison = "GreaterThanThreshold"
+    } },
+  )
 }
 
-# Any message in a DLQ or in stream-failures: something failed for good.
-resource "aws_cloudwatch_metric_alarm" "failure_queue_not_empty" {
-  for_each = var.failure_queue_names
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = local.alarms
 
-  alarm_name          = "${var.name_prefix}-${each.key}-not-empty"
-  alarm_description   = "Messages wait in ${each.value}: inspect with `ops.py dlq`, fix the cause, then `ops.py redrive ${each.value}`."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = each.value }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-resource "aws_cloudwatch_metric_alarm" "stream_iterator_age" {
-  alarm_name          = "${var.name_prefix}-event-stream-iterator-age"
-  alarm_description   = "A reader of ${var.event_stream_name} is behind by more than ${var.iterator_age_threshold_ms} ms."
-  namespace           = "AWS/Kinesis"
-  metric_name         = "GetRecords.IteratorAgeMilliseconds"
-  dimensions          = { StreamName = var.event_stream_name }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 5
-  threshold           = var.iterator_age_threshold_ms
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-# Per stream-mapped function: Kinesis consumers and the ledger relay (DynamoDB stream).
-resource "aws_cloudwatch_metric_alarm" "consumer_iterator_age" {
-  for_each = var.stream_consumer_function_names
-
-  alarm_name          = "${var.name_prefix}-${each.key}-iterator-age"
-  alarm_description   = "${each.value} is behind its stream by more than ${var.iterator_age_threshold_ms} ms."
-  namespace           = "AWS/Lambda"
-  metric_name         = "IteratorAge"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 5
-  threshold           = var.iterator_age_threshold_ms
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-resource "aws_cloudwatch_metric_alarm" "function_errors" {
-  for_each = var.function_names
-
-  alarm_name          = "${var.name_prefix}-${each.key}-errors"
-  alarm_description   = "${each.value} failed invocations."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-resource "aws_cloudwatch_metric_alarm" "function_throttles" {
-  for_each = var.function_names
-
-  alarm_name          = "${var.name_prefix}-${each.key}-throttles"
-  alarm_description   = "${each.value} invocations were throttled (reserved or account concurrency exhausted)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Throttles"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-# Success is the share of records delivered in the period; below 1 some failed.
-resource "aws_cloudwatch_metric_alarm" "archive_delivery_failures" {
-  alarm_name          = "${var.name_prefix}-archive-delivery-to-s3"
-  alarm_description   = "${var.archive_delivery_stream_name} failed to deliver records to the S3 archive (Firehose retries; failed records land under errors/)."
-  namespace           = "AWS/Firehose"
-  metric_name         = "DeliveryToS3.Success"
-  dimensions          = { DeliveryStreamName = var.archive_delivery_stream_name }
-  statistic           = "Minimum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 1
-  comparison_operator = "LessThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-resource "aws_cloudwatch_metric_alarm" "search_delivery_failures" {
-  alarm_name          = "${var.name_prefix}-search-delivery-to-opensearch"
-  alarm_description   = "${var.search_delivery_stream_name} failed to index records into OpenSearch (failed documents go to the archive bucket's search-failed/ prefix)."
-  namespace           = "AWS/Firehose"
-  metric_name         = "DeliveryToAmazonOpenSearchService.Success"
-  dimensions          = { DeliveryStreamName = var.search_delivery_stream_name }
-  statistic           = "Minimum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 1
-  comparison_operator = "LessThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-resource "aws_cloudwatch_metric_alarm" "api_5xx" {
-  alarm_name          = "${var.name_prefix}-api-5xx"
-  alarm_description   = "The API answered 5xx: a bug or a dependency outage (bad input is always 4xx)."
-  namespace           = "AWS/ApiGateway"
-  metric_name         = "5XXError"
-  dimensions          = { ApiName = var.api_name, Stage = var.api_stage }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = var.api_5xx_threshold
-  comparison_operator = "GreaterThanThreshold"
+  alarm_name          = "${var.name_prefix}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  period              = each.value.period
+  evaluation_periods  = each.value.periods
+  threshold           = each.value.threshold
+  comparison_operator = each.value.comparison
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
