@@ -6,14 +6,11 @@ a moto server on loopback (only the caller identity is read from it).
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,15 +18,13 @@ from tf_outputs_to_chalice import HANDLERS, STREAM_CONSUMERS
 
 from chalicelib import observability, resources
 from local_aws.stack_process import free_port, wait_for
-from tests.infra import hcl
-from tests.infra.test_terraform_static import PLUGIN_DIR
+from local_aws.terraform_cli import PlannedResource, missing_tooling, show_plan
+from local_aws.terraform_cli import terraform as run_terraform
+from tests.infra import hcl, terraform
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("terraform") is None or not PLUGIN_DIR.is_dir(),
-        reason="needs terraform and a local AWS provider mirror (TF_PLUGIN_DIR)",
-    ),
+    pytest.mark.skipif(missing_tooling() is not None, reason=str(missing_tooling())),
 ]
 PREFIX = "evp"
 APP = "event-platform"
@@ -60,34 +55,14 @@ def moto_endpoint() -> Iterator[str]:
         server.wait(timeout=10)
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
-
-
 @pytest.fixture(scope="module")
-def planned(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def planned(
+    moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, PlannedResource]:
     """GIVEN ``terraform plan`` of a copy of infra/ against moto; the planned resources."""
-    work = tmp_path_factory.mktemp("plan") / "infra"
-    shutil.copytree(hcl.INFRA, work, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
-    override = (hcl.INFRA / "local" / "provider_override.tf.example").read_text()
-    (work / "provider_override.tf").write_text(
-        override.replace("http://127.0.0.1:5000", moto_endpoint)
-    )
-    init = _run(
+    work = terraform.initialised_copy(tmp_path_factory.mktemp("plan") / "infra", moto_endpoint)
+    run_terraform(
         [
-            "terraform",
-            "init",
-            "-backend=false",
-            "-input=false",
-            "-no-color",
-            f"-plugin-dir={PLUGIN_DIR}",
-        ],
-        work,
-    )
-    assert init.returncode == 0, init.stderr
-    plan = _run(
-        [
-            "terraform",
             "plan",
             "-input=false",
             "-no-color",
@@ -98,27 +73,18 @@ def planned(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dic
         ],
         work,
     )
-    assert plan.returncode == 0, plan.stderr
-    shown = _run(["terraform", "show", "-json", "tfplan"], work)
-    resources_planned: dict[str, Any] = {}
-    stack = [json.loads(shown.stdout)["planned_values"]["root_module"]]
-    while stack:
-        module = stack.pop()
-        for resource in module.get("resources", []):
-            resources_planned[resource["address"]] = resource
-        stack += module.get("child_modules", [])
-    return resources_planned
+    return {r.address: r for r in show_plan(work / "tfplan", work)}
 
 
-def _alarms(planned: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _alarms(planned: dict[str, PlannedResource]) -> dict[str, dict[str, Any]]:
     return {
-        r["values"]["alarm_name"]: r["values"]
+        r.after["alarm_name"]: r.after
         for r in planned.values()
-        if r["type"] == "aws_cloudwatch_metric_alarm"
+        if r.type == "aws_cloudwatch_metric_alarm"
     }
 
 
-def test_every_documented_alarm_is_planned(planned: dict[str, Any]) -> None:
+def test_every_documented_alarm_is_planned(planned: dict[str, PlannedResource]) -> None:
     # WHEN listing the planned alarms
     alarms = _alarms(planned)
     # THEN each failure queue, stream reader, function, delivery and the API has its alarm
@@ -132,7 +98,7 @@ def test_every_documented_alarm_is_planned(planned: dict[str, Any]) -> None:
     expected |= {f"{PREFIX}-archive-delivery-to-s3", f"{PREFIX}-search-delivery-to-opensearch"}
     assert expected <= set(alarms)
     # AND every alarm notifies the encrypted alarm topic, on ALARM and on OK
-    topic = planned["aws_sns_topic.alarms"]["values"]
+    topic = planned["aws_sns_topic.alarms"].after
     assert topic["name"] == f"{PREFIX}-alarms"
     # (the topic's ARN is only known after apply: read the configuration for the actions)
     monitoring = hcl.module("modules/monitoring")
@@ -147,15 +113,19 @@ def test_every_documented_alarm_is_planned(planned: dict[str, Any]) -> None:
     assert all(a["treat_missing_data"] == "notBreaching" for a in alarms.values())
 
 
-def test_function_alarms_watch_the_functions_chalice_deploys(planned: dict[str, Any]) -> None:
+def test_function_alarms_watch_the_functions_chalice_deploys(
+    planned: dict[str, PlannedResource],
+) -> None:
     alarms = _alarms(planned)
     for handler in HANDLERS:
         alarm = alarms[f"{PREFIX}-{handler}-errors"]
         assert alarm["dimensions"] == {"FunctionName": f"{APP}-{STAGE}-{handler}"}
 
 
-def test_the_dashboard_reads_the_handlers_metric_namespace(planned: dict[str, Any]) -> None:
-    (dashboard,) = [r for r in planned.values() if r["type"] == "aws_cloudwatch_dashboard"]
-    body = dashboard["values"]["dashboard_body"]
+def test_the_dashboard_reads_the_handlers_metric_namespace(
+    planned: dict[str, PlannedResource],
+) -> None:
+    (dashboard,) = [r for r in planned.values() if r.type == "aws_cloudwatch_dashboard"]
+    body = dashboard.after["dashboard_body"]
     assert re.search(rf"\b{observability.NAMESPACE}\b", body)
     assert "ProjectorLag" in body

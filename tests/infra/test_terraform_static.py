@@ -15,7 +15,7 @@ from tf_outputs_to_chalice import STREAM_CONSUMERS
 
 from chalicelib.observability import NAMESPACE
 from local_aws.terraform_cli import missing_tooling, provider_mirror
-from tests.infra import hcl
+from tests.infra import hcl, terraform
 
 TF_FILES = sorted(hcl.INFRA.rglob("*.tf"))
 MODULE_DIRS = sorted(p for p in (hcl.INFRA / "modules").iterdir() if p.is_dir())
@@ -368,24 +368,7 @@ def test_terraform_fmt_is_clean() -> None:
 @pytest.mark.skipif(missing_tooling() is not None, reason=str(missing_tooling()))
 def test_terraform_validate_passes(tmp_path: Path) -> None:
     # GIVEN a copy of infra/ initialised from the local provider mirror
-    work = tmp_path / "infra"
-    shutil.copytree(hcl.INFRA, work, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
-    init = subprocess.run(
-        [
-            "terraform",
-            "init",
-            "-backend=false",
-            "-input=false",
-            "-no-color",
-            f"-plugin-dir={PLUGIN_DIR}",
-        ],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert init.returncode == 0, init.stderr
+    work = terraform.initialised_copy(tmp_path / "infra")
     # WHEN validating
     result = subprocess.run(
         ["terraform", "validate", "-no-color", "-json"],
@@ -402,8 +385,6 @@ def test_terraform_validate_passes(tmp_path: Path) -> None:
 
 def test_monitoring_inputs_mirror_the_python_declarations() -> None:
     # GIVEN the iam module's stream consumers and the catalogue's metrics namespace
-
-
     iam = hcl.module("modules/iam")
     root = hcl.module("")
     # THEN they are the handlers mapped to a stream and the handlers' EMF namespace
