@@ -44,6 +44,16 @@ def _depths(stack: LocalStackProcess) -> dict[str, int]:
     return {q["name"]: q["depth"] + q["in_flight"] for q in _ops(stack, "dlq")["queues"]}
 
 
+def _waiting_in(stack: LocalStackProcess, queue: str) -> dict[str, Any]:
+    """``ops.py dlq``'s entry for ``queue``, once messages wait there."""
+
+    def entry() -> dict[str, Any]:
+        (found,) = [q for q in _ops(stack, "dlq")["queues"] if q["name"] == queue]
+        return dict(found) if found["depth"] else {}
+
+    return wait_for(entry, timeout=90, interval=1)
+
+
 def _register(http: requests.Session, stack: LocalStackProcess, **flags: Any) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     response = http.post(
@@ -111,8 +121,8 @@ def test_a_failing_consumer_drains_to_its_dlq_and_redrive_applies_once(
     user = _register(http, local_stack, loyalty=False, consents={"marketing": False})
     event_id = _created_event_id(local_stack, user["id"])
     # WHEN its retries are exhausted, THEN ops.py dlq shows the message and why
-    wait_for(lambda: _depths(local_stack)[dlq] == 1, timeout=90, interval=1)
-    (status,) = [q for q in _ops(local_stack, "dlq")["queues"] if q["name"] == dlq]
+    status = _waiting_in(local_stack, dlq)
+    assert status["depth"] == 1
     assert event_id in status["sample_reason"]
     assert status["oldest_age_seconds"] >= 0
     failures = [
@@ -147,8 +157,7 @@ def test_a_poison_stream_record_goes_to_stream_failures_and_redrive_applies_once
     event_id = _created_event_id(local_stack, user["id"])
     # WHEN its retries are exhausted, THEN the shard moves on and the record waits in
     # stream-failures, shown by ops.py dlq with the projector's error
-    wait_for(lambda: _depths(local_stack)[failures_queue] >= 1, timeout=90, interval=1)
-    (status,) = [q for q in _ops(local_stack, "dlq")["queues"] if q["name"] == failures_queue]
+    status = _waiting_in(local_stack, failures_queue)
     assert "projector" in status["sample_reason"]
     assert _ops(local_stack, "trace", event_id)["consumers"]["projector"]["applied"] is False
     # WHEN the cause is fixed and stream-failures redriven
