@@ -161,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="last line: one JSON object")
+    # Also after the subcommand (ops.py dlq --aws-port 5000); SUPPRESS keeps the one
+    # given before it when absent here.
+    common.add_argument("--aws-port", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("dlq", parents=[common], help="every DLQ and the stream failure queue")
     redrive = sub.add_parser("redrive", parents=[common], help="move a DLQ's messages back")
