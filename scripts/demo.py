@@ -466,8 +466,9 @@ def operations_story(stack: LocalStackProcess) -> bool:
     """ops.py: the failure queues, then where one registration went."""
     print("\n== Operating it (scripts/ops.py)", flush=True)
     port = str(urlparse(stack.aws_url).port)
+    local = ["--aws-port", port, "--state-dir", str(stack.log_path.parent)]
     print(f"$ python scripts/ops.py --aws-port {port} dlq")
-    dlq = stack.run_script("ops.py", "--aws-port", port, "dlq", check=False)
+    dlq = stack.run_script("ops.py", *local, "dlq", check=False)
     print(dlq.stdout.rstrip())
     registered = [
         item["last_event_id"]["S"]
@@ -475,7 +476,7 @@ def operations_story(stack: LocalStackProcess) -> bool:
         if item["version"]["N"] == "1"
     ]
     print(f"\n$ python scripts/ops.py --aws-port {port} trace {registered[0]}")
-    traced = stack.run_script("ops.py", "--aws-port", port, "trace", registered[0], check=False)
+    traced = stack.run_script("ops.py", *local, "trace", registered[0], check=False)
     print(traced.stdout.rstrip())
     if traced.returncode != 0 or dlq.returncode != 0:
         print(dlq.stderr + traced.stderr, file=sys.stderr)

@@ -32,7 +32,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
 
 def _ops_output(stack: LocalStackProcess, *args: str) -> tuple[dict[str, Any], str]:
     port = str(urlparse(stack.aws_url).port)
-    out = stack.run_script("ops.py", "--aws-port", port, *args, "--json").stdout
+    state = ["--state-dir", str(stack.log_path.parent)]
+    out = stack.run_script("ops.py", "--aws-port", port, *state, *args, "--json").stdout
     return dict(json.loads(out.strip().splitlines()[-1])), out
 
 
@@ -55,19 +56,17 @@ def _waiting_in(stack: LocalStackProcess, queue: str) -> dict[str, Any]:
 
 
 def _register(http: requests.Session, stack: LocalStackProcess, **flags: Any) -> dict[str, Any]:
-    tag = uuid.uuid4().hex[:8]
+    """A new person registers (as their own identity); the user, with ``headers`` to act as them."""
+    email = f"drill-{uuid.uuid4().hex[:8]}@example.com"
+    headers = {"Authorization": f"Bearer {stack.token(email)}"}
     response = http.post(
         f"{stack.api_url}/users",
-        json={
-            "name": "Drill",
-            "lastname": "Person",
-            "email": f"drill-{tag}@example.com",
-            "address": "1 Fault Lane",
-            **flags,
-        },
+        json={"name": "Drill", "lastname": "Person", "email": email, "address": "1 Fault Lane"}
+        | flags,
+        headers=headers,
     )
     assert response.status_code == 201, response.text
-    return dict(response.json())
+    return {**response.json(), "headers": headers}
 
 
 def _lines_about(
@@ -131,14 +130,15 @@ def test_a_failing_consumer_drains_to_its_dlq_and_redrive_applies_once(
         if line.get("consumer") == "gdpr" and line.get("outcome") == "failed"
     ]
     assert failures and "consent store unavailable" in failures[0]["reason"]
-    assert http.get(f"{local_stack.api_url}/gdpr/consents/{user['id']}").status_code == 404
+    consents = f"{local_stack.api_url}/gdpr/consents/{user['id']}"
+    assert http.get(consents, headers=user["headers"]).status_code == 404
     # WHEN the cause is fixed and the DLQ redriven
     fault_switch.unlink()
     redriven = _ops(local_stack, "redrive", dlq)
     # THEN the message went back, was applied exactly once, and the DLQ is empty
     assert (redriven["moved"], redriven["source"]) == (1, local_stack.name("gdpr-consents"))
     wait_for(
-        lambda: http.get(f"{local_stack.api_url}/gdpr/consents/{user['id']}").status_code == 200,
+        lambda: http.get(consents, headers=user["headers"]).status_code == 200,
         timeout=60,
     )
     assert _ops(local_stack, "trace", event_id)["consumers"]["gdpr"]["applied"] is True
