@@ -181,14 +181,15 @@ def _run(
 def sample(code: str, env: Mapping[str, str]) -> tuple[float, float | None]:
     """(import seconds, first call seconds or None when the call failed) of one process."""
     result = _run(code, env)
-    lines = result.stdout.split()
+    # The timings are the child's last line: handlers log and emit metrics on stdout first.
+    lines = (result.stdout.strip().splitlines() or [""])[-1].split()
     if len(lines) == 2:
         return float(lines[0]), float(lines[1])
     # The import succeeded but the call failed: time the import alone.
     if "import app" in code and result.returncode != 0:
         alone = _run(CHILD.format(call="pass"), env)
         if alone.returncode == 0:
-            return float(alone.stdout.split()[0]), None
+            return float(alone.stdout.strip().splitlines()[-1].split()[0]), None
     raise SystemExit(f"benchmark child failed:\n{result.stderr[-2000:]}")
 
 
