@@ -119,7 +119,9 @@ def test_function_alarms_watch_the_functions_chalice_deploys(
     alarms = _alarms(planned)
     for handler in HANDLERS:
         alarm = alarms[f"{PREFIX}-{handler}-errors"]
-        assert alarm["dimensions"] == {"FunctionName": f"{APP}-{STAGE}-{handler}"}
+        # Chalice names the API's function <app>-<stage>, the others <app>-<stage>-<handler>
+        function = f"{APP}-{STAGE}" if handler == "api_handler" else f"{APP}-{STAGE}-{handler}"
+        assert alarm["dimensions"] == {"FunctionName": function}
 
 
 def test_the_dashboard_reads_the_handlers_metric_namespace(

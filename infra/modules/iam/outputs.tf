@@ -25,5 +25,5 @@ output "function_arns" {
 
 output "stream_consumer_function_names" {
   description = "Deployed function name by handler, of the functions mapped to a stream (alarmed on iterator age)."
-  value       = { for h in local.stream_consumers : h => "${local.function_prefix}-${h}" }
+  value       = { for h in local.stream_consumers : h => local.function_names[h] }
 }
