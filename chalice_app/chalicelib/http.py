@@ -24,6 +24,7 @@ from chalicelib.exceptions import (
     ValidationFailed,
 )
 from chalicelib.idempotency import StoredResponse
+from chalicelib.observability import bind_caller
 
 __all__ = [
     "CALLER",
@@ -95,9 +96,12 @@ def authenticate(
     if is_public(request.method, request.path):
         return get_response(request)
     try:
-        request.context[CALLER] = verify(request.headers.get("authorization"))
+        caller = verify(request.headers.get("authorization"))
     except DomainError as exc:
         return error_response(exc)
+    request.context[CALLER] = caller
+    # Every later line of this request carries who made it.
+    bind_caller(caller.sub)
     return get_response(request)
 
 

@@ -236,8 +236,8 @@ def log_requests(request: Any, get_response: Callable[[Any], Any]) -> Any:
     """
     context = request.context or {}
     bind_request(context.get("requestId") or str(uuid.uuid4()), context.get("resourcePath", ""))
-    # Identity: once the bearer token is verified, its ``sub`` joins these keys
-    # through bind_caller(sub), so every later line of the request carries it.
+    # Once the bearer token is verified, http.authenticate adds its ``sub`` to these
+    # keys (bind_caller), so every later line of the request carries it.
     started = time.perf_counter()
     response = get_response(request)
     logger.info(

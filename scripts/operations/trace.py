@@ -20,6 +20,7 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from chalicelib import service
 from chalicelib.archive import ArchiveReader
+from chalicelib.search import parse_search_query
 
 __all__ = ["find_ledger_entry", "trace"]
 
@@ -99,8 +100,9 @@ def _archive_location(s3: Any, bucket: str, event: Mapping[str, Any]) -> str | N
 
 
 def _indexed(event: Mapping[str, Any]) -> bool:
-    found = service.search_events({"subject": str(event["subject"]), "size": "100"})
-    return any(e.get("id") == event["id"] for e in found["events"])
+    # The operator reads the index directly (as the API's admins do through GET /search).
+    query = parse_search_query({"subject": str(event["subject"]), "size": "100"})
+    return any(e.get("id") == event["id"] for e in service.search_index().search(query).events)
 
 
 def trace(

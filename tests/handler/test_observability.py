@@ -112,10 +112,11 @@ def test_no_log_line_holds_personal_data(
         assert line["aggregateversion"] == 1
         assert isinstance(line["duration_ms"], float)
     assert {line["outcome"] for line in about_it} >= {"relayed", "published", "applied"}
-    # ... the API logged the request ...
+    # ... the API logged the request, with who made it ...
     requests = [line for line in _json_lines(logged) if line["message"] == "request"]
     assert [(r["route"], r["status"]) for r in requests] == [("/users", 201)]
     assert requests[0]["request_id"]
+    assert requests[0]["caller_sub"] == created["subject"]
     # ... and no line anywhere holds the person's name, last name, email or address
     assert logged
     for value in PERSONAL_VALUES:
