@@ -61,6 +61,7 @@ LOYALTY_TYPES = USER_TYPES | {PURCHASE_MADE}
 # Minimum points per tier, highest first: bronze < 500 <= silver < 2000 <= gold.
 TIERS: tuple[tuple[int, str], ...] = ((2000, "gold"), (500, "silver"), (0, "bronze"))
 
+
 @dataclass(frozen=True)
 class LoyaltyPolicy:
     """The program's rules; one place for every number."""
@@ -199,9 +200,7 @@ def fold(
 
 def early_adopters(states: Iterable[Loyalty], count: int) -> list[str]:
     """The first ``count`` registered users, by registration time then id."""
-    registered = sorted(
-        (s.registered_at, s.user_id) for s in states if s.registered_at is not None
-    )
+    registered = sorted((s.registered_at, s.user_id) for s in states if s.registered_at is not None)
     return [user_id for _, user_id in registered[: max(count, 0)]]
 
 

@@ -60,9 +60,7 @@ def test_joining_and_leaving_append_versioned_events(client: Any, aws_env: dict[
     assert [e["time"] for e in events] == sorted(e["time"] for e in events)
 
 
-def test_changing_consents_records_the_previous_value(
-    client: Any, aws_env: dict[str, str]
-) -> None:
+def test_changing_consents_records_the_previous_value(client: Any, aws_env: dict[str, str]) -> None:
     # GIVEN a user who gave marketing consent at registration
     user = _register(client)
     # WHEN they withdraw it
@@ -72,7 +70,10 @@ def test_changing_consents_records_the_previous_value(
     assert response.json_body == {**user, "consents": {"marketing": False}}
     # AND one consents_changed event carries the new and the previous value
     changed = _events(aws_env, user["id"])[-1]
-    assert (changed["type"], changed["aggregateversion"]) == ("com.example.user.consents_changed", 2)
+    assert (changed["type"], changed["aggregateversion"]) == (
+        "com.example.user.consents_changed",
+        2,
+    )
     assert changed["data"] == {
         "user_id": user["id"],
         "marketing": False,
@@ -99,9 +100,7 @@ def test_setting_the_current_value_appends_nothing(
 
 
 @pytest.mark.parametrize("path", ["loyalty", "consents"])
-def test_unknown_and_erased_users_are_404(
-    client: Any, aws_env: dict[str, str], path: str
-) -> None:
+def test_unknown_and_erased_users_are_404(client: Any, aws_env: dict[str, str], path: str) -> None:
     # GIVEN an erased user
     user = _register(client)
     assert post_json(client, f"/gdpr/erasure/{user['id']}", {}).status_code == 202

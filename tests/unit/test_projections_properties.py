@@ -251,7 +251,11 @@ def membership_histories(draw: st.DrawFn) -> tuple[dict[str, list[bytes]], int]:
             timeline.append((minute, member))
         else:
             marketing = not marketing
-            data = {"user_id": "u", "marketing": marketing, "previous": {"marketing": not marketing}}
+            data = {
+                "user_id": "u",
+                "marketing": marketing,
+                "previous": {"marketing": not marketing},
+            }
             line = _event("user.consents_changed", "u", version, data)
         user.append(_stamped(line, minute))
     streams = {"u": user}
