@@ -105,9 +105,10 @@ def test_point_in_time_consent_answers(local_stack: LocalStackProcess) -> None:
 
     def full_history() -> list[dict[str, Any]]:
         response = _api(local_stack, "GET", path)
-        return list(response.json()["history"]) if response.ok else []
+        history = list(response.json()["history"]) if response.ok else []
+        return history if len(history) == 3 else []
 
-    history = wait_for(lambda: len(full_history()) == 3 and full_history(), timeout=60)
+    history = wait_for(full_history, timeout=60)
     # WHEN asked what was consented at each change, and just before the next
     # THEN the answer is the value in force then
     for entry, expected in zip(history, (True, False, True), strict=True):
