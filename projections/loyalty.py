@@ -94,8 +94,8 @@ class Loyalty:
     enrolled: bool = False
     # Canonical time of the user's registration; None until user.created is seen.
     registered_at: str | None = None
-    # Settled points: purchases made before the horizon, while a member.
-    purchase_points: int = 0
+    # Points of the settled purchases: made before the horizon, while a member.
+    settled_points: int = 0
     purchases: int = 0
     bonus_points: int = 0
     # Canonical time of the latest user event folded; None before any.
@@ -111,8 +111,13 @@ class Loyalty:
         return sum(points for _, points in self.pending) if self.enrolled else 0
 
     @property
+    def purchase_points(self) -> int:
+        """Points earned by purchases (settled, and pending ones that count now)."""
+        return self.settled_points + self.pending_points
+
+    @property
     def points(self) -> int:
-        return self.purchase_points + self.pending_points + self.bonus_points
+        return self.purchase_points + self.bonus_points
 
     def member_at(self, time: str) -> bool:
         """Whether the user was a member at ``time`` (canonical), by the known history."""
@@ -166,7 +171,7 @@ def _purchased(state: Loyalty, time: str, points: int) -> Loyalty:
     state = replace(state, purchases=state.purchases + 1)
     if state.horizon is not None and time < state.horizon:
         earned = points if state.member_at(time) else 0
-        return replace(state, purchase_points=state.purchase_points + earned)
+        return replace(state, settled_points=state.settled_points + earned)
     return replace(state, pending=tuple(sorted((*state.pending, (time, points)))))
 
 
@@ -178,7 +183,7 @@ def _advance_horizon(state: Loyalty, time: str) -> Loyalty:
     return replace(
         state,
         horizon=horizon,
-        purchase_points=state.purchase_points + earned,
+        settled_points=state.settled_points + earned,
         pending=state.pending[len(settled) :],
     )
 

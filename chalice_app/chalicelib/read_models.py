@@ -5,7 +5,7 @@ Items::
     {"pk": "account#<id>", "kind": "account", "id", "owner_id", "currency",
      "balance": "12.50", "balance_cents": N, "version": N, "positions": {id: N}}
     {"pk": "loyalty#<user_id>", "kind": "loyalty", "user_id", "enrolled", "points",
-     "tier", "purchase_points", "bonus_points", "purchases", "registered_at",
+     "tier", "purchase_points", "settled_points", "bonus_points", "purchases", "registered_at",
      "horizon", "memberships": [[time, bool]], "pending": [[time, N]],
      "version": N, "positions": {aggregate id: N}}
 
@@ -72,6 +72,7 @@ def _loyalty_item(
         "kind": "loyalty",
         **state.to_dict(policy),
         "purchase_points": state.purchase_points,
+        "settled_points": state.settled_points,
         "bonus_points": state.bonus_points,
         "purchases": state.purchases,
         "memberships": [[time, member] for time, member in state.memberships],
@@ -110,7 +111,8 @@ def _loyalty(item: Mapping[str, Any]) -> Loyalty:
         user_id=item["user_id"],
         enrolled=bool(item["enrolled"]),
         registered_at=item.get("registered_at"),
-        purchase_points=int(item["purchase_points"]),
+        # Items written before joins and leaves existed settled every purchase at once.
+        settled_points=int(item.get("settled_points", item["purchase_points"])),
         purchases=int(item["purchases"]),
         bonus_points=int(item["bonus_points"]),
         horizon=item.get("horizon", registered_at),
