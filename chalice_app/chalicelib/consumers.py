@@ -119,7 +119,7 @@ class GdprConsentRecord(UserRecordConsumer):
         history = _consent_history(item)
         cutoff = format_time(at) if at is not None else None
         in_force = [e for e in history if cutoff is None or e["at"] <= cutoff]
-        if not in_force:
+        if item is None or not in_force:
             when = "" if cutoff is None else f" at {cutoff}"
             raise NotFound(f"no consent record for user {user_id}{when}")
         entry = in_force[-1]
@@ -137,7 +137,6 @@ class GdprConsentRecord(UserRecordConsumer):
         }
         if cutoff is not None:
             view["at"] = cutoff
-        assert item is not None
         if item.get("erased") and (cutoff is None or item["erased_at"] <= cutoff):
             view["erased_at"] = item["erased_at"]
         return view

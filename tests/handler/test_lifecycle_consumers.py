@@ -13,19 +13,7 @@ import pytest
 
 from chalicelib import service
 from chalicelib.exceptions import BatchItemFailures
-from tests.handler.helpers import post_json, table_items, user_body
-from tests.handler.test_user_lifecycle_api import put_json
-
-
-def _register(client: Any, **overrides: Any) -> dict[str, Any]:
-    response = post_json(client, "/users", user_body(**overrides))
-    assert response.status_code == 201, response.body
-    return dict(response.json_body)
-
-
-def _events(env: dict[str, str], user_id: str) -> list[dict[str, Any]]:
-    items = [i for i in table_items(env["LEDGER_TABLE"]) if i["aggregate_id"] == user_id]
-    return [json.loads(i["event"]) for i in sorted(items, key=lambda i: i["version"])]
+from tests.handler.helpers import ledger_events, post_json, put_json, register, table_items
 
 
 def _deliver(
@@ -59,10 +47,10 @@ def test_loyalty_enrolment_follows_a_late_join_and_a_leave(
 ) -> None:
     # GIVEN a user who registered outside the programme and changed consents (v1, v2:
     # neither reaches the loyalty queue), then joined (v3)
-    user = _register(client, loyalty=False)
+    user = register(client, loyalty=False)
     put_json(client, f"/users/{user['id']}/consents", {"marketing": False})
     put_json(client, f"/users/{user['id']}/loyalty", {"member": True})
-    joined = _events(aws_env, user["id"])[2]
+    joined = ledger_events(aws_env, user["id"])[2]
     # WHEN only the join is delivered to the loyalty consumer
     _loyalty(client, aws_env, joined)
     # THEN the versions its filter kept from it were accounted for from the ledger
@@ -70,7 +58,7 @@ def test_loyalty_enrolment_follows_a_late_join_and_a_leave(
     assert _enrolment(aws_env, user["id"])["version"] == 3
     # AND a later leave (v4) unenrols the user
     put_json(client, f"/users/{user['id']}/loyalty", {"member": False})
-    _loyalty(client, aws_env, _events(aws_env, user["id"])[3])
+    _loyalty(client, aws_env, ledger_events(aws_env, user["id"])[3])
     assert client.http.get(f"/loyalty/{user['id']}").json_body["enrolled"] is False
     assert _enrolment(aws_env, user["id"])["version"] == 4
 
@@ -79,10 +67,10 @@ def test_an_event_delayed_in_the_queue_becomes_a_duplicate(
     client: Any, aws_env: dict[str, str]
 ) -> None:
     # GIVEN a member who leaves (v2) and joins again (v3)
-    user = _register(client)
+    user = register(client)
     put_json(client, f"/users/{user['id']}/loyalty", {"member": False})
     put_json(client, f"/users/{user['id']}/loyalty", {"member": True})
-    created, left, rejoined = _events(aws_env, user["id"])
+    created, left, rejoined = ledger_events(aws_env, user["id"])
     # WHEN the queue delivers v1, then v3 before v2, then v2 late
     _loyalty(client, aws_env, created)
     _loyalty(client, aws_env, rejoined)
@@ -95,8 +83,8 @@ def test_an_event_delayed_in_the_queue_becomes_a_duplicate(
 
 def test_a_gap_the_ledger_cannot_fill_fails_for_retry(client: Any, aws_env: dict[str, str]) -> None:
     # GIVEN a join (v2) of a user whose ledger holds only v1 so far
-    user = _register(client, loyalty=False)
-    (created,) = _events(aws_env, user["id"])
+    user = register(client, loyalty=False)
+    (created,) = ledger_events(aws_env, user["id"])
     early = {
         **created,
         "id": "future",
@@ -112,10 +100,10 @@ def test_a_gap_the_ledger_cannot_fill_fails_for_retry(client: Any, aws_env: dict
 
 def test_gdpr_record_answers_consents_at_any_time(client: Any, aws_env: dict[str, str]) -> None:
     # GIVEN a user who consented at registration, withdrew, then consented again
-    user = _register(client)
+    user = register(client)
     put_json(client, f"/users/{user['id']}/consents", {"marketing": False})
     put_json(client, f"/users/{user['id']}/consents", {"marketing": True})
-    events = _events(aws_env, user["id"])
+    events = ledger_events(aws_env, user["id"])
     # WHEN every user event reaches the GDPR consumer (one delivered twice)
     _gdpr(client, aws_env, *events, events[1])
     path = f"/gdpr/consents/{user['id']}"
@@ -144,8 +132,8 @@ def test_gdpr_record_answers_consents_at_any_time(client: Any, aws_env: dict[str
     "at", ["yesterday", "2026-13-01", "", "0001-01-01T00:00:00+01:00", "2026-01-01T25:00"]
 )
 def test_a_bad_at_is_400(client: Any, aws_env: dict[str, str], at: str) -> None:
-    user = _register(client)
-    _gdpr(client, aws_env, *_events(aws_env, user["id"]))
+    user = register(client)
+    _gdpr(client, aws_env, *ledger_events(aws_env, user["id"]))
     response = client.http.get(f"/gdpr/consents/{user['id']}?at={at}")
     assert response.status_code == 400
     assert response.json_body["error"] == "validation_error"
@@ -156,11 +144,11 @@ def test_crm_contact_is_deleted_on_withdrawal_and_created_again_on_consent(
     client: Any, aws_env: dict[str, str]
 ) -> None:
     # GIVEN a user registered without marketing consent (never delivered to the CRM)
-    user = _register(client, consents={"marketing": False})
+    user = register(client, consents={"marketing": False})
     path = f"/crm/contacts/{user['id']}"
     # WHEN they consent (v2) and that reaches the CRM
     put_json(client, f"/users/{user['id']}/consents", {"marketing": True})
-    _crm(client, aws_env, _events(aws_env, user["id"])[1])
+    _crm(client, aws_env, ledger_events(aws_env, user["id"])[1])
     # THEN the contact exists, with their personal data (stored sealed)
     contact = client.http.get(path).json_body
     assert (contact["email"], contact["name"], contact["marketing_consent"]) == (
@@ -173,7 +161,7 @@ def test_crm_contact_is_deleted_on_withdrawal_and_created_again_on_consent(
     )
     # WHEN they withdraw (v3)
     put_json(client, f"/users/{user['id']}/consents", {"marketing": False})
-    _crm(client, aws_env, _events(aws_env, user["id"])[2])
+    _crm(client, aws_env, ledger_events(aws_env, user["id"])[2])
     # THEN the contact is gone: 404, and the tombstone holds no personal data
     assert client.http.get(path).status_code == 404
     (tombstone,) = table_items(aws_env["CRM_CONTACTS_TABLE"])
@@ -181,7 +169,7 @@ def test_crm_contact_is_deleted_on_withdrawal_and_created_again_on_consent(
     assert tombstone["marketing_consent"] is False and tombstone["version"] == 3
     # WHEN they consent again (v4)
     put_json(client, f"/users/{user['id']}/consents", {"marketing": True})
-    _crm(client, aws_env, _events(aws_env, user["id"])[3])
+    _crm(client, aws_env, ledger_events(aws_env, user["id"])[3])
     # THEN the contact is back
     assert client.http.get(path).json_body["email"] == "ada@example.com"
 
@@ -190,12 +178,12 @@ def test_erasure_after_a_consent_change_reaches_the_crm(
     client: Any, aws_env: dict[str, str]
 ) -> None:
     # GIVEN a contact created by a consent given after registration
-    user = _register(client, consents={"marketing": False})
+    user = register(client, consents={"marketing": False})
     put_json(client, f"/users/{user['id']}/consents", {"marketing": True})
-    _crm(client, aws_env, _events(aws_env, user["id"])[1])
+    _crm(client, aws_env, ledger_events(aws_env, user["id"])[1])
     # WHEN the person is erased (user.erased carries marketing=true: the CRM queue gets it)
     post_json(client, f"/gdpr/erasure/{user['id']}", {})
-    erased = _events(aws_env, user["id"])[2]
+    erased = ledger_events(aws_env, user["id"])[2]
     assert erased["data"]["marketing"] is True
     _crm(client, aws_env, erased)
     # THEN the contact is a tombstone
@@ -211,7 +199,7 @@ def test_loyalty_points_count_only_while_a_member_whatever_the_arrival_order(
     client: Any, aws_env: dict[str, str]
 ) -> None:
     # GIVEN a user who buys before joining, joins, buys, leaves, buys
-    user = _register(client, loyalty=False)
+    user = register(client, loyalty=False)
     uid = user["id"]
     orders = []
     for n, member in enumerate((True, False, None)):
@@ -223,8 +211,8 @@ def test_loyalty_points_count_only_while_a_member_whatever_the_arrival_order(
         orders.append(response.json_body["purchase_id"])
         if member is not None:
             put_json(client, f"/users/{uid}/loyalty", {"member": member})
-    created, joined, left = _events(aws_env, uid)
-    purchases = [_events(aws_env, p)[0] for p in orders]
+    created, joined, left = ledger_events(aws_env, uid)
+    purchases = [ledger_events(aws_env, p)[0] for p in orders]
     # WHEN the projector sees every purchase before the user events (other shards)
     _project(client, *purchases, created, joined, left)
     # THEN only the purchase made while a member counts (plus the early-adopter bonus)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import boto3
@@ -18,28 +17,12 @@ from chalicelib.settings import get_settings
 from chalicelib.user_aggregate import SetConsents, SetLoyalty
 from chalicelib.user_lifecycle import UserLifecycle
 from chalicelib.users import UserRegistry
-from tests.handler.helpers import post_json, table_items, user_body
-
-
-def put_json(client: Any, path: str, body: Any) -> Any:
-    payload = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    return client.http.put(path, headers={"Content-Type": "application/json"}, body=payload)
-
-
-def _register(client: Any, **overrides: Any) -> dict[str, Any]:
-    response = post_json(client, "/users", user_body(**overrides))
-    assert response.status_code == 201, response.body
-    return dict(response.json_body)
-
-
-def _events(env: dict[str, str], user_id: str) -> list[dict[str, Any]]:
-    items = [i for i in table_items(env["LEDGER_TABLE"]) if i["aggregate_id"] == user_id]
-    return [json.loads(i["event"]) for i in sorted(items, key=lambda i: i["version"])]
+from tests.handler.helpers import ledger_events, post_json, put_json, register
 
 
 def test_joining_and_leaving_append_versioned_events(client: Any, aws_env: dict[str, str]) -> None:
     # GIVEN a user who registered outside the loyalty programme
-    user = _register(client, loyalty=False)
+    user = register(client, loyalty=False)
     # WHEN they join, then leave
     joined = put_json(client, f"/users/{user['id']}/loyalty", {"member": True})
     after_join = client.http.get(f"/users/{user['id']}").json_body
@@ -50,7 +33,7 @@ def test_joining_and_leaving_append_versioned_events(client: Any, aws_env: dict[
     assert left.json_body == client.http.get(f"/users/{user['id']}").json_body
     assert left.json_body["loyalty"] is False
     # AND the ledger holds the events at versions 2 and 3, times never going back
-    events = _events(aws_env, user["id"])
+    events = ledger_events(aws_env, user["id"])
     assert [(e["type"], e["aggregateversion"]) for e in events] == [
         ("com.example.user.created", 1),
         ("com.example.user.loyalty_joined", 2),
@@ -62,14 +45,14 @@ def test_joining_and_leaving_append_versioned_events(client: Any, aws_env: dict[
 
 def test_changing_consents_records_the_previous_value(client: Any, aws_env: dict[str, str]) -> None:
     # GIVEN a user who gave marketing consent at registration
-    user = _register(client)
+    user = register(client)
     # WHEN they withdraw it
     response = put_json(client, f"/users/{user['id']}/consents", {"marketing": False})
     # THEN 200 with the consents now withdrawn
     assert response.status_code == 200
     assert response.json_body == {**user, "consents": {"marketing": False}}
     # AND one consents_changed event carries the new and the previous value
-    changed = _events(aws_env, user["id"])[-1]
+    changed = ledger_events(aws_env, user["id"])[-1]
     assert (changed["type"], changed["aggregateversion"]) == (
         "com.example.user.consents_changed",
         2,
@@ -89,20 +72,20 @@ def test_setting_the_current_value_appends_nothing(
     client: Any, aws_env: dict[str, str], path: str, body: dict[str, bool]
 ) -> None:
     # GIVEN a member who consented to marketing
-    user = _register(client)
+    user = register(client)
     # WHEN the current value is set again, twice
     first = put_json(client, f"/users/{user['id']}/{path}", body)
     second = put_json(client, f"/users/{user['id']}/{path}", body)
     # THEN 200 with the same body both times, and the ledger still holds only user.created
     assert first.status_code == second.status_code == 200
     assert first.json_body == second.json_body == user
-    assert len(_events(aws_env, user["id"])) == 1
+    assert len(ledger_events(aws_env, user["id"])) == 1
 
 
 @pytest.mark.parametrize("path", ["loyalty", "consents"])
 def test_unknown_and_erased_users_are_404(client: Any, aws_env: dict[str, str], path: str) -> None:
     # GIVEN an erased user
-    user = _register(client)
+    user = register(client)
     assert post_json(client, f"/gdpr/erasure/{user['id']}", {}).status_code == 202
     body = {"member": False} if path == "loyalty" else {"marketing": False}
     # WHEN either is changed
@@ -111,7 +94,7 @@ def test_unknown_and_erased_users_are_404(client: Any, aws_env: dict[str, str], 
         # THEN 404 in the documented shape, and nothing is appended
         assert response.status_code == 404, user_id
         assert set(response.json_body) == {"error", "message", "details"}
-    assert len(_events(aws_env, user["id"])) == 2
+    assert len(ledger_events(aws_env, user["id"])) == 2
 
 
 @pytest.mark.parametrize(
@@ -132,14 +115,14 @@ def test_bad_bodies_are_400_with_details(
     client: Any, aws_env: dict[str, str], path: str, body: Any, field: str
 ) -> None:
     # GIVEN a registered user
-    user = _register(client)
+    user = register(client)
     # WHEN a bad body is sent
     response = put_json(client, f"/users/{user['id']}/{path}", body)
     # THEN 400 naming the field, and nothing is appended
     assert response.status_code == 400
     assert response.json_body["error"] == "validation_error"
     assert field in {d["field"] for d in response.json_body["details"]}
-    assert len(_events(aws_env, user["id"])) == 1
+    assert len(ledger_events(aws_env, user["id"])) == 1
 
 
 def test_an_overlong_user_id_is_404(client: Any) -> None:
@@ -168,7 +151,7 @@ def test_a_concurrent_change_is_retried_on_fresh_state(
     client: Any, aws_env: dict[str, str]
 ) -> None:
     # GIVEN a user, and a rival writer that withdraws consent between our load and append
-    user = _register(client, loyalty=False)
+    user = register(client, loyalty=False)
     ledger_table = aws.table("ledger")
 
     def lifecycle(ledger: EventLedger) -> UserLifecycle:
@@ -182,7 +165,7 @@ def test_a_concurrent_change_is_retried_on_fresh_state(
     # WHEN we join
     view = ours.change(user["id"], SetLoyalty(member=True), scope="test")
     # THEN both changes are in the ledger at contiguous versions, ours decided on fresh state
-    events = _events(aws_env, user["id"])
+    events = ledger_events(aws_env, user["id"])
     assert [(e["type"], e["aggregateversion"]) for e in events] == [
         ("com.example.user.created", 1),
         ("com.example.user.consents_changed", 2),
