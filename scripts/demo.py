@@ -352,7 +352,7 @@ def loyalty_story(
             "(first result, nothing appended)"
         )
         late = next(u for u in users if not u["loyalty"] and u not in buyers)
-        ok = _late_joiner(stack, http, late)
+        ok = _late_joiner(stack, http, late, tokens(late["email"]))
     print("\n== A loyalty program added after the fact: replay the S3 archive", flush=True)
     table = stack.name("loyalty-rebuild")
     # Firehose buffers a few seconds locally: wait until every ledger event is archived.
@@ -398,18 +398,22 @@ def loyalty_story(
 LATE_JOINER_PURCHASES = (("before-joining", "80.00"), ("after-joining", "30.00"))
 
 
-def _late_joiner(stack: LocalStackProcess, http: requests.Session, user: dict[str, Any]) -> bool:
+def _late_joiner(
+    stack: LocalStackProcess, http: requests.Session, user: dict[str, Any], token: str
+) -> bool:
     """A user who buys, joins the loyalty programme, buys again: only the second counts."""
     api = stack.api_url
     name = f"{user['name']} {user['lastname']}"
     print(f"\n== A late joiner: {name} registered outside the loyalty programme", flush=True)
     (before, before_amount), (after, after_amount) = LATE_JOINER_PURCHASES
     order = {"order_id": f"{before}-{user['id'][:8]}", "amount": before_amount, "currency": "EUR"}
-    ok = _call(http, "POST", f"{api}/users/{user['id']}/purchases", order)[0] == 201
-    status, joined = _call(http, "PUT", f"{api}/users/{user['id']}/loyalty", {"member": True})
+    ok = _call(http, "POST", f"{api}/users/{user['id']}/purchases", order, token=token)[0] == 201
+    status, joined = _call(
+        http, "PUT", f"{api}/users/{user['id']}/loyalty", {"member": True}, token=token
+    )
     ok &= status == 200 and joined["loyalty"] is True
     order = {"order_id": f"{after}-{user['id'][:8]}", "amount": after_amount, "currency": "EUR"}
-    ok &= _call(http, "POST", f"{api}/users/{user['id']}/purchases", order)[0] == 201
+    ok &= _call(http, "POST", f"{api}/users/{user['id']}/purchases", order, token=token)[0] == 201
     print(f"  bought {before_amount}, joined (PUT loyalty -> {status}), bought {after_amount}")
     dynamodb = stack.client("dynamodb")
 
@@ -426,7 +430,7 @@ def _late_joiner(stack: LocalStackProcess, http: requests.Session, user: dict[st
     points = wait_for(projected, timeout=30)[0]
 
     def enrolled() -> dict[str, Any]:
-        status, loyalty = _call(http, "GET", f"{api}/loyalty/{user['id']}")
+        status, loyalty = _call(http, "GET", f"{api}/loyalty/{user['id']}", token=token)
         return loyalty if status == 200 and loyalty["enrolled"] else {}
 
     # The loyalty consumer enrols from the join event, which its queue delivers.
