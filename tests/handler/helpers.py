@@ -64,13 +64,6 @@ def put_json(client: Any, path: str, body: Any) -> Any:
     return client.http.put(path, headers={"Content-Type": "application/json"}, body=payload)
 
 
-def register(client: Any, **overrides: Any) -> dict[str, Any]:
-    """Register ``user_body(**overrides)``; the 201 body."""
-    response = post_json(client, "/users", user_body(**overrides))
-    assert response.status_code == 201, response.body
-    return dict(response.json_body)
-
-
 def ledger_events(env: dict[str, str], aggregate_id: str) -> list[dict[str, Any]]:
     """An aggregate's CloudEvents in the ledger, in version order."""
     items = [i for i in table_items(env["LEDGER_TABLE"]) if i["aggregate_id"] == aggregate_id]

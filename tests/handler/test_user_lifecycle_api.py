@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -17,7 +18,7 @@ from chalicelib.settings import get_settings
 from chalicelib.user_aggregate import SetConsents, SetLoyalty
 from chalicelib.user_lifecycle import UserLifecycle
 from chalicelib.users import UserRegistry
-from tests.handler.helpers import ledger_events, post_json, put_json, register
+from tests.handler.helpers import ApiClient, ledger_events, post_json, put_json, register
 
 
 def test_joining_and_leaving_append_versioned_events(client: Any, aws_env: dict[str, str]) -> None:
@@ -177,3 +178,30 @@ def test_a_concurrent_change_is_retried_on_fresh_state(
 
 def _keys(table: Any) -> DataKeyStore:
     return DataKeyStore(table, aws.client("kms"), get_settings().personal_data_kms_key)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"), [("loyalty", {"member": False}), ("consents", {"marketing": False})]
+)
+def test_only_the_person_or_an_admin_may_change_them(
+    client: ApiClient,
+    as_caller: Callable[..., ApiClient],
+    admin: ApiClient,
+    anonymous: Any,
+    aws_env: dict[str, str],
+    path: str,
+    body: dict[str, bool],
+) -> None:
+    # GIVEN ada, a member who consented to marketing
+    user = register(client)
+    url = f"/users/{user['id']}/{path}"
+    # WHEN another person, or nobody, tries to change it
+    stranger = put_json(as_caller("grace"), url, body)
+    nobody = put_json(anonymous, url, body)
+    # THEN 404 as if unknown, 401 without a token, and nothing is appended
+    assert stranger.status_code == 404 and stranger.json_body["error"] == "not_found"
+    assert nobody.status_code == 401
+    assert len(ledger_events(aws_env, user["id"])) == 1
+    # WHEN an admin changes it THEN it is changed
+    assert put_json(admin, url, body).status_code == 200
+    assert len(ledger_events(aws_env, user["id"])) == 2
