@@ -63,6 +63,18 @@ def get_user(user_id: str) -> Any:
     return json_response(service.get_user(_caller(), user_id))
 
 
+@app.route("/users/{user_id}/loyalty", methods=["PUT"], content_types=JSON_BODY_TYPES)
+@api_errors
+def set_loyalty(user_id: str) -> Any:
+    return json_response(service.set_loyalty(_caller(), user_id, _request().raw_body))
+
+
+@app.route("/users/{user_id}/consents", methods=["PUT"], content_types=JSON_BODY_TYPES)
+@api_errors
+def set_consents(user_id: str) -> Any:
+    return json_response(service.set_consents(_caller(), user_id, _request().raw_body))
+
+
 @app.route("/users/{user_id}/purchases", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def make_purchase(user_id: str) -> Any:
@@ -112,7 +124,7 @@ def get_loyalty(user_id: str) -> Any:
 @app.route("/gdpr/consents/{user_id}", methods=["GET"])
 @api_errors
 def get_gdpr_consents(user_id: str) -> Any:
-    return json_response(service.gdpr_consents(_caller(), user_id))
+    return json_response(service.gdpr_consents(_caller(), user_id, _request().query_params))
 
 
 @app.route("/crm/contacts/{user_id}", methods=["GET"])

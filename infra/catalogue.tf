@@ -92,10 +92,15 @@ locals {
   # SQS event sources); the pubsub module validates the ratio.
   queues_catalogue = {
     loyalty = {
-      env_var                       = "LOYALTY_QUEUE"
-      suffix                        = "loyalty-enrolment"
-      consumer                      = "loyalty_enrolment"
-      filter_policy                 = { loyalty = ["true"] }
+      env_var  = "LOYALTY_QUEUE"
+      suffix   = "loyalty-enrolment"
+      consumer = "loyalty_enrolment"
+      filter_policy = {
+        "$or" = [
+          { type = ["com.example.user.created", "com.example.user.erased"], loyalty = ["true"] },
+          { type = ["com.example.user.loyalty_joined", "com.example.user.loyalty_left"] },
+        ]
+      }
       max_receive_count             = 3
       lambda_timeout_seconds        = 30
       visibility_timeout_seconds    = 180
@@ -114,10 +119,15 @@ locals {
       dlq_message_retention_seconds = 1209600
     }
     crm = {
-      env_var                       = "CRM_QUEUE"
-      suffix                        = "crm-contacts"
-      consumer                      = "crm_contact_sync"
-      filter_policy                 = { marketing = ["true"] }
+      env_var  = "CRM_QUEUE"
+      suffix   = "crm-contacts"
+      consumer = "crm_contact_sync"
+      filter_policy = {
+        "$or" = [
+          { type = ["com.example.user.created", "com.example.user.erased"], marketing = ["true"] },
+          { type = ["com.example.user.consents_changed"] },
+        ]
+      }
       max_receive_count             = 3
       lambda_timeout_seconds        = 30
       visibility_timeout_seconds    = 180

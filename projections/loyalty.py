@@ -3,8 +3,22 @@
 The program can start long after the users and purchases it rewards: a
 replay of the whole history computes everyone's points, and the first
 ``early_adopter_count`` users to register (by their ``user.created`` time,
-then id) get a one-off bonus. ``evolve`` is the per-user fold; the bonus is a
-whole-population step (``with_early_adopter_bonus``) applied after it.
+then id) get a one-off bonus, members or not. ``evolve`` is the per-user
+fold; the bonus is a whole-population step (``with_early_adopter_bonus``)
+applied after it.
+
+A purchase earns points only if the user was a member when it was made (by
+event time): membership starts with ``user.created`` (``loyalty``) and
+changes with ``user.loyalty_joined`` / ``user.loyalty_left``. A purchase is
+its own aggregate, so it can reach the fold before or after the user events
+around it (other partition key, other shard, archive order). The fold gives
+the same state in every such order: it keeps the time of the latest user
+event it saw (the *horizon*). A purchase made before the horizon is settled
+at once from the membership history; one made at or after it is *pending*
+and counts while the user is a member now, until a later user event settles
+it. So the live projector and a replay agree whatever order events arrive in,
+as long as each aggregate's events come in version order (user event times
+never decrease along versions: the write side stamps them so).
 """
 
 from __future__ import annotations
@@ -13,7 +27,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chalicelib.events import PURCHASE_MADE, USER_CREATED
+from chalicelib.events import (
+    PURCHASE_MADE,
+    USER_CREATED,
+    USER_LOYALTY_JOINED,
+    USER_LOYALTY_LEFT,
+    USER_TYPES,
+)
 from projections.cents import to_cents
 from projections.envelope import Event
 from projections.errors import ProjectionError
@@ -34,10 +54,13 @@ __all__ = [
     "with_early_adopter_bonus",
 ]
 
-LOYALTY_TYPES = frozenset({USER_CREATED, PURCHASE_MADE})
+# Every user event is folded (the horizon moves, and the read model's position
+# in the user aggregate stays contiguous); only some change membership.
+LOYALTY_TYPES = USER_TYPES | {PURCHASE_MADE}
 
 # Minimum points per tier, highest first: bronze < 500 <= silver < 2000 <= gold.
 TIERS: tuple[tuple[int, str], ...] = ((2000, "gold"), (500, "silver"), (0, "bronze"))
+
 
 @dataclass(frozen=True)
 class LoyaltyPolicy:
@@ -71,13 +94,39 @@ class Loyalty:
     enrolled: bool = False
     # Canonical time of the user's registration; None until user.created is seen.
     registered_at: str | None = None
-    purchase_points: int = 0
+    # Points of the settled purchases: made before the horizon, while a member.
+    settled_points: int = 0
     purchases: int = 0
     bonus_points: int = 0
+    # Canonical time of the latest user event folded; None before any.
+    horizon: str | None = None
+    # (time, member) at registration and at every join or leave, in version order.
+    memberships: tuple[tuple[str, bool], ...] = ()
+    # (time, points) of purchases made at or after the horizon, sorted.
+    pending: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def pending_points(self) -> int:
+        """Points of the pending purchases that count now (the user is a member)."""
+        return sum(points for _, points in self.pending) if self.enrolled else 0
+
+    @property
+    def purchase_points(self) -> int:
+        """Points earned by purchases (settled, and pending ones that count now)."""
+        return self.settled_points + self.pending_points
 
     @property
     def points(self) -> int:
         return self.purchase_points + self.bonus_points
+
+    def member_at(self, time: str) -> bool:
+        """Whether the user was a member at ``time`` (canonical), by the known history."""
+        member = False
+        for since, value in self.memberships:
+            if since > time:
+                break
+            member = value
+        return member
 
     def to_dict(self, policy: LoyaltyPolicy = DEFAULT_POLICY) -> dict[str, Any]:
         """The API shape: ``{"user_id","enrolled","points","tier"}``."""
@@ -107,13 +156,40 @@ def evolve(
     if data.user_id is None:
         raise ProjectionError(f"{kind} {event.subject} v{event.aggregateversion} has no user_id")
     current = state or Loyalty(user_id=data.user_id)
+    time = time_key(event.time)
     if kind == PURCHASE_MADE:
-        return replace(
-            current,
-            purchase_points=current.purchase_points + policy.purchase_points(data.amount),
-            purchases=current.purchases + 1,
-        )
-    return replace(current, enrolled=data.loyalty, registered_at=time_key(event.time))
+        return _purchased(current, time, policy.purchase_points(data.amount))
+    current = _advance_horizon(current, time)
+    if kind == USER_CREATED:
+        return _membership(replace(current, registered_at=time), time, data.loyalty)
+    if kind in (USER_LOYALTY_JOINED, USER_LOYALTY_LEFT):
+        return _membership(current, time, kind == USER_LOYALTY_JOINED)
+    return current
+
+
+def _purchased(state: Loyalty, time: str, points: int) -> Loyalty:
+    state = replace(state, purchases=state.purchases + 1)
+    if state.horizon is not None and time < state.horizon:
+        earned = points if state.member_at(time) else 0
+        return replace(state, settled_points=state.settled_points + earned)
+    return replace(state, pending=tuple(sorted((*state.pending, (time, points)))))
+
+
+def _advance_horizon(state: Loyalty, time: str) -> Loyalty:
+    """Settle the pending purchases made before ``time`` (no membership change is between)."""
+    settled = [(t, p) for t, p in state.pending if t < time]
+    earned = sum(p for t, p in settled if state.member_at(t))
+    horizon = time if state.horizon is None else max(state.horizon, time)
+    return replace(
+        state,
+        horizon=horizon,
+        settled_points=state.settled_points + earned,
+        pending=state.pending[len(settled) :],
+    )
+
+
+def _membership(state: Loyalty, time: str, member: bool) -> Loyalty:
+    return replace(state, enrolled=member, memberships=(*state.memberships, (time, member)))
 
 
 def fold(
@@ -129,9 +205,7 @@ def fold(
 
 def early_adopters(states: Iterable[Loyalty], count: int) -> list[str]:
     """The first ``count`` registered users, by registration time then id."""
-    registered = sorted(
-        (s.registered_at, s.user_id) for s in states if s.registered_at is not None
-    )
+    registered = sorted((s.registered_at, s.user_id) for s in states if s.registered_at is not None)
     return [user_id for _, user_id in registered[: max(count, 0)]]
 
 

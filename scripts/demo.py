@@ -353,6 +353,8 @@ def loyalty_story(
             f"{total} purchases by {len(buyers)} users; the same order_id again -> {status} "
             "(first result, nothing appended)"
         )
+        late = next(u for u in users if not u["loyalty"] and u not in buyers)
+        ok = _late_joiner(stack, http, late, tokens(late["email"]))
     print("\n== A loyalty program added after the fact: replay the S3 archive", flush=True)
     table = stack.name("loyalty-rebuild")
     # Firehose buffers a few seconds locally: wait until every ledger event is archived.
@@ -377,7 +379,6 @@ def loyalty_story(
     order = sorted(users, key=lambda u: (u["created_at"], u["id"]))
     rank = {u["id"]: i + 1 for i, u in enumerate(order)}
     print(f"\n{'user':<22}{'registered #':>13}{'purchase pts':>13}{'bonus':>7}{'points':>8}  tier")
-    ok = True
     for user in sorted(buyers, key=lambda u: rank[u["id"]]):
         item = dynamodb.get_item(TableName=table, Key={"pk": {"S": f"loyalty#{user['id']}"}})
         item = item.get("Item", {})
@@ -390,7 +391,57 @@ def loyalty_story(
             f"{item.get('tier', {'S': '?'})['S']}"
         )
     print("(the first 10 registered users get the early-adopter bonus, retroactively)")
-    return ok
+    item = dynamodb.get_item(TableName=table, Key={"pk": {"S": f"loyalty#{late['id']}"}})["Item"]
+    rebuilt = int(item["purchase_points"]["N"])
+    print(f"late joiner in the replay: {rebuilt} purchase points (the live model has 30)")
+    return ok and rebuilt == 30
+
+
+LATE_JOINER_PURCHASES = (("before-joining", "80.00"), ("after-joining", "30.00"))
+
+
+def _late_joiner(
+    stack: LocalStackProcess, http: requests.Session, user: dict[str, Any], token: str
+) -> bool:
+    """A user who buys, joins the loyalty programme, buys again: only the second counts."""
+    api = stack.api_url
+    name = f"{user['name']} {user['lastname']}"
+    print(f"\n== A late joiner: {name} registered outside the loyalty programme", flush=True)
+    (before, before_amount), (after, after_amount) = LATE_JOINER_PURCHASES
+    order = {"order_id": f"{before}-{user['id'][:8]}", "amount": before_amount, "currency": "EUR"}
+    ok = _call(http, "POST", f"{api}/users/{user['id']}/purchases", order, token=token)[0] == 201
+    status, joined = _call(
+        http, "PUT", f"{api}/users/{user['id']}/loyalty", {"member": True}, token=token
+    )
+    ok &= status == 200 and joined["loyalty"] is True
+    order = {"order_id": f"{after}-{user['id'][:8]}", "amount": after_amount, "currency": "EUR"}
+    ok &= _call(http, "POST", f"{api}/users/{user['id']}/purchases", order, token=token)[0] == 201
+    print(f"  bought {before_amount}, joined (PUT loyalty -> {status}), bought {after_amount}")
+    dynamodb = stack.client("dynamodb")
+
+    def projected() -> list[int]:
+        item = dynamodb.get_item(
+            TableName=stack.name("read-models"), Key={"pk": {"S": f"loyalty#{user['id']}"}}
+        ).get("Item")
+        positions = item["positions"]["M"] if item else {}
+        # Folded: the user's join (v2) and both purchases.
+        if len(positions) != 3 or positions.get(user["id"], {}).get("N") != "2":
+            return []
+        return [int(item["purchase_points"]["N"])]
+
+    points = wait_for(projected, timeout=30)[0]
+
+    def enrolled() -> dict[str, Any]:
+        status, loyalty = _call(http, "GET", f"{api}/loyalty/{user['id']}", token=token)
+        return loyalty if status == 200 and loyalty["enrolled"] else {}
+
+    # The loyalty consumer enrols from the join event, which its queue delivers.
+    loyalty = wait_for(enrolled, timeout=30)
+    print(
+        f"  live read model: {points} purchase points (the {before_amount} before joining "
+        f"earns none); GET /loyalty -> enrolled, {loyalty['points']} points"
+    )
+    return ok and points == 30
 
 
 def search_story(stack: LocalStackProcess, users: list[dict[str, Any]], tokens: Tokens) -> bool:

@@ -7,7 +7,7 @@ State is folded from the ledger with the same pure fold the projector uses
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -63,19 +63,18 @@ class Transfer(BaseModel):
 
 
 def parse_at(value: str) -> datetime:
-    """An ISO-8601 instant; naive times are taken as UTC."""
+    """An ISO-8601 instant, in UTC; naive times are taken as UTC."""
     try:
         parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        # Converting here, so an instant UTC cannot represent is a 400 and not a 500 later.
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ValidationFailed(
             "'at' must be an ISO-8601 date-time",
             details=[{"field": "at", "message": f"not an ISO-8601 date-time: {value!r}"}],
         ) from None
-    if parsed.tzinfo is None:
-        from datetime import UTC
-
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
 
 
 SNAPSHOT_EVERY = 50

@@ -1,8 +1,9 @@
 """The user-event consumers behind the SQS queues, and their batch handling.
 
-Each consumer keeps one item per user with the aggregate version it has
-applied: a redelivered event (version already applied) changes nothing, and
-an event whose predecessor has not been applied yet fails so that SQS
+Each consumer keeps one item per user with the last aggregate version it
+accounted for (see user_records.py for how filtered streams keep that
+strict): a redelivered event changes nothing, and an event whose
+predecessors neither arrived nor are in the ledger fails so that SQS
 redelivers it later. Failures are per message: the successes of a batch are
 deleted explicitly (Chalice cannot declare ReportBatchItemFailures) before
 the handler raises, so only failed messages return to the queue and poison
@@ -11,23 +12,25 @@ messages reach the DLQ after maxReceiveCount.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
-
 from chalicelib.events import (
+    USER_CONSENTS_CHANGED,
     USER_CREATED,
     USER_ERASED,
+    USER_LOYALTY_JOINED,
+    USER_LOYALTY_LEFT,
     CloudEvent,
     UserCreated,
     format_time,
     parse_event,
-    utc_now,
 )
 from chalicelib.exceptions import BatchItemFailures, NotFound, OutOfOrderEvent
 from chalicelib.observability import BatchObserver, Outcome
 from chalicelib.personal_data import PersonalDataVault
+from chalicelib.user_records import History, UserRecordConsumer
 
 __all__ = [
     "CrmContactSync",
@@ -44,172 +47,144 @@ class UserEventConsumer(Protocol):
         ...
 
 
-class _VersionedUserTable:
-    """One item per user, written only on the next expected version."""
-
-    def __init__(self, table: Any) -> None:
-        self._table = table
-
-    def get(self, user_id: str) -> dict[str, Any] | None:
-        item = self._table.get_item(Key={"user_id": user_id}, ConsistentRead=True).get("Item")
-        return dict(item) if item else None
-
-    def apply(
-        self, event: CloudEvent, build: Callable[[dict[str, Any] | None], Mapping[str, Any]]
-    ) -> bool:
-        """Write ``build(current item)`` if ``event`` is the next version; False on a duplicate.
-
-        Raises OutOfOrderEvent when a predecessor has not been applied yet.
-        """
-        current = self.get(event.subject)
-        applied = int(current["version"]) if current else 0
-        if event.aggregateversion <= applied:
-            return False
-        if event.aggregateversion > applied + 1:
-            raise OutOfOrderEvent(
-                f"{event.type} v{event.aggregateversion} of {event.subject} before v{applied + 1}"
-            )
-        record = {
-            **build(current),
-            "user_id": event.subject,
-            "version": event.aggregateversion,
-            "last_event_id": event.id,
-            # When this consumer applied it: end-to-end latency is this minus event time.
-            "applied_at": format_time(utc_now()),
-        }
-        condition: dict[str, Any] = (
-            {
-                "ConditionExpression": "version = :applied",
-                "ExpressionAttributeValues": {":applied": applied},
-            }
-            if applied
-            else {"ConditionExpression": "attribute_not_exists(user_id)"}
-        )
-        try:
-            self._table.put_item(Item=record, **condition)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            # A concurrent delivery won: this is a duplicate or it must wait its turn.
-            return self._raced(event)
-        return True
-
-    def _raced(self, event: CloudEvent) -> bool:
-        current = self.get(event.subject)
-        if current and int(current["version"]) >= event.aggregateversion:
-            return False
-        raise OutOfOrderEvent(f"{event.type} v{event.aggregateversion} of {event.subject} raced")
-
-
-class _VersionedConsumer:
-    _store: _VersionedUserTable
-
-    def position(self, user_id: str) -> dict[str, Any] | None:
-        """The version and event id this consumer last applied for ``user_id``."""
-        item = self._store.get(user_id)
-        if item is None:
-            return None
-        return {"version": int(item["version"]), "last_event_id": item.get("last_event_id")}
+def _time(event: CloudEvent) -> str:
+    return str(event.to_dict()["time"])
 
 
 def _erased(event: CloudEvent) -> dict[str, Any]:
-    return {"erased": True, "erased_at": event.to_dict()["time"]}
+    return {"erased": True, "erased_at": _time(event)}
 
 
-class LoyaltyEnrolment(_VersionedConsumer):
-    """Enrols users who opted into the loyalty programme; keeps no personal data."""
+class LoyaltyEnrolment(UserRecordConsumer):
+    """Follows who is in the loyalty programme; keeps no personal data."""
 
-    def __init__(self, table: Any) -> None:
-        self._store = _VersionedUserTable(table)
-
-    def handle(self, event: CloudEvent) -> bool:
+    def build(self, current: dict[str, Any] | None, event: CloudEvent) -> Mapping[str, Any]:
+        record = dict(current or {})
+        joined = event.type == USER_LOYALTY_JOINED or (
+            event.type == USER_CREATED and bool(event.data.get("loyalty"))
+        )
+        if joined:
+            return {**record, "enrolled": True, "enrolled_at": _time(event)}
         if event.type == USER_CREATED:
-            time = event.to_dict()["time"]
-            return self._store.apply(event, lambda _: {"enrolled": True, "enrolled_at": time})
+            return {"enrolled": False}
+        if event.type == USER_LOYALTY_LEFT:
+            return {**record, "enrolled": False, "left_at": _time(event)}
         if event.type == USER_ERASED:
             # Points stay (they are not personal data); the enrolment is marked.
-            return self._store.apply(event, lambda current: {**(current or {}), **_erased(event)})
-        return False
-
-    def get(self, user_id: str) -> dict[str, Any] | None:
-        return self._store.get(user_id)
+            return {**record, **_erased(event)}
+        return record
 
 
-class GdprConsentRecord(_VersionedConsumer):
-    """Keeps the consent record of every user, as given at registration."""
+def _consent_entry(event: CloudEvent, marketing: bool) -> dict[str, Any]:
+    return {"at": _time(event), "marketing": marketing, "event_id": event.id}
 
-    def __init__(self, table: Any) -> None:
-        self._store = _VersionedUserTable(table)
 
-    def handle(self, event: CloudEvent) -> bool:
+def _consent_history(record: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    if not record:
+        return []
+    if "history" in record:
+        return list(record["history"])
+    if "consents" in record:
+        # A record written before consent changes existed: its one entry.
+        entry = {
+            "at": record["recorded_at"],
+            "marketing": bool(record["consents"]["marketing"]),
+            "event_id": record["source_event_id"],
+        }
+        return [entry]
+    return []
+
+
+class GdprConsentRecord(UserRecordConsumer):
+    """The consent register: every user's consents and every change to them, with times."""
+
+    def build(self, current: dict[str, Any] | None, event: CloudEvent) -> Mapping[str, Any]:
+        record = dict(current or {})
         if event.type == USER_CREATED:
-            consents = {"marketing": bool(event.data.get("consents", {}).get("marketing"))}
-            record = {
-                "consents": consents,
-                "recorded_at": event.to_dict()["time"],
-                "source_event_id": event.id,
-            }
-            return self._store.apply(event, lambda _: record)
+            marketing = bool(event.data.get("consents", {}).get("marketing"))
+            return {"history": [_consent_entry(event, marketing)]}
+        if event.type == USER_CONSENTS_CHANGED:
+            entry = _consent_entry(event, bool(event.data["marketing"]))
+            return {**record, "history": [*_consent_history(record), entry]}
         if event.type == USER_ERASED:
             # The record holds no personal data; it keeps the proof of consent and erasure.
-            return self._store.apply(event, lambda current: {**(current or {}), **_erased(event)})
-        return False
+            return {**record, **_erased(event)}
+        return record
 
-    def view(self, user_id: str) -> dict[str, Any]:
-        """The consent record; NotFound if none."""
-        item = self._store.get(user_id)
-        if item is None or "consents" not in item:
-            raise NotFound(f"no consent record for user {user_id}")
-        consents = {k: bool(v) for k, v in item["consents"].items()}
-        view = {
+    def view(self, user_id: str, at: datetime | None = None) -> dict[str, Any]:
+        """The consent record now, or as it stood at ``at``; NotFound if there was none."""
+        item = self.get(user_id)
+        history = _consent_history(item)
+        cutoff = format_time(at) if at is not None else None
+        in_force = [e for e in history if cutoff is None or e["at"] <= cutoff]
+        if item is None or not in_force:
+            when = "" if cutoff is None else f" at {cutoff}"
+            raise NotFound(f"no consent record for user {user_id}{when}")
+        entry = in_force[-1]
+        consents = {"marketing": bool(entry["marketing"])}
+        view: dict[str, Any] = {
             "user_id": user_id,
-            "marketing": consents.get("marketing", False),
+            "marketing": consents["marketing"],
             "consents": consents,
-            "recorded_at": item["recorded_at"],
-            "source_event_id": item["source_event_id"],
+            "recorded_at": entry["at"],
+            "source_event_id": entry["event_id"],
+            "history": [
+                {"at": e["at"], "marketing": bool(e["marketing"]), "event_id": e["event_id"]}
+                for e in in_force
+            ],
         }
-        if item.get("erased"):
+        if cutoff is not None:
+            view["at"] = cutoff
+        if item.get("erased") and (cutoff is None or item["erased_at"] <= cutoff):
             view["erased_at"] = item["erased_at"]
         return view
 
 
-class CrmContactSync(_VersionedConsumer):
+class CrmContactSync(UserRecordConsumer):
     """Mirrors users who consented to marketing into the CRM contact table.
 
     The contact is stored sealed, like every other copy (so backups of the
-    table hold no clear text), and opened when read; an erasure replaces it
-    with a tombstone holding no personal data.
+    table hold no clear text), and opened when read. Withdrawing consent or
+    an erasure replaces it with a tombstone holding no personal data; giving
+    consent later creates it again from the registration's sealed fields in
+    the ledger.
     """
 
-    def __init__(self, table: Any, vault: PersonalDataVault) -> None:
-        self._store = _VersionedUserTable(table)
+    def __init__(self, table: Any, history: History, vault: PersonalDataVault) -> None:
+        super().__init__(table, history)
         self._vault = vault
 
-    def handle(self, event: CloudEvent) -> bool:
+    def build(self, current: dict[str, Any] | None, event: CloudEvent) -> Mapping[str, Any]:
+        if event.type == USER_CREATED:
+            if not event.data.get("consents", {}).get("marketing"):
+                return {"marketing_consent": False}
+            return self._contact(event.data, event)
+        if event.type == USER_CONSENTS_CHANGED:
+            if not event.data["marketing"]:
+                return {"marketing_consent": False, "withdrawn_at": _time(event)}
+            return self._contact(self._registration(event.subject), event)
         if event.type == USER_ERASED:
-            return self._store.apply(
-                event, lambda _: {"marketing_consent": False, **_erased(event)}
-            )
-        if event.type != USER_CREATED:
-            return False
-        if not event.data.get("consents", {}).get("marketing"):
-            # The filter policy should never deliver these; never store them.
-            return False
-        data = event.data
-        contact = {
-            "name": data["name"],
-            "lastname": data["lastname"],
-            "email": data["email"],
-            "address": data["address"],
+            return {"marketing_consent": False, **_erased(event)}
+        return dict(current or {})
+
+    def _registration(self, user_id: str) -> Mapping[str, Any]:
+        created = [e for e in self._history(user_id, 0) if e.type == USER_CREATED]
+        if not created:
+            raise OutOfOrderEvent(f"user.created of {user_id} is not in the ledger")
+        return created[0].data
+
+    @staticmethod
+    def _contact(data: Mapping[str, Any], event: CloudEvent) -> dict[str, Any]:
+        return {
+            **{name: data[name] for name in sorted(UserCreated.personal_fields)},
             "marketing_consent": True,
-            "synced_at": event.to_dict()["time"],
+            "synced_at": _time(event),
         }
-        return self._store.apply(event, lambda _: contact)
 
     def view(self, user_id: str) -> dict[str, Any]:
         """The CRM contact; NotFound if none (also without marketing consent, or erased)."""
-        item = self._store.get(user_id)
-        if item is None or item.get("erased"):
+        item = self.get(user_id)
+        if item is None or item.get("erased") or not item.get("marketing_consent"):
             raise NotFound(f"no CRM contact for user {user_id}")
         item = self._vault.open(user_id, item, UserCreated.personal_fields)
         return {

@@ -32,14 +32,21 @@ __all__ = [
     "ACCOUNT_WITHDRAWN",
     "DATA_MODELS",
     "PURCHASE_MADE",
+    "USER_CONSENTS_CHANGED",
     "USER_CREATED",
     "USER_ERASED",
+    "USER_LOYALTY_JOINED",
+    "USER_LOYALTY_LEFT",
+    "USER_TYPES",
     "AccountDeposited",
     "AccountOpened",
     "AccountWithdrawn",
     "CloudEvent",
     "Consents",
+    "ConsentsChanged",
     "EventData",
+    "LoyaltyJoined",
+    "LoyaltyLeft",
     "PurchaseMade",
     "UserCreated",
     "UserErased",
@@ -52,6 +59,13 @@ __all__ = [
 
 USER_CREATED = "com.example.user.created"
 USER_ERASED = "com.example.user.erased"
+USER_LOYALTY_JOINED = "com.example.user.loyalty_joined"
+USER_LOYALTY_LEFT = "com.example.user.loyalty_left"
+USER_CONSENTS_CHANGED = "com.example.user.consents_changed"
+# Every event of the user aggregate (versions 1, 2, 3 ... per user).
+USER_TYPES = frozenset(
+    {USER_CREATED, USER_ERASED, USER_LOYALTY_JOINED, USER_LOYALTY_LEFT, USER_CONSENTS_CHANGED}
+)
 PURCHASE_MADE = "com.example.purchase.made"
 ACCOUNT_OPENED = "com.example.account.opened"
 ACCOUNT_DEPOSITED = "com.example.account.deposited"
@@ -113,6 +127,32 @@ class UserErased(EventData):
     marketing: bool = False
 
 
+class LoyaltyJoined(EventData):
+    """The user joined the loyalty programme after registering."""
+
+    event_type: ClassVar[str] = USER_LOYALTY_JOINED
+    source: ClassVar[str] = "/users"
+    user_id: str
+
+
+class LoyaltyLeft(EventData):
+    """The user left the loyalty programme."""
+
+    event_type: ClassVar[str] = USER_LOYALTY_LEFT
+    source: ClassVar[str] = "/users"
+    user_id: str
+
+
+class ConsentsChanged(EventData):
+    """The user gave or withdrew marketing consent; ``previous`` is what it replaced."""
+
+    event_type: ClassVar[str] = USER_CONSENTS_CHANGED
+    source: ClassVar[str] = "/users"
+    user_id: str
+    marketing: bool
+    previous: Consents
+
+
 class AccountOpened(EventData):
     event_type: ClassVar[str] = ACCOUNT_OPENED
     source: ClassVar[str] = "/accounts"
@@ -149,6 +189,9 @@ DATA_MODELS: dict[str, type[EventData]] = {
     for model in (
         UserCreated,
         UserErased,
+        LoyaltyJoined,
+        LoyaltyLeft,
+        ConsentsChanged,
         AccountOpened,
         AccountDeposited,
         AccountWithdrawn,

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.events import USER_CREATED, USER_ERASED, CloudEvent, parse_event
+from chalicelib.events import (
+    USER_CONSENTS_CHANGED,
+    USER_CREATED,
+    USER_ERASED,
+    USER_LOYALTY_JOINED,
+    USER_LOYALTY_LEFT,
+    CloudEvent,
+    parse_event,
+)
 
 __all__ = ["FANOUT_TYPE_PREFIX", "UserEventFanout", "message_attributes"]
 
@@ -21,7 +29,11 @@ def _flag(value: bool) -> dict[str, str]:
 
 
 def message_attributes(event: CloudEvent) -> dict[str, dict[str, str]]:
-    """SNS message attributes for a user event."""
+    """SNS message attributes for a user event.
+
+    ``loyalty`` and ``marketing`` are the user's flags after the event (the new
+    value for the lifecycle events; the event says which flag it changes).
+    """
     attributes = {"type": {"DataType": "String", "StringValue": event.type}}
     if event.type == USER_CREATED:
         attributes["loyalty"] = _flag(bool(event.data.get("loyalty")))
@@ -29,6 +41,10 @@ def message_attributes(event: CloudEvent) -> dict[str, dict[str, str]]:
     elif event.type == USER_ERASED:
         # The erasure reaches every consumer that was sent the person's data.
         attributes["loyalty"] = _flag(bool(event.data.get("loyalty")))
+        attributes["marketing"] = _flag(bool(event.data.get("marketing")))
+    elif event.type in (USER_LOYALTY_JOINED, USER_LOYALTY_LEFT):
+        attributes["loyalty"] = _flag(event.type == USER_LOYALTY_JOINED)
+    elif event.type == USER_CONSENTS_CHANGED:
         attributes["marketing"] = _flag(bool(event.data.get("marketing")))
     return attributes
 

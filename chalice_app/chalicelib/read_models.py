@@ -5,7 +5,8 @@ Items::
     {"pk": "account#<id>", "kind": "account", "id", "owner_id", "currency",
      "balance": "12.50", "balance_cents": N, "version": N, "positions": {id: N}}
     {"pk": "loyalty#<user_id>", "kind": "loyalty", "user_id", "enrolled", "points",
-     "tier", "purchase_points", "bonus_points", "purchases", "registered_at",
+     "tier", "purchase_points", "settled_points", "bonus_points", "purchases", "registered_at",
+     "horizon", "memberships": [[time, bool]], "pending": [[time, N]],
      "version": N, "positions": {aggregate id: N}}
 
 ``positions`` is the last applied version of each aggregate folded into the
@@ -71,13 +72,18 @@ def _loyalty_item(
         "kind": "loyalty",
         **state.to_dict(policy),
         "purchase_points": state.purchase_points,
+        "settled_points": state.settled_points,
         "bonus_points": state.bonus_points,
         "purchases": state.purchases,
+        "memberships": [[time, member] for time, member in state.memberships],
+        "pending": [[time, points] for time, points in state.pending],
         "version": sum(positions.values()),
         "positions": dict(positions),
     }
     if state.registered_at is not None:
         item["registered_at"] = state.registered_at
+    if state.horizon is not None:
+        item["horizon"] = state.horizon
     return item
 
 
@@ -96,13 +102,22 @@ def _account(item: Mapping[str, Any]) -> Account:
 
 
 def _loyalty(item: Mapping[str, Any]) -> Loyalty:
+    registered_at = item.get("registered_at")
+    # Items written before joins and leaves existed: membership was set at registration.
+    memberships = item.get("memberships")
+    if memberships is None and registered_at is not None:
+        memberships = [[registered_at, item["enrolled"]]]
     return Loyalty(
         user_id=item["user_id"],
         enrolled=bool(item["enrolled"]),
         registered_at=item.get("registered_at"),
-        purchase_points=int(item["purchase_points"]),
+        # Items written before joins and leaves existed settled every purchase at once.
+        settled_points=int(item.get("settled_points", item["purchase_points"])),
         purchases=int(item["purchases"]),
         bonus_points=int(item["bonus_points"]),
+        horizon=item.get("horizon", registered_at),
+        memberships=tuple((str(t), bool(m)) for t, m in memberships or []),
+        pending=tuple((str(t), int(p)) for t, p in item.get("pending", [])),
     )
 
 

@@ -209,12 +209,23 @@ PERSONAL_DATA_KEY_ENV_VAR = "PERSONAL_DATA_KMS_KEY"
 # The Chalice stage the app runs as; settings outside the local stage are all required.
 STAGE_ENV_VAR = "STAGE"
 
+# Registrations and erasures reach a consumer when the user's flag selects
+# it; the lifecycle events that change that flag always do (so a consumer
+# also hears when someone leaves).
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec(
         key="loyalty",
         env_var="LOYALTY_QUEUE",
         suffix="loyalty-enrolment",
-        filter_policy={"loyalty": ["true"]},
+        filter_policy={
+            "$or": [
+                {
+                    "type": ["com.example.user.created", "com.example.user.erased"],
+                    "loyalty": ["true"],
+                },
+                {"type": ["com.example.user.loyalty_joined", "com.example.user.loyalty_left"]},
+            ]
+        },
     ),
     QueueSpec(
         key="gdpr",
@@ -226,7 +237,15 @@ QUEUES: tuple[QueueSpec, ...] = (
         key="crm",
         env_var="CRM_QUEUE",
         suffix="crm-contacts",
-        filter_policy={"marketing": ["true"]},
+        filter_policy={
+            "$or": [
+                {
+                    "type": ["com.example.user.created", "com.example.user.erased"],
+                    "marketing": ["true"],
+                },
+                {"type": ["com.example.user.consents_changed"]},
+            ]
+        },
     ),
 )
 

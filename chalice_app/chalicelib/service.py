@@ -61,6 +61,9 @@ from chalicelib.search import (
 from chalicelib.search.factory import make_search_index
 from chalicelib.search.personal import open_personal_fields, redact_erased
 from chalicelib.settings import Settings, get_settings
+from chalicelib.user_aggregate import SetConsents, SetLoyalty
+from chalicelib.user_lifecycle import UserLifecycle
+from chalicelib.user_records import UserRecordConsumer
 from chalicelib.users import RegisterUser, UserRegistry
 from projections.accounts import ACCOUNT_TYPES
 from projections.loyalty import LoyaltyPolicy
@@ -86,6 +89,8 @@ __all__ = [
     "register_user",
     "relay_ledger_records",
     "search_events",
+    "set_consents",
+    "set_loyalty",
     "withdraw",
 ]
 
@@ -235,10 +240,28 @@ def get_user(caller: Caller, user_id: str) -> dict[str, Any]:
     return _users().get(user_id)
 
 
+def _lifecycle() -> UserLifecycle:
+    return UserLifecycle(aws.table("users"), _ledger(), _runner(), _users())
+
+
+@authorize(person("user_id"))
+def set_loyalty(caller: Caller, user_id: str, raw_body: bytes | str | None) -> dict[str, Any]:
+    """Join or leave the loyalty programme; the user afterwards."""
+    command = parse_body(raw_body, SetLoyalty)
+    return _lifecycle().change(user_id, command, scope=f"PUT /users/{user_id}/loyalty")
+
+
+@authorize(person("user_id"))
+def set_consents(caller: Caller, user_id: str, raw_body: bytes | str | None) -> dict[str, Any]:
+    """Give or withdraw marketing consent; the user afterwards."""
+    command = parse_body(raw_body, SetConsents)
+    return _lifecycle().change(user_id, command, scope=f"PUT /users/{user_id}/consents")
+
+
 @authorize(person("user_id"))
 def loyalty_status(caller: Caller, user_id: str) -> dict[str, Any]:
     """``{"user_id","enrolled","points","tier"}``; NotFound for an unknown user."""
-    enrolment = LoyaltyEnrolment(aws.table("loyalty_enrolments")).get(user_id)
+    enrolment = _loyalty_enrolment().get(user_id)
     store = _read_models()
     points = store.get_loyalty(user_id)
     if enrolment is None and points is None and not _users().exists(user_id):
@@ -252,14 +275,34 @@ def loyalty_status(caller: Caller, user_id: str) -> dict[str, Any]:
     }
 
 
+def _history(user_id: str, after_version: int) -> list[CloudEvent]:
+    return _ledger().load(user_id, after_version=after_version)
+
+
+def _gdpr() -> GdprConsentRecord:
+    return GdprConsentRecord(aws.table("gdpr_consents"), _history)
+
+
+def _crm() -> CrmContactSync:
+    return CrmContactSync(aws.table("crm_contacts"), _history, PersonalDataVault(_data_keys()))
+
+
+def _loyalty_enrolment() -> LoyaltyEnrolment:
+    return LoyaltyEnrolment(aws.table("loyalty_enrolments"), _history)
+
+
 @authorize(person("user_id"))
-def gdpr_consents(caller: Caller, user_id: str) -> dict[str, Any]:
-    return GdprConsentRecord(aws.table("gdpr_consents")).view(user_id)
+def gdpr_consents(
+    caller: Caller, user_id: str, query: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The consent record now, or as it stood at ``?at=`` (ISO-8601)."""
+    at = (query or {}).get("at")
+    return _gdpr().view(user_id, None if at is None else parse_at(at))
 
 
 @authorize(person("user_id", also=(MARKETING,)))
 def crm_contact(caller: Caller, user_id: str) -> dict[str, Any]:
-    return CrmContactSync(aws.table("crm_contacts"), PersonalDataVault(_data_keys())).view(user_id)
+    return _crm().view(user_id)
 
 
 def relay_ledger_records(records: Iterable[Mapping[str, Any]]) -> int:
@@ -290,10 +333,10 @@ def fan_out_user_events(raw_records: list[bytes]) -> int:
     return published
 
 
-_CONSUMERS: dict[str, Callable[[], LoyaltyEnrolment | GdprConsentRecord | CrmContactSync]] = {
-    "loyalty": lambda: LoyaltyEnrolment(aws.table("loyalty_enrolments")),
-    "gdpr": lambda: GdprConsentRecord(aws.table("gdpr_consents")),
-    "crm": lambda: CrmContactSync(aws.table("crm_contacts"), PersonalDataVault(_data_keys())),
+_CONSUMERS: dict[str, Callable[[], UserRecordConsumer]] = {
+    "loyalty": _loyalty_enrolment,
+    "gdpr": _gdpr,
+    "crm": _crm,
 }
 
 

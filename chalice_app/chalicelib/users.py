@@ -21,7 +21,7 @@ from chalicelib.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.ledger import EventLedger
 from chalicelib.personal_data import REDACTED, DataKeyStore, PersonalDataVault
 
-__all__ = ["PERSONAL_FIELDS", "RegisterUser", "UserRegistry", "user_view"]
+__all__ = ["PERSONAL_FIELDS", "RegisterUser", "UserRegistry", "user_pk", "user_view"]
 
 Name = Annotated[
     str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=100)
@@ -53,7 +53,8 @@ class RegisterUser(BaseModel):
 PERSONAL_FIELDS = UserCreated.personal_fields
 
 
-def _user_pk(user_id: str) -> str:
+def user_pk(user_id: str) -> str:
+    """The users-table key of a user."""
     return f"user#{user_id}"
 
 
@@ -136,7 +137,7 @@ class UserRegistry:
             event = event.model_copy(update={"data": sealed_data})
             lock_pk = _email_pk(request.email)
             user = {
-                "pk": _user_pk(user_id),
+                "pk": user_pk(user_id),
                 "id": user_id,
                 **{name: sealed_data[name] for name in PERSONAL_FIELDS},
                 "loyalty": request.loyalty,
@@ -168,7 +169,7 @@ class UserRegistry:
         """Shred the user's key and record ``user.erased`` (202); a second erasure is a no-op."""
 
         def decide() -> Decision:
-            item = self._users.get_item(Key={"pk": _user_pk(user_id)}, ConsistentRead=True).get(
+            item = self._users.get_item(Key={"pk": user_pk(user_id)}, ConsistentRead=True).get(
                 "Item"
             )
             if item is None:
@@ -189,7 +190,7 @@ class UserRegistry:
             redact = {
                 "Update": {
                     "TableName": self._users.name,
-                    "Key": {"pk": _user_pk(user_id)},
+                    "Key": {"pk": user_pk(user_id)},
                     "UpdateExpression": "SET "
                     + ", ".join(f"#{n} = :redacted" for n in sorted(PERSONAL_FIELDS))
                     + ", erased = :true, erased_at = :at",
@@ -218,9 +219,11 @@ class UserRegistry:
         self._keys.forget(user_id)
         return response
 
-    def get(self, user_id: str) -> dict[str, Any]:
+    def get(self, user_id: str, *, consistent: bool = False) -> dict[str, Any]:
         """The stored user, opened; NotFound if there is none."""
-        item = self._users.get_item(Key={"pk": _user_pk(user_id)}).get("Item")
+        item = self._users.get_item(Key={"pk": user_pk(user_id)}, ConsistentRead=consistent).get(
+            "Item"
+        )
         if item is None:
             raise NotFound(f"user {user_id} not found")
         return self.open(user_view(item))
@@ -228,7 +231,7 @@ class UserRegistry:
     def exists(self, user_id: str) -> bool:
         """Whether ``user_id`` registered (erased users included)."""
         item = self._users.get_item(
-            Key={"pk": _user_pk(user_id)}, ProjectionExpression="pk", ConsistentRead=True
+            Key={"pk": user_pk(user_id)}, ProjectionExpression="pk", ConsistentRead=True
         )
         return "Item" in item
 

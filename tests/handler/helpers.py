@@ -59,6 +59,17 @@ def post_json(client: Any, path: str, body: Any, headers: dict[str, str] | None 
     )
 
 
+def put_json(client: Any, path: str, body: Any) -> Any:
+    payload = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.http.put(path, headers={"Content-Type": "application/json"}, body=payload)
+
+
+def ledger_events(env: dict[str, str], aggregate_id: str) -> list[dict[str, Any]]:
+    """An aggregate's CloudEvents in the ledger, in version order."""
+    items = [i for i in table_items(env["LEDGER_TABLE"]) if i["aggregate_id"] == aggregate_id]
+    return [json.loads(i["event"]) for i in sorted(items, key=lambda i: i["version"])]
+
+
 def table_items(name: str) -> list[dict[str, Any]]:
     table = boto3.resource("dynamodb").Table(name)
     return list(table.scan()["Items"])

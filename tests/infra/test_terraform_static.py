@@ -241,6 +241,9 @@ def test_queue_consumers_are_scoped_to_their_own_queue_and_table() -> None:
         ]
         assert by_sid["ConsumeQueue"]["resources"] == [f'${{var.queue_arns["{queue}"]}}']
         assert by_sid["WriteOwnTable"]["resources"] == [f'${{local.t["{table}"]}}']
+        # AND it may query the ledger (to fill the versions its filter kept from it), no more
+        assert by_sid["ReadLedger"]["resources"] == ['${local.t["ledger"]}']
+        assert by_sid["ReadLedger"]["actions"] == ["dynamodb:Query"]
         # AND only the CRM sync may open personal data
         assert ("OpenPersonalData" in by_sid) == (handler == "crm_contact_sync")
 

@@ -14,7 +14,10 @@ from chalicelib.events import (
     AccountOpened,
     AccountWithdrawn,
     CloudEvent,
+    ConsentsChanged,
     EventData,
+    LoyaltyJoined,
+    LoyaltyLeft,
     PurchaseMade,
     UserCreated,
     UserErased,
@@ -34,6 +37,9 @@ SAMPLES: list[EventData] = [
         consents={"marketing": True},
     ),
     UserErased(user_id="u-1", loyalty=True, marketing=False),
+    LoyaltyJoined(user_id="u-1"),
+    LoyaltyLeft(user_id="u-1"),
+    ConsentsChanged(user_id="u-1", marketing=True, previous={"marketing": False}),
     AccountOpened(account_id="a-1", owner_id="u-1", currency="EUR"),
     AccountDeposited(account_id="a-1", amount=Decimal("12.5")),
     AccountWithdrawn(account_id="a-1", amount="0.01"),
@@ -66,7 +72,7 @@ def test_round_trip_through_cloudevents_sdk(data: EventData) -> None:
 
 
 def test_money_is_a_two_decimal_string() -> None:
-    event = new_event(SAMPLES[3], subject="a-1", version=2)
+    event = new_event(SAMPLES[6], subject="a-1", version=2)
     assert event.to_dict()["data"]["amount"] == "12.50"
     assert event.to_dict()["time"].endswith("Z")
 

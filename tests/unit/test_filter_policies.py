@@ -6,8 +6,30 @@ import pytest
 from moto.sns.utils import FilterPolicyMatcher
 
 from chalicelib import resources
-from chalicelib.events import AccountOpened, UserCreated, new_event
+from chalicelib.events import (
+    AccountOpened,
+    CloudEvent,
+    ConsentsChanged,
+    EventData,
+    LoyaltyJoined,
+    LoyaltyLeft,
+    UserCreated,
+    UserErased,
+    new_event,
+)
 from chalicelib.fanout import FANOUT_TYPE_PREFIX, message_attributes
+
+
+def _queues_for(event: CloudEvent) -> set[str]:
+    attributes = {
+        name: {"Type": value["DataType"], "Value": value["StringValue"]}
+        for name, value in message_attributes(event).items()
+    }
+    return {
+        q.key
+        for q in resources.QUEUES
+        if FilterPolicyMatcher(q.filter_policy, "MessageAttributes").matches(attributes, "")
+    }
 
 
 def _matching_queues(loyalty: bool, marketing: bool) -> set[str]:
@@ -24,15 +46,7 @@ def _matching_queues(loyalty: bool, marketing: bool) -> set[str]:
         subject="u",
         version=1,
     )
-    attributes = {
-        name: {"Type": value["DataType"], "Value": value["StringValue"]}
-        for name, value in message_attributes(event).items()
-    }
-    return {
-        q.key
-        for q in resources.QUEUES
-        if FilterPolicyMatcher(q.filter_policy, "MessageAttributes").matches(attributes, "")
-    }
+    return _queues_for(event)
 
 
 @pytest.mark.parametrize(
@@ -67,3 +81,47 @@ def test_only_user_events_are_fanned_out() -> None:
         AccountOpened(account_id="a", owner_id="u", currency="EUR"), subject="a", version=1
     )
     assert not account.type.startswith(FANOUT_TYPE_PREFIX)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # Joins and leaves reach loyalty whatever the flags; GDPR hears everything.
+        (LoyaltyJoined(user_id="u"), {"loyalty", "gdpr"}),
+        (LoyaltyLeft(user_id="u"), {"loyalty", "gdpr"}),
+        # Consent changes reach the CRM either way: giving creates, withdrawing deletes.
+        (
+            ConsentsChanged(user_id="u", marketing=True, previous={"marketing": False}),
+            {"gdpr", "crm"},
+        ),
+        (
+            ConsentsChanged(user_id="u", marketing=False, previous={"marketing": True}),
+            {"gdpr", "crm"},
+        ),
+        # An erasure reaches the consumers that hold the person's data now.
+        (UserErased(user_id="u", loyalty=True, marketing=False), {"loyalty", "gdpr"}),
+        (UserErased(user_id="u", loyalty=False, marketing=True), {"gdpr", "crm"}),
+        (UserErased(user_id="u", loyalty=False, marketing=False), {"gdpr"}),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, EventData) else None,
+)
+def test_lifecycle_events_reach_exactly_the_consumers_that_follow_them(
+    data: EventData, expected: set[str]
+) -> None:
+    # GIVEN a lifecycle event of user u at version 2
+    event = new_event(data, subject="u", version=2)
+    # WHEN matched against every subscription's filter policy
+    # THEN exactly the expected consumers receive it
+    assert _queues_for(event) == expected
+
+
+def test_a_consent_change_does_not_reach_loyalty_even_for_a_member() -> None:
+    # The attributes of a consents_changed say nothing about loyalty, so a member's
+    # consent change cannot slip through the loyalty filter.
+    change = new_event(
+        ConsentsChanged(user_id="u", marketing=True, previous={"marketing": False}),
+        subject="u",
+        version=2,
+    )
+    assert "loyalty" not in message_attributes(change)
+    assert message_attributes(change)["marketing"]["StringValue"] == "true"

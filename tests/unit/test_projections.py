@@ -49,9 +49,9 @@ def user(uid: str, time: str, *, enrolled: bool = True) -> bytes:
     return ev("user.created", uid, 1, data, time)
 
 
-def purchase(uid: str, v: int, amount: str) -> bytes:
+def purchase(uid: str, v: int, amount: str, time: str | None = None) -> bytes:
     data = {"user_id": uid, "order_id": f"o{v}", "amount": amount, "currency": "EUR"}
-    return ev("purchase.made", f"purchases-{uid}", v, data)
+    return ev("purchase.made", f"purchases-{uid}", v, data, time)
 
 
 def test_account_fold_tracks_balance_and_version() -> None:
@@ -159,13 +159,14 @@ def test_account_at_folds_the_ledger_up_to_a_time() -> None:
 def test_loyalty_points_tiers_and_retroactive_early_adopter_bonus() -> None:
     # GIVEN three users (the second registered first) and purchases from before any program
     policy = loyalty.LoyaltyPolicy(early_adopter_count=2, early_adopter_bonus=500)
+    later = "2026-01-04T00:00:00.000000Z"
     events = [
         user("u1", "2026-01-02T00:00:00.000000Z"),
         user("u2", "2026-01-01T00:00:00.000000Z", enrolled=False),
         user("u3", "2026-01-03T00:00:00.000000Z"),
-        purchase("u3", 1, "1999.99"),
-        purchase("u3", 2, "0.99"),
-        purchase("u1", 1, "10.50"),
+        purchase("u3", 1, "1999.99", later),
+        purchase("u3", 2, "0.99", later),
+        purchase("u1", 1, "10.50", later),
     ]
     # WHEN the loyalty projection is rebuilt from the whole history
     states = replay(events, loyalty.LoyaltyProjection(policy)).states

@@ -207,8 +207,10 @@ data "aws_iam_policy_document" "projector" {
 
 # ----------------------------------------------------- SQS consumers
 
-# Each SQS consumer drains its own queue into its own table. The CRM contact
-# is stored sealed and opened for the sync, so that one also reads data keys.
+# Each SQS consumer drains its own queue into its own table. It reads the
+# ledger to account for the versions its filter policy kept from it. The CRM
+# contact is stored sealed and opened for the sync, so that one also reads
+# data keys.
 data "aws_iam_policy_document" "queue_consumer" {
   for_each = local.queue_consumers
 
@@ -236,6 +238,12 @@ data "aws_iam_policy_document" "queue_consumer" {
     sid       = "WriteOwnTable"
     actions   = concat(local.dynamodb_read, local.dynamodb_write)
     resources = [local.t[each.value.table]]
+  }
+
+  statement {
+    sid       = "ReadLedger"
+    actions   = ["dynamodb:Query"]
+    resources = [local.t["ledger"]]
   }
 
   statement {
