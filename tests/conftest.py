@@ -4,6 +4,7 @@ a stand-in user pool signing test tokens, and API clients acting as someone."""
 from __future__ import annotations
 
 import importlib
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +18,8 @@ from chalicelib import aws as aws_getters
 from chalicelib.personal_data import forget_all_keys
 from chalicelib.search import ensure_alias
 from chalicelib.search.sqlite import SqliteSearchIndex
+from local_aws import dynamodb_local
+from local_aws.stack_process import free_port, wait_for
 from local_aws.token_signer import TokenSigner
 from tests.handler.helpers import ApiClient
 
@@ -24,10 +27,47 @@ PREFIX = "evp"
 REGION = "eu-west-1"
 
 
+@pytest.fixture(scope="session")
+def dynamodb_local_url() -> Iterator[str]:
+    """GIVEN DynamoDB Local running in memory on a free loopback port (for the session)."""
+    missing = dynamodb_local.missing_requirement()
+    if missing:
+        pytest.fail(missing)
+    port = free_port()
+    process = subprocess.Popen(
+        dynamodb_local.command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        client = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        ).client("dynamodb", endpoint_url=url)
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError("DynamoDB Local exited")
+            try:
+                client.list_tables()
+            except Exception:
+                return False
+            return True
+
+        wait_for(answers, timeout=60)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 @pytest.fixture
 def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
     """GIVEN an empty in-process moto account (eu-west-1, test credentials, no endpoint)."""
-    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+    for var in (
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
+        "AWS_PROFILE",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -58,9 +58,10 @@ ClientFactory = Callable[[str], Any]
 
 _SQS_RECEIVE_MAX = 10
 _SHARD_REFRESH_SECONDS = 2.0
-# moto replaces a table's stream shard object when it rolls back a failed
-# transaction, and an old iterator keeps reading the orphaned shard; so an
-# idle iterator is renewed from the checkpoint this often.
+# moto (the in-process DynamoDB of the handler tests) replaces a table's stream
+# shard object when it rolls back a failed transaction, and an old iterator keeps
+# reading the orphaned shard; so an idle iterator is renewed from the checkpoint
+# this often. DynamoDB Local (the local stack's) does not need it; it is harmless.
 _ITERATOR_RENEW_SECONDS = 1.0
 _EXPIRED_ITERATOR = {"ExpiredIteratorException", "TrimmedDataAccessException"}
 
@@ -69,7 +70,8 @@ def make_client_factory(session: boto3.session.Session | None = None) -> ClientF
     """A thread-safe, caching ``service -> boto3 client`` factory over ``session``.
 
     Sessions are not thread-safe (clients are), so clients are created under a
-    lock and shared. ``AWS_ENDPOINT_URL`` is honoured by boto3 itself.
+    lock and shared. boto3 itself honours ``AWS_ENDPOINT_URL`` and the
+    service-specific ``AWS_ENDPOINT_URL_DYNAMODB`` / ``AWS_ENDPOINT_URL_DYNAMODB_STREAMS``.
     """
     sess = session or boto3.session.Session()
     lock = threading.Lock()
@@ -917,7 +919,8 @@ class _DynamoDBSource(_StreamSource):
             "eventName": raw["eventName"],
             "eventVersion": "1.1",
             "eventSource": "aws:dynamodb",
-            # moto reports us-east-1 whatever the region; use the real one.
+            # Emulators report their own region (moto us-east-1, DynamoDB Local
+            # "ddblocal"); use the real one.
             "awsRegion": self.runner.region,
             "dynamodb": body,
             "eventSourceARN": self.stream_arn,

@@ -1,7 +1,8 @@
 """Provision the platform's resources (chalicelib.resources) on an AWS endpoint.
 
-The local stack runs this against moto server; the infra parity test runs it
-under ``mock_aws`` and compares the result with infra/. Returns the
+The local stack runs this against its emulators (tables on DynamoDB Local,
+the rest on moto server); the infra parity test runs it under ``mock_aws``
+and on DynamoDB Local and compares the result with infra/. Returns the
 environment variables the Chalice app reads (the same ones
 scripts/tf_outputs_to_chalice.py writes from Terraform outputs).
 """
@@ -17,7 +18,22 @@ from chalicelib import resources
 from chalicelib.resources import resource_name
 from local_aws.user_pool import provision_user_pool
 
-__all__ = ["provision"]
+__all__ = [
+    "TERRAFORM_ONLY_TABLE_OPTIONS",
+    "provision",
+    "provision_services",
+    "provision_tables",
+    "table_names",
+]
+
+# Table options only infra/ sets: DynamoDB Local has no point-in-time recovery
+# (UnknownOperationException), ignores SSE-KMS, and deletion protection guards
+# nothing in an in-memory database that lives as long as the stack.
+TERRAFORM_ONLY_TABLE_OPTIONS = (
+    "point_in_time_recovery",
+    "server_side_encryption",
+    "deletion_protection_enabled",
+)
 
 
 def _create_table(dynamodb: Any, spec: resources.TableSpec, name: str) -> dict[str, Any]:
@@ -38,10 +54,6 @@ def _create_table(dynamodb: Any, spec: resources.TableSpec, name: str) -> dict[s
             "StreamViewType": spec.stream_view_type,
         }
     table = dynamodb.create_table(**kwargs)["TableDescription"]
-    dynamodb.update_continuous_backups(
-        TableName=name,
-        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-    )
     if spec.ttl_attribute:
         dynamodb.update_time_to_live(
             TableName=name,
@@ -58,6 +70,21 @@ def _create_queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str,
     return url, arn
 
 
+def table_names(prefix: str) -> dict[str, str]:
+    """The tables' name variables, known before the tables exist."""
+    return {spec.env_var: resource_name(prefix, spec.suffix) for spec in resources.TABLES}
+
+
+def provision_tables(dynamodb: Any, prefix: str) -> dict[str, str]:
+    """Create the declared tables with ``dynamodb`` (a client); their environment variables."""
+    env = table_names(prefix)
+    for spec in resources.TABLES:
+        description = _create_table(dynamodb, spec, env[spec.env_var])
+        if spec.key == "ledger":
+            env["LEDGER_STREAM_ARN"] = description["LatestStreamArn"]
+    return env
+
+
 def provision(
     prefix: str,
     *,
@@ -71,19 +98,27 @@ def provision(
     seconds instead of minutes).
     """
     session = session or boto3.session.Session()
-    dynamodb = session.client("dynamodb")
+    return {
+        **provision_tables(session.client("dynamodb"), prefix),
+        **provision_services(
+            prefix, session=session, visibility_timeout_seconds=visibility_timeout_seconds
+        ),
+    }
+
+
+def provision_services(
+    prefix: str,
+    *,
+    session: boto3.session.Session | None = None,
+    visibility_timeout_seconds: int | None = None,
+) -> dict[str, str]:
+    """Create every declared resource but the tables (see ``provision``); their variables."""
+    session = session or boto3.session.Session()
     kinesis = session.client("kinesis")
     sns = session.client("sns")
     sqs = session.client("sqs")
     s3 = session.client("s3")
     env: dict[str, str] = {"NAME_PREFIX": prefix}
-
-    for spec in resources.TABLES:
-        name = resource_name(prefix, spec.suffix)
-        description = _create_table(dynamodb, spec, name)
-        env[spec.env_var] = name
-        if spec.key == "ledger":
-            env["LEDGER_STREAM_ARN"] = description["LatestStreamArn"]
 
     stream = resources.EVENT_STREAM
     stream_name = resource_name(prefix, stream.suffix)

@@ -16,9 +16,12 @@ from typing import Any, TypeVar
 
 import boto3
 
+from local_aws.dynamodb_local import endpoint_environment
+
 __all__ = ["LocalStackProcess", "free_port", "running_local_stack", "wait_for"]
 
 ROOT = Path(__file__).resolve().parents[2]
+_DYNAMODB_LOCAL_SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
 T = TypeVar("T")
 
 
@@ -47,28 +50,44 @@ class LocalStackProcess:
 
     api_url: str
     aws_url: str
+    dynamodb_url: str
     prefix: str
     region: str
     log_path: Path
+    state_dir: Path
     pid: int
 
+    def endpoint(self, service: str) -> str:
+        """The emulator serving ``service``: DynamoDB Local or moto server."""
+        return self.dynamodb_url if service in _DYNAMODB_LOCAL_SERVICES else self.aws_url
+
     def client(self, service: str) -> Any:
-        """A boto3 client for the stack's moto endpoint."""
+        """A boto3 client for the emulator that serves ``service`` in this stack."""
         session = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region
         )
-        return session.client(service, endpoint_url=self.aws_url)  # type: ignore[call-overload]
+        return session.client(service, endpoint_url=self.endpoint(service))  # type: ignore[call-overload]
 
-    def name(self, suffix: str) -> str:
-        return f"{self.prefix}-{suffix}"
+    def environment(self) -> dict[str, str]:
+        """The AWS variables that point boto3 at this stack."""
+        return {
+            "AWS_ENDPOINT_URL": self.aws_url,
+            **endpoint_environment(self.dynamodb_url),
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": self.region,
+        }
 
     @property
     def aws_port(self) -> int:
         return int(self.aws_url.rsplit(":", 1)[1])
 
+    def name(self, suffix: str) -> str:
+        return f"{self.prefix}-{suffix}"
+
     def token(self, username: str, group: str | None = None) -> str:
         """An access token of ``username`` from this stack (``local_stack.py token``)."""
-        argv = ["--aws-port", str(self.aws_port), "--state-dir", str(self.log_path.parent)]
+        argv = ["--aws-port", str(self.aws_port), "--state-dir", str(self.state_dir)]
         done = self.run_script(
             "local_stack.py", "token", *argv, username, *(["--group", group] if group else [])
         )
@@ -78,14 +97,7 @@ class LocalStackProcess:
         self, script: str, *args: str, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """Run ``scripts/<script> args`` against this stack; its output captured."""
-        env = {
-            **os.environ,
-            "AWS_ENDPOINT_URL": self.aws_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": self.region,
-            "NAME_PREFIX": self.prefix,
-        }
+        env = {**os.environ, **self.environment(), "NAME_PREFIX": self.prefix}
         return subprocess.run(
             [sys.executable, str(ROOT / "scripts" / script), *args],
             env=env,
@@ -101,7 +113,7 @@ def running_local_stack(
     log_path: Path, *, prefix: str = "evp", region: str = "eu-west-1", startup_timeout: float = 90
 ) -> Iterator[LocalStackProcess]:
     """Start the local stack on free ports; SIGTERM it on exit."""
-    api_port, aws_port = free_port(), free_port()
+    api_port, aws_port, dynamodb_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AWS_DEFAULT_REGION"] = region
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,6 +127,8 @@ def running_local_stack(
                 str(api_port),
                 "--aws-port",
                 str(aws_port),
+                "--dynamodb-port",
+                str(dynamodb_port),
                 "--prefix",
                 prefix,
                 "--region",
@@ -139,9 +153,11 @@ def running_local_stack(
             yield LocalStackProcess(
                 api_url=f"http://127.0.0.1:{api_port}",
                 aws_url=f"http://127.0.0.1:{aws_port}",
+                dynamodb_url=f"http://127.0.0.1:{dynamodb_port}",
                 prefix=prefix,
                 region=region,
                 log_path=log_path,
+                state_dir=log_path.parent,
                 pid=process.pid,
             )
         finally:

@@ -13,9 +13,20 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["DEFAULT_STATE_DIR", "StackNotRunning", "load", "publish", "state_file", "withdraw"]
+__all__ = [
+    "API_URL_VAR",
+    "DEFAULT_STATE_DIR",
+    "StackNotRunning",
+    "load",
+    "publish",
+    "state_file",
+    "use",
+    "withdraw",
+]
 
 DEFAULT_STATE_DIR = Path(__file__).resolve().parents[2] / ".local-stack"
+# Published next to the environment: where the stack's API answers.
+API_URL_VAR = "LOCAL_STACK_API_URL"
 
 
 class StackNotRunning(RuntimeError):
@@ -48,6 +59,14 @@ def load(aws_port: int, state_dir: Path | None = None) -> dict[str, str]:
             "start one with: python scripts/local_stack.py up"
         ) from None
     return {str(name): str(value) for name, value in data.items()}
+
+
+def use(aws_port: int, state_dir: Path | None = None) -> dict[str, str]:
+    """Point this process (boto3, the settings) at the stack on ``aws_port``; its environment."""
+    environment = load(aws_port, state_dir)
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(environment)
+    return environment
 
 
 def withdraw(aws_port: int, state_dir: Path | None = None) -> None:

@@ -7,7 +7,9 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
+from local_aws.identities import UserPoolIdentities
 from local_aws.stack_process import LocalStackProcess, running_local_stack
+from tests.e2e.api import Api
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +50,11 @@ def auth_headers(token: Token) -> AuthHeaders:
         return {"Authorization": f"Bearer {token(username, group)}"}
 
     return headers
+
+
+@pytest.fixture(scope="session")
+def api(local_stack: LocalStackProcess) -> Api:
+    """The API over HTTP; ``api.post(path, body, as_="someone")`` calls as that person."""
+    return Api(
+        local_stack, UserPoolIdentities.for_local_stack(local_stack.aws_port, local_stack.state_dir)
+    )

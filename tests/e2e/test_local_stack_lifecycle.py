@@ -59,14 +59,17 @@ def _alive(pid: int) -> bool:
 
 
 def test_sigterm_stops_every_child_and_frees_the_ports(tmp_path: Path) -> None:
-    # GIVEN a running local stack with its children (moto server, chalice local)
+    # GIVEN a running local stack with its children (DynamoDB Local, moto server, chalice local)
     with running_local_stack(tmp_path / "stack.log") as stack:
-        ports = [p for p in (urlsplit(stack.api_url).port, urlsplit(stack.aws_url).port) if p]
+        urls = (stack.api_url, stack.aws_url, stack.dynamodb_url)
+        ports = [p for p in (urlsplit(url).port for url in urls) if p]
         assert requests.get(f"{stack.api_url}/health", timeout=10).json() == {"status": "ok"}
-        assert f"API ready at {stack.api_url}" in stack.log_path.read_text()
-        assert all(_listening(p) for p in ports)
+        log = stack.log_path.read_text()
+        assert f"API ready at {stack.api_url}" in log
+        assert f"DynamoDB endpoint {stack.dynamodb_url}" in log
+        assert len(ports) == 3 and all(_listening(p) for p in ports)
         children = _children_of(stack.pid)
-        assert len(children) >= 2
+        assert len(children) >= 3
     # WHEN it has been sent SIGTERM (on leaving the context)
     # THEN every child process is gone, nothing listens, and both ports can be reused
     assert not [pid for pid in children if _alive(pid)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import boto3
@@ -10,6 +11,7 @@ import pytest
 from tf_outputs_to_chalice import SQS_CONSUMERS
 
 from chalicelib import resources
+from local_aws.provision import TERRAFORM_ONLY_TABLE_OPTIONS, provision_tables
 from tests.infra import hcl
 
 PREFIX = "evp"
@@ -20,9 +22,9 @@ def root() -> hcl.Module:
     return hcl.module()
 
 
-def declared_tables(root: hcl.Module) -> dict[str, dict[str, Any]]:
-    """Tables as infra/ declares them, keyed by deployed name (prefix evp)."""
-    return {f"{PREFIX}-{t['suffix']}": t for t in root.locals["tables"].values()}
+def declared_tables(root: hcl.Module, prefix: str = PREFIX) -> dict[str, dict[str, Any]]:
+    """Tables as infra/ declares them, keyed by deployed name (``<prefix>-<suffix>``)."""
+    return {f"{prefix}-{t['suffix']}": t for t in root.locals["tables"].values()}
 
 
 def declared_queues(root: hcl.Module) -> dict[str, dict[str, Any]]:
@@ -69,6 +71,24 @@ def test_state_module_builds_tables_from_the_catalogue(root: hcl.Module) -> None
     assert "ttl_attribute" in json.dumps(hcl.clean(table.get("dynamic", [])))
     sse = hcl.blocks(table, "server_side_encryption")[0]
     assert hcl.attr(sse, "enabled") is True and "kms_key_arn" in sse
+
+
+def test_table_options_the_local_stack_lacks_are_set_by_terraform() -> None:
+    # GIVEN the state module's table resource
+    table = hcl.module("modules/state").resource("aws_dynamodb_table", "this")
+    # WHEN reading the options the local stack's provisioning leaves to Terraform
+    settings = {
+        "point_in_time_recovery": lambda: hcl.attr(
+            hcl.blocks(table, "point_in_time_recovery")[0], "enabled"
+        ),
+        "server_side_encryption": lambda: hcl.attr(
+            hcl.blocks(table, "server_side_encryption")[0], "enabled"
+        ),
+        "deletion_protection_enabled": lambda: hcl.attr(table, "deletion_protection_enabled"),
+    }
+    # THEN each is one infra/ turns on (PITR, SSE-KMS, deletion protection: Terraform-only)
+    assert set(TERRAFORM_ONLY_TABLE_OPTIONS) == set(settings)
+    assert all(settings[option]() is True for option in TERRAFORM_ONLY_TABLE_OPTIONS)
 
 
 def test_queues_match_resources(root: hcl.Module) -> None:
@@ -293,12 +313,10 @@ def provisioned(session: boto3.session.Session) -> boto3.session.Session:
     return session
 
 
-def test_local_stack_tables_equal_infra(root: hcl.Module, provisioned: Any) -> None:
-    dynamodb = provisioned.client("dynamodb")
-    # WHEN describing the tables moto now holds
-    names = set(dynamodb.list_tables()["TableNames"])
-    declared = declared_tables(root)
-    # THEN they are the tables infra/ declares, with the same keys, streams, TTL and PITR
+def _assert_tables_equal_infra(dynamodb: Any, root: hcl.Module, prefix: str) -> None:
+    """The tables named ``<prefix>-*`` are infra's, with the same keys, streams and TTL."""
+    names = {n for n in dynamodb.list_tables()["TableNames"] if n.startswith(f"{prefix}-")}
+    declared = declared_tables(root, prefix)
     assert names == set(declared)
     for name, spec in declared.items():
         table = dynamodb.describe_table(TableName=name)["Table"]
@@ -313,9 +331,25 @@ def test_local_stack_tables_equal_infra(root: hcl.Module, provisioned: Any) -> N
         assert stream.get("StreamViewType") == spec["stream_view_type"], name
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         assert ttl.get("AttributeName") == spec["ttl_attribute"], name
-        backups = dynamodb.describe_continuous_backups(TableName=name)
-        pitr = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
-        assert pitr["PointInTimeRecoveryStatus"] == "ENABLED", name
+
+
+def test_local_stack_tables_equal_infra(root: hcl.Module, provisioned: Any) -> None:
+    # WHEN describing the tables the provisioning created (in-process moto)
+    # THEN they are the tables infra/ declares, with the same keys, streams and TTL
+    _assert_tables_equal_infra(provisioned.client("dynamodb"), root, PREFIX)
+
+
+@pytest.mark.slow
+def test_tables_on_dynamodb_local_equal_infra(root: hcl.Module, dynamodb_local_url: str) -> None:
+    # GIVEN the local stack's table provisioning run against DynamoDB Local
+    dynamodb = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1"
+    ).client("dynamodb", endpoint_url=dynamodb_local_url)
+    prefix = f"parity{uuid.uuid4().hex[:6]}"
+    env = provision_tables(dynamodb, prefix)
+    # WHEN describing them THEN they are infra's tables, keys, streams and TTL
+    _assert_tables_equal_infra(dynamodb, root, prefix)
+    assert env["LEDGER_STREAM_ARN"].startswith("arn:aws:dynamodb:")
 
 
 def test_local_stack_queues_and_subscriptions_equal_infra(

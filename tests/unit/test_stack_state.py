@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import boto3
 import pytest
 
 from local_aws import stack_state
@@ -26,3 +28,18 @@ def test_a_withdrawn_or_unknown_stack_is_a_clear_error(tmp_path: Path) -> None:
     # WHEN a tool looks for it THEN it is told no stack runs there
     with pytest.raises(stack_state.StackNotRunning, match="5000"):
         stack_state.load(5000, tmp_path)
+
+
+def test_using_a_stack_points_this_process_at_its_endpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a published stack, and a process whose environment says otherwise
+    stack_state.publish(5000, {"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8001"}, tmp_path)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://elsewhere:1")
+    monkeypatch.setenv("AWS_PROFILE", "prod")
+    # WHEN a tool uses that stack
+    stack_state.use(5000, tmp_path)
+    # THEN boto3 clients created now reach the stack's DynamoDB Local, with no profile in the way
+    client = boto3.session.Session(region_name="eu-west-1").client("dynamodb")
+    assert client.meta.endpoint_url == "http://127.0.0.1:8001"
+    assert "AWS_PROFILE" not in os.environ
