@@ -59,7 +59,11 @@ def _indexed(api: Api, **params: str) -> list[dict[str, Any]]:
 
 
 def _open_account(api: Api) -> str:
-    response = api.post("/accounts", {"currency": "EUR", "owner_id": "racer-owner"})
+    """An account of a newly registered owner, opened by the operator (who then acts on it)."""
+    owner = f"owner-{uuid.uuid4().hex[:8]}"
+    user = api.post("/users", _user("Owner", f"{owner}@example.com"), as_=owner)
+    assert user.status_code == 201, user.text
+    response = api.post("/accounts", {"currency": "EUR", "owner_id": user.json()["id"]})
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
