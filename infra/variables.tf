@@ -149,6 +149,17 @@ variable "early_adopter_count" {
   }
 }
 
+variable "cors_allowed_origins" {
+  description = "Browser origins (scheme://host[:port]) allowed to call the API with CORS (CORS_ALLOWED_ORIGINS of the app). None by default: browsers on other origins get no CORS headers."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for origin in var.cors_allowed_origins : can(regex("^https?://[^/,*\\s]+$", origin))])
+    error_message = "cors_allowed_origins must be origins such as https://app.example.com (no path, comma or wildcard)."
+  }
+}
+
 variable "lambda_reserved_concurrency" {
   description = "Reserved concurrency per Chalice function (handler name -> executions). Functions not listed get none. AWS keeps 10 executions unreserved, so accounts with the default limit of 10 need {}."
   type        = map(number)

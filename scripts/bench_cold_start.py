@@ -119,6 +119,7 @@ def stage_outputs() -> dict[str, Any]:
         "opensearch_endpoint": f"https://search-{PREFIX}.{REGION}.es.amazonaws.com",
         "opensearch_index": "events",
         "early_adopter_count": 100,
+        "cors_allowed_origins": [],
         "personal_data_kms_key_arn": arn.format("kms", "key/bench"),
         "lambda_iam_policies": dict.fromkeys(HANDLERS, "{}"),
         "lambda_reserved_concurrency": {},

@@ -15,6 +15,11 @@ Run after ``chalice deploy``. For the deployed functions <app>-<stage>-<handler>
 Firehose processors (search_transform) have no event source mapping and are
 left alone.
 
+The REST API (from ``.chalice/deployed/<stage>.json``) gets the gateway
+responses of chalicelib/gateway_responses.py (unknown routes 404, and every
+answer API Gateway gives itself in the ``{"error","message","details"}``
+shape), then a new deployment of its stage so they take effect.
+
 Idempotent. Prints one JSON summary line. Exit 0 on success, 1 when a function
 has no event source mapping (deploy incomplete) or AWS refused, 2 on bad input.
 """
@@ -37,8 +42,11 @@ if str(ROOT) not in sys.path:
 from tf_outputs_to_chalice import SQS_CONSUMERS, STREAM_CONSUMERS  # noqa: E402
 
 from chalicelib import resources  # noqa: E402
+from chalicelib.gateway_responses import GATEWAY_RESPONSES  # noqa: E402
 
-__all__ = ["desired_settings", "main", "update_mappings"]
+__all__ = ["apply_gateway_responses", "desired_settings", "main", "update_mappings"]
+
+DEFAULT_API_GATEWAY_STAGE = "api"  # Chalice's default api_gateway_stage
 
 
 class PostDeployError(Exception):
@@ -99,6 +107,44 @@ def update_mappings(
     return summary
 
 
+def apply_gateway_responses(apigateway: Any, rest_api_id: str, api_stage: str) -> list[str]:
+    """Put every declared gateway response and redeploy ``api_stage``; returns the types."""
+    for response_type, response in GATEWAY_RESPONSES.items():
+        settings: dict[str, Any] = {
+            "restApiId": rest_api_id,
+            "responseType": response_type,
+            "responseParameters": {"gatewayresponse.header.Content-Type": "'application/json'"},
+            "responseTemplates": {"application/json": response.template()},
+        }
+        if response.status_code is not None:
+            settings["statusCode"] = str(response.status_code)
+        apigateway.put_gateway_response(**settings)
+    apigateway.create_deployment(
+        restApiId=rest_api_id, stageName=api_stage, description="post_deploy gateway responses"
+    )
+    return sorted(GATEWAY_RESPONSES)
+
+
+def _rest_api(config_path: Path, stage: str) -> tuple[str, str]:
+    """The deployed REST API id and its API Gateway stage name."""
+    deployed = config_path.parent / "deployed" / f"{stage}.json"
+    try:
+        record = json.loads(deployed.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PostDeployError(
+            f"cannot read {deployed} ({exc}); did `chalice deploy --stage {stage}` finish?"
+        ) from exc
+    resources_ = record.get("resources", [])
+    ids = [r["rest_api_id"] for r in resources_ if r.get("resource_type") == "rest_api"]
+    if not ids:
+        raise PostDeployError(f"{deployed} records no REST API")
+    config = json.loads(config_path.read_text())
+    api_stage = config.get("stages", {}).get(stage, {}).get("api_gateway_stage") or config.get(
+        "api_gateway_stage", DEFAULT_API_GATEWAY_STAGE
+    )
+    return str(ids[0]), str(api_stage)
+
+
 def _stage_settings(config_path: Path, stage: str) -> tuple[str, str]:
     try:
         config = json.loads(config_path.read_text())
@@ -133,7 +179,13 @@ def main(argv: Sequence[str] | None = None, session: boto3.session.Session | Non
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        summary = update_mappings(session.client("lambda"), function_prefix, queue_arn)
+        summary: dict[str, Any] = dict(
+            update_mappings(session.client("lambda"), function_prefix, queue_arn)
+        )
+        rest_api_id, api_stage = _rest_api(args.config, args.stage)
+        summary["gateway_responses"] = apply_gateway_responses(
+            session.client("apigateway"), rest_api_id, api_stage
+        )
     except PostDeployError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

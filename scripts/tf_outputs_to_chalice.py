@@ -31,6 +31,7 @@ if str(ROOT / "chalice_app") not in sys.path:
     sys.path.insert(0, str(ROOT / "chalice_app"))
 
 from chalicelib import resources  # noqa: E402
+from chalicelib.settings import CORS_ALLOWED_ORIGINS_ENV_VAR  # noqa: E402
 
 __all__ = [
     "FIREHOSE_PROCESSORS",
@@ -100,6 +101,7 @@ REQUIRED_OUTPUTS: tuple[str, ...] = (
     "opensearch_endpoint",
     "opensearch_index",
     "early_adopter_count",
+    "cors_allowed_origins",
     "lambda_iam_policies",
     "lambda_reserved_concurrency",
     *IDENTITY_OUTPUTS,
@@ -174,6 +176,7 @@ def environment_variables(outputs: Mapping[str, Any]) -> dict[str, str]:
     env["OPENSEARCH_ENDPOINT"] = str(outputs["opensearch_endpoint"])
     env["OPENSEARCH_INDEX"] = str(outputs["opensearch_index"])
     env["EARLY_ADOPTER_COUNT"] = str(int(outputs["early_adopter_count"]))
+    env[CORS_ALLOWED_ORIGINS_ENV_VAR] = ",".join(outputs["cors_allowed_origins"] or [])
     env[resources.PERSONAL_DATA_KEY_ENV_VAR] = str(outputs["personal_data_kms_key_arn"])
     for output, env_var in IDENTITY_OUTPUTS.items():
         env[env_var] = str(outputs[output])

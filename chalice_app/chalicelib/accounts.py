@@ -7,13 +7,13 @@ State is folded from the ledger with the same pure fold the projector uses
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict
 
 from chalicelib.commands import CommandRunner, Decision
 from chalicelib.events import (
@@ -26,6 +26,7 @@ from chalicelib.events import (
 )
 from chalicelib.exceptions import Conflict, NotFound, ValidationFailed
 from chalicelib.idempotency import IdempotencyKey, StoredResponse
+from chalicelib.inputs import ClientId, Currency, parse_instant
 from chalicelib.ledger import EventLedger
 from chalicelib.money import PositiveAmount, format_money
 from projections.accounts import Account, account_at, fold
@@ -41,39 +42,33 @@ __all__ = [
     "parse_at",
 ]
 
-Currency = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]
-OwnerId = Annotated[
-    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=100)
-]
 
 
 class OpenAccount(BaseModel):
     """The body of ``POST /accounts``; the owner defaults to the caller."""
 
-    model_config = ConfigDict(extra="ignore")
-    owner_id: OwnerId | None = None
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [{"owner_id": "u-1", "currency": "EUR"}]},
+    )
+    owner_id: ClientId | None = None
     currency: Currency
 
 
 class Transfer(BaseModel):
     """The body of a deposit or withdrawal."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{"amount": "12.50"}]})
     amount: PositiveAmount
 
 
 def parse_at(value: str) -> datetime:
-    """An ISO-8601 instant, in UTC; naive times are taken as UTC."""
+    """The ``?at=`` instant (see inputs.parse_instant); ValidationFailed naming ``at``."""
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        # Converting here, so an instant UTC cannot represent is a 400 and not a 500 later.
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
+        return parse_instant(value)
+    except ValueError as exc:
         raise ValidationFailed(
-            "'at' must be an ISO-8601 date-time",
-            details=[{"field": "at", "message": f"not an ISO-8601 date-time: {value!r}"}],
+            "invalid query parameter 'at'", details=[{"field": "at", "message": str(exc)}]
         ) from None
 
 

@@ -20,10 +20,13 @@ __all__ = [
     "IdentityUnavailable",
     "InjectedFault",
     "InvalidEvent",
+    "MethodNotAllowed",
     "MissingSetting",
     "NotFound",
     "OutOfOrderEvent",
+    "PayloadTooLarge",
     "Unauthorized",
+    "UnsupportedMediaType",
     "ValidationFailed",
 ]
 
@@ -108,6 +111,21 @@ class ValidationFailed(ApiError):
 class NotFound(ApiError):
     status_code = 404
     code = "not_found"
+
+
+class MethodNotAllowed(ApiError):
+    status_code = 405
+    code = "method_not_allowed"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class Conflict(ApiError):

@@ -13,6 +13,7 @@ from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.access import Caller, is_public
+from chalicelib.api_routes import OPERATIONS
 from chalicelib.exceptions import (
     ApiError,
     DomainError,
@@ -20,10 +21,13 @@ from chalicelib.exceptions import (
     IdempotencyKeyReused,
     IdentityUnavailable,
     NotFound,
+    PayloadTooLarge,
     Unauthorized,
     ValidationFailed,
 )
 from chalicelib.idempotency import StoredResponse
+from chalicelib.inputs import validation_details
+from chalicelib.json_body import MAX_BODY_BYTES, BodyError, decode_object
 from chalicelib.observability import bind_caller
 
 __all__ = [
@@ -36,12 +40,10 @@ __all__ = [
     "parse_body",
     "respond",
     "status_of",
-    "validation_details",
 ]
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024
 # No id this API issues is longer; DynamoDB rejects keys over 2 KB with a 500-worthy error.
 MAX_PATH_PARAMETER_LENGTH = 256
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -57,12 +59,23 @@ STATUS_CODES: dict[type[DomainError], int] = {
 
 
 def json_response(body: Any, status_code: int = 200) -> Response:
-    """A JSON response serialized with orjson."""
+    """A JSON response; ``api_errors`` shapes its body with the route's model and serializes it."""
     return Response(
-        body=orjson.dumps(body).decode(),
-        status_code=status_code,
-        headers={"Content-Type": "application/json"},
+        body=body, status_code=status_code, headers={"Content-Type": "application/json"}
     )
+
+
+def _finish(view_name: str, response: Response) -> Response:
+    # The route's response model (api_routes) shapes the body: what is sent is what
+    # the OpenAPI document describes. Bodies pass through unchanged when they conform.
+    if isinstance(response.body, (dict, list)):
+        operation = OPERATIONS.get(view_name)
+        model = operation.responses.get(response.status_code) if operation else None
+        body = response.body
+        if model is not None:
+            body = model.model_validate(body).model_dump(mode="json", exclude_unset=True)
+        response.body = orjson.dumps(body).decode()
+    return response
 
 
 def status_of(error: DomainError) -> int:
@@ -77,7 +90,7 @@ def status_of(error: DomainError) -> int:
 
 def error_response(error: DomainError) -> Response:
     """The documented JSON response of a domain error."""
-    response = json_response(error.body(), status_of(error))
+    response = _finish("", json_response(error.body(), status_of(error)))
     if isinstance(error, Unauthorized):
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return response
@@ -110,38 +123,24 @@ def respond(stored: StoredResponse) -> Response:
     return json_response(stored.body, stored.status_code)
 
 
-def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
-    """Per-field error details of a pydantic ValidationError."""
-    details = []
-    for error in exc.errors(include_url=False, include_input=False):
-        field = ".".join(str(part) for part in error["loc"]) or "body"
-        details.append({"field": field, "message": error["msg"], "type": error["type"]})
-    return details
-
-
 def parse_body(raw_body: bytes | str | None, model: type[ModelT]) -> ModelT:
-    """Decode a JSON object body and validate it; ValidationFailed on anything else."""
-    if raw_body is None or len(raw_body) == 0:
-        raise ValidationFailed(
-            "request body must be a JSON object",
-            details=[{"field": "body", "message": "missing body"}],
-        )
-    if len(raw_body) > MAX_BODY_BYTES:
-        raise ValidationFailed(
-            f"request body exceeds {MAX_BODY_BYTES} bytes",
-            details=[{"field": "body", "message": "too large"}],
+    """Decode a JSON object body (json_body) and validate it with ``model``.
+
+    PayloadTooLarge over MAX_BODY_BYTES, ValidationFailed (400, details in
+    words) on anything else.
+    """
+    if raw_body is not None and len(raw_body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"the request body exceeds {MAX_BODY_BYTES} bytes",
+            details=[{"field": "body", "message": f"must be at most {MAX_BODY_BYTES} bytes"}],
         )
     try:
-        data = orjson.loads(raw_body)
-    except orjson.JSONDecodeError as exc:
+        data = decode_object(raw_body)
+    except BodyError as exc:
         raise ValidationFailed(
-            "request body is not valid JSON", details=[{"field": "body", "message": str(exc)}]
+            "the request body is not a valid JSON object",
+            details=[{"field": "body", "message": str(exc)}],
         ) from None
-    if not isinstance(data, dict):
-        raise ValidationFailed(
-            "request body must be a JSON object",
-            details=[{"field": "body", "message": "expected an object"}],
-        )
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -152,6 +151,8 @@ def parse_body(raw_body: bytes | str | None, model: type[ModelT]) -> ModelT:
 
 def api_errors(handler: Callable[..., Any]) -> Callable[..., Any]:
     """Turn DomainError into its documented JSON response; log anything else as a 500.
+
+    A success body is shaped by the route's response model (api_routes).
 
     Path parameters longer than any id this API issues get a 404 before the
     handler runs.
@@ -165,14 +166,17 @@ def api_errors(handler: Callable[..., Any]) -> Callable[..., Any]:
         if too_long:
             return error_response(NotFound(f"no such {too_long[0].removesuffix('_id')}"))
         try:
-            return handler(*args, **kwargs)
+            return _finish(handler.__name__, handler(*args, **kwargs))
         except DomainError as exc:
             return error_response(exc)
         except Exception:
             logger.exception("unhandled error in %s", handler.__name__)
-            return json_response(
-                {"error": "internal_error", "message": "internal server error", "details": []},
-                500,
+            return _finish(
+                "",
+                json_response(
+                    {"error": "internal_error", "message": "internal server error", "details": []},
+                    500,
+                ),
             )
 
     return wrapper

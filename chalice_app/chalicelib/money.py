@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
-__all__ = ["CENT", "Money", "PositiveAmount", "format_money", "parse_amount"]
+__all__ = [
+    "AMOUNT_PATTERN",
+    "AMOUNT_RULE",
+    "CENT",
+    "Money",
+    "PositiveAmount",
+    "format_money",
+    "parse_amount",
+]
 
 CENT = Decimal("0.01")
 # DynamoDB numbers hold 38 digits; far above any real balance.
-MAX_AMOUNT = Decimal("1000000000000")
+MAX_INTEGER_DIGITS = 12
+AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
+_AMOUNT = re.compile(AMOUNT_PATTERN.strip("^$"))
+AMOUNT_RULE = (
+    'must be a number or a decimal string such as "12.50": ASCII digits, greater than 0, '
+    f"at most {MAX_INTEGER_DIGITS} digits before the point and 2 after"
+)
 
 
 def format_money(value: Decimal) -> str:
@@ -20,21 +35,28 @@ def format_money(value: Decimal) -> str:
 
 
 def parse_amount(value: Any) -> Decimal:
-    """Validate a request amount: a JSON number or string, > 0, at most 2 decimals."""
+    """Validate a request amount (``AMOUNT_RULE``); ValueError in words otherwise.
+
+    A string must match ``AMOUNT_PATTERN``; a JSON number (int, or Decimal as
+    the body decoder reads it, keeping its digits) must be written with at
+    most 2 decimals, so ``1.000`` is refused like the string ``"1.000"``.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise ValueError("must be a number or a decimal string")
-    try:
-        amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        raise ValueError("must be a number or a decimal string") from None
-    if not amount.is_finite():
-        raise ValueError("must be a finite number")
+        raise ValueError(AMOUNT_RULE)
+    if isinstance(value, str):
+        if not _AMOUNT.fullmatch(value):
+            raise ValueError(AMOUNT_RULE)
+        amount = Decimal(value)
+    else:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+        if not amount.is_finite():
+            raise ValueError(AMOUNT_RULE)
+        if int(amount.as_tuple().exponent) < -2:
+            raise ValueError("must have at most 2 decimal places")
     if amount <= 0:
         raise ValueError("must be greater than 0")
-    if amount > MAX_AMOUNT:
-        raise ValueError(f"must be at most {MAX_AMOUNT}")
-    if amount.as_tuple().exponent < -2 and amount != amount.quantize(CENT):  # type: ignore[operator]
-        raise ValueError("must have at most 2 decimal places")
+    if amount.adjusted() >= MAX_INTEGER_DIGITS:
+        raise ValueError(f"must have at most {MAX_INTEGER_DIGITS} digits before the decimal point")
     return amount.quantize(CENT)
 
 
@@ -51,5 +73,18 @@ Money = Annotated[
     Decimal, BeforeValidator(_to_decimal), PlainSerializer(format_money, return_type=str)
 ]
 PositiveAmount = Annotated[
-    Decimal, BeforeValidator(parse_amount), PlainSerializer(format_money, return_type=str)
+    Decimal,
+    BeforeValidator(parse_amount),
+    PlainSerializer(format_money, return_type=str),
+    WithJsonSchema(
+        {
+            "description": AMOUNT_RULE,
+            "anyOf": [
+                {"type": "string", "pattern": AMOUNT_PATTERN},
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 999999999999.99},
+            ],
+            "examples": ["12.50", 100],
+        },
+        mode="validation",
+    ),
 ]

@@ -8,15 +8,16 @@ version taken and answers with the first purchase (200), appending nothing.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict
 
 from chalicelib.commands import CommandRunner, Decision
 from chalicelib.events import PurchaseMade, new_event
 from chalicelib.exceptions import NotFound
 from chalicelib.idempotency import IdempotencyKey, StoredResponse
+from chalicelib.inputs import ClientId, Currency
 from chalicelib.ledger import EventLedger
 from chalicelib.money import PositiveAmount
 
@@ -33,12 +34,15 @@ def purchase_id(user_id: str, order_id: str) -> str:
 class MakePurchase(BaseModel):
     """The body of ``POST /users/{id}/purchases``."""
 
-    model_config = ConfigDict(extra="ignore")
-    order_id: Annotated[
-        str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=100)
-    ]
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [{"order_id": "order-1001", "amount": "42.00", "currency": "EUR"}]
+        },
+    )
+    order_id: ClientId
     amount: PositiveAmount
-    currency: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]
+    currency: Currency
 
 
 def _view(event: dict[str, Any]) -> dict[str, Any]:

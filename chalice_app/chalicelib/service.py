@@ -48,6 +48,7 @@ from chalicelib.idempotency import (
 )
 from chalicelib.ledger import EventLedger
 from chalicelib.observability import BatchObserver, Outcome, event_fields, safe_reason
+from chalicelib.openapi import build_document
 from chalicelib.personal_data import DataKeyStore, PersonalDataVault
 from chalicelib.purchases import MakePurchase, PurchaseService
 from chalicelib.read_models import ReadModelStore, Stored
@@ -84,6 +85,7 @@ __all__ = [
     "make_purchase",
     "open_account",
     "open_event_personal_fields",
+    "openapi_document",
     "project_records",
     "redact_erased_from_search",
     "register_user",
@@ -93,6 +95,16 @@ __all__ = [
     "set_loyalty",
     "withdraw",
 ]
+
+
+_documents: dict[int, dict[str, Any]] = {}
+
+
+def openapi_document(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of a Chalice app's routes (built once per app)."""
+    if id(routes) not in _documents:
+        _documents[id(routes)] = build_document(routes)
+    return _documents[id(routes)]
 
 
 def _runner() -> CommandRunner:
@@ -128,7 +140,12 @@ def _key(
     if not 1 <= len(key) <= MAX_KEY_LENGTH:
         raise ValidationFailed(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
-            details=[{"field": "Idempotency-Key", "message": "bad length"}],
+            details=[
+                {
+                    "field": "Idempotency-Key",
+                    "message": f"must have 1 to {MAX_KEY_LENGTH} characters",
+                }
+            ],
         )
     body = None if request is None else request.model_dump(mode="json")
     return IdempotencyKey(caller=caller.sub, key=key, fingerprint=fingerprint(body))

@@ -17,6 +17,7 @@ from chalicelib.exceptions import MissingSetting
 
 __all__ = [
     "COGNITO_ENV_VARS",
+    "CORS_ALLOWED_ORIGINS_ENV_VAR",
     "DEFAULT_REGION",
     "LOCAL_STAGE",
     "CognitoSettings",
@@ -27,6 +28,7 @@ __all__ = [
 
 DEFAULT_REGION = "eu-west-1"
 DEFAULT_PREFIX = "evp"
+CORS_ALLOWED_ORIGINS_ENV_VAR = "CORS_ALLOWED_ORIGINS"
 LOCAL_STAGE = "local"
 COGNITO_ENV_VARS = (
     resources.USER_POOL.pool_id_env_var,
@@ -73,6 +75,8 @@ class Settings:
     # Failure drills only (the local stack sets it; AWS stages never do): a JSON
     # file {"<handler>": "<reason>"} whose entries make those handlers fail.
     fault_injection_file: str = ""
+    # Browser origins allowed to call the API (CORS); none by default.
+    cors_allowed_origins: tuple[str, ...] = ()
 
     def table(self, key: str) -> str:
         return self.tables[key]
@@ -116,6 +120,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         search_sqlite_path=environ.get("SEARCH_SQLITE_PATH", ""),
         fault_injection_file=environ.get("FAULT_INJECTION_FILE", ""),
         stage=stage,
+        cors_allowed_origins=tuple(
+            origin.strip()
+            for origin in environ.get(CORS_ALLOWED_ORIGINS_ENV_VAR, "").split(",")
+            if origin.strip()
+        ),
         cognito=_cognito(environ, region, stage),
     )
 

@@ -11,25 +11,29 @@ import hashlib
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, ConfigDict, Discriminator, EmailStr, Field, StrictBool, Tag
 
 from chalicelib.commands import CommandRunner, Decision
 from chalicelib.dynamo import transact_put
 from chalicelib.events import USER_ERASED, Consents, UserCreated, UserErased, format_time, new_event
 from chalicelib.exceptions import Conflict, NotFound
 from chalicelib.idempotency import IdempotencyKey, StoredResponse
+from chalicelib.inputs import AddressLine, AddressPart, Name
 from chalicelib.ledger import EventLedger
 from chalicelib.personal_data import REDACTED, DataKeyStore, PersonalDataVault
 
 __all__ = ["PERSONAL_FIELDS", "RegisterUser", "UserRegistry", "user_pk", "user_view"]
 
-Name = Annotated[
-    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=100)
+def _address_kind(value: Any) -> str:
+    return "parts" if isinstance(value, dict) else "text"
+
+
+# One line of text, or named parts ({"street": ..., "city": ...}).
+Address = Annotated[
+    Annotated[AddressLine, Tag("text")]
+    | Annotated[dict[Name, AddressPart], Field(min_length=1, max_length=20), Tag("parts")],
+    Discriminator(_address_kind),
 ]
-AddressLine = Annotated[
-    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=500)
-]
-AddressPart = Annotated[str, StringConstraints(strict=True, max_length=200)]
 
 
 class RequestConsents(BaseModel):
@@ -40,12 +44,26 @@ class RequestConsents(BaseModel):
 class RegisterUser(BaseModel):
     """The body of ``POST /users``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Ada",
+                    "lastname": "Lovelace",
+                    "email": "ada@example.com",
+                    "address": {"street": "12 St James's Square", "city": "London"},
+                    "loyalty": True,
+                    "consents": {"marketing": True},
+                }
+            ]
+        },
+    )
 
     name: Name
     lastname: Name
     email: Annotated[EmailStr, Field(max_length=254)]
-    address: AddressLine | Annotated[dict[str, AddressPart], Field(min_length=1, max_length=20)]
+    address: Address
     loyalty: StrictBool = False
     consents: RequestConsents = RequestConsents()
 

@@ -1,24 +1,78 @@
-"""``chalice local`` with a listen backlog fit for concurrent clients.
+"""``chalice local`` as the local stack serves it.
 
-Chalice's dev server keeps socketserver's default backlog of 5 connections,
-so a burst of parallel requests (the concurrency tests send 24 at once) gets
-connection resets. This runs the same ``chalice local`` command with a larger
-backlog: ``python -m local_aws.chalice_local local --port 8000 ...``.
+- A listen backlog fit for concurrent clients: Chalice's dev server keeps
+  socketserver's default backlog of 5 connections, so a burst of parallel
+  requests (the concurrency tests send 24 at once) gets connection resets.
+- API Gateway's gateway responses (chalicelib.gateway_responses), which
+  ``chalice local`` does not emulate: a path no route matches gets the
+  MISSING_AUTHENTICATION_TOKEN response (404 in the documented error shape)
+  instead of Chalice's 403 ``{"message": "Missing Authentication Token"}``
+  (or, with an Authorization header, its 403 about a SigV4 signature).
+- Every HTTP method reaches the gateway: Chalice's dev server handles only
+  the usual seven and answers any other (TRACE, QUERY, ...) 501 with an HTML
+  page; here they reach the app, which answers 405 in the error shape.
+
+Runs the same ``chalice local`` command:
+``python -m local_aws.chalice_local local --port 8000 ...``.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from chalice import local
 from chalice.cli import main
 
+from chalicelib.gateway_responses import GATEWAY_RESPONSES
+
+__all__ = ["GatewayResponseError", "apply_gateway_responses", "run"]
+
 LISTEN_BACKLOG = 256
+_NO_ROUTE_MARKERS = (b"Missing Authentication Token", b"Authorization header requires")
+
+
+class GatewayResponseError(local.LocalGatewayException):
+    """A gateway response, as ChaliceRequestHandler sends LocalGatewayException."""
+
+    def __init__(self, response_type: str, headers: dict[str, str]) -> None:
+        declared = GATEWAY_RESPONSES[response_type]
+        body = declared.template().encode()
+        super().__init__({**headers, "Content-Type": "application/json"}, body)
+        self.CODE = declared.status_code or 403
+
+
+def apply_gateway_responses() -> None:
+    """Make LocalGateway answer unmatched paths with the declared gateway response."""
+    original = local.LocalGateway.handle_request
+    if getattr(original, "gateway_responses", False):
+        return
+
+    def handle_request(self: local.LocalGateway, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, *args, **kwargs)
+        except local.ForbiddenError as exc:
+            # The two answers of LocalGateway when no route matches the path.
+            if not any(marker in (exc.body or b"") for marker in _NO_ROUTE_MARKERS):
+                raise
+            raise GatewayResponseError("MISSING_AUTHENTICATION_TOKEN", exc.headers) from None
+
+    handle_request.gateway_responses = True  # type: ignore[attr-defined]
+    local.LocalGateway.handle_request = handle_request  # type: ignore[method-assign]
+
+
+def _any_method(self: local.ChaliceRequestHandler, name: str) -> Any:
+    # http.server dispatches a request to do_<METHOD>; every method goes to the gateway.
+    if name.startswith("do_"):
+        return self._generic_handle
+    raise AttributeError(name)
 
 
 def run() -> int:
     local.ThreadedHTTPServer.request_queue_size = LISTEN_BACKLOG
     local.ThreadedHTTPServer.daemon_threads = True
+    local.ChaliceRequestHandler.__getattr__ = _any_method  # type: ignore[attr-defined]
+    apply_gateway_responses()
     return int(main() or 0)
 
 

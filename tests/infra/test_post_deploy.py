@@ -102,6 +102,19 @@ def deployed(
         )["UUID"]
     # Firehose invokes the transformation directly: a function with no mapping.
     function("search_transform")
+    apigateway = session.client("apigateway")
+    rest_api_id = apigateway.create_rest_api(name="event-platform")["id"]
+    root = apigateway.get_resources(restApiId=rest_api_id)["items"][0]["id"]
+    apigateway.put_method(
+        restApiId=rest_api_id, resourceId=root, httpMethod="GET", authorizationType="NONE"
+    )
+    apigateway.put_integration(
+        restApiId=rest_api_id, resourceId=root, httpMethod="GET", type="MOCK"
+    )
+    (tmp_path / "deployed").mkdir()
+    (tmp_path / "deployed" / "dev.json").write_text(
+        json.dumps({"resources": [{"resource_type": "rest_api", "rest_api_id": rest_api_id}]})
+    )
     config = tmp_path / "config.json"
     config.write_text(
         json.dumps(
@@ -123,6 +136,7 @@ def deployed(
         "config": config,
         "failure_arn": failure_arn,
         "session": session,
+        "rest_api_id": rest_api_id,
     }
 
 
@@ -221,3 +235,41 @@ def test_stage_without_handoff_is_a_clear_error(
     # THEN it exits 2 and points at the hand-off script
     assert code == 2
     assert "tf_outputs_to_chalice.py" in capsys.readouterr().err
+
+
+def test_gateway_responses_answer_in_the_documented_shape(
+    deployed: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # WHEN post_deploy runs after chalice deploy
+    code = post_deploy.main(
+        ["--stage", "dev", "--config", str(deployed["config"])], session=deployed["session"]
+    )
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # THEN the REST API answers unknown routes 404 and its own errors in the error shape
+    assert code == 0
+    apigateway = deployed["session"].client("apigateway")
+    items = {
+        item["responseType"]: item
+        for item in apigateway.get_gateway_responses(restApiId=deployed["rest_api_id"])["items"]
+    }
+    assert summary["gateway_responses"] == sorted(items)
+    missing = items["MISSING_AUTHENTICATION_TOKEN"]
+    assert missing["statusCode"] == "404"
+    body = json.loads(missing["responseTemplates"]["application/json"])
+    assert body == {"error": "not_found", "message": "no such route", "details": []}
+    assert items["DEFAULT_5XX"]["responseTemplates"]["application/json"].startswith(
+        '{"error":"internal_error"'
+    )
+    # AND the stage was redeployed so they take effect
+    assert apigateway.get_deployments(restApiId=deployed["rest_api_id"])["items"]
+
+
+def test_missing_deployment_record_is_a_clear_error(
+    deployed: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (deployed["config"].parent / "deployed" / "dev.json").unlink()
+    code = post_deploy.main(
+        ["--stage", "dev", "--config", str(deployed["config"])], session=deployed["session"]
+    )
+    assert code == 2
+    assert "chalice deploy" in capsys.readouterr().err

@@ -70,6 +70,7 @@ def outputs_document(**overrides: Any) -> dict[str, Any]:
         "opensearch_endpoint": "https://search-acme.eu-west-1.es.amazonaws.com",
         "opensearch_index": "events",
         "early_adopter_count": 50,
+        "cors_allowed_origins": ["https://app.acme.example", "http://localhost:3000"],
         "personal_data_kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/pd",
         "lambda_iam_policies": {h: policy(h) for h in handoff.HANDLERS},
         "lambda_reserved_concurrency": {"projector": 3, "loyalty_enrolment": 2},
@@ -151,6 +152,7 @@ def test_writes_the_environment_the_app_reads(
     assert settings.stream_failure_queue == "acme-stream-failures"
     assert settings.archive_bucket == "acme-archive"
     assert settings.early_adopter_count == 50
+    assert settings.cors_allowed_origins == ("https://app.acme.example", "http://localhost:3000")
     assert stage["environment_variables"]["OPENSEARCH_ENDPOINT"].startswith("https://search-acme")
 
 

@@ -11,11 +11,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.exceptions import ValidationFailed
+from chalicelib.inputs import parse_instant, validation_details
 
 __all__ = [
     "DEFAULT_SIZE",
     "MAX_Q_LENGTH",
     "MAX_SIZE",
+    "SearchParams",
     "SearchQuery",
     "normalize_time",
     "parse_search_query",
@@ -27,8 +29,7 @@ MAX_SIZE = 100
 MAX_Q_LENGTH = 500
 MAX_FILTER_LENGTH = 256
 # OpenSearch maps `time` as date_nanos (exact ordering below a millisecond),
-# which only holds instants in this range; both backends accept the same.
-MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+# which only holds instants up to here; later bounds are clamped to it.
 MAX_TIME = datetime(2262, 4, 11, tzinfo=UTC)
 _TERM = re.compile(r"\w+")
 
@@ -66,15 +67,36 @@ class SearchQuery:
         return text_terms(self.q or "")
 
 
-class _Params(BaseModel):
+class SearchParams(BaseModel):
+    """The query parameters of ``GET /search``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: str | None = Field(None, max_length=MAX_FILTER_LENGTH)
-    subject: str | None = Field(None, max_length=MAX_FILTER_LENGTH)
-    q: str | None = Field(None, max_length=MAX_Q_LENGTH)
-    from_: str | None = Field(None, alias="from")
-    to: str | None = None
-    size: int = Field(DEFAULT_SIZE, ge=1, le=MAX_SIZE, strict=False)
+    type: str | None = Field(
+        None,
+        max_length=MAX_FILTER_LENGTH,
+        description="Event type, such as com.example.user.created.",
+    )
+    subject: str | None = Field(
+        None, max_length=MAX_FILTER_LENGTH, description="Aggregate id (the event's subject)."
+    )
+    q: str | None = Field(
+        None, max_length=MAX_Q_LENGTH, description="Words that must all appear in the event data."
+    )
+    from_: str | None = Field(
+        None,
+        alias="from",
+        description="Earliest event time, ISO-8601, between 1970 and 9999 UTC (inclusive).",
+        json_schema_extra={"format": "date-time"},
+    )
+    to: str | None = Field(
+        None,
+        description="Latest event time, ISO-8601, between 1970 and 9999 UTC (inclusive).",
+        json_schema_extra={"format": "date-time"},
+    )
+    size: int = Field(
+        DEFAULT_SIZE, ge=1, le=MAX_SIZE, strict=False, description="Events per page."
+    )
 
 
 def _detail(field: str, message: str) -> dict[str, Any]:
@@ -83,18 +105,11 @@ def _detail(field: str, message: str) -> dict[str, Any]:
 
 def _parse_time(field: str, value: str) -> tuple[str | None, dict[str, Any] | None]:
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
-    except ValueError:
-        return None, _detail(field, f"not an ISO-8601 date-time: {value[:64]!r}")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        in_range = MIN_TIME <= parsed <= MAX_TIME
-    except OverflowError:
-        in_range = False
-    if not in_range:
-        return None, _detail(field, "must be between 1970-01-01 and 2262-04-11")
-    return normalize_time(parsed), None
+        parsed = parse_instant(value)
+    except ValueError as exc:
+        return None, _detail(field, str(exc))
+    # No event is later than date_nanos can hold: a later bound selects the same events.
+    return normalize_time(min(parsed, MAX_TIME)), None
 
 
 def parse_search_query(params: Mapping[str, str] | None) -> SearchQuery:
@@ -105,13 +120,10 @@ def parse_search_query(params: Mapping[str, str] | None) -> SearchQuery:
     raw = {key: value for key, value in (params or {}).items() if value.strip() != ""}
     details: list[dict[str, Any]] = []
     try:
-        parsed = _Params.model_validate(raw)
+        parsed = SearchParams.model_validate(raw)
     except ValidationError as exc:
         parsed = None
-        details = [
-            _detail(".".join(str(p) for p in e["loc"]) or "query", e["msg"])
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
+        details = validation_details(exc)
     # Dates are checked even when another parameter failed: every bad field is reported.
     times: dict[str, str | None] = {}
     for name in ("from", "to"):

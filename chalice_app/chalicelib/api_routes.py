@@ -1,0 +1,134 @@
+"""What each route of the HTTP API takes and answers, by Chalice view name.
+
+Paths, methods and path parameters come from the Chalice app's routes
+(app.py); this table adds what the code cannot tell: the request and
+response models, query parameters and the error statuses particular to a
+route. Adding a route is adding one entry here (a test fails otherwise).
+The OpenAPI document (openapi.py) and response shaping (http.api_errors)
+both read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib import api_models as out
+from chalicelib.accounts import OpenAccount, Transfer
+from chalicelib.purchases import MakePurchase
+from chalicelib.search.query import SearchParams
+from chalicelib.users import RegisterUser
+
+__all__ = ["OPERATIONS", "AccountAtParams", "Operation"]
+
+
+class AccountAtParams(BaseModel):
+    """The query parameters of ``GET /accounts/{account_id}``."""
+
+    model_config = ConfigDict(extra="ignore")
+    at: str | None = Field(
+        None,
+        description="Answer as of this instant (ISO-8601, between 1970 and 9999 UTC; "
+        "without an offset, UTC): the fold of the events with time <= at.",
+        json_schema_extra={"format": "date-time", "examples": ["2026-11-27T10:00:00Z"]},
+    )
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route: its summary, models and the error statuses it adds to the common ones.
+
+    ``responses`` maps each success status to its body model (None: any JSON
+    object). Common errors are derived: 400 when it reads a body or query,
+    401 unless ``public``, 404 with path parameters, 413/415/422 for bodies
+    and POSTs, 500 always.
+    """
+
+    summary: str
+    tag: str
+    responses: Mapping[int, type[BaseModel] | None]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    errors: Mapping[int, str] = field(default_factory=dict)
+    public: bool = False
+    description: str = ""
+
+
+_COMMAND_CONFLICT = "too many concurrent writers on this resource (`conflict`); retry"
+
+OPERATIONS: dict[str, Operation] = {
+    "health": Operation("Liveness check", "platform", {200: out.Health}, public=True),
+    "openapi_document": Operation(
+        "This OpenAPI 3.1 document", "platform", {200: None}, public=True
+    ),
+    "register_user": Operation(
+        "Register a user",
+        "users",
+        {201: out.User},
+        body=RegisterUser,
+        errors={409: "`already_registered`, `email_taken`, or " + _COMMAND_CONFLICT},
+    ),
+    "get_user": Operation("Read a user", "users", {200: out.User}),
+    "make_purchase": Operation(
+        "Record a purchase",
+        "users",
+        {201: out.Purchase, 200: out.Purchase},
+        body=MakePurchase,
+        errors={409: _COMMAND_CONFLICT},
+        description="The same `order_id` again answers 200 with the first purchase.",
+    ),
+    "open_account": Operation(
+        "Open an account",
+        "accounts",
+        {201: out.Account},
+        body=OpenAccount,
+        errors={
+            403: "`forbidden`: `owner_id` names another person and the caller is not `admin`",
+            409: _COMMAND_CONFLICT,
+        },
+    ),
+    "deposit": Operation(
+        "Deposit into an account",
+        "accounts",
+        {201: out.Movement},
+        body=Transfer,
+        errors={409: _COMMAND_CONFLICT},
+    ),
+    "withdraw": Operation(
+        "Withdraw from an account",
+        "accounts",
+        {201: out.Movement},
+        body=Transfer,
+        errors={409: "`insufficient_funds`, or " + _COMMAND_CONFLICT},
+    ),
+    "get_account": Operation(
+        "Read an account, now or as of an instant",
+        "accounts",
+        {200: out.Account},
+        query=AccountAtParams,
+    ),
+    "account_events": Operation(
+        "The account's events in version order", "accounts", {200: out.EventList}
+    ),
+    "get_loyalty": Operation("Loyalty status and points", "loyalty", {200: out.Loyalty}),
+    "get_gdpr_consents": Operation("The GDPR consent record", "gdpr", {200: out.ConsentRecord}),
+    "get_crm_contact": Operation(
+        "The CRM contact (404 without marketing consent)", "crm", {200: out.CrmContact}
+    ),
+    "erase_user": Operation(
+        "Erase a person's data (crypto-shredding)",
+        "gdpr",
+        {202: out.Erasure},
+        errors={409: _COMMAND_CONFLICT},
+        description="Erasing twice answers the same 202 and appends nothing.",
+    ),
+    "search": Operation(
+        "Search events (newest first)",
+        "search",
+        {200: out.SearchResult},
+        query=SearchParams,
+        errors={403: "`forbidden`: the caller is not in the `admin` group"},
+    ),
+}

@@ -1,0 +1,117 @@
+"""The published contract against the running local stack: schemathesis and the error shape."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from local_aws.stack_process import LocalStackProcess
+from tests.e2e.conftest import AuthHeaders
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+# Bounded: about a minute on 2 cores; the seed makes a failure reproducible.
+MAX_EXAMPLES = 15
+SEED = 20261127
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "response_schema_conformance",
+    "content_type_conformance",
+)
+
+
+def test_schemathesis_finds_nothing(
+    local_stack: LocalStackProcess, auth_headers: AuthHeaders, tmp_path: Path
+) -> None:
+    # GIVEN the API's own document, fetched from the running stack, and an operator's
+    # token (the admin group reaches every operation, search included)
+    authorization = auth_headers("schemathesis-operator", "admin")["Authorization"]
+    # WHEN schemathesis generates requests for every operation (examples, coverage, fuzzing)
+    log = tmp_path / "schemathesis.log"
+    with log.open("w") as out:
+        result = subprocess.run(
+            [
+                str(SCHEMATHESIS),
+                "run",
+                f"{local_stack.api_url}/openapi.json",
+                "--checks",
+                ",".join(CHECKS),
+                "--max-examples",
+                str(MAX_EXAMPLES),
+                "--seed",
+                str(SEED),
+                "--workers",
+                "1",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--request-timeout",
+                "30",
+                "--header",
+                f"Authorization: {authorization}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,  # its cache folder goes there, not into the work tree
+            timeout=600,
+            check=False,
+        )
+    # THEN no 5xx, every status is documented and every body conforms to the schema
+    assert result.returncode == 0, log.read_text()[-8000:]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body", "status"),
+    [
+        ("GET", "/no/such/route", {}, None, 404),
+        ("POST", "/users/x/purchases/extra", {}, b"{}", 404),
+        ("PUT", "/users", {"Content-Type": "application/json"}, b"{}", 405),
+        ("DELETE", "/accounts/x", {}, None, 405),
+        ("TRACE", "/health", {}, None, 405),
+        ("QUERY", "/search", {}, None, 405),
+        ("POST", "/accounts", {"Content-Type": "text/xml"}, b"<a/>", 415),
+        ("POST", "/accounts", {"Content-Type": "text/plain"}, b"{}", 415),
+        (
+            "POST",
+            "/accounts",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            b"owner_id=u&currency=EUR",
+            415,
+        ),
+        ("POST", "/accounts", {"Content-Type": "application/json"}, b"x" * 70_000, 413),
+        ("POST", "/accounts", {"Content-Type": "application/json"}, b'{"a":1,"a":2}', 400),
+        ("GET", "/accounts/x?at=0999-01-01T00:00:00Z", {}, None, 400),
+        ("GET", "/accounts/x?at=0001-01-01T00:00:00%2B23:59", {}, None, 400),
+    ],
+)
+def test_chalice_local_answers_every_error_in_the_documented_shape(
+    local_stack: LocalStackProcess,
+    auth_headers: AuthHeaders,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    status: int,
+) -> None:
+    response = requests.request(
+        method,
+        f"{local_stack.api_url}{path}",
+        headers={**auth_headers("shape-walker"), **headers},
+        data=body,
+        timeout=30,
+    )
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert set(json.loads(response.text)) == {"error", "message", "details"}
+
+
+def test_the_document_is_public(local_stack: LocalStackProcess) -> None:
+    response = requests.get(f"{local_stack.api_url}/openapi.json", timeout=30)
+    assert response.status_code == 200
+    assert response.json()["openapi"] == "3.1.0"

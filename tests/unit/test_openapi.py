@@ -1,0 +1,98 @@
+"""The OpenAPI 3.1 document: generated from the code, valid, complete, committed, served."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import write_openapi
+from chalice import Chalice
+from openapi_spec_validator import validate
+
+from chalicelib import edge
+from chalicelib.api_routes import OPERATIONS
+from chalicelib.openapi import UndocumentedRoute, build_document, documented_routes
+
+PUBLIC = {("GET", "/health"), ("GET", "/openapi.json")}
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return write_openapi.document()
+
+
+def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
+    assert document["openapi"] == "3.1.0"
+    validate(document)
+
+
+def test_the_committed_openapi_json_is_current(document: dict[str, Any]) -> None:
+    # Fails when a route or model changed: run `make openapi` and commit openapi.json.
+    assert write_openapi.DEFAULT_OUTPUT.read_text() == write_openapi.render(document)
+
+
+def test_every_route_is_described_and_every_description_is_a_route(
+    document: dict[str, Any],
+) -> None:
+    routes = documented_routes(write_openapi.app.app.routes)
+    described = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
+    assert described == {(method, path) for path, method, _ in routes}
+    assert {entry.view_name for _, _, entry in routes} == set(OPERATIONS)
+
+
+def test_only_health_and_the_document_are_public(document: dict[str, Any]) -> None:
+    assert document["security"] == [{"bearerAuth": []}]
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            public = (method.upper(), path) in PUBLIC
+            assert (operation.get("security") == []) is public, (method, path)
+            assert ("401" in operation["responses"]) is not public, (method, path)
+
+
+def test_every_error_response_is_the_error_shape(document: dict[str, Any]) -> None:
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            assert "500" in operation["responses"]
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    assert response["content"]["application/json"]["schema"] == error_ref
+
+
+def test_requests_and_parameters_come_from_the_validating_models(
+    document: dict[str, Any],
+) -> None:
+    deposit = document["paths"]["/accounts/{account_id}/deposits"]["post"]
+    assert deposit["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Transfer"
+    }
+    amount = document["components"]["schemas"]["Transfer"]["properties"]["amount"]
+    assert amount["anyOf"][0]["pattern"] == "^[0-9]{1,12}(\\.[0-9]{1,2})?$"
+    names = {p["name"]: p["in"] for p in deposit["parameters"]}
+    assert names == {"account_id": "path", "Idempotency-Key": "header"}
+    search = {p["name"] for p in document["paths"]["/search"]["get"]["parameters"]}
+    assert search == {"type", "subject", "q", "from", "to", "size"}
+    statuses = {"201", "400", "401", "404", "409", "413", "415", "422", "500"}
+    assert set(deposit["responses"]) == statuses
+
+
+def test_an_undocumented_route_fails_generation() -> None:
+    # GIVEN a route with no entry in api_routes.OPERATIONS
+    app = Chalice(app_name="undocumented")
+
+    @app.route("/nowhere", methods=["GET"])
+    def nowhere() -> dict[str, str]:
+        return {}
+
+    edge.route_other_methods(app)
+    # THEN the document cannot be built (adding a route means adding its entry)
+    with pytest.raises(UndocumentedRoute, match="nowhere"):
+        build_document(app.routes)
+
+
+def test_the_api_serves_the_document_without_a_token(client: Any) -> None:
+    response = client.http.get("/openapi.json")
+    assert response.status_code == 200
+    assert json.loads(response.body) == json.loads(write_openapi.DEFAULT_OUTPUT.read_text())
