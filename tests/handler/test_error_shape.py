@@ -26,14 +26,39 @@ def _boom(*args: Any, **kwargs: Any) -> Any:
 
 
 def _open_account(client: Any) -> str:
-    return str(post_json(client, "/accounts", {"owner_id": "u", "currency": "EUR"}).json_body["id"])
+    post_json(client, "/users", user_body())  # an owner must be registered
+    return str(post_json(client, "/accounts", {"currency": "EUR"}).json_body["id"])
 
 
-# Each case: status, expected error code, and a request that makes the API answer it.
+def _reuse_key(client: Any) -> Any:
+    post_json(client, "/users", user_body())
+    key = {"Idempotency-Key": "k-1"}
+    post_json(client, "/accounts", {"currency": "EUR"}, key)
+    return post_json(client, "/accounts", {"currency": "USD"}, key)
+
+
+# Each case: status, expected error code, and a request that makes the API answer it
+# (sent by `ada`, a customer with a valid token, unless the case says otherwise).
 CASES: dict[str, tuple[int, str, Callable[[Any], Any]]] = {
     "400-validation": (400, "validation_error", lambda c: post_json(c, "/users", {"name": 1})),
     "400-bad-json": (400, "validation_error", lambda c: post_json(c, "/users", "{")),
-    "400-query": (400, "validation_error", lambda c: c.http.get("/search?size=0")),
+    "400-query": (
+        400,
+        "validation_error",
+        lambda c: c.http.get(f"/accounts/{_open_account(c)}?at=x"),
+    ),
+    "401-no-token": (
+        401,
+        "unauthorized",
+        lambda c: c.http.get("/users/ada", headers={"Authorization": ""}),
+    ),
+    "401-bad-token": (
+        401,
+        "unauthorized",
+        lambda c: c.http.get("/users/ada", headers={"Authorization": "Bearer forged"}),
+    ),
+    "403-not-admin": (403, "forbidden", lambda c: c.http.get("/search")),
+    "422-key-reused": (422, "idempotency_key_reused", _reuse_key),
     "404-resource": (404, "not_found", lambda c: c.http.get("/users/nobody")),
     "404-route": (404, "not_found", lambda c: c.http.get("/no/such/route")),
     "404-route-with-token": (
@@ -46,7 +71,7 @@ CASES: dict[str, tuple[int, str, Callable[[Any], Any]]] = {
     "405-head": (405, "method_not_allowed", lambda c: c.http.request("HEAD", "/health")),
     "409-conflict": (
         409,
-        "email_taken",
+        "already_registered",
         lambda c: [post_json(c, "/users", user_body()) for _ in range(2)][-1],
     ),
     "409-insufficient": (
@@ -131,10 +156,11 @@ def test_405_names_the_allowed_methods(client: Any) -> None:
     "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"]
 )
 def test_json_with_a_utf8_charset_is_accepted(client: Any, content_type: str) -> None:
+    post_json(client, "/users", user_body())
     response = client.http.post(
         "/accounts",
         headers={"Content-Type": content_type},
-        body=b'{"owner_id":"u","currency":"EUR"}',
+        body=b'{"currency":"EUR"}',
     )
     assert response.status_code == 201, response.body
 
@@ -144,10 +170,10 @@ def test_a_post_without_a_body_needs_no_content_type(client: Any) -> None:
     assert client.http.post("/gdpr/erasure/nobody").status_code == 404
 
 
-def test_chalice_local_alone_lacks_gateway_responses(client: Any) -> None:
+def test_chalice_local_alone_lacks_gateway_responses(anonymous: Any) -> None:
     # The emulator gap the local stack closes (local_aws/chalice_local.py): plain
     # chalice local answers an unknown route with API Gateway's default 403, not
     # the gateway response post_deploy puts in AWS.
-    response = client.http.get("/no/such/route")
+    response = anonymous.http.get("/no/such/route")
     assert response.status_code == 403
     assert json.loads(response.body) == {"message": "Missing Authentication Token"}
