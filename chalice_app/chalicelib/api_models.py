@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "Account",
+    "ConsentChange",
     "ConsentRecord",
     "CrmContact",
     "Erasure",
@@ -174,14 +175,22 @@ class Loyalty(_Response):
     tier: str
 
 
+class ConsentChange(_Response):
+    at: str
+    marketing: bool
+    event_id: str
+
+
 class ConsentRecord(_Response):
-    """The GDPR consent record; `erased_at` appears once the person is erased."""
+    """The GDPR consent record (as of `at` when asked); `erased_at` once the person is erased."""
 
     user_id: str
     marketing: bool
     consents: dict[str, bool]
     recorded_at: str
     source_event_id: str
+    history: list[ConsentChange]
+    at: str | None = None
     erased_at: str | None = None
 
 

@@ -19,13 +19,14 @@ from chalicelib import api_models as out
 from chalicelib.accounts import OpenAccount, Transfer
 from chalicelib.purchases import MakePurchase
 from chalicelib.search.query import SearchParams
+from chalicelib.user_aggregate import SetConsents, SetLoyalty
 from chalicelib.users import RegisterUser
 
-__all__ = ["OPERATIONS", "AccountAtParams", "Operation"]
+__all__ = ["OPERATIONS", "AtParams", "Operation"]
 
 
-class AccountAtParams(BaseModel):
-    """The query parameters of ``GET /accounts/{account_id}``."""
+class AtParams(BaseModel):
+    """The ``?at=`` query parameter of point-in-time reads."""
 
     model_config = ConfigDict(extra="ignore")
     at: str | None = Field(
@@ -71,6 +72,20 @@ OPERATIONS: dict[str, Operation] = {
         errors={409: "`already_registered`, `email_taken`, or " + _COMMAND_CONFLICT},
     ),
     "get_user": Operation("Read a user", "users", {200: out.User}),
+    "set_loyalty": Operation(
+        "Join or leave the loyalty programme",
+        "users",
+        {200: out.User},
+        body=SetLoyalty,
+        errors={409: _COMMAND_CONFLICT},
+    ),
+    "set_consents": Operation(
+        "Give or withdraw marketing consent",
+        "users",
+        {200: out.User},
+        body=SetConsents,
+        errors={409: _COMMAND_CONFLICT},
+    ),
     "make_purchase": Operation(
         "Record a purchase",
         "users",
@@ -107,13 +122,18 @@ OPERATIONS: dict[str, Operation] = {
         "Read an account, now or as of an instant",
         "accounts",
         {200: out.Account},
-        query=AccountAtParams,
+        query=AtParams,
     ),
     "account_events": Operation(
         "The account's events in version order", "accounts", {200: out.EventList}
     ),
     "get_loyalty": Operation("Loyalty status and points", "loyalty", {200: out.Loyalty}),
-    "get_gdpr_consents": Operation("The GDPR consent record", "gdpr", {200: out.ConsentRecord}),
+    "get_gdpr_consents": Operation(
+        "The GDPR consent record, now or as of an instant",
+        "gdpr",
+        {200: out.ConsentRecord},
+        query=AtParams,
+    ),
     "get_crm_contact": Operation(
         "The CRM contact (404 without marketing consent)", "crm", {200: out.CrmContact}
     ),
