@@ -26,7 +26,6 @@ settings = get_settings()
 # First: the edge middleware is the outermost (error shape, media types, sizes, CORS).
 edge.install(app, settings.cors_allowed_origins)
 app.register_middleware(observability.log_requests, "http")
-QUEUE_SPECS = {spec.key: spec for spec in resources.QUEUES}
 # API Gateway requires a route's content types to agree on binary support
 # (`chalice deploy` refuses mixed lists), and a form or text body is refused
 # (415) by the edge middleware: body routes declare JSON only.
@@ -182,29 +181,25 @@ def search_transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return service.firehose_transform(event)
 
 
-def _sqs_source(key: str) -> dict[str, Any]:
-    spec = QUEUE_SPECS[key]
-    return {
-        "queue": settings.queue(key),
-        "batch_size": spec.batch_size,
-        "maximum_batching_window_in_seconds": spec.maximum_batching_window_in_seconds,
-        "maximum_concurrency": spec.maximum_concurrency,
-    }
+def _subscribe(subscriber: resources.Subscriber) -> None:
+    """Register the SQS handler of one declared subscriber as ``app.<handler>``."""
+    key, queue = subscriber.key, subscriber.queue
+
+    def handler(event: SQSEvent) -> None:
+        service.consume_user_events(key, event.to_dict()["Records"])
+
+    # Lambda resolves the function as app.<handler>, so it must be a module attribute.
+    handler.__name__ = handler.__qualname__ = subscriber.handler
+    globals()[subscriber.handler] = app.on_sqs_message(
+        queue=settings.queue(key),
+        batch_size=queue.batch_size,
+        maximum_batching_window_in_seconds=queue.maximum_batching_window_in_seconds,
+        maximum_concurrency=queue.maximum_concurrency,
+    )(handler)
 
 
-@app.on_sqs_message(**_sqs_source("loyalty"))
-def loyalty_enrolment(event: SQSEvent) -> None:
-    service.consume_user_events("loyalty", event.to_dict()["Records"])
-
-
-@app.on_sqs_message(**_sqs_source("gdpr"))
-def gdpr_consent_record(event: SQSEvent) -> None:
-    service.consume_user_events("gdpr", event.to_dict()["Records"])
-
-
-@app.on_sqs_message(**_sqs_source("crm"))
-def crm_contact_sync(event: SQSEvent) -> None:
-    service.consume_user_events("crm", event.to_dict()["Records"])
+for _subscriber in resources.SUBSCRIBERS:
+    _subscribe(_subscriber)
 
 
 @app.route("/search", methods=["GET"])

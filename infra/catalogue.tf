@@ -1,9 +1,13 @@
 # The platform's resource catalogue, mirroring chalice_app/chalicelib/resources.py
 # (the single declaration). tests/infra/test_parity.py fails when the two differ,
 # so change both together. Names are "<name_prefix>-<suffix>".
+#
+# Subscribers (their queues, DLQs, subscriptions, tables and IAM) are not
+# written here: they come from var.subscribers, which
+# scripts/gen_subscribers_tfvars.py generates into subscribers.auto.tfvars.json.
 
 locals {
-  tables = {
+  platform_tables = {
     ledger = {
       env_var          = "LEDGER_TABLE"
       suffix           = "ledger"
@@ -18,36 +22,6 @@ locals {
       env_var          = "USERS_TABLE"
       suffix           = "users"
       hash_key         = "pk"
-      hash_key_type    = "S"
-      range_key        = null
-      range_key_type   = null
-      stream_view_type = null
-      ttl_attribute    = null
-    }
-    loyalty_enrolments = {
-      env_var          = "LOYALTY_ENROLMENTS_TABLE"
-      suffix           = "loyalty-enrolments"
-      hash_key         = "user_id"
-      hash_key_type    = "S"
-      range_key        = null
-      range_key_type   = null
-      stream_view_type = null
-      ttl_attribute    = null
-    }
-    gdpr_consents = {
-      env_var          = "GDPR_CONSENTS_TABLE"
-      suffix           = "gdpr-consents"
-      hash_key         = "user_id"
-      hash_key_type    = "S"
-      range_key        = null
-      range_key_type   = null
-      stream_view_type = null
-      ttl_attribute    = null
-    }
-    crm_contacts = {
-      env_var          = "CRM_CONTACTS_TABLE"
-      suffix           = "crm-contacts"
-      hash_key         = "user_id"
       hash_key_type    = "S"
       range_key        = null
       range_key_type   = null
@@ -88,53 +62,10 @@ locals {
 
   user_events_topic_suffix = "user-events"
 
-  # visibility_timeout_seconds = 6 x lambda_timeout_seconds (AWS guidance for
-  # SQS event sources); the pubsub module validates the ratio.
-  queues_catalogue = {
-    loyalty = {
-      env_var  = "LOYALTY_QUEUE"
-      suffix   = "loyalty-enrolment"
-      consumer = "loyalty_enrolment"
-      filter_policy = {
-        "$or" = [
-          { type = ["com.example.user.created", "com.example.user.erased"], loyalty = ["true"] },
-          { type = ["com.example.user.loyalty_joined", "com.example.user.loyalty_left"] },
-        ]
-      }
-      max_receive_count             = 3
-      lambda_timeout_seconds        = 30
-      visibility_timeout_seconds    = 180
-      message_retention_seconds     = 345600
-      dlq_message_retention_seconds = 1209600
-    }
-    gdpr = {
-      env_var                       = "GDPR_QUEUE"
-      suffix                        = "gdpr-consents"
-      consumer                      = "gdpr_consent_record"
-      filter_policy                 = { type = [{ prefix = "com.example.user." }] }
-      max_receive_count             = 3
-      lambda_timeout_seconds        = 30
-      visibility_timeout_seconds    = 180
-      message_retention_seconds     = 345600
-      dlq_message_retention_seconds = 1209600
-    }
-    crm = {
-      env_var  = "CRM_QUEUE"
-      suffix   = "crm-contacts"
-      consumer = "crm_contact_sync"
-      filter_policy = {
-        "$or" = [
-          { type = ["com.example.user.created", "com.example.user.erased"], marketing = ["true"] },
-          { type = ["com.example.user.consents_changed"] },
-        ]
-      }
-      max_receive_count             = 3
-      lambda_timeout_seconds        = 30
-      visibility_timeout_seconds    = 180
-      message_retention_seconds     = 345600
-      dlq_message_retention_seconds = 1209600
-    }
-  }
+  tables = merge(local.platform_tables, { for s in values(var.subscribers) : s.table_key => s.table })
+
+  # Consumer queues by subscriber key, handed to the pubsub module.
+  queues = { for k, s in var.subscribers : k => merge(s.queue, { consumer = s.handler }) }
 
   stream_failure_queue_suffix = "stream-failures"
 

@@ -2,21 +2,7 @@
 # (scripts/tf_outputs_to_chalice.py hands these outputs to .chalice/config.json).
 
 locals {
-  # SNS filter policies are handed to the pubsub module as JSON so that the
-  # queues map has one element type.
-  queues = {
-    for k, q in local.queues_catalogue : k => {
-      env_var                       = q.env_var
-      suffix                        = q.suffix
-      consumer                      = q.consumer
-      filter_policy_json            = jsonencode(q.filter_policy)
-      max_receive_count             = q.max_receive_count
-      lambda_timeout_seconds        = q.lambda_timeout_seconds
-      visibility_timeout_seconds    = q.visibility_timeout_seconds
-      message_retention_seconds     = q.message_retention_seconds
-      dlq_message_retention_seconds = q.dlq_message_retention_seconds
-    }
-  }
+  sends_email = anytrue([for s in values(var.subscribers) : contains(s.needs, "send_email")])
 }
 
 # ------------------------------------------------------------------ KMS keys
@@ -155,10 +141,20 @@ module "identity" {
   deletion_protection           = var.cognito_deletion_protection
 }
 
+# The sender identity of subscribers that need "send_email".
+module "email_identity" {
+  source = "./modules/email_identity"
+  count  = local.sends_email ? 1 : 0
+  sender = var.email_sender
+}
+
 module "iam" {
   source                    = "./modules/iam"
   app_name                  = var.chalice_app_name
   stage                     = var.chalice_stage
+  subscribers               = { for k, s in var.subscribers : s.handler => { queue = k, table = s.table_key, needs = s.needs } }
+  email_identity_arn        = local.sends_email ? module.email_identity[0].identity_arn : null
+  email_sender              = var.email_sender
   table_arns                = module.state.table_arns
   state_kms_key_arn         = module.key_state.key_arn
   event_stream_arn          = module.event_log.stream_arn

@@ -143,7 +143,15 @@ output "lambda_iam_policies" {
 
 output "lambda_reserved_concurrency" {
   description = "Reserved concurrency by Chalice handler name."
-  value       = var.lambda_reserved_concurrency
+  value = var.lambda_reserved_concurrency != null ? var.lambda_reserved_concurrency : merge(
+    { ledger_relay = 2, user_events_fanout = 2, projector = 2 },
+    { for s in values(var.subscribers) : s.handler => s.reserved_concurrency },
+  )
+}
+
+output "email_sender" {
+  description = "Sender address of subscribers that send email (EMAIL_SENDER); empty when none is set."
+  value       = var.email_sender == null ? "" : var.email_sender
 }
 
 output "cognito_user_pool_id" {

@@ -161,20 +161,59 @@ variable "cors_allowed_origins" {
 }
 
 variable "lambda_reserved_concurrency" {
-  description = "Reserved concurrency per Chalice function (handler name -> executions). Functions not listed get none. AWS keeps 10 executions unreserved, so accounts with the default limit of 10 need {}."
+  description = "Reserved concurrency per Chalice function (handler name -> executions); functions not listed get none. null (default): 2 for each stream consumer and each subscriber's declared reserved_concurrency. AWS keeps 10 executions unreserved, so accounts with the default limit of 10 need {}."
   type        = map(number)
-  default = {
-    ledger_relay        = 2
-    user_events_fanout  = 2
-    projector           = 2
-    loyalty_enrolment   = 2
-    gdpr_consent_record = 2
-    crm_contact_sync    = 2
-  }
+  default     = null
 
   validation {
-    condition     = alltrue([for v in values(var.lambda_reserved_concurrency) : v >= 0 && floor(v) == v])
+    condition     = var.lambda_reserved_concurrency == null || alltrue([for v in values(coalesce(var.lambda_reserved_concurrency, {})) : v >= 0 && floor(v) == v])
     error_message = "Reserved concurrency values must be non-negative integers."
+  }
+}
+
+variable "subscribers" {
+  description = "The user-events subscribers by queue key, generated from chalicelib/resources.py SUBSCRIBERS into subscribers.auto.tfvars.json (run scripts/gen_subscribers_tfvars.py; do not edit by hand): handler, queue settings, table, abstract IAM needs."
+  type = map(object({
+    handler              = string
+    needs                = list(string)
+    reserved_concurrency = number
+    queue = object({
+      env_var                       = string
+      suffix                        = string
+      filter_policy_json            = string
+      max_receive_count             = number
+      lambda_timeout_seconds        = number
+      visibility_timeout_seconds    = number
+      message_retention_seconds     = number
+      dlq_message_retention_seconds = number
+    })
+    table_key = string
+    table = object({
+      env_var          = string
+      suffix           = string
+      hash_key         = string
+      hash_key_type    = string
+      range_key        = optional(string)
+      range_key_type   = optional(string)
+      stream_view_type = optional(string)
+      ttl_attribute    = optional(string)
+    })
+  }))
+
+  validation {
+    condition     = alltrue([for s in values(var.subscribers) : alltrue([for n in s.needs : contains(["open_personal_data", "send_email", "served_by_api"], n)])])
+    error_message = "A subscriber need must be open_personal_data, send_email or served_by_api."
+  }
+}
+
+variable "email_sender" {
+  description = "Address subscribers that need send_email send from (an SES email identity this stack creates; verify it by the link SES mails to it). Required when any subscriber needs send_email."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.email_sender == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.email_sender))
+    error_message = "email_sender must be an email address."
   }
 }
 

@@ -121,6 +121,7 @@ def stage_outputs() -> dict[str, Any]:
         "early_adopter_count": 100,
         "cors_allowed_origins": [],
         "personal_data_kms_key_arn": arn.format("kms", "key/bench"),
+        "email_sender": "no-reply@bench.example.com",
         "lambda_iam_policies": dict.fromkeys(HANDLERS, "{}"),
         "lambda_reserved_concurrency": {},
         "cognito_user_pool_id": f"{REGION}_bench",

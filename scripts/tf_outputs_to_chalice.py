@@ -59,12 +59,8 @@ STREAM_CONSUMERS: tuple[str, ...] = (
     "projector",
     "search_erasure",
 )
-# SQS consumer handler by resources.QUEUES key.
-SQS_CONSUMERS: dict[str, str] = {
-    "loyalty": "loyalty_enrolment",
-    "gdpr": "gdpr_consent_record",
-    "crm": "crm_contact_sync",
-}
+# SQS consumer handler by queue key, as declared in resources.SUBSCRIBERS.
+SQS_CONSUMERS: dict[str, str] = {s.key: s.handler for s in resources.SUBSCRIBERS}
 # Plain functions invoked by Firehose as data-transformation processors (no
 # event source mapping), with their Lambda timeout. Firehose allows a
 # processor up to 5 minutes; a batch of at most 1 MiB needs far less.
@@ -102,6 +98,7 @@ REQUIRED_OUTPUTS: tuple[str, ...] = (
     "opensearch_index",
     "early_adopter_count",
     "cors_allowed_origins",
+    "email_sender",
     "lambda_iam_policies",
     "lambda_reserved_concurrency",
     *IDENTITY_OUTPUTS,
@@ -178,17 +175,18 @@ def environment_variables(outputs: Mapping[str, Any]) -> dict[str, str]:
     env["EARLY_ADOPTER_COUNT"] = str(int(outputs["early_adopter_count"]))
     env[CORS_ALLOWED_ORIGINS_ENV_VAR] = ",".join(outputs["cors_allowed_origins"] or [])
     env[resources.PERSONAL_DATA_KEY_ENV_VAR] = str(outputs["personal_data_kms_key_arn"])
+    env[resources.EMAIL_SENDER_ENV_VAR] = str(outputs["email_sender"])
     for output, env_var in IDENTITY_OUTPUTS.items():
         env[env_var] = str(outputs[output])
     return env
 
 
 def lambda_timeouts() -> dict[str, int]:
-    """Lambda timeout (seconds) per handler; SQS consumers' come from resources.QUEUES."""
+    """Lambda timeout (seconds) per handler; subscribers' come from resources.SUBSCRIBERS."""
     timeouts = {API_HANDLER: API_TIMEOUT_SECONDS}
     timeouts.update({h: STREAM_CONSUMER_TIMEOUT_SECONDS for h in STREAM_CONSUMERS})
-    for queue in resources.QUEUES:
-        timeouts[SQS_CONSUMERS[queue.key]] = queue.lambda_timeout_seconds
+    for subscriber in resources.SUBSCRIBERS:
+        timeouts[subscriber.handler] = subscriber.queue.lambda_timeout_seconds
     timeouts.update(FIREHOSE_PROCESSORS)
     return timeouts
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from chalicelib.events import (
     USER_CONSENTS_CHANGED,
@@ -30,6 +30,7 @@ from chalicelib.events import (
 from chalicelib.exceptions import BatchItemFailures, NotFound, OutOfOrderEvent
 from chalicelib.observability import BatchObserver, Outcome
 from chalicelib.personal_data import PersonalDataVault
+from chalicelib.subscriber_context import SubscriberContext
 from chalicelib.user_records import History, UserRecordConsumer
 
 __all__ = [
@@ -44,6 +45,10 @@ __all__ = [
 class UserEventConsumer(Protocol):
     def handle(self, event: CloudEvent) -> bool:
         """Apply ``event``; False if it was already applied (duplicate)."""
+        ...
+
+    def position(self, user_id: str) -> dict[str, Any] | None:
+        """The version (and event id) last applied for ``user_id``; None if none."""
         ...
 
 
@@ -153,6 +158,10 @@ class CrmContactSync(UserRecordConsumer):
     def __init__(self, table: Any, history: History, vault: PersonalDataVault) -> None:
         super().__init__(table, history)
         self._vault = vault
+
+    @classmethod
+    def from_context(cls, context: SubscriberContext) -> Self:
+        return cls(context.table, context.history, context.vault)
 
     def build(self, current: dict[str, Any] | None, event: CloudEvent) -> Mapping[str, Any]:
         if event.type == USER_CREATED:

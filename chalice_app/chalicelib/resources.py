@@ -9,28 +9,35 @@ retention. Names are ``<prefix>-<suffix>``; the prefix is a deployment input
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
     "ARCHIVE_BUCKET",
     "ARCHIVE_DELIVERY",
+    "EMAIL_SENDER_ENV_VAR",
     "EVENT_STREAM",
     "KINESIS_RETRY",
     "PERSONAL_DATA_KEY_ALIAS",
+    "PLATFORM_TABLES",
     "QUEUES",
     "SEARCH_DELIVERY",
     "STAGE_ENV_VAR",
     "STREAM_FAILURE_QUEUE",
+    "SUBSCRIBERS",
     "TABLES",
     "USER_EVENTS_TOPIC",
     "USER_POOL",
     "ArchiveSpec",
+    "Need",
     "QueueSpec",
     "SearchDeliverySpec",
     "StreamSpec",
+    "Subscriber",
     "TableSpec",
     "UserPoolSpec",
     "resource_name",
+    "subscriber",
 ]
 
 
@@ -79,6 +86,45 @@ class QueueSpec:
     @property
     def dlq_suffix(self) -> str:
         return f"{self.suffix}-dlq"
+
+
+class Need(StrEnum):
+    """What a subscriber needs beyond draining its queue into its own table.
+
+    The IAM module turns each need into least-privilege statements; the local
+    stack and the app's settings provide the matching resources.
+    """
+
+    # Read sealed personal fields: the person's data key and its KMS unwrap.
+    OPEN_PERSONAL_DATA = "open_personal_data"
+    # Send email from the platform's sender identity (SES).
+    SEND_EMAIL = "send_email"
+    # Read a user's events from the ledger (to fill the versions a filter kept away).
+    READ_LEDGER = "read_ledger"
+    # The API serves this subscriber's table (read only).
+    SERVED_BY_API = "served_by_api"
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A consumer of the user-events topic, declared once.
+
+    Terraform (through scripts/gen_subscribers_tfvars.py), the local stack,
+    the app's event sources and the Chalice hand-off all derive from this.
+    ``consumer`` is ``"module:Class"`` of a class with a
+    ``from_context(context)`` constructor (chalicelib.consumers.SubscriberContext).
+    """
+
+    handler: str
+    consumer: str
+    queue: QueueSpec
+    table: TableSpec
+    needs: frozenset[Need] = frozenset()
+    reserved_concurrency: int = 2
+
+    @property
+    def key(self) -> str:
+        return self.queue.key
 
 
 @dataclass(frozen=True)
@@ -155,7 +201,7 @@ class SearchDeliverySpec:
     buffering_size_mb: int
 
 
-TABLES: tuple[TableSpec, ...] = (
+PLATFORM_TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         key="ledger",
         env_var="LEDGER_TABLE",
@@ -165,21 +211,6 @@ TABLES: tuple[TableSpec, ...] = (
         stream_view_type="NEW_IMAGE",
     ),
     TableSpec(key="users", env_var="USERS_TABLE", suffix="users", hash_key="pk"),
-    TableSpec(
-        key="loyalty_enrolments",
-        env_var="LOYALTY_ENROLMENTS_TABLE",
-        suffix="loyalty-enrolments",
-        hash_key="user_id",
-    ),
-    TableSpec(
-        key="gdpr_consents",
-        env_var="GDPR_CONSENTS_TABLE",
-        suffix="gdpr-consents",
-        hash_key="user_id",
-    ),
-    TableSpec(
-        key="crm_contacts", env_var="CRM_CONTACTS_TABLE", suffix="crm-contacts", hash_key="user_id"
-    ),
     TableSpec(
         key="read_models",
         env_var="READ_MODELS_TABLE",
@@ -203,51 +234,100 @@ TABLES: tuple[TableSpec, ...] = (
 
 USER_EVENTS_TOPIC = "user-events"
 
+# The address subscribers that need SEND_EMAIL send from (a verified SES identity).
+EMAIL_SENDER_ENV_VAR = "EMAIL_SENDER"
+
+# Registrations and erasures reach a consumer when the user's flag selects
+# it; the lifecycle events that change that flag always do (so a consumer
+# also hears when someone leaves).
+SUBSCRIBERS: tuple[Subscriber, ...] = (
+    Subscriber(
+        handler="loyalty_enrolment",
+        consumer="chalicelib.consumers:LoyaltyEnrolment",
+        queue=QueueSpec(
+            key="loyalty",
+            env_var="LOYALTY_QUEUE",
+            suffix="loyalty-enrolment",
+            filter_policy={
+                "$or": [
+                    {
+                        "type": ["com.example.user.created", "com.example.user.erased"],
+                        "loyalty": ["true"],
+                    },
+                    {"type": ["com.example.user.loyalty_joined", "com.example.user.loyalty_left"]},
+                ]
+            },
+        ),
+        table=TableSpec(
+            key="loyalty_enrolments",
+            env_var="LOYALTY_ENROLMENTS_TABLE",
+            suffix="loyalty-enrolments",
+            hash_key="user_id",
+        ),
+        needs=frozenset({Need.READ_LEDGER, Need.SERVED_BY_API}),
+    ),
+    Subscriber(
+        handler="gdpr_consent_record",
+        consumer="chalicelib.consumers:GdprConsentRecord",
+        queue=QueueSpec(
+            key="gdpr",
+            env_var="GDPR_QUEUE",
+            suffix="gdpr-consents",
+            filter_policy={"type": [{"prefix": "com.example.user."}]},
+        ),
+        table=TableSpec(
+            key="gdpr_consents",
+            env_var="GDPR_CONSENTS_TABLE",
+            suffix="gdpr-consents",
+            hash_key="user_id",
+        ),
+        needs=frozenset({Need.READ_LEDGER, Need.SERVED_BY_API}),
+    ),
+    Subscriber(
+        handler="crm_contact_sync",
+        consumer="chalicelib.consumers:CrmContactSync",
+        queue=QueueSpec(
+            key="crm",
+            env_var="CRM_QUEUE",
+            suffix="crm-contacts",
+            filter_policy={
+                "$or": [
+                    {
+                        "type": ["com.example.user.created", "com.example.user.erased"],
+                        "marketing": ["true"],
+                    },
+                    {"type": ["com.example.user.consents_changed"]},
+                ]
+            },
+        ),
+        table=TableSpec(
+            key="crm_contacts",
+            env_var="CRM_CONTACTS_TABLE",
+            suffix="crm-contacts",
+            hash_key="user_id",
+        ),
+        # Stored sealed as it arrives; opened when marketing reads it through the API.
+        needs=frozenset({Need.OPEN_PERSONAL_DATA, Need.READ_LEDGER, Need.SERVED_BY_API}),
+    ),
+)
+
+QUEUES: tuple[QueueSpec, ...] = tuple(s.queue for s in SUBSCRIBERS)
+TABLES: tuple[TableSpec, ...] = PLATFORM_TABLES + tuple(s.table for s in SUBSCRIBERS)
+
+
+def subscriber(key: str) -> Subscriber:
+    """The subscriber whose queue key is ``key``."""
+    for declared in SUBSCRIBERS:
+        if declared.key == key:
+            return declared
+    raise KeyError(key)
+
+
 # The KMS key that encrypts every person's data key: alias/<prefix>-personal-data.
 PERSONAL_DATA_KEY_ALIAS = "personal-data"
 PERSONAL_DATA_KEY_ENV_VAR = "PERSONAL_DATA_KMS_KEY"
 # The Chalice stage the app runs as; settings outside the local stage are all required.
 STAGE_ENV_VAR = "STAGE"
-
-# Registrations and erasures reach a consumer when the user's flag selects
-# it; the lifecycle events that change that flag always do (so a consumer
-# also hears when someone leaves).
-QUEUES: tuple[QueueSpec, ...] = (
-    QueueSpec(
-        key="loyalty",
-        env_var="LOYALTY_QUEUE",
-        suffix="loyalty-enrolment",
-        filter_policy={
-            "$or": [
-                {
-                    "type": ["com.example.user.created", "com.example.user.erased"],
-                    "loyalty": ["true"],
-                },
-                {"type": ["com.example.user.loyalty_joined", "com.example.user.loyalty_left"]},
-            ]
-        },
-    ),
-    QueueSpec(
-        key="gdpr",
-        env_var="GDPR_QUEUE",
-        suffix="gdpr-consents",
-        filter_policy={"type": [{"prefix": "com.example.user."}]},
-    ),
-    QueueSpec(
-        key="crm",
-        env_var="CRM_QUEUE",
-        suffix="crm-contacts",
-        filter_policy={
-            "$or": [
-                {
-                    "type": ["com.example.user.created", "com.example.user.erased"],
-                    "marketing": ["true"],
-                },
-                {"type": ["com.example.user.consents_changed"]},
-            ]
-        },
-    ),
-)
 
 # Records a stream consumer gave up on (after KINESIS_RETRY) land here.
 STREAM_FAILURE_QUEUE = "stream-failures"

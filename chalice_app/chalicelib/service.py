@@ -7,14 +7,16 @@ Tests reset the getters with ``aws.reset()`` and point them at moto.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable, Mapping
+import importlib
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from functools import cached_property
 from typing import Any
 
 import orjson
 from pydantic import BaseModel
 
-from chalicelib import aws, faults, projector
+from chalicelib import aws, faults, projector, resources
 from chalicelib.access import (
     ADMIN,
     ANY_CALLER,
@@ -64,7 +66,7 @@ from chalicelib.search.personal import open_personal_fields, redact_erased
 from chalicelib.settings import Settings, get_settings
 from chalicelib.user_aggregate import SetConsents, SetLoyalty
 from chalicelib.user_lifecycle import UserLifecycle
-from chalicelib.user_records import UserRecordConsumer
+from chalicelib.user_records import History
 from chalicelib.users import RegisterUser, UserRegistry
 from projections.accounts import ACCOUNT_TYPES
 from projections.loyalty import LoyaltyPolicy
@@ -93,6 +95,7 @@ __all__ = [
     "search_events",
     "set_consents",
     "set_loyalty",
+    "subscriber_consumer",
     "withdraw",
 ]
 
@@ -278,7 +281,7 @@ def set_consents(caller: Caller, user_id: str, raw_body: bytes | str | None) -> 
 @authorize(person("user_id"))
 def loyalty_status(caller: Caller, user_id: str) -> dict[str, Any]:
     """``{"user_id","enrolled","points","tier"}``; NotFound for an unknown user."""
-    enrolment = _loyalty_enrolment().get(user_id)
+    enrolment = LoyaltyEnrolment.from_context(_SubscriberContext("loyalty")).get(user_id)
     store = _read_models()
     points = store.get_loyalty(user_id)
     if enrolment is None and points is None and not _users().exists(user_id):
@@ -296,17 +299,6 @@ def _history(user_id: str, after_version: int) -> list[CloudEvent]:
     return _ledger().load(user_id, after_version=after_version)
 
 
-def _gdpr() -> GdprConsentRecord:
-    return GdprConsentRecord(aws.table("gdpr_consents"), _history)
-
-
-def _crm() -> CrmContactSync:
-    return CrmContactSync(aws.table("crm_contacts"), _history, PersonalDataVault(_data_keys()))
-
-
-def _loyalty_enrolment() -> LoyaltyEnrolment:
-    return LoyaltyEnrolment(aws.table("loyalty_enrolments"), _history)
-
 
 @authorize(person("user_id"))
 def gdpr_consents(
@@ -314,12 +306,13 @@ def gdpr_consents(
 ) -> dict[str, Any]:
     """The consent record now, or as it stood at ``?at=`` (ISO-8601)."""
     at = (query or {}).get("at")
-    return _gdpr().view(user_id, None if at is None else parse_at(at))
+    record = GdprConsentRecord.from_context(_SubscriberContext("gdpr"))
+    return record.view(user_id, None if at is None else parse_at(at))
 
 
 @authorize(person("user_id", also=(MARKETING,)))
 def crm_contact(caller: Caller, user_id: str) -> dict[str, Any]:
-    return _crm().view(user_id)
+    return CrmContactSync.from_context(_SubscriberContext("crm")).view(user_id)
 
 
 def relay_ledger_records(records: Iterable[Mapping[str, Any]]) -> int:
@@ -350,18 +343,51 @@ def fan_out_user_events(raw_records: list[bytes]) -> int:
     return published
 
 
-_CONSUMERS: dict[str, Callable[[], UserRecordConsumer]] = {
-    "loyalty": _loyalty_enrolment,
-    "gdpr": _gdpr,
-    "crm": _crm,
-}
+class _SubscriberContext:
+    """A subscriber's resources (chalicelib.subscriber_context), built on first use."""
+
+    def __init__(self, key: str) -> None:
+        self._spec = resources.subscriber(key)
+
+    @cached_property
+    def table(self) -> Any:
+        return aws.table(self._spec.table.key)
+
+    @property
+    def history(self) -> History:
+        return _history
+
+    @cached_property
+    def vault(self) -> PersonalDataVault:
+        return PersonalDataVault(_data_keys())
+
+    @cached_property
+    def ses(self) -> Any:
+        return aws.client("sesv2")
+
+    @property
+    def email_sender(self) -> str:
+        sender = get_settings().email_sender
+        if not sender:
+            raise RuntimeError(f"{resources.EMAIL_SENDER_ENV_VAR} is not set")
+        return sender
+
+
+def subscriber_consumer(key: str) -> UserEventConsumer:
+    """The consumer of the subscriber declared with queue key ``key`` (resources.SUBSCRIBERS)."""
+    module_name, _, class_name = resources.subscriber(key).consumer.partition(":")
+    # The declaration names its consumer instead of importing it, so that it
+    # stays plain data that Terraform's generator and the local stack can read.
+    consumer_class = getattr(importlib.import_module(module_name), class_name)
+    consumer: UserEventConsumer = consumer_class.from_context(_SubscriberContext(key))
+    return consumer
 
 
 def applied_positions(event: Mapping[str, Any]) -> dict[str, dict[str, Any] | None]:
     """Where each consumer and the projector stand for ``event``'s aggregate (for ops trace)."""
     subject = str(event["subject"])
     positions: dict[str, dict[str, Any] | None] = {
-        key: factory().position(subject) for key, factory in _CONSUMERS.items()
+        s.key: subscriber_consumer(s.key).position(subject) for s in resources.SUBSCRIBERS
     }
     store = _read_models()
     stored: Stored[Any] | None
@@ -386,11 +412,14 @@ class _Drillable:
         faults.check(self._name)
         return self._consumer.handle(event)
 
+    def position(self, user_id: str) -> dict[str, Any] | None:
+        return self._consumer.position(user_id)
+
 
 def consume_user_events(consumer_key: str, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Run the consumer declared as ``consumer_key`` over an SQS batch."""
-    consumer = _Drillable(consumer_key, _CONSUMERS[consumer_key]())
-    return SqsBatchProcessor(aws.client("sqs"), consumer, consumer_key).process(records)
+    consumer = subscriber_consumer(consumer_key)
+    return SqsBatchProcessor(aws.client("sqs"), consumer).process(records)
 
 
 _search_cache: dict[str, tuple[Settings, SearchIndex]] = {}

@@ -77,6 +77,8 @@ class Settings:
     fault_injection_file: str = ""
     # Browser origins allowed to call the API (CORS); none by default.
     cors_allowed_origins: tuple[str, ...] = ()
+    # Sender of subscribers that need Need.SEND_EMAIL (a verified SES identity).
+    email_sender: str = ""
 
     def table(self, key: str) -> str:
         return self.tables[key]
@@ -119,6 +121,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         opensearch_index=environ.get("OPENSEARCH_INDEX") or "events",
         search_sqlite_path=environ.get("SEARCH_SQLITE_PATH", ""),
         fault_injection_file=environ.get("FAULT_INJECTION_FILE", ""),
+        email_sender=environ.get(resources.EMAIL_SENDER_ENV_VAR, ""),
         stage=stage,
         cors_allowed_origins=tuple(
             origin.strip()

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Self
 
 from botocore.exceptions import ClientError
 
 from chalicelib.events import CloudEvent, format_time, utc_now
 from chalicelib.exceptions import OutOfOrderEvent
+from chalicelib.subscriber_context import SubscriberContext
 
 __all__ = ["History", "UserRecordConsumer", "VersionedUserTable"]
 
@@ -98,6 +99,11 @@ class UserRecordConsumer(ABC):
     def __init__(self, table: Any, history: History) -> None:
         self._store = VersionedUserTable(table)
         self._history = history
+
+    @classmethod
+    def from_context(cls, context: SubscriberContext) -> Self:
+        """The consumer of a declared subscriber (resources.Subscriber.consumer)."""
+        return cls(context.table, context.history)
 
     @abstractmethod
     def build(self, current: dict[str, Any] | None, event: CloudEvent) -> Mapping[str, Any]:

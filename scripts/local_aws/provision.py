@@ -19,6 +19,7 @@ from chalicelib.resources import resource_name
 from local_aws.user_pool import provision_user_pool
 
 __all__ = [
+    "LOCAL_EMAIL_SENDER",
     "TERRAFORM_ONLY_TABLE_OPTIONS",
     "provision",
     "provision_services",
@@ -34,6 +35,9 @@ TERRAFORM_ONLY_TABLE_OPTIONS = (
     "server_side_encryption",
     "deletion_protection_enabled",
 )
+
+# The local stack's sender identity (Terraform: var.email_sender).
+LOCAL_EMAIL_SENDER = "no-reply@example.com"
 
 
 def _create_table(dynamodb: Any, spec: resources.TableSpec, name: str) -> dict[str, Any]:
@@ -137,7 +141,7 @@ def provision_services(
     ]
     env["USER_EVENTS_TOPIC_ARN"] = topic_arn
 
-    for queue in resources.QUEUES:
+    for queue in (s.queue for s in resources.SUBSCRIBERS):
         _, dlq_arn = _create_queue(
             sqs,
             resource_name(prefix, queue.dlq_suffix),
@@ -201,5 +205,9 @@ def provision_services(
         },
     )
     env[archive.bucket_env_var] = bucket
+    if any(resources.Need.SEND_EMAIL in s.needs for s in resources.SUBSCRIBERS):
+        # moto verifies an identity on creation; AWS waits for the link SES mails.
+        session.client("sesv2").create_email_identity(EmailIdentity=LOCAL_EMAIL_SENDER)
+        env[resources.EMAIL_SENDER_ENV_VAR] = LOCAL_EMAIL_SENDER
     env.update(provision_user_pool(prefix, session))
     return env

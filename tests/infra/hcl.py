@@ -9,6 +9,7 @@ with ``__is_block__``. The accessors below hide the difference.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,12 @@ class Module:
     def variable_default(self, name: str) -> Any:
         """Default value of a variable."""
         return attr(self.variables[name], "default")
+
+
+def subscribers() -> dict[str, Any]:
+    """``var.subscribers`` as Terraform reads it from infra/subscribers.auto.tfvars.json."""
+    document = json.loads((INFRA / "subscribers.auto.tfvars.json").read_text())
+    return dict(document["subscribers"])
 
 
 def module(relative: str = "") -> Module:

@@ -1,4 +1,9 @@
-"""infra/ declares exactly the resources of chalicelib.resources (and the local stack)."""
+"""infra/ declares exactly the resources of chalicelib.resources (and the local stack).
+
+Subscribers reach Terraform through the generated subscribers.auto.tfvars.json,
+so for them this checks that the file is current and that what the local stack
+provisions from the declaration is what Terraform is given.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from tf_outputs_to_chalice import SQS_CONSUMERS
+from gen_subscribers_tfvars import TFVARS, render
 
 from chalicelib import resources
 from local_aws.provision import TERRAFORM_ONLY_TABLE_OPTIONS, provision_tables
@@ -23,21 +28,29 @@ def root() -> hcl.Module:
 
 
 def declared_tables(root: hcl.Module, prefix: str = PREFIX) -> dict[str, dict[str, Any]]:
-    """Tables as infra/ declares them, keyed by deployed name (``<prefix>-<suffix>``)."""
-    return {f"{prefix}-{t['suffix']}": t for t in root.locals["tables"].values()}
+    """Tables as infra/ declares them (platform and subscribers'), keyed by deployed name."""
+    tables = [*root.locals["platform_tables"].values()]
+    tables += [s["table"] for s in hcl.subscribers().values()]
+    return {f"{prefix}-{t['suffix']}": t for t in tables}
 
 
-def declared_queues(root: hcl.Module) -> dict[str, dict[str, Any]]:
-    """Consumer queues as infra/ declares them, keyed by deployed name (prefix evp)."""
-    return {f"{PREFIX}-{q['suffix']}": q for q in root.locals["queues_catalogue"].values()}
+def declared_queues() -> dict[str, dict[str, Any]]:
+    """Subscriber queues as Terraform is given them, keyed by deployed name (prefix evp)."""
+    return {
+        f"{PREFIX}-{s['queue']['suffix']}": {
+            **s["queue"],
+            "filter_policy": json.loads(s["queue"]["filter_policy_json"]),
+        }
+        for s in hcl.subscribers().values()
+    }
 
 
 # ------------------------------------------------- infra/ vs resources.py
 
 
-def test_tables_match_resources(root: hcl.Module) -> None:
-    # GIVEN the catalogue in infra/ and chalicelib.resources.TABLES
-    declared = root.locals["tables"]
+def test_platform_tables_match_resources(root: hcl.Module) -> None:
+    # GIVEN the platform tables in infra/ and chalicelib.resources.PLATFORM_TABLES
+    declared = root.locals["platform_tables"]
     # WHEN comparing them table by table
     expected = {
         t.key: {
@@ -50,10 +63,33 @@ def test_tables_match_resources(root: hcl.Module) -> None:
             "stream_view_type": t.stream_view_type,
             "ttl_attribute": t.ttl_attribute,
         }
-        for t in resources.TABLES
+        for t in resources.PLATFORM_TABLES
     }
     # THEN names, keys, key types, streams and TTL are the same
     assert declared == expected
+
+
+def test_generated_subscriber_inputs_are_current() -> None:
+    # GIVEN the committed Terraform inputs and the subscriber declarations
+    committed = TFVARS.read_text()
+    # WHEN generating the inputs again
+    generated = render()
+    # THEN they are identical (run scripts/gen_subscribers_tfvars.py after changing one)
+    assert committed == generated
+
+
+def test_terraform_builds_every_subscriber_from_the_generated_inputs(root: hcl.Module) -> None:
+    # GIVEN the catalogue's tables and queues, and the IAM module call
+    tables = hcl.expression(root.locals["tables"])
+    queues = hcl.expression(root.locals["queues"])
+    iam = root.modules["iam"]
+    # WHEN reading where they come from
+    # THEN each subscriber's table, queue and IAM are iterated from var.subscribers
+    assert "local.platform_tables" in tables and "var.subscribers" in tables
+    assert "var.subscribers" in queues
+    assert "var.subscribers" in hcl.expression(hcl.attr(iam, "subscribers"))
+    assert hcl.expression(hcl.attr(root.modules["pubsub"], "queues")) == "local.queues"
+    assert hcl.expression(hcl.attr(root.modules["state"], "tables")) == "local.tables"
 
 
 def test_state_module_builds_tables_from_the_catalogue(root: hcl.Module) -> None:
@@ -89,30 +125,6 @@ def test_table_options_the_local_stack_lacks_are_set_by_terraform() -> None:
     # THEN each is one infra/ turns on (PITR, SSE-KMS, deletion protection: Terraform-only)
     assert set(TERRAFORM_ONLY_TABLE_OPTIONS) == set(settings)
     assert all(settings[option]() is True for option in TERRAFORM_ONLY_TABLE_OPTIONS)
-
-
-def test_queues_match_resources(root: hcl.Module) -> None:
-    # GIVEN the catalogue's queues and chalicelib.resources.QUEUES
-    declared = root.locals["queues_catalogue"]
-    # WHEN comparing them queue by queue
-    expected = {
-        q.key: {
-            "env_var": q.env_var,
-            "suffix": q.suffix,
-            "consumer": SQS_CONSUMERS[q.key],
-            "filter_policy": q.filter_policy,
-            "max_receive_count": q.max_receive_count,
-            "lambda_timeout_seconds": q.lambda_timeout_seconds,
-            "visibility_timeout_seconds": q.visibility_timeout_seconds,
-            "message_retention_seconds": q.message_retention_seconds,
-            "dlq_message_retention_seconds": q.dlq_message_retention_seconds,
-        }
-        for q in resources.QUEUES
-    }
-    # THEN names, filter policies, DLQ settings and visibility timeouts are the same
-    assert declared == expected
-    for q in declared.values():
-        assert q["visibility_timeout_seconds"] >= 6 * q["lambda_timeout_seconds"]
 
 
 def test_pubsub_module_wires_queues_dlqs_and_subscriptions(root: hcl.Module) -> None:
@@ -357,7 +369,7 @@ def test_local_stack_queues_and_subscriptions_equal_infra(
 ) -> None:
     sqs = provisioned.client("sqs")
     sns = provisioned.client("sns")
-    declared = declared_queues(root)
+    declared = declared_queues()
     failure_queue = f"{PREFIX}-{root.locals['stream_failure_queue_suffix']}"
     topic = f"{PREFIX}-{root.locals['user_events_topic_suffix']}"
     # WHEN listing queues, their attributes and the topic's subscriptions

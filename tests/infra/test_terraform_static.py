@@ -143,17 +143,20 @@ def test_versions_pin_terraform_and_the_aws_provider() -> None:
         assert re.fullmatch(r"~> 5\.\d+", aws["version"]), path
 
 
-HANDLERS = {
+PLATFORM_HANDLERS = {
     "api_handler",
     "ledger_relay",
     "user_events_fanout",
     "projector",
-    "loyalty_enrolment",
-    "gdpr_consent_record",
-    "crm_contact_sync",
     "search_erasure",
     "search_transform",
 }
+# What the root module hands the iam module: handler -> queue, table, needs.
+SUBSCRIBERS = {
+    s["handler"]: {"queue": key, "table": s["table_key"], "needs": s["needs"]}
+    for key, s in hcl.subscribers().items()
+}
+HANDLERS = PLATFORM_HANDLERS | set(SUBSCRIBERS)
 
 
 XRAY_WRITE = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -173,26 +176,28 @@ def _policy_statements(iam: hcl.Module) -> dict[str, list[dict[str, Any]]]:
     """Every handler's policy statements: for_each documents expanded per handler and
     ``source_policy_documents`` merged in (the conditional one only where it holds)."""
     documents = iam.data["aws_iam_policy_document"]
-    consumers = iam.locals["queue_consumers"]
 
     def statements(name: str, each_key: str = "", each: dict[str, Any] | None = None) -> list:
         body = documents[name]
         each = each or {}
         sources = str(hcl.attr(body, "source_policy_documents", []))
-        if "each.value.opens_personal_data ?" in sources:
-            # "cond ? [when true] : [when false]": keep the branch that holds.
-            when_true, when_false = sources.split("?", 1)[1].rsplit(":", 1)
-            sources = when_true if each["opens_personal_data"] else when_false
+        # Conditional sources: `contains(each.value.needs, "<need>") ? [<document>] : []`.
+        for need, document in re.findall(
+            r'contains\(each\.value\.needs,\s*"(\w+)"\)\s*\?\s*\[\W*data\.aws_iam_policy_document\.(\w+)',
+            sources,
+        ):
+            if need not in each.get("needs", []):
+                sources = re.sub(rf"data\.aws_iam_policy_document\.{document}\b", "", sources)
         own = [
             {k: _rendered(hcl.attr(st, k), each_key, each) for k in ("sid", "actions", "resources")}
             for st in hcl.blocks(body, "statement")
         ]
-        for source in re.findall(r"data\.aws_iam_policy_document\.(\w+)\.json", sources):
+        for source in re.findall(r"data\.aws_iam_policy_document\.(\w+)(?:\[0\])?\.json", sources):
             own += statements(source)
         return own
 
     rendered = {name: statements(name) for name in documents if name in HANDLERS}
-    rendered |= {key: statements("queue_consumer", key, each) for key, each in consumers.items()}
+    rendered |= {key: statements("queue_consumer", key, each) for key, each in SUBSCRIBERS.items()}
     return rendered
 
 
@@ -224,43 +229,53 @@ def test_lambda_policies_have_no_wildcard_actions_or_resources() -> None:
         assert any(st["sid"] == "XRayTracing" for st in statements), name
 
 
-def test_queue_consumers_are_scoped_to_their_own_queue_and_table() -> None:
-    # GIVEN the SQS consumers' policies as rendered per handler
+def test_subscribers_are_scoped_to_their_own_queue_table_and_needs() -> None:
+    # GIVEN every subscriber's policy as rendered per handler
     policies = _policy_statements(hcl.module("modules/iam"))
-    expected = {
-        "loyalty_enrolment": ("loyalty", "loyalty_enrolments"),
-        "gdpr_consent_record": ("gdpr", "gdpr_consents"),
-        "crm_contact_sync": ("crm", "crm_contacts"),
-    }
-    for handler, (queue, table) in expected.items():
+    for handler, each in SUBSCRIBERS.items():
         # WHEN reading its statements by sid
         by_sid = {st["sid"]: st for st in policies[handler]}
+        needs, queue, table = set(each["needs"]), each["queue"], each["table"]
         # THEN it logs to its own group, drains its own queue, writes only its own table
         assert by_sid["Logs"]["resources"] == [
             f'${{local.log_group_arn}}/${{local.function_names["{handler}"]}}:*'
         ]
         assert by_sid["ConsumeQueue"]["resources"] == [f'${{var.queue_arns["{queue}"]}}']
         assert by_sid["WriteOwnTable"]["resources"] == [f'${{local.t["{table}"]}}']
-        # AND it may query the ledger (to fill the versions its filter kept from it), no more
-        assert by_sid["ReadLedger"]["resources"] == ['${local.t["ledger"]}']
-        assert by_sid["ReadLedger"]["actions"] == ["dynamodb:Query"]
-        # AND only the CRM sync may open personal data
-        assert ("OpenPersonalData" in by_sid) == (handler == "crm_contact_sync")
+        # AND only a subscriber that needs it may query the ledger (to fill the versions its
+        # filter kept from it), open personal data or send email
+        if "read_ledger" in needs:
+            assert by_sid["ReadLedger"]["resources"] == ['${local.t["ledger"]}']
+            assert by_sid["ReadLedger"]["actions"] == ["dynamodb:Query"]
+        assert ("ReadLedger" in by_sid) == ("read_ledger" in needs), handler
+        assert ("OpenPersonalData" in by_sid) == ("open_personal_data" in needs), handler
+        assert ("SendEmail" in by_sid) == ("send_email" in needs), handler
+
+
+def test_sending_email_is_limited_to_the_identity_and_its_sender_address() -> None:
+    # GIVEN the send_email statement of the iam module
+    document = hcl.module("modules/iam").data["aws_iam_policy_document"]["send_email"]
+    (statement,) = hcl.blocks(document, "statement")
+    condition = hcl.blocks(statement, "condition")[0]
+    # THEN it allows ses:SendEmail on the identity only, from the sender address only
+    assert hcl.attr(statement, "actions") == ["ses:SendEmail"]
+    assert hcl.attr(statement, "resources") == ["${var.email_identity_arn}"]
+    assert hcl.attr(condition, "variable") == "ses:FromAddress"
+    assert hcl.attr(condition, "values") == ["${var.email_sender}"]
 
 
 def test_every_lambda_policy_is_exported_and_named() -> None:
-    # GIVEN the iam module's handler list and its policies output
+    # GIVEN the iam module's handler lists and its policies output
     iam = hcl.module("modules/iam")
-    handlers = set(iam.locals["handlers"])
-    consumers = set(iam.locals["queue_consumers"])
-    exported = hcl.attr(iam.outputs["policies"], "value")
-    # WHEN comparing them with the policy documents
+    exported = str(hcl.attr(iam.outputs["policies"], "value"))
     documents = set(iam.data["aws_iam_policy_document"])
-    # THEN every handler has a document, an exported policy and a function name/ARN
-    assert handlers == HANDLERS == set(exported) == (documents & HANDLERS) | consumers
-    for name, ref in exported.items():
-        document = f'queue_consumer["{name}"]' if name in consumers else name
-        assert hcl.expression(ref) == f"data.aws_iam_policy_document.{document}.json"
+    # WHEN comparing them with the policy documents
+    # THEN every platform handler has its document exported, subscribers theirs by for_each
+    assert set(iam.locals["platform_handlers"]) == PLATFORM_HANDLERS <= documents
+    for name in PLATFORM_HANDLERS:
+        assert f"data.aws_iam_policy_document.{name}.json" in exported
+    assert "data.aws_iam_policy_document.queue_consumer" in exported
+    assert "keys(var.subscribers)" in str(iam.locals["handlers"])
     assert "function_arns" in iam.outputs and "function_names" in iam.outputs
 
 

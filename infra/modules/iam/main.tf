@@ -11,17 +11,15 @@ locals {
   log_group_arn   = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws/lambda"
   t               = var.table_arns
 
-  handlers = [
+  platform_handlers = [
     "api_handler",
     "ledger_relay",
     "user_events_fanout",
     "projector",
-    "loyalty_enrolment",
-    "gdpr_consent_record",
-    "crm_contact_sync",
     "search_erasure",
     "search_transform",
   ]
+  handlers = concat(local.platform_handlers, keys(var.subscribers))
   # Chalice names the REST API's function <app>-<stage> and every other one
   # <app>-<stage>-<handler> (chalice.deploy.appgraph).
   function_names = {
@@ -32,11 +30,8 @@ locals {
   # scripts/tf_outputs_to_chalice.py STREAM_CONSUMERS lists the same (tested).
   stream_consumers = ["ledger_relay", "user_events_fanout", "projector", "search_erasure"]
 
-  queue_consumers = {
-    loyalty_enrolment   = { queue = "loyalty", table = "loyalty_enrolments", opens_personal_data = false }
-    gdpr_consent_record = { queue = "gdpr", table = "gdpr_consents", opens_personal_data = false }
-    crm_contact_sync    = { queue = "crm", table = "crm_contacts", opens_personal_data = true }
-  }
+  # Tables of the subscribers whose records the API serves.
+  served_tables = [for s in values(var.subscribers) : local.t[s.table] if contains(s.needs, "served_by_api")]
 
   dynamodb_read        = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"]
   dynamodb_write       = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"]
@@ -79,14 +74,9 @@ data "aws_iam_policy_document" "api_handler" {
   }
 
   statement {
-    sid     = "ReadModels"
-    actions = local.dynamodb_read
-    resources = [
-      local.t["read_models"],
-      local.t["loyalty_enrolments"],
-      local.t["gdpr_consents"],
-      local.t["crm_contacts"],
-    ]
+    sid       = "ReadModels"
+    actions   = local.dynamodb_read
+    resources = concat([local.t["read_models"]], local.served_tables)
   }
 
   statement {
@@ -207,14 +197,18 @@ data "aws_iam_policy_document" "projector" {
 
 # ----------------------------------------------------- SQS consumers
 
-# Each SQS consumer drains its own queue into its own table. It reads the
-# ledger to account for the versions its filter policy kept from it. The CRM
-# contact is stored sealed and opened for the sync, so that one also reads
-# data keys.
+# Each subscriber drains its own queue into its own table; its declared needs
+# add the statements of reading the ledger (the versions its filter policy
+# kept from it), opening personal data and sending email.
 data "aws_iam_policy_document" "queue_consumer" {
-  for_each = local.queue_consumers
+  for_each = var.subscribers
 
-  source_policy_documents = each.value.opens_personal_data ? [data.aws_iam_policy_document.open_personal_data.json, data.aws_iam_policy_document.tracing.json] : [data.aws_iam_policy_document.tracing.json]
+  source_policy_documents = concat(
+    [data.aws_iam_policy_document.tracing.json],
+    contains(each.value.needs, "read_ledger") ? [data.aws_iam_policy_document.read_ledger.json] : [],
+    contains(each.value.needs, "open_personal_data") ? [data.aws_iam_policy_document.open_personal_data.json] : [],
+    contains(each.value.needs, "send_email") ? [data.aws_iam_policy_document.send_email[0].json] : [],
+  )
 
   statement {
     sid       = "Logs"
@@ -240,11 +234,6 @@ data "aws_iam_policy_document" "queue_consumer" {
     resources = [local.t[each.value.table]]
   }
 
-  statement {
-    sid       = "ReadLedger"
-    actions   = ["dynamodb:Query"]
-    resources = [local.t["ledger"]]
-  }
 
   statement {
     sid       = "TableKey"
@@ -253,8 +242,34 @@ data "aws_iam_policy_document" "queue_consumer" {
   }
 }
 
+# Sending email: from the platform's SES identity, as its sender address only.
+data "aws_iam_policy_document" "send_email" {
+  count = var.email_identity_arn == null ? 0 : 1
+
+  statement {
+    sid       = "SendEmail"
+    actions   = ["ses:SendEmail"]
+    resources = [var.email_identity_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "ses:FromAddress"
+      values   = [var.email_sender]
+    }
+  }
+}
+
+# Reading a user's events from the ledger (query by aggregate id).
+data "aws_iam_policy_document" "read_ledger" {
+  statement {
+    sid       = "ReadLedger"
+    actions   = ["dynamodb:Query"]
+    resources = [local.t["ledger"]]
+  }
+}
+
 # Opening sealed personal fields: read the person's wrapped data key and
-# unwrap it. Shared by the CRM sync and the search transformation.
+# unwrap it. Shared by subscribers that need it and the search transformation.
 data "aws_iam_policy_document" "open_personal_data" {
   statement {
     sid       = "ReadPersonalDataKeys"

@@ -1,16 +1,16 @@
 output "policies" {
   description = "IAM policy JSON by Chalice handler name; tf_outputs_to_chalice.py writes each to .chalice/policy-<stage>-<handler>.json."
-  value = {
-    api_handler         = data.aws_iam_policy_document.api_handler.json
-    ledger_relay        = data.aws_iam_policy_document.ledger_relay.json
-    user_events_fanout  = data.aws_iam_policy_document.user_events_fanout.json
-    projector           = data.aws_iam_policy_document.projector.json
-    loyalty_enrolment   = data.aws_iam_policy_document.queue_consumer["loyalty_enrolment"].json
-    gdpr_consent_record = data.aws_iam_policy_document.queue_consumer["gdpr_consent_record"].json
-    crm_contact_sync    = data.aws_iam_policy_document.queue_consumer["crm_contact_sync"].json
-    search_erasure      = data.aws_iam_policy_document.search_erasure.json
-    search_transform    = data.aws_iam_policy_document.search_transform.json
-  }
+  value = merge(
+    {
+      api_handler        = data.aws_iam_policy_document.api_handler.json
+      ledger_relay       = data.aws_iam_policy_document.ledger_relay.json
+      user_events_fanout = data.aws_iam_policy_document.user_events_fanout.json
+      projector          = data.aws_iam_policy_document.projector.json
+      search_erasure     = data.aws_iam_policy_document.search_erasure.json
+      search_transform   = data.aws_iam_policy_document.search_transform.json
+    },
+    { for handler, policy in data.aws_iam_policy_document.queue_consumer : handler => policy.json },
+  )
 }
 
 output "function_names" {

@@ -8,8 +8,29 @@ variable "stage" {
   type        = string
 }
 
+variable "subscribers" {
+  description = "User-event subscribers by Chalice handler name: their queue key, table key and abstract needs (open_personal_data, send_email, served_by_api)."
+  type = map(object({
+    queue = string
+    table = string
+    needs = list(string)
+  }))
+}
+
+variable "email_identity_arn" {
+  description = "SES identity subscribers needing send_email send from; null when none does."
+  type        = string
+  default     = null
+}
+
+variable "email_sender" {
+  description = "Sender address those subscribers may use (ses:FromAddress)."
+  type        = string
+  default     = null
+}
+
 variable "table_arns" {
-  description = "DynamoDB table ARN by catalogue key (ledger, users, idempotency, read_models, loyalty_enrolments, gdpr_consents, crm_contacts, personal_data_keys)."
+  description = "DynamoDB table ARN by catalogue key (the platform's tables and every subscriber's)."
   type        = map(string)
 }
 
@@ -34,7 +55,7 @@ variable "topic_arn" {
 }
 
 variable "queue_arns" {
-  description = "Consumer queue ARN by catalogue key (loyalty, gdpr, crm)."
+  description = "Consumer queue ARN by subscriber key."
   type        = map(string)
 }
 

@@ -14,7 +14,7 @@ variable "stream_failure_queue_suffix" {
 }
 
 variable "queues" {
-  description = "Consumer queues by key (see infra/catalogue.tf): name suffix, SNS filter policy (JSON), DLQ maxReceiveCount, consumer Lambda timeout, visibility timeout and retention."
+  description = "Consumer queues by subscriber key (from var.subscribers of the root): name suffix, SNS filter policy (JSON), DLQ maxReceiveCount, consumer Lambda timeout, visibility timeout and retention."
   type = map(object({
     env_var                       = string
     suffix                        = string
@@ -28,8 +28,8 @@ variable "queues" {
   }))
 
   validation {
-    condition     = alltrue([for q in values(var.queues) : q.visibility_timeout_seconds >= 6 * q.lambda_timeout_seconds])
-    error_message = "Each queue's visibility_timeout_seconds must be at least 6x its consumer's lambda_timeout_seconds."
+    condition     = alltrue([for q in values(var.queues) : q.visibility_timeout_seconds >= q.lambda_timeout_seconds])
+    error_message = "SQS event sources require each queue's visibility_timeout_seconds to be at least its consumer's lambda_timeout_seconds."
   }
 
   validation {

@@ -1,0 +1,40 @@
+"""What a subscriber's consumer is built from (resources.Subscriber.consumer)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from chalicelib.events import CloudEvent
+from chalicelib.personal_data import PersonalDataVault
+
+__all__ = ["SubscriberContext"]
+
+
+class SubscriberContext(Protocol):
+    """What a subscriber is given, matching its declared needs (resources.Need)."""
+
+    @property
+    def table(self) -> Any:
+        """The subscriber's own DynamoDB table."""
+        ...
+
+    @property
+    def history(self) -> Callable[[str, int], list[CloudEvent]]:
+        """A user's ledger events after a version (Need.READ_LEDGER)."""
+        ...
+
+    @property
+    def vault(self) -> PersonalDataVault:
+        """Opens sealed personal fields (Need.OPEN_PERSONAL_DATA)."""
+        ...
+
+    @property
+    def ses(self) -> Any:
+        """An SES v2 client (Need.SEND_EMAIL)."""
+        ...
+
+    @property
+    def email_sender(self) -> str:
+        """The verified sender address (Need.SEND_EMAIL)."""
+        ...
