@@ -14,10 +14,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.events import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
 from projections.cents import cents_to_decimal, format_cents, to_cents
 from projections.envelope import Event
 from projections.errors import NegativeBalance, ProjectionError
+from projections.event_types import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
+from projections.replay import replay
 
 __all__ = [
     "ACCOUNTS",
@@ -124,8 +125,6 @@ def account_at(
     raw_events: Iterable[bytes | str], account_id: str, at: datetime | str
 ) -> Account | None:
     """The account as of ``at``: its ledger events with ``time <= at``, folded."""
-    from projections.replay import replay  # replay imports this module's siblings
-
     return replay(raw_events, ACCOUNTS, until=at).states.get(account_id)
 
 

@@ -27,16 +27,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chalicelib.events import (
+from projections.cents import to_cents
+from projections.envelope import Event
+from projections.errors import ProjectionError
+from projections.event_types import (
     PURCHASE_MADE,
     USER_CREATED,
     USER_LOYALTY_JOINED,
     USER_LOYALTY_LEFT,
     USER_TYPES,
 )
-from projections.cents import to_cents
-from projections.envelope import Event
-from projections.errors import ProjectionError
 from projections.timekeys import time_key
 
 __all__ = [
