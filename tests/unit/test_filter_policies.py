@@ -20,6 +20,10 @@ from chalicelib.events import (
 from chalicelib.fanout import FANOUT_TYPE_PREFIX, message_attributes
 
 
+# The subscribers whose filter policies select by the loyalty and marketing flags.
+FLAG_SUBSCRIBERS = {"loyalty", "gdpr", "crm"}
+
+
 def _queues_for(event: CloudEvent) -> set[str]:
     attributes = {
         name: {"Type": value["DataType"], "Value": value["StringValue"]}
@@ -28,7 +32,8 @@ def _queues_for(event: CloudEvent) -> set[str]:
     return {
         q.key
         for q in resources.QUEUES
-        if FilterPolicyMatcher(q.filter_policy, "MessageAttributes").matches(attributes, "")
+        if q.key in FLAG_SUBSCRIBERS
+        and FilterPolicyMatcher(q.filter_policy, "MessageAttributes").matches(attributes, "")
     }
 
 
