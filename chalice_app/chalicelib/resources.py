@@ -309,6 +309,25 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
         # Stored sealed as it arrives; opened when marketing reads it through the API.
         needs=frozenset({Need.OPEN_PERSONAL_DATA, Need.READ_LEDGER, Need.SERVED_BY_API}),
     ),
+    Subscriber(
+        handler="welcome_email",
+        consumer="chalicelib.welcome_email:WelcomeEmail",
+        queue=QueueSpec(
+            key="welcome",
+            env_var="WELCOME_QUEUE",
+            suffix="welcome-email",
+            filter_policy={"type": ["com.example.user.created"]},
+        ),
+        # One item per (user, version) claimed before sending: never twice.
+        table=TableSpec(
+            key="welcome_emails",
+            env_var="WELCOME_EMAILS_TABLE",
+            suffix="welcome-emails",
+            hash_key="user_id",
+            range_key="version",
+        ),
+        needs=frozenset({Need.OPEN_PERSONAL_DATA, Need.SEND_EMAIL}),
+    ),
 )
 
 QUEUES: tuple[QueueSpec, ...] = tuple(s.queue for s in SUBSCRIBERS)
