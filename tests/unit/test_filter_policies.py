@@ -19,7 +19,6 @@ from chalicelib.events import (
 )
 from chalicelib.fanout import FANOUT_TYPE_PREFIX, message_attributes
 
-
 # The subscribers whose filter policies select by the loyalty and marketing flags.
 FLAG_SUBSCRIBERS = {"loyalty", "gdpr", "crm"}
 
