@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from botocore.exceptions import ClientError
@@ -29,9 +29,9 @@ from chalicelib.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.inputs import ClientId, Currency, parse_instant
 from chalicelib.ledger import EventLedger
 from chalicelib.money import PositiveAmount, format_money
-from projections.accounts import Account, account_at, fold
-from projections.cents import to_cents
-from projections.envelope import decode_event
+from projections.accounts import Account, account_at, evolve, fold
+from projections.envelope import decode_event, from_mapping
+from projections.errors import NegativeBalance
 
 __all__ = [
     "SNAPSHOT_EVERY",
@@ -201,28 +201,27 @@ class AccountService:
     def _move(
         self, account_id: str, amount: Decimal, *, withdraw: bool, key: IdempotencyKey | None
     ) -> StoredResponse:
-        cents = to_cents(format_money(amount))
-
         def decide() -> Decision:
             account = self.current(account_id, self._snapshots.load(account_id))
-            if withdraw and cents > account.balance_cents:
-                raise Conflict(
-                    f"balance {account.to_dict()['balance']} is less than {format_money(amount)}",
-                    code="insufficient_funds",
-                    details=[{"field": "amount", "message": "exceeds the balance"}],
-                )
             data = (
                 AccountWithdrawn(account_id=account_id, amount=amount)
                 if withdraw
                 else AccountDeposited(account_id=account_id, amount=amount)
             )
-            version = account.version + 1
-            event = new_event(data, subject=account_id, version=version)
-            balance = account.balance_cents + (-cents if withdraw else cents)
-            after = Account(account.id, account.owner_id, account.currency, balance, version)
+            event = new_event(data, subject=account_id, version=account.version + 1)
+            # The response's state is the fold's: the balance rule lives in evolve only.
+            try:
+                # A deposit or withdrawal of an existing account yields an account.
+                after = cast(Account, evolve(account, from_mapping(event.to_dict())))
+            except NegativeBalance:
+                raise Conflict(
+                    f"balance {account.to_dict()['balance']} is less than {format_money(amount)}",
+                    code="insufficient_funds",
+                    details=[{"field": "amount", "message": "exceeds the balance"}],
+                ) from None
             body = {
                 "event_id": event.id,
-                "version": version,
+                "version": after.version,
                 "balance": after.to_dict()["balance"],
             }
             return Decision(response=StoredResponse(201, body), events=[event])

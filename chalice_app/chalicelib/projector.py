@@ -21,6 +21,7 @@ from chalicelib.read_models import ReadModelStore, Stored
 from projections import accounts, loyalty
 from projections.envelope import Event, from_mapping
 from projections.errors import ProjectionError
+from projections.ordering import Arrival, arrival
 
 __all__ = ["ProjectorStats", "project_records"]
 
@@ -125,9 +126,10 @@ def _apply(
         stored = load(event)
         positions = dict(stored.positions) if stored else {}
         current = positions.get(event.subject, 0)
-        if event.aggregateversion <= current:
+        where = arrival(current, event.aggregateversion)
+        if where is Arrival.DUPLICATE:
             return False
-        if event.aggregateversion > current + 1:
+        if where is Arrival.EARLY:
             raise OutOfOrderEvent(
                 f"{event.type} {event.subject} v{event.aggregateversion}: "
                 f"read model is at v{current}"

@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from chalicelib.events import CloudEvent, format_time, utc_now
 from chalicelib.exceptions import OutOfOrderEvent
 from chalicelib.subscriber_context import SubscriberContext
+from projections.ordering import Arrival, arrival
 
 __all__ = ["History", "UserRecordConsumer", "VersionedUserTable"]
 
@@ -51,9 +52,10 @@ class VersionedUserTable:
         """
         current = self.get(event.subject)
         applied = int(current["version"]) if current else 0
-        if event.aggregateversion <= applied:
+        where = arrival(applied, event.aggregateversion)
+        if where is Arrival.DUPLICATE:
             return False
-        if event.aggregateversion > applied + 1:
+        if where is Arrival.EARLY:
             raise OutOfOrderEvent(
                 f"{event.type} v{event.aggregateversion} of {event.subject} before v{applied + 1}"
             )
@@ -84,7 +86,8 @@ class VersionedUserTable:
 
     def _raced(self, event: CloudEvent) -> bool:
         current = self.get(event.subject)
-        if current and int(current["version"]) >= event.aggregateversion:
+        applied = int(current["version"]) if current else 0
+        if arrival(applied, event.aggregateversion) is Arrival.DUPLICATE:
             return False
         raise OutOfOrderEvent(f"{event.type} v{event.aggregateversion} of {event.subject} raced")
 
@@ -123,7 +126,7 @@ class UserRecordConsumer(ABC):
         """Apply ``event``; False if it was already applied (duplicate)."""
         current = self._store.get(event.subject)
         applied = int(current["version"]) if current else 0
-        if event.aggregateversion > applied + 1:
+        if arrival(applied, event.aggregateversion) is Arrival.EARLY:
             self._fill_gap(event, applied)
         return self._apply(event)
 
