@@ -1,8 +1,8 @@
 """Exceptions of chalicelib; the HTTP layer maps them to responses.
 
 ``DomainError`` carries the documented body (code, message, details) and no
-status code: chalicelib.http maps each class to its status. ``ApiError`` and
-its older subclasses still carry one.
+status code: chalicelib.http maps each class to its status. Only ``ApiError``,
+the HTTP edge's own errors (405, 413, 415), names its status.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ __all__ = [
     "OutOfOrderEvent",
     "PayloadTooLarge",
     "Unauthorized",
+    "Unavailable",
     "UnsupportedMediaType",
     "ValidationFailed",
 ]
@@ -73,12 +74,6 @@ class DomainError(Exception):
         return {"error": self.code, "message": self.message, "details": self.details}
 
 
-class ApiError(DomainError):
-    """A DomainError that names its own HTTP status."""
-
-    status_code = 400
-
-
 class Unauthorized(DomainError):
     """No valid access token of the platform's user pool."""
 
@@ -103,14 +98,22 @@ class IdentityUnavailable(DomainError):
     code = "identity_unavailable"
 
 
-class ValidationFailed(ApiError):
-    status_code = 400
+class ValidationFailed(DomainError):
+    """The input breaks a rule of its shape or values."""
+
     code = "validation_error"
 
 
-class NotFound(ApiError):
-    status_code = 404
+class NotFound(DomainError):
+    """The addressed resource does not exist (or is not visible)."""
+
     code = "not_found"
+
+
+class ApiError(DomainError):
+    """An error of the HTTP edge itself (method, size, media type): it names its status."""
+
+    status_code = 400
 
 
 class MethodNotAllowed(ApiError):
@@ -128,9 +131,16 @@ class UnsupportedMediaType(ApiError):
     code = "unsupported_media_type"
 
 
-class Conflict(ApiError):
-    status_code = 409
+class Conflict(DomainError):
+    """The request contradicts the current state (e.g. insufficient funds, email taken)."""
+
     code = "conflict"
+
+
+class Unavailable(DomainError):
+    """A capability the request needs is not set up or not reachable; try again later."""
+
+    code = "unavailable"
 
 
 class BatchItemFailures(RuntimeError):

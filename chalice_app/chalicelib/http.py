@@ -16,6 +16,7 @@ from chalicelib.access import Caller, is_public
 from chalicelib.api_routes import OPERATIONS
 from chalicelib.exceptions import (
     ApiError,
+    Conflict,
     DomainError,
     Forbidden,
     IdempotencyKeyReused,
@@ -23,6 +24,7 @@ from chalicelib.exceptions import (
     NotFound,
     PayloadTooLarge,
     Unauthorized,
+    Unavailable,
     ValidationFailed,
 )
 from chalicelib.idempotency import StoredResponse
@@ -49,8 +51,12 @@ MAX_PATH_PARAMETER_LENGTH = 256
 ModelT = TypeVar("ModelT", bound=BaseModel)
 # Where the authentication middleware leaves the verified Caller in the request context.
 CALLER = "caller"
-# The status of each DomainError that does not name its own (ApiError does).
+# The status of each kind of domain error (the most specific kind wins).
 STATUS_CODES: dict[type[DomainError], int] = {
+    ValidationFailed: 400,
+    NotFound: 404,
+    Conflict: 409,
+    Unavailable: 503,
     Unauthorized: 401,
     Forbidden: 403,
     IdempotencyKeyReused: 422,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from chalicelib.exceptions import ApiError
+from chalicelib.exceptions import Unavailable
 from chalicelib.search.query import SearchQuery
 
 __all__ = [
@@ -44,10 +44,9 @@ class IndexAlreadyExists(SearchBackendError):
     """``create_index`` of a name that exists."""
 
 
-class SearchUnavailable(ApiError):
-    """503: search is not set up (no index behind the alias, or no backend configured)."""
+class SearchUnavailable(Unavailable):
+    """Search is not set up (no index behind the alias, or no backend configured)."""
 
-    status_code = 503
     code = "search_unavailable"
 
 
