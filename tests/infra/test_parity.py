@@ -8,7 +8,11 @@ provisions from the declaration is what Terraform is given.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -459,3 +463,60 @@ def test_local_stack_hands_the_api_the_pool_it_created(session: boto3.session.Se
     cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=env["COGNITO_APP_CLIENT_ID"])
     assert env["COGNITO_ISSUER"] == f"https://cognito-idp.eu-west-1.amazonaws.com/{pool_id}"
     assert env["COGNITO_JWKS_URL"] == f"{env['COGNITO_ISSUER']}/.well-known/jwks.json"
+
+
+PLUGIN_DIR = Path(os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins"))
+
+
+def _terraform_evaluates(tmp_path: Path, expression: str) -> Any:
+    """``expression`` as Terraform evaluates it in a copy of infra/ (with the generated tfvars)."""
+    work = tmp_path / "infra"
+    shutil.copytree(hcl.INFRA, work, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+    init = ["terraform", "init", "-backend=false", "-input=false", f"-plugin-dir={PLUGIN_DIR}"]
+    subprocess.run(init, cwd=work, capture_output=True, timeout=180, check=True)
+    result = subprocess.run(
+        ["terraform", "console", "-no-color"],
+        cwd=work,
+        input=f"jsonencode({expression})\n",
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
+    return json.loads(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("terraform") is None or not PLUGIN_DIR.is_dir(),
+    reason="needs terraform and a local AWS provider mirror (TF_PLUGIN_DIR)",
+)
+def test_terraform_is_given_the_queues_and_tables_the_local_stack_provisions(
+    tmp_path: Path, provisioned: Any
+) -> None:
+    # GIVEN the queues and tables as Terraform itself evaluates them from the generated inputs
+    evaluated = _terraform_evaluates(tmp_path, "{ queues = local.queues, tables = local.tables }")
+    sqs, dynamodb = provisioned.client("sqs"), provisioned.client("dynamodb")
+    # WHEN comparing them with what the local stack provisioned from the declarations
+    for queue in evaluated["queues"].values():
+        url = sqs.get_queue_url(QueueName=f"{PREFIX}-{queue['suffix']}")["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        # THEN every queue Terraform creates exists locally with the same settings
+        assert int(attrs["VisibilityTimeout"]) == queue["visibility_timeout_seconds"]
+        assert (
+            int(json.loads(attrs["RedrivePolicy"])["maxReceiveCount"])
+            == (queue["max_receive_count"])
+        )
+        assert int(attrs["MessageRetentionPeriod"]) == queue["message_retention_seconds"]
+    # AND every table Terraform creates exists locally with the same keys
+    assert {f"{PREFIX}-{t['suffix']}" for t in evaluated["tables"].values()} == set(
+        dynamodb.list_tables()["TableNames"]
+    )
+    for table in evaluated["tables"].values():
+        described = dynamodb.describe_table(TableName=f"{PREFIX}-{table['suffix']}")["Table"]
+        keys = {k["KeyType"]: k["AttributeName"] for k in described["KeySchema"]}
+        assert (keys.get("HASH"), keys.get("RANGE")) == (table["hash_key"], table["range_key"])
+    # AND the subscribers' handlers are the ones the app registers
+    assert {q["consumer"] for q in evaluated["queues"].values()} == {
+        s.handler for s in resources.SUBSCRIBERS
+    }
