@@ -112,7 +112,7 @@ class Subscriber:
     Terraform (through scripts/gen_subscribers_tfvars.py), the local stack,
     the app's event sources and the Chalice hand-off all derive from this.
     ``consumer`` is ``"module:Class"`` of a class with a
-    ``from_context(context)`` constructor (chalicelib.consumers.SubscriberContext).
+    ``from_context(context)`` constructor (chalicelib.subscriber_context).
     """
 
     handler: str

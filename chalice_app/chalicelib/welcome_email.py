@@ -21,9 +21,9 @@ from typing import Any, Self
 
 from botocore.exceptions import ClientError
 
-from chalicelib.consumers import SubscriberContext
 from chalicelib.events import USER_CREATED, CloudEvent, UserCreated, format_time, utc_now
 from chalicelib.personal_data import REDACTED, PersonalDataVault
+from chalicelib.subscriber_context import SubscriberContext
 
 __all__ = ["SUBJECT", "WelcomeEmail", "render"]
 
