@@ -136,6 +136,9 @@ def _client(url: str, service: str) -> Any:
     return _session().client(service, endpoint_url=url)  # type: ignore[call-overload]
 
 
+REHEARSAL_EMAIL_SENDER = "no-reply@example.com"
+
+
 def prepare_infra(work: Path, url: str) -> Path:
     """A copy of infra/ whose provider override points every endpoint at ``url``."""
     tf_dir = work / "infra"
@@ -144,6 +147,10 @@ def prepare_infra(work: Path, url: str) -> Path:
     )
     override = OVERRIDE_EXAMPLE.read_text().replace(EXAMPLE_ENDPOINT, url)
     (tf_dir / "rehearsal_provider_override.tf").write_text(override)
+    # The documented apply passes the sender of the subscribers that send email.
+    (tf_dir / "rehearsal.auto.tfvars.json").write_text(
+        json.dumps({"email_sender": REHEARSAL_EMAIL_SENDER}) + "\n"
+    )
     terraform(["init", "-input=false", "-no-color", f"-plugin-dir={provider_mirror()}"], tf_dir)
     return tf_dir
 
