@@ -188,11 +188,18 @@ def _policy_statements(iam: hcl.Module) -> dict[str, list[dict[str, Any]]]:
         ):
             if need not in each.get("needs", []):
                 sources = re.sub(rf"data\.aws_iam_policy_document\.{document}\b", "", sources)
+        # Dynamic statements render their content (the for_each guards them by need).
+        dynamic = [
+            content
+            for block in hcl.blocks(body, "dynamic")
+            if "statement" in block
+            for content in hcl.blocks(block["statement"], "content")
+        ]
         own = [
             {k: _rendered(hcl.attr(st, k), each_key, each) for k in ("sid", "actions", "resources")}
-            for st in hcl.blocks(body, "statement")
+            for st in [*hcl.blocks(body, "statement"), *dynamic]
         ]
-        for source in re.findall(r"data\.aws_iam_policy_document\.(\w+)(?:\[0\])?\.json", sources):
+        for source in re.findall(r"data\.aws_iam_policy_document\.(\w+)\.json", sources):
             own += statements(source)
         return own
 
@@ -255,11 +262,16 @@ def test_subscribers_are_scoped_to_their_own_queue_table_and_needs() -> None:
 def test_sending_email_is_limited_to_the_identity_and_its_sender_address() -> None:
     # GIVEN the send_email statement of the iam module
     document = hcl.module("modules/iam").data["aws_iam_policy_document"]["send_email"]
-    (statement,) = hcl.blocks(document, "statement")
+    (dynamic,) = hcl.blocks(document, "dynamic")
+    (statement,) = hcl.blocks(dynamic["statement"], "content")
     condition = hcl.blocks(statement, "condition")[0]
-    # THEN it allows ses:SendEmail on the identity only, from the sender address only
+    # THEN it allows ses:SendEmail on the identity only, from the sender address only,
+    # and only when a subscriber needs it
+    assert "local.sends_email ? ['${var.email_identity_arn}']" in str(
+        hcl.attr(dynamic["statement"], "for_each")
+    )
     assert hcl.attr(statement, "actions") == ["ses:SendEmail"]
-    assert hcl.attr(statement, "resources") == ["${var.email_identity_arn}"]
+    assert hcl.attr(statement, "resources") == ["${statement.value}"]
     assert hcl.attr(condition, "variable") == "ses:FromAddress"
     assert hcl.attr(condition, "values") == ["${var.email_sender}"]
 

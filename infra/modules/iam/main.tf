@@ -30,6 +30,8 @@ locals {
   # scripts/tf_outputs_to_chalice.py STREAM_CONSUMERS lists the same (tested).
   stream_consumers = ["ledger_relay", "user_events_fanout", "projector", "search_erasure"]
 
+  sends_email = anytrue([for s in values(var.subscribers) : contains(s.needs, "send_email")])
+
   # Tables of the subscribers whose records the API serves.
   served_tables = [for s in values(var.subscribers) : local.t[s.table] if contains(s.needs, "served_by_api")]
 
@@ -207,7 +209,7 @@ data "aws_iam_policy_document" "queue_consumer" {
     [data.aws_iam_policy_document.tracing.json],
     contains(each.value.needs, "read_ledger") ? [data.aws_iam_policy_document.read_ledger.json] : [],
     contains(each.value.needs, "open_personal_data") ? [data.aws_iam_policy_document.open_personal_data.json] : [],
-    contains(each.value.needs, "send_email") ? [data.aws_iam_policy_document.send_email[0].json] : [],
+    contains(each.value.needs, "send_email") ? [data.aws_iam_policy_document.send_email.json] : [],
   )
 
   statement {
@@ -243,18 +245,22 @@ data "aws_iam_policy_document" "queue_consumer" {
 }
 
 # Sending email: from the platform's SES identity, as its sender address only.
+# One statement when a subscriber needs it (a dynamic block, not a counted
+# document, so referencing it never indexes an instance that may not exist).
 data "aws_iam_policy_document" "send_email" {
-  count = var.email_identity_arn == null ? 0 : 1
+  dynamic "statement" {
+    for_each = local.sends_email ? [var.email_identity_arn] : []
 
-  statement {
-    sid       = "SendEmail"
-    actions   = ["ses:SendEmail"]
-    resources = [var.email_identity_arn]
+    content {
+      sid       = "SendEmail"
+      actions   = ["ses:SendEmail"]
+      resources = [statement.value]
 
-    condition {
-      test     = "StringEquals"
-      variable = "ses:FromAddress"
-      values   = [var.email_sender]
+      condition {
+        test     = "StringEquals"
+        variable = "ses:FromAddress"
+        values   = [var.email_sender]
+      }
     }
   }
 }

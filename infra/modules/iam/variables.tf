@@ -18,7 +18,7 @@ variable "subscribers" {
 }
 
 variable "email_identity_arn" {
-  description = "SES identity subscribers needing send_email send from; null when none does."
+  description = "SES identity subscribers needing send_email send from (required when one does)."
   type        = string
   default     = null
 }
