@@ -153,7 +153,6 @@ module "iam" {
   app_name                  = var.chalice_app_name
   stage                     = var.chalice_stage
   subscribers               = { for k, s in var.subscribers : s.handler => { queue = k, table = s.table_key, needs = s.needs } }
-  email_identity_arn        = local.sends_email ? module.email_identity[0].identity_arn : null
   email_sender              = var.email_sender
   table_arns                = module.state.table_arns
   state_kms_key_arn         = module.key_state.key_arn

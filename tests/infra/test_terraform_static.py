@@ -267,7 +267,7 @@ def test_sending_email_is_limited_to_the_identity_and_its_sender_address() -> No
     condition = hcl.blocks(statement, "condition")[0]
     # THEN it allows ses:SendEmail on the identity only, from the sender address only,
     # and only when a subscriber needs it
-    assert "local.sends_email ? ['${var.email_identity_arn}']" in str(
+    assert "local.sends_email ? ['${local.email_identity_arn}']" in str(
         hcl.attr(dynamic["statement"], "for_each")
     )
     assert hcl.attr(statement, "actions") == ["ses:SendEmail"]

@@ -31,6 +31,8 @@ locals {
   stream_consumers = ["ledger_relay", "user_events_fanout", "projector", "search_erasure"]
 
   sends_email = anytrue([for s in values(var.subscribers) : contains(s.needs, "send_email")])
+  # The SES identity of the sender address, built like the function ARNs: known at plan time.
+  email_identity_arn = "arn:${data.aws_partition.current.partition}:ses:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:identity/${coalesce(var.email_sender, "none")}"
 
   # Tables of the subscribers whose records the API serves.
   served_tables = [for s in values(var.subscribers) : local.t[s.table] if contains(s.needs, "served_by_api")]
@@ -249,7 +251,7 @@ data "aws_iam_policy_document" "queue_consumer" {
 # document, so referencing it never indexes an instance that may not exist).
 data "aws_iam_policy_document" "send_email" {
   dynamic "statement" {
-    for_each = local.sends_email ? [var.email_identity_arn] : []
+    for_each = local.sends_email ? [local.email_identity_arn] : []
 
     content {
       sid       = "SendEmail"

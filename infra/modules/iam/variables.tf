@@ -17,14 +17,8 @@ variable "subscribers" {
   }))
 }
 
-variable "email_identity_arn" {
-  description = "SES identity subscribers needing send_email send from (required when one does)."
-  type        = string
-  default     = null
-}
-
 variable "email_sender" {
-  description = "Sender address those subscribers may use (ses:FromAddress)."
+  description = "Sender address of subscribers needing send_email: they may send as it (ses:FromAddress) through its SES identity only."
   type        = string
   default     = null
 }
