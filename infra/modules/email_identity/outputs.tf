@@ -1,4 +1,4 @@
 output "identity_arn" {
-  description = "ARN of the SES email identity; ses:SendEmail is granted on it only."
-  value       = aws_sesv2_email_identity.sender.arn
+  description = "ARN of the SES email identity (null when not enabled)."
+  value       = one(aws_sesv2_email_identity.sender[*].arn)
 }

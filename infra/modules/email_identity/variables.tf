@@ -1,5 +1,10 @@
+variable "enabled" {
+  description = "Whether any subscriber needs send_email; without one no identity is created."
+  type        = bool
+}
+
 variable "sender" {
-  description = "Sender email address (set var.email_sender of the root module)."
+  description = "Sender email address (var.email_sender of the root module); required when enabled."
   type        = string
-  nullable    = false
+  default     = null
 }

@@ -9,7 +9,7 @@ variable "stage" {
 }
 
 variable "subscribers" {
-  description = "User-event subscribers by Chalice handler name: their queue key, table key and abstract needs (open_personal_data, send_email, served_by_api)."
+  description = "User-event subscribers by Chalice handler name: their queue key, table key and abstract needs (open_personal_data, read_ledger, send_email, served_by_api)."
   type = map(object({
     queue = string
     table = string
