@@ -87,6 +87,19 @@ class WelcomeEmail:
         logger.info("welcome email %s sent for user %s", response["MessageId"], event.subject)
         return True
 
+    def position(self, user_id: str) -> dict[str, Any] | None:
+        """The latest version claimed for ``user_id`` and its event; None if none."""
+        items = self._table.query(
+            KeyConditionExpression="user_id = :u",
+            ExpressionAttributeValues={":u": user_id},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )["Items"]
+        if not items:
+            return None
+        return {"version": int(items[0]["version"]), "last_event_id": items[0]["event_id"]}
+
     def _key(self, event: CloudEvent) -> dict[str, Any]:
         return {"user_id": event.subject, "version": event.aggregateversion}
 

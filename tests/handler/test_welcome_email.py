@@ -11,6 +11,7 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
+from chalicelib import service
 from chalicelib.exceptions import BatchItemFailures
 from chalicelib.welcome_email import SUBJECT
 from tests.conftest import REGION
@@ -57,6 +58,9 @@ def test_a_new_user_gets_one_templated_email(
     (record,) = table_items(aws_env["WELCOME_EMAILS_TABLE"])
     assert (record["status"], record["version"], record["message_id"]) == ("sent", 1, message.id)
     assert "grace" not in repr(record).lower()
+    # AND ops see where the subscriber stands for that person
+    position = service.subscriber_consumer("welcome").position(record["user_id"])
+    assert position == {"version": 1, "last_event_id": record["event_id"]}
 
 
 def test_redelivery_never_sends_twice(
