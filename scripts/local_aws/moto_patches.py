@@ -188,6 +188,38 @@ def _kinesis_create_stream_tags(set_: Setter) -> None:
     set_(KinesisResponse, "create_stream", create_stream)
 
 
+def _sesv2_identity_tags_by_aws_arn(set_: Setter) -> None:
+    # moto: CreateEmailIdentity files the identity's tags under
+    # arn:...:ses:<region>:<account>:email-identity/<name>, while the identity's
+    # ARN in AWS (and the provider's ListTagsForResource) is ...:identity/<name>,
+    # so tags given at creation (default_tags) never read back.
+    from moto.sesv2.models import SESV2Backend
+    from moto.utilities.utils import get_partition
+
+    original = SESV2Backend.create_email_identity
+
+    def create_email_identity(
+        self: Any,
+        email_identity: str,
+        tags: list[dict[str, str]] | None,
+        dkim_signing_attributes: object | None,
+        configuration_set_name: str | None,
+    ) -> Any:
+        identity = original(
+            self, email_identity, tags, dkim_signing_attributes, configuration_set_name
+        )
+        if tags:
+            partition = get_partition(self.region_name)
+            arn = (
+                f"arn:{partition}:ses:{self.region_name}:{self.account_id}"
+                f":identity/{email_identity}"
+            )
+            self.core_backend.tagger.tag_resource(arn, tags)
+        return identity
+
+    set_(SESV2Backend, "create_email_identity", create_email_identity)
+
+
 PATCHES: tuple[Patch, ...] = (
     Patch(
         name="sqs-redrive-allow-policy",
@@ -212,6 +244,12 @@ PATCHES: tuple[Patch, ...] = (
         moto="CreateStream ignores Tags",
         aws="CreateStream tags the new stream",
         apply=_kinesis_create_stream_tags,
+    ),
+    Patch(
+        name="sesv2-identity-tags-by-aws-arn",
+        moto="CreateEmailIdentity tags ...:email-identity/<name>, not the identity's ARN",
+        aws="an email identity's tags are those of its ARN ...:identity/<name>",
+        apply=_sesv2_identity_tags_by_aws_arn,
     ),
     Patch(
         name="lambda-mappings-by-function-arn",

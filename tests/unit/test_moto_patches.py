@@ -20,9 +20,7 @@ SWAGGER_2 = {
     "swagger": "2.0",
     "info": {"version": "1.0", "title": "event-platform"},
     "schemes": ["https"],
-    "paths": {
-        "/users/{user_id}": {"get": {"responses": {"200": {"description": "200 response"}}}}
-    },
+    "paths": {"/users/{user_id}": {"get": {"responses": {"200": {"description": "200 response"}}}}},
 }
 
 
@@ -223,6 +221,37 @@ def test_patched_moto_tags_a_stream_at_creation(
     tags = kinesis.list_tags_for_stream(StreamName="evp-events")["Tags"]
     assert tags == [{"Key": "Project", "Value": "p"}]
     assert kinesis.list_tags_for_stream(StreamName="plain")["Tags"] == []
+
+
+SENDER_ARN = "arn:aws:ses:eu-west-1:123456789012:identity/no-reply@example.com"
+
+
+def test_moto_files_an_email_identitys_tags_under_another_arn(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN unpatched moto
+    ses = session.client("sesv2")
+    # WHEN creating an email identity with tags, as the provider does with default_tags
+    ses.create_email_identity(
+        EmailIdentity="no-reply@example.com", Tags=[{"Key": "Project", "Value": "p"}]
+    )
+    # THEN the identity's ARN has none (AWS tags it)
+    assert ses.list_tags_for_resource(ResourceArn=SENDER_ARN)["Tags"] == []
+
+
+def test_patched_moto_tags_an_email_identity_by_its_arn(
+    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the patch
+    _patched("sesv2-identity-tags-by-aws-arn", monkeypatch)
+    ses = session.client("sesv2")
+    # WHEN creating an email identity with tags
+    ses.create_email_identity(
+        EmailIdentity="no-reply@example.com", Tags=[{"Key": "Project", "Value": "p"}]
+    )
+    # THEN its ARN carries them
+    tags = ses.list_tags_for_resource(ResourceArn=SENDER_ARN)["Tags"]
+    assert tags == [{"Key": "Project", "Value": "p"}]
 
 
 def test_moto_has_no_firehose_opensearch_destination(session: boto3.session.Session) -> None:
