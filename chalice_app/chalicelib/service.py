@@ -299,7 +299,6 @@ def _history(user_id: str, after_version: int) -> list[CloudEvent]:
     return _ledger().load(user_id, after_version=after_version)
 
 
-
 @authorize(person("user_id"))
 def gdpr_consents(
     caller: Caller, user_id: str, query: Mapping[str, str] | None = None
@@ -418,8 +417,8 @@ class _Drillable:
 
 def consume_user_events(consumer_key: str, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Run the consumer declared as ``consumer_key`` over an SQS batch."""
-    consumer = subscriber_consumer(consumer_key)
-    return SqsBatchProcessor(aws.client("sqs"), consumer).process(records)
+    consumer = _Drillable(consumer_key, subscriber_consumer(consumer_key))
+    return SqsBatchProcessor(aws.client("sqs"), consumer, consumer_key).process(records)
 
 
 _search_cache: dict[str, tuple[Settings, SearchIndex]] = {}

@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib import resources
 from chalicelib.settings import get_settings
 from operations import queues, stream_failures
 from tests.handler.helpers import queue_url
@@ -39,12 +40,10 @@ def _count(name: str) -> int:
 
 def test_failure_queues_are_every_dlq_and_stream_failures(aws_env: dict[str, str]) -> None:
     names = {q.name for q in queues.failure_queues(get_settings())}
-    assert names == {
-        "evp-loyalty-enrolment-dlq",
-        "evp-gdpr-consents-dlq",
-        "evp-crm-contacts-dlq",
-        "evp-stream-failures",
-    }
+    # every declared subscriber's DLQ, and the stream consumers' on-failure queue
+    dlqs = {f"evp-{s.queue.dlq_suffix}" for s in resources.SUBSCRIBERS}
+    assert "evp-loyalty-enrolment-dlq" in dlqs
+    assert names == dlqs | {"evp-stream-failures"}
     assert queues.find_queue(get_settings(), "stream-failures").kind == "stream-failures"
     with pytest.raises(KeyError):
         queues.find_queue(get_settings(), "nope")
