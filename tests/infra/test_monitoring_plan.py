@@ -70,6 +70,8 @@ def planned(
             f"-var=name_prefix={PREFIX}",
             f"-var=chalice_app_name={APP}",
             f"-var=chalice_stage={STAGE}",
+            # The documented apply names the sender of the subscribers that send email.
+            "-var=email_sender=no-reply@example.com",
         ],
         work,
     )

@@ -8,8 +8,6 @@ provisions from the declaration is what Terraform is given.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -21,7 +19,9 @@ from gen_subscribers_tfvars import TFVARS, render
 
 from chalicelib import resources
 from local_aws.provision import TERRAFORM_ONLY_TABLE_OPTIONS, provision_tables
+from local_aws.terraform_cli import missing_tooling
 from tests.infra import hcl
+from tests.infra.terraform import initialised_copy
 
 PREFIX = "evp"
 
@@ -465,15 +465,9 @@ def test_local_stack_hands_the_api_the_pool_it_created(session: boto3.session.Se
     assert env["COGNITO_JWKS_URL"] == f"{env['COGNITO_ISSUER']}/.well-known/jwks.json"
 
 
-PLUGIN_DIR = Path(os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins"))
-
-
 def _terraform_evaluates(tmp_path: Path, expression: str) -> Any:
     """``expression`` as Terraform evaluates it in a copy of infra/ (with the generated tfvars)."""
-    work = tmp_path / "infra"
-    shutil.copytree(hcl.INFRA, work, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
-    init = ["terraform", "init", "-backend=false", "-input=false", f"-plugin-dir={PLUGIN_DIR}"]
-    subprocess.run(init, cwd=work, capture_output=True, timeout=180, check=True)
+    work = initialised_copy(tmp_path / "infra")
     result = subprocess.run(
         ["terraform", "console", "-no-color"],
         cwd=work,
@@ -487,10 +481,7 @@ def _terraform_evaluates(tmp_path: Path, expression: str) -> Any:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    shutil.which("terraform") is None or not PLUGIN_DIR.is_dir(),
-    reason="needs terraform and a local AWS provider mirror (TF_PLUGIN_DIR)",
-)
+@pytest.mark.skipif(missing_tooling() is not None, reason=str(missing_tooling()))
 def test_terraform_is_given_the_queues_and_tables_the_local_stack_provisions(
     tmp_path: Path, provisioned: Any
 ) -> None:
