@@ -1043,16 +1043,23 @@ class EventSourceRunner:
         """
         t0 = time.monotonic()
         deadline = t0 + timeout
+        idle_probes = 0
         while time.monotonic() < deadline:
             with self._activity_lock:
                 t_ref = max(t0, self._last_activity)
             try:
-                if all(source.idle_since(t_ref) for source in self._sources):
-                    with self._activity_lock:
-                        if self._last_activity <= t_ref:
-                            return True
+                idle = all(source.idle_since(t_ref) for source in self._sources)
             except ClientError as exc:
                 logger.debug("wait_idle probe failed: %r", exc)
+                idle = False
+            with self._activity_lock:
+                idle = idle and self._last_activity <= t_ref
+            # Queue counts are approximate and not read at one instant: a message whose
+            # visibility expires during the read can be in neither count. Two idle
+            # probes in a row rule that out.
+            idle_probes = idle_probes + 1 if idle else 0
+            if idle_probes >= 2:
+                return True
             time.sleep(0.05)
         return False
 
