@@ -25,7 +25,7 @@ from chalicelib.events import (
     new_event,
 )
 from chalicelib.exceptions import Conflict, NotFound, ValidationFailed
-from chalicelib.idempotency import IdempotencyKey, StoredResponse
+from chalicelib.idempotency import IdempotencyKey, Outcome, StoredResponse
 from chalicelib.inputs import ClientId, Currency, parse_instant
 from chalicelib.ledger import EventLedger
 from chalicelib.money import PositiveAmount, format_money
@@ -41,7 +41,6 @@ __all__ = [
     "Transfer",
     "parse_at",
 ]
-
 
 
 class OpenAccount(BaseModel):
@@ -184,7 +183,7 @@ class AccountService:
                 version=1,
             )
             body = Account(account_id, owner_id, currency, 0, 1).to_dict()
-            return Decision(response=StoredResponse(201, body), events=[event])
+            return Decision(response=StoredResponse(Outcome.CREATED, body), events=[event])
 
         return self._runner.run(decide, scope="POST /accounts", idempotency_key=idempotency_key)
 
@@ -224,13 +223,13 @@ class AccountService:
                 "version": after.version,
                 "balance": after.to_dict()["balance"],
             }
-            return Decision(response=StoredResponse(201, body), events=[event])
+            return Decision(response=StoredResponse(Outcome.CREATED, body), events=[event])
 
         kind = "withdrawals" if withdraw else "deposits"
         response = self._runner.run(
             decide, scope=f"POST /accounts/{account_id}/{kind}", idempotency_key=key
         )
-        version = response.body.get("version", 0) if response.status_code == 201 else 0
+        version = response.body.get("version", 0) if response.outcome is Outcome.CREATED else 0
         if version and version % SNAPSHOT_EVERY == 0:
             # Best effort: a missing snapshot only means a longer tail to fold.
             self._snapshots.save(self.current(account_id, self._snapshots.load(account_id)))

@@ -27,7 +27,7 @@ from chalicelib.exceptions import (
     Unavailable,
     ValidationFailed,
 )
-from chalicelib.idempotency import StoredResponse
+from chalicelib.idempotency import Outcome, StoredResponse
 from chalicelib.inputs import validation_details
 from chalicelib.json_body import MAX_BODY_BYTES, BodyError, decode_object
 from chalicelib.observability import bind_caller
@@ -124,9 +124,12 @@ def authenticate(
     return get_response(request)
 
 
+_OUTCOME_STATUS = {Outcome.CREATED: 201, Outcome.ACCEPTED: 202, Outcome.COMPLETED: 200}
+
+
 def respond(stored: StoredResponse) -> Response:
     """The JSON response of a command's (possibly stored) result."""
-    return json_response(stored.body, stored.status_code)
+    return json_response(stored.body, _OUTCOME_STATUS[stored.outcome])
 
 
 def parse_body(raw_body: bytes | str | None, model: type[ModelT]) -> ModelT:

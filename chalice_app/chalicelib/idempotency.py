@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import orjson
@@ -22,14 +23,29 @@ import orjson
 from chalicelib.dynamo import transact_put
 from chalicelib.exceptions import IdempotencyKeyReused
 
-__all__ = ["MAX_KEY_LENGTH", "IdempotencyKey", "IdempotencyStore", "StoredResponse", "fingerprint"]
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "IdempotencyKey",
+    "IdempotencyStore",
+    "Outcome",
+    "StoredResponse",
+    "fingerprint",
+]
 
 MAX_KEY_LENGTH = 255
 
 
+class Outcome(Enum):
+    """What a command did; the HTTP layer alone maps it to a status code."""
+
+    CREATED = "created"
+    ACCEPTED = "accepted"
+    COMPLETED = "completed"
+
+
 @dataclass(frozen=True)
 class StoredResponse:
-    status_code: int
+    outcome: Outcome
     body: Any
 
 
@@ -73,7 +89,7 @@ class IdempotencyStore:
                 "this Idempotency-Key was already used with another request body",
                 details=[{"field": "Idempotency-Key", "message": "reused with another body"}],
             )
-        return StoredResponse(int(item["status_code"]), orjson.loads(item["body"]))
+        return StoredResponse(Outcome(item["outcome"]), orjson.loads(item["body"]))
 
     def put(self, scope: str, key: IdempotencyKey, response: StoredResponse) -> dict[str, Any]:
         """The transaction item recording ``response`` for a key not used yet."""
@@ -81,7 +97,7 @@ class IdempotencyStore:
         item = {
             "pk": self._pk(scope, key),
             "fingerprint": key.fingerprint,
-            "status_code": response.status_code,
+            "outcome": response.outcome.value,
             "body": orjson.dumps(response.body).decode(),
             "expires_at": now + self._ttl,
         }

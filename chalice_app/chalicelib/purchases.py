@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from chalicelib.commands import CommandRunner, Decision
 from chalicelib.events import PurchaseMade, new_event
 from chalicelib.exceptions import NotFound
-from chalicelib.idempotency import IdempotencyKey, StoredResponse
+from chalicelib.idempotency import IdempotencyKey, Outcome, StoredResponse
 from chalicelib.inputs import ClientId, Currency
 from chalicelib.ledger import EventLedger
 from chalicelib.money import PositiveAmount
@@ -80,7 +80,9 @@ class PurchaseService:
         def decide() -> Decision:
             existing = self._ledger.raw_events(aggregate_id)
             if existing:
-                return Decision(response=StoredResponse(200, _view(orjson.loads(existing[0]))))
+                return Decision(
+                    response=StoredResponse(Outcome.COMPLETED, _view(orjson.loads(existing[0])))
+                )
             event = new_event(
                 PurchaseMade(
                     user_id=user_id,
@@ -91,7 +93,9 @@ class PurchaseService:
                 subject=aggregate_id,
                 version=1,
             )
-            return Decision(response=StoredResponse(201, _view(event.to_dict())), events=[event])
+            return Decision(
+                response=StoredResponse(Outcome.CREATED, _view(event.to_dict())), events=[event]
+            )
 
         return self._runner.run(
             decide, scope=f"POST /users/{user_id}/purchases", idempotency_key=idempotency_key

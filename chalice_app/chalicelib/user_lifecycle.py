@@ -15,7 +15,7 @@ from typing import Any
 from chalicelib.commands import CommandRunner, Decision
 from chalicelib.events import new_event, utc_now
 from chalicelib.exceptions import NotFound
-from chalicelib.idempotency import StoredResponse
+from chalicelib.idempotency import Outcome, StoredResponse
 from chalicelib.ledger import EventLedger
 from chalicelib.user_aggregate import UserCommand, UserState, decide, fold
 from chalicelib.users import UserRegistry, user_pk
@@ -49,7 +49,7 @@ class UserLifecycle:
             state = self.state(user_id)
             changes = decide(state, command)
             if not changes:
-                return Decision(response=StoredResponse(200, {}))
+                return Decision(response=StoredResponse(Outcome.COMPLETED, {}))
             assert state is not None  # decide raised otherwise
             # Times never go backwards along versions, whatever the writers' clocks say.
             time = max(utc_now(), state.last_time)
@@ -60,7 +60,7 @@ class UserLifecycle:
             after = fold(events, state)
             assert after is not None
             return Decision(
-                response=StoredResponse(200, {}),
+                response=StoredResponse(Outcome.COMPLETED, {}),
                 events=events,
                 guards=[self._update_user(after)],
             )

@@ -17,12 +17,13 @@ from chalicelib.commands import CommandRunner, Decision
 from chalicelib.dynamo import transact_put
 from chalicelib.events import USER_ERASED, Consents, UserCreated, UserErased, format_time, new_event
 from chalicelib.exceptions import Conflict, NotFound
-from chalicelib.idempotency import IdempotencyKey, StoredResponse
+from chalicelib.idempotency import IdempotencyKey, Outcome, StoredResponse
 from chalicelib.inputs import AddressLine, AddressPart, Name
 from chalicelib.ledger import EventLedger
 from chalicelib.personal_data import REDACTED, DataKeyStore, PersonalDataVault
 
 __all__ = ["PERSONAL_FIELDS", "RegisterUser", "UserRegistry", "user_pk", "user_view"]
+
 
 def _address_kind(value: Any) -> str:
     return "parts" if isinstance(value, dict) else "text"
@@ -171,7 +172,7 @@ class UserRegistry:
                 details=[{"field": "email", "message": "already registered"}],
             )
             return Decision(
-                response=StoredResponse(201, user_view(user)),
+                response=StoredResponse(Outcome.CREATED, user_view(user)),
                 events=[event],
                 guards=[
                     transact_put(self._users.name, user, new_item),
@@ -195,7 +196,7 @@ class UserRegistry:
             history = [orjson.loads(raw) for raw in self._ledger.raw_events(user_id)]
             erased = [e for e in history if e["type"] == USER_ERASED]
             if erased:
-                return Decision(response=StoredResponse(202, _erasure_view(erased[0])))
+                return Decision(response=StoredResponse(Outcome.ACCEPTED, _erasure_view(erased[0])))
             event = new_event(
                 UserErased(
                     user_id=user_id,
@@ -226,7 +227,7 @@ class UserRegistry:
                     {"Delete": {"TableName": self._users.name, "Key": {"pk": item["email_lock"]}}}
                 )
             return Decision(
-                response=StoredResponse(202, _erasure_view(event.to_dict())),
+                response=StoredResponse(Outcome.ACCEPTED, _erasure_view(event.to_dict())),
                 events=[event],
                 guards=guards,
             )
