@@ -357,7 +357,7 @@ class Bench:
             raise RuntimeError(f"POST {path}: {response.status_code} {response.body!r}")
         return dict(response.json_body)
 
-    def register(self) -> str:
+    def register(self, settle: bool = True) -> str:
         """One registration with loyalty and marketing (every subscriber runs); the user id."""
         self._users += 1
         sub = f"bench-user-{self._users}"
@@ -370,7 +370,8 @@ class Bench:
             "consents": {"marketing": True},
         }
         self._post(sub, "/users", body)
-        self.pipeline.settle()
+        if settle:
+            self.pipeline.settle()
         return sub
 
     def open_account(self, owner: str) -> str:
@@ -378,17 +379,27 @@ class Bench:
         self.pipeline.settle()
         return str(account["id"])
 
-    def deposit(self, owner: str, account_id: str) -> None:
+    def deposit(self, owner: str, account_id: str, settle: bool = True) -> None:
         self._post(owner, f"/accounts/{account_id}/deposits", {"amount": "12.50"})
-        self.pipeline.settle()
+        if settle:
+            self.pipeline.settle()
 
-    def measure(self, flow: Callable[[], Any], runs: int) -> list[list[Call]]:
+    def single(self, flow: Callable[[bool], Any], runs: int) -> Measured:
+        """``runs`` flows, each settled alone; the run with the median counts."""
         out = []
         for _ in range(runs):
             self.counter.reset()
-            flow()
+            flow(True)
             out.append(self.counter.reset())
-        return out
+        return Measured(median_run(out), 1)
+
+    def burst(self, flow: Callable[[bool], Any], size: int) -> Measured:
+        """``size`` flows, then the pipeline settles once (its batches fill)."""
+        self.counter.reset()
+        for _ in range(size):
+            flow(False)
+        self.pipeline.settle()
+        return Measured(self.counter.reset(), size)
 
 
 def median_counts(runs: list[list[Call]]) -> dict[str, int]:
@@ -400,18 +411,26 @@ def median_counts(runs: list[list[Call]]) -> dict[str, int]:
 
 def median_run(runs: list[list[Call]]) -> list[Call]:
     """The run whose counts equal the medians (else the last one)."""
-    target = median_counts(runs)
+    target = {k: v for k, v in median_counts(runs).items() if v}
     for run in runs:
-        if CallCounter.tally(run) == {k: v for k, v in target.items() if v}:
+        if CallCounter.tally(run) == target:
             return run
     return runs[-1]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The calls of ``flows`` flows."""
+
+    calls: list[Call]
+    flows: int
 
 
 @dataclass(frozen=True)
 class Row:
     operation: str
     callers: tuple[str, ...]
-    calls: int
+    calls: float
     units: dict[str, float]
 
     @property
@@ -419,19 +438,19 @@ class Row:
         return cost_usd(self.units)
 
 
-def rows(calls: list[Call]) -> list[Row]:
-    """One row per ``service:Operation``: who made the calls, how many, their units."""
+def rows(measured: Measured) -> list[Row]:
+    """One row per ``service:Operation`` per flow: who made the calls, how many, their units."""
     grouped: dict[str, list[Call]] = defaultdict(list)
-    for call in calls:
+    for call in measured.calls:
         grouped[call.operation].append(call)
     out = []
     for operation, group in grouped.items():
         units: dict[str, float] = defaultdict(float)
         for call in group:
             for key, amount in call.units.items():
-                units[key] += amount
+                units[key] += amount / measured.flows
         callers = tuple(sorted({c.caller for c in group}))
-        out.append(Row(operation, callers, len(group), dict(units)))
+        out.append(Row(operation, callers, len(group) / measured.flows, dict(units)))
     return sorted(out, key=lambda r: (-r.cost, r.operation))
 
 
@@ -443,8 +462,8 @@ def _number(value: float) -> str:
     return f"{value:.6g}"
 
 
-def table(title: str, calls: list[Call]) -> str:
-    """A markdown table of a flow's calls, their billed units and cost."""
+def table(title: str, measured: Measured) -> str:
+    """A markdown table of a flow's calls, their billed units and cost (per flow)."""
     lines = [
         f"**{title}**",
         "",
@@ -452,14 +471,15 @@ def table(title: str, calls: list[Call]) -> str:
         "|---|---|---:|---|---:|",
     ]
     total = 0.0
-    for row in rows(calls):
+    for row in rows(measured):
         total += row.cost
         callers = ", ".join(row.callers)
         lines.append(
-            f"| `{row.operation}` | {callers} | {row.calls} | {_units_text(row.units)} "
-            f"| {row.cost * 1e6:.4f} |"
+            f"| `{row.operation}` | {callers} | {_number(row.calls)} "
+            f"| {_units_text(row.units)} | {row.cost * 1e6:.4f} |"
         )
-    lines.append(f"| **total** | | {len(calls)} | | **{total * 1e6:.4f}** |")
+    count = _number(len(measured.calls) / measured.flows)
+    lines.append(f"| **total** | | {count} | | **{total * 1e6:.4f}** |")
     return "\n".join(lines)
 
 
@@ -469,9 +489,9 @@ def price_table() -> str:
     return "\n".join(lines)
 
 
-def markdown(flows: Mapping[str, list[Call]]) -> str:
+def markdown(flows: Mapping[str, Measured]) -> str:
     parts = [price_table()]
-    parts += [table(f"One {name}", calls) for name, calls in flows.items()]
+    parts += [table(TITLES[name].format(n=m.flows), m) for name, m in flows.items()]
     return "\n\n".join(parts)
 
 
@@ -484,21 +504,34 @@ def write_readme(block: str, path: Path = README) -> None:
     path.write_text(pattern.sub(lambda _: replacement, text))
 
 
-def summary(flows: Mapping[str, list[list[Call]]]) -> dict[str, Any]:
-    """The JSON summary: median counts per flow and the cost per million flows."""
-    out: dict[str, Any] = {name: median_counts(runs) for name, runs in flows.items()}
-    out["cost_usd_per_million"] = {
-        name: round(sum(r.cost for r in rows(median_run(runs))) * 1e6, 4)
-        for name, runs in flows.items()
+def summary(flows: Mapping[str, Measured]) -> dict[str, Any]:
+    """The JSON summary: calls per flow by operation, and the cost per million flows."""
+    out: dict[str, Any] = {
+        name: {r.operation: round(r.calls, 3) for r in sorted(rows(m), key=lambda r: r.operation)}
+        for name, m in flows.items()
     }
-    out["calls_per_flow"] = {name: sum(median_counts(runs).values()) for name, runs in flows.items()}
+    out["cost_usd_per_million"] = {
+        name: round(sum(r.cost for r in rows(m)) * 1e6, 4) for name, m in flows.items()
+    }
+    out["calls_per_flow"] = {
+        name: round(len(m.calls) / m.flows, 3) for name, m in flows.items()
+    }
     out["price_date"] = PRICE_DATE
     return out
 
 
+TITLES = {
+    "registration": "One registration, alone",
+    "deposit": "One deposit, alone",
+    "registration_burst": "Per registration, {n} arriving together",
+    "deposit_burst": "Per deposit, {n} arriving together",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="counted flows of each kind")
+    parser.add_argument("--runs", type=int, default=5, help="counted single flows of each kind")
+    parser.add_argument("--burst", type=int, default=10, help="flows arriving together")
     parser.add_argument("--warmup", type=int, default=2, help="uncounted flows first")
     parser.add_argument("--markdown", action="store_true", help="print the README tables")
     parser.add_argument("--write-readme", action="store_true", help="update README.md's tables")
@@ -511,13 +544,18 @@ def main(argv: list[str] | None = None) -> int:
         account = bench.open_account(owner)
         for _ in range(args.warmup):
             bench.deposit(owner, account)
+
+        def deposit(settle: bool) -> None:
+            bench.deposit(owner, account, settle)
+
         flows = {
-            "registration": bench.measure(bench.register, args.runs),
-            "deposit": bench.measure(lambda: bench.deposit(owner, account), args.runs),
+            "registration": bench.single(bench.register, args.runs),
+            "deposit": bench.single(deposit, args.runs),
+            "registration_burst": bench.burst(bench.register, args.burst),
+            "deposit_burst": bench.burst(deposit, args.burst),
         }
-    typical = {name: median_run(runs) for name, runs in flows.items()}
-    block = markdown(typical)
-    print(block if args.markdown else "\n\n".join(table(n, c) for n, c in typical.items()))
+    block = markdown(flows)
+    print(block if args.markdown else "\n\n".join(table(n, m) for n, m in flows.items()))
     if args.write_readme:
         write_readme(block)
     print(json.dumps(summary(flows)))
