@@ -126,9 +126,7 @@ class Pipeline:
         self._seen: dict[str, set[str]] = defaultdict(set)
         self.ledger = [c.name for c in app.event_sources if isinstance(c, DynamoDBEventConfig)]
         self.kinesis = [c.name for c in app.event_sources if isinstance(c, KinesisEventConfig)]
-        self.queues = {
-            c.name: c for c in app.event_sources if isinstance(c, SQSEventConfig)
-        }
+        self.queues = {c.name: c for c in app.event_sources if isinstance(c, SQSEventConfig)}
 
     def invoke(self, name: str, payload: Mapping[str, Any]) -> None:
         self._counter.add(name, "lambda:Invoke", _LAMBDA_INVOCATION)
@@ -220,9 +218,9 @@ class Pipeline:
         moved = False
         for name, config in self.queues.items():
             url = sqs.get_queue_url(QueueName=config.queue)["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-                "Attributes"
-            ]["QueueArn"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
             messages = sqs.receive_message(
                 QueueUrl=url,
                 MaxNumberOfMessages=min(10, config.batch_size),
@@ -513,9 +511,7 @@ def summary(flows: Mapping[str, Measured]) -> dict[str, Any]:
     out["cost_usd_per_million"] = {
         name: round(sum(r.cost for r in rows(m)) * 1e6, 4) for name, m in flows.items()
     }
-    out["calls_per_flow"] = {
-        name: round(len(m.calls) / m.flows, 3) for name, m in flows.items()
-    }
+    out["calls_per_flow"] = {name: round(len(m.calls) / m.flows, 3) for name, m in flows.items()}
     out["price_date"] = PRICE_DATE
     return out
 

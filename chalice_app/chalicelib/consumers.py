@@ -12,10 +12,13 @@ messages reach the DLQ after maxReceiveCount.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, Self
 
+from chalicelib.batching import BatchLimits, send_batches
 from chalicelib.events import (
     USER_CONSENTS_CHANGED,
     USER_CREATED,
@@ -34,12 +37,15 @@ from chalicelib.subscriber_context import SubscriberContext
 from chalicelib.user_records import History, UserRecordConsumer
 
 __all__ = [
+    "DELETE_MESSAGE_BATCH_LIMITS",
     "CrmContactSync",
     "GdprConsentRecord",
     "LoyaltyEnrolment",
     "SqsBatchProcessor",
     "UserEventConsumer",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 class UserEventConsumer(Protocol):
@@ -207,6 +213,12 @@ class CrmContactSync(UserRecordConsumer):
         }
 
 
+# DeleteMessageBatch: at most 10 entries per call.
+DELETE_MESSAGE_BATCH_LIMITS = BatchLimits(max_entries=10)
+# Queue URLs by ARN, per process (Lambda reuses it): one GetQueueUrl per queue.
+_QUEUE_URLS: dict[str, str] = {}
+
+
 def _queue_url(sqs: Any, queue_arn: str, cache: dict[str, str]) -> str:
     if queue_arn not in cache:
         _, _, _, _, account, name = queue_arn.split(":", 5)
@@ -219,11 +231,17 @@ def _queue_url(sqs: Any, queue_arn: str, cache: dict[str, str]) -> str:
 class SqsBatchProcessor:
     """Runs a consumer over an SQS batch with per-message failure; takes an sqs client."""
 
-    def __init__(self, sqs: Any, consumer: UserEventConsumer, name: str = "consumer") -> None:
+    def __init__(
+        self,
+        sqs: Any,
+        consumer: UserEventConsumer,
+        name: str = "consumer",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._sqs = sqs
         self._consumer = consumer
         self._name = name
-        self._queue_urls: dict[str, str] = {}
+        self._sleep = sleep
 
     def process(self, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         """Apply every record; raises BatchItemFailures after deleting the successes."""
@@ -257,13 +275,23 @@ class SqsBatchProcessor:
         for record in records:
             by_queue.setdefault(record["eventSourceARN"], []).append(record)
         for arn, queue_records in by_queue.items():
-            url = _queue_url(self._sqs, arn, self._queue_urls)
-            for start in range(0, len(queue_records), 10):
-                chunk = queue_records[start : start + 10]
-                self._sqs.delete_message_batch(
+            url = _queue_url(self._sqs, arn, _QUEUE_URLS)
+
+            def delete(chunk: list[Mapping[str, Any]], url: str = url) -> list[int]:
+                response = self._sqs.delete_message_batch(
                     QueueUrl=url,
                     Entries=[
                         {"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
                         for i, r in enumerate(chunk)
                     ],
+                )
+                return [int(failure["Id"]) for failure in response.get("Failed", [])]
+
+            undeleted = send_batches(
+                queue_records, delete, DELETE_MESSAGE_BATCH_LIMITS, sleep=self._sleep
+            )
+            if undeleted:
+                # They come back after the visibility timeout and are skipped as duplicates.
+                logger.warning(
+                    "%s: %d processed message(s) could not be deleted", self._name, len(undeleted)
                 )

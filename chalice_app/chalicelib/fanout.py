@@ -6,8 +6,11 @@ Message attributes carry what the subscriptions' filter policies need:
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
+from chalicelib.batching import BatchLimits, send_batches
 from chalicelib.events import (
     USER_CONSENTS_CHANGED,
     USER_CREATED,
@@ -18,10 +21,11 @@ from chalicelib.events import (
     parse_event,
 )
 
-__all__ = ["FANOUT_TYPE_PREFIX", "UserEventFanout", "message_attributes"]
+__all__ = ["FANOUT_TYPE_PREFIX", "PUBLISH_BATCH_LIMITS", "UserEventFanout", "message_attributes"]
 
 FANOUT_TYPE_PREFIX = "com.example.user."
-_PUBLISH_BATCH_MAX = 10
+# PublishBatch: at most 10 messages and 256 KiB (messages plus attributes) per call.
+PUBLISH_BATCH_LIMITS = BatchLimits(max_entries=10, max_bytes=256 * 1024)
 
 
 def _flag(value: bool) -> dict[str, str]:
@@ -49,34 +53,52 @@ def message_attributes(event: CloudEvent) -> dict[str, dict[str, str]]:
     return attributes
 
 
+def _entry_size(entry: dict[str, Any]) -> int:
+    attributes = entry["MessageAttributes"]
+    return len(entry["Message"].encode()) + sum(
+        len(name) + len(value["DataType"]) + len(value["StringValue"])
+        for name, value in attributes.items()
+    )
+
+
 class UserEventFanout:
     """Publishes user events to the topic with PublishBatch; takes an sns client."""
 
-    def __init__(self, sns: Any, topic_arn: str) -> None:
+    def __init__(
+        self, sns: Any, topic_arn: str, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._sns = sns
         self._topic_arn = topic_arn
+        self._sleep = sleep
 
     def publish(self, raw_records: list[bytes]) -> int:
         """Publish the user events among ``raw_records``; returns how many.
 
         An unparseable record raises InvalidEvent (the mapping retries and
-        then sends it to the failure destination); a failed publish raises.
+        then sends it to the failure destination). Entries a PublishBatch
+        reports as failed, and only those, are published again; if some
+        still fail, this raises, so the mapping retries the batch (the
+        consumers skip what they already applied).
         """
         events = [parse_event(raw) for raw in raw_records]
-        selected = [e for e in events if e.type.startswith(FANOUT_TYPE_PREFIX)]
-        for start in range(0, len(selected), _PUBLISH_BATCH_MAX):
-            chunk = selected[start : start + _PUBLISH_BATCH_MAX]
-            response = self._sns.publish_batch(
-                TopicArn=self._topic_arn,
-                PublishBatchRequestEntries=[
-                    {
-                        "Id": str(i),
-                        "Message": e.to_json().decode(),
-                        "MessageAttributes": message_attributes(e),
-                    }
-                    for i, e in enumerate(chunk)
-                ],
-            )
-            if response.get("Failed"):
-                raise RuntimeError(f"SNS PublishBatch failed for {response['Failed']}")
-        return len(selected)
+        entries = [
+            {
+                "Message": e.to_json().decode(),
+                "MessageAttributes": message_attributes(e),
+            }
+            for e in events
+            if e.type.startswith(FANOUT_TYPE_PREFIX)
+        ]
+        failed = send_batches(
+            entries, self._publish, PUBLISH_BATCH_LIMITS, size=_entry_size, sleep=self._sleep
+        )
+        if failed:
+            raise RuntimeError(f"SNS PublishBatch failed for {len(failed)} event(s)")
+        return len(entries)
+
+    def _publish(self, chunk: list[dict[str, Any]]) -> list[int]:
+        response = self._sns.publish_batch(
+            TopicArn=self._topic_arn,
+            PublishBatchRequestEntries=[{**entry, "Id": str(i)} for i, entry in enumerate(chunk)],
+        )
+        return [int(failure["Id"]) for failure in response.get("Failed", [])]

@@ -76,7 +76,8 @@ class DataKeyStore:
                 "ConditionExpression": "attribute_not_exists(user_id)",
             }
         }
-        # Not cached: until the transaction commits, another writer's key may win.
+        # Not cached: until the transaction commits, another writer's key may win
+        # (the committer calls ``committed``).
         return response["Plaintext"], put
 
     def key(self, user_id: str) -> bytes | None:
@@ -105,6 +106,10 @@ class DataKeyStore:
     def forget(self, user_id: str) -> None:
         with _CACHE_LOCK:
             _KEY_CACHE.pop((self._table.name, user_id), None)
+
+    def committed(self, user_id: str, key: bytes) -> None:
+        """``key`` (from ``generate``) is the user's: its item was written; cache it."""
+        self._remember(user_id, key)
 
     def _remember(self, user_id: str, key: bytes) -> None:
         with _CACHE_LOCK:

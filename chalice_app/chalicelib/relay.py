@@ -9,10 +9,12 @@ are newline-delimited JSON.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-__all__ = ["LedgerRelay", "StreamRecord", "ledger_inserts"]
+from chalicelib.batching import MAX_ATTEMPTS, BatchLimits, send_batches
+
+__all__ = ["PUT_RECORDS_LIMITS", "LedgerRelay", "StreamRecord", "ledger_inserts"]
 
 StreamRecord = tuple[str, bytes]  # (partition key, data)
 
@@ -34,40 +36,52 @@ def ledger_inserts(records: Iterable[Mapping[str, Any]]) -> list[StreamRecord]:
     return out
 
 
+# PutRecords: at most 500 records and 5 MiB (data plus partition keys) per call.
+PUT_RECORDS_LIMITS = BatchLimits(max_entries=500, max_bytes=5 * 1024 * 1024)
+
+
+def _size(record: StreamRecord) -> int:
+    return len(record[0].encode()) + len(record[1])
+
+
 class LedgerRelay:
     """Puts ledger events on the Kinesis stream; takes a kinesis client."""
 
-    MAX_ATTEMPTS = 5
+    MAX_ATTEMPTS = MAX_ATTEMPTS
 
-    def __init__(self, kinesis: Any, stream_name: str) -> None:
+    def __init__(
+        self, kinesis: Any, stream_name: str, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._kinesis = kinesis
         self._stream = stream_name
+        self._sleep = sleep
 
     def forward(self, records: list[StreamRecord]) -> int:
-        """Put every record; retries throttled ones, raises if some never make it."""
-        pending = records
-        for attempt in range(self.MAX_ATTEMPTS):
-            if not pending:
-                break
-            # PutRecords takes at most 500 records per call.
-            failed: list[StreamRecord] = []
-            for start in range(0, len(pending), 500):
-                chunk = pending[start : start + 500]
-                response = self._kinesis.put_records(
-                    StreamName=self._stream,
-                    Records=[{"PartitionKey": key, "Data": data} for key, data in chunk],
-                )
-                if response.get("FailedRecordCount", 0):
-                    failed += [
-                        rec
-                        for rec, res in zip(chunk, response["Records"], strict=True)
-                        if "ErrorCode" in res
-                    ]
-            pending = failed
-            if pending:
-                time.sleep(min(0.1 * 2**attempt, 2.0))
+        """Put every record with PutRecords; retries failed ones, raises if some never make it.
+
+        Only the records a call reports as failed are sent again (in their
+        order); a retried record lands after later records of its aggregate
+        that succeeded, which the consumers' version order absorbs.
+        """
+        pending = send_batches(
+            records,
+            self._put,
+            PUT_RECORDS_LIMITS,
+            size=_size,
+            attempts=self.MAX_ATTEMPTS,
+            sleep=self._sleep,
+        )
         if pending:
             # Failing the batch makes the stream mapping retry it: duplicates
             # downstream are skipped by version, nothing is lost.
             raise RuntimeError(f"{len(pending)} record(s) could not be put on {self._stream}")
         return len(records)
+
+    def _put(self, chunk: list[StreamRecord]) -> list[int]:
+        response = self._kinesis.put_records(
+            StreamName=self._stream,
+            Records=[{"PartitionKey": key, "Data": data} for key, data in chunk],
+        )
+        if not response.get("FailedRecordCount", 0):
+            return []
+        return [i for i, result in enumerate(response["Records"]) if "ErrorCode" in result]

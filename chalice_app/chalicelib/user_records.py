@@ -33,6 +33,13 @@ __all__ = ["History", "UserRecordConsumer", "VersionedUserTable"]
 History = Callable[[str, int], list[CloudEvent]]
 
 
+class _Unread:
+    """The item was not read yet."""
+
+
+UNREAD = _Unread()
+
+
 class VersionedUserTable:
     """One item per user, written only on the next expected version."""
 
@@ -44,13 +51,19 @@ class VersionedUserTable:
         return dict(item) if item else None
 
     def apply(
-        self, event: CloudEvent, build: Callable[[dict[str, Any] | None], Mapping[str, Any]]
+        self,
+        event: CloudEvent,
+        build: Callable[[dict[str, Any] | None], Mapping[str, Any]],
+        current: dict[str, Any] | _Unread | None = UNREAD,
     ) -> bool:
         """Write ``build(current item)`` if ``event`` is the next version; False on a duplicate.
 
-        Raises OutOfOrderEvent when a predecessor has not been applied yet.
+        ``current`` is the user's item if the caller just read it (the write's
+        condition still checks it); raises OutOfOrderEvent when a predecessor
+        has not been applied yet.
         """
-        current = self.get(event.subject)
+        if isinstance(current, _Unread):
+            current = self.get(event.subject)
         applied = int(current["version"]) if current else 0
         where = arrival(applied, event.aggregateversion)
         if where is Arrival.DUPLICATE:
@@ -126,8 +139,10 @@ class UserRecordConsumer(ABC):
         """Apply ``event``; False if it was already applied (duplicate)."""
         current = self._store.get(event.subject)
         applied = int(current["version"]) if current else 0
-        if arrival(applied, event.aggregateversion) is Arrival.EARLY:
-            self._fill_gap(event, applied)
+        if arrival(applied, event.aggregateversion) is not Arrival.EARLY:
+            # The write is conditional on this very version: one read is enough.
+            return self._store.apply(event, lambda item: self.build(item, event), current)
+        self._fill_gap(event, applied)
         return self._apply(event)
 
     def _fill_gap(self, event: CloudEvent, applied: int) -> None:

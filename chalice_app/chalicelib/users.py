@@ -138,6 +138,8 @@ class UserRegistry:
             "this identity already has a user profile", code="already_registered"
         )
 
+        generated: list[tuple[StoredResponse, bytes]] = []
+
         def decide() -> Decision:
             if self.exists(user_id):
                 raise already_registered
@@ -171,8 +173,10 @@ class UserRegistry:
                 code="email_taken",
                 details=[{"field": "email", "message": "already registered"}],
             )
+            response = StoredResponse(Outcome.CREATED, user_view(user))
+            generated[:] = [(response, key)]
             return Decision(
-                response=StoredResponse(Outcome.CREATED, user_view(user)),
+                response=response,
                 events=[event],
                 guards=[
                     transact_put(self._users.name, user, new_item),
@@ -182,7 +186,12 @@ class UserRegistry:
                 guard_errors={0: already_registered, 1: email_taken},
             )
 
-        return self._runner.run(decide, scope="POST /users", idempotency_key=idempotency_key)
+        response = self._runner.run(decide, scope="POST /users", idempotency_key=idempotency_key)
+        if generated and response is generated[0][0]:
+            # This call's decision committed, so its key is the user's: opening the
+            # response (and anything else in this process) needs no KMS round trip.
+            self._keys.committed(user_id, generated[0][1])
+        return response
 
     def erase(self, user_id: str, idempotency_key: IdempotencyKey | None = None) -> StoredResponse:
         """Shred the user's key and record ``user.erased`` (202); a second erasure is a no-op."""

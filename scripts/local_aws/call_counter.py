@@ -1,8 +1,9 @@
 """Count the AWS API calls boto3 makes, per caller, with the units AWS bills for them.
 
 A :class:`CallCounter` hooks boto3 clients (botocore's ``before-parameter-build``
-and ``after-call`` events): every API call made through them is recorded once (retries inside botocore are one call)
-under the caller named by the innermost ``with counter.acting_as(name)``, as
+and ``after-call`` events): every API call made through them is recorded once
+(botocore's own retries stay one call) under the caller named by the innermost
+``with counter.acting_as(name)``, as
 ``service:Operation`` with its billed units (:func:`billed_units`), e.g. a
 ``dynamodb:TransactWriteItems`` of three small items is 6 write request units.
 """
@@ -112,7 +113,9 @@ def _dynamodb_units(operation: str, params: Mapping[str, Any], parsed: Mapping[s
     if operation == "BatchWriteItem":
         requests = [r for rs in params.get("RequestItems", {}).values() for r in rs]
         units = sum(
-            _write_units(r["PutRequest"]["Item"] if "PutRequest" in r else r["DeleteRequest"]["Key"])
+            _write_units(
+                r["PutRequest"]["Item"] if "PutRequest" in r else r["DeleteRequest"]["Key"]
+            )
             for r in requests
         )
         return {"dynamodb_wru": units}
