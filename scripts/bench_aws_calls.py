@@ -69,8 +69,9 @@ class Price:
         return self.usd / self.per
 
     def label(self) -> str:
-        per = f"{self.per:,}" if self.per > 1 else ""
-        return f"${self.usd:g} per {per} {self.unit}".replace("  ", " ")
+        usd = f"{self.usd:.10f}".rstrip("0").rstrip(".")
+        per = f"{self.per:,} " if self.per > 1 else ""
+        return f"${usd} per {per}{self.unit}"
 
 
 # AWS list prices, eu-west-1 (Ireland), on demand, as known at PRICE_DATE (see README).
@@ -79,14 +80,14 @@ PRICES: dict[str, Price] = {
     "lambda_request": Price(0.20, 1_000_000, "Lambda invocations"),
     "lambda_gb_second": Price(0.0000166667, 1, "Lambda GB-second (x86)"),
     "dynamodb_wru": Price(0.7068, 1_000_000, "write request units (on-demand)"),
-    "dynamodb_rru": Price(0.1413, 1_000_000, "read request units (on-demand)"),
+    "dynamodb_rru": Price(0.1415, 1_000_000, "read request units (on-demand)"),
     "kinesis_put_payload_unit": Price(0.0154, 1_000_000, "PUT payload units (25 KB)"),
     "sns_request": Price(0.50, 1_000_000, "SNS requests (64 KB chunks)"),
     "sqs_request": Price(0.40, 1_000_000, "SQS standard requests (64 KB chunks)"),
     "kms_request": Price(0.03, 10_000, "KMS requests"),
     "ses_email": Price(0.10, 1_000, "emails sent"),
     "firehose_gb": Price(0.031, 1, "GB ingested (records rounded up to 5 KB)"),
-    "stream_read": Price(0.0, 1, "stream reads by Lambda/Firehose (not billed per call)"),
+    "stream_read": Price(0.0, 1, "stream read by Lambda or Firehose (not billed per call)"),
 }
 
 _LAMBDA_INVOCATION = {
@@ -217,7 +218,8 @@ class Pipeline:
         sqs = self._esm.client("sqs")
         moved = False
         for name, config in self.queues.items():
-            url = sqs.get_queue_url(QueueName=config.queue)["QueueUrl"]
+            # Chalice takes the queue by name (settings.queue) in app.py.
+            url = sqs.get_queue_url(QueueName=str(config.queue))["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
                 "QueueArn"
             ]

@@ -124,3 +124,57 @@ def test_bench_auth_prints_both_paths_and_the_verifier_alone() -> None:
     difference = figures["verified_p50_ms"] - figures["plain_p50_ms"]
     assert abs(figures["overhead_p50_ms"] - difference) <= 0.002  # each figure rounded
     assert figures["verify_only_p50_us"] > 0
+
+
+def test_bench_aws_calls_counts_every_hop_of_both_flows() -> None:
+    # WHEN the AWS call count runs once per flow (its own process: it imports the app)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_aws_calls.py"), "--runs", "1", "--burst", "2"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    # THEN a registration reached every subscriber and the email went out
+    registration = summary["registration"]
+    assert registration["sqs:ReceiveMessage"] == registration["sqs:DeleteMessageBatch"] >= 4
+    assert registration["sesv2:SendEmail"] == 1
+    assert registration["kinesis:PutRecords"] == registration["sns:PublishBatch"] == 1
+    # AND a deposit published nothing to the topic
+    assert "sns:PublishBatch" not in summary["deposit"]
+    # AND each flow is priced, a burst no dearer per flow than one alone
+    costs = summary["cost_usd_per_million"]
+    assert 0 < costs["registration_burst"] <= costs["registration"]
+    assert 0 < costs["deposit_burst"] <= costs["deposit"]
+
+
+def test_readme_aws_call_tables_are_their_units_at_the_declared_prices() -> None:
+    import re
+
+    import bench_aws_calls
+
+    # GIVEN the README's generated block
+    readme = bench_aws_calls.README.read_text()
+    begin = readme.index(bench_aws_calls.README_BEGIN) + len(bench_aws_calls.README_BEGIN)
+    block = readme[begin : readme.index(bench_aws_calls.README_END)]
+    # THEN its price table is the script's
+    assert bench_aws_calls.price_table() in block
+    # AND every row's cost is its billed units at those prices, and the totals add up
+    tables = block.split("**")[1:]
+    assert len(tables) >= 8  # a title and a total per flow
+    rows = re.findall(r"^\| `[^`]+` \| [^|]* \| [\d.]+ \| ([^|]+) \| ([\d.]+) \|$", block, re.M)
+    assert rows
+    for units_text, cost in rows:
+        units = {
+            key: float(amount)
+            for amount, key in (part.split(" ") for part in units_text.strip().split(", "))
+        }
+        assert bench_aws_calls.cost_usd(units) * 1e6 == pytest.approx(float(cost), abs=2e-4)
+    for flow in block.split("\n\n**")[1:]:
+        costs = [
+            float(c) for _, c in re.findall(r"^\| `[^`]+` .*\| ([^|]+) \| ([\d.]+) \|$", flow, re.M)
+        ]
+        total = re.search(r"^\| \*\*total\*\* \|.*\| \*\*([\d.]+)\*\* \|$", flow, re.M)
+        assert total is not None
+        assert sum(costs) == pytest.approx(float(total.group(1)), abs=5e-4)
