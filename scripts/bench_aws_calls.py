@@ -7,14 +7,15 @@ handler API Gateway invokes), the ledger relay, the Kinesis consumers
 every SQS subscriber. A small synchronous pump plays the event source
 mappings (and Firehose's read of the stream) in order, so the counts are
 exact and repeatable. Every boto3 call the Lambdas make is counted through a
-botocore hook on their session (chalicelib.aws), with its billed units; what
+botocore hook on their clients (chalicelib.aws), with its billed units; what
 Lambda's pollers and the managed services do is added as they bill it
 (productive polls only: idle polling is a fixed cost per mapping, not per
 request; see the README). Warm-up flows run first (clients, caches); then
-``--runs`` flows of each kind are counted, and each operation's median is
-reported.
+``--runs`` flows of each kind are counted one at a time (the run with the
+median counts is reported), and ``--burst`` flows that settle together (the
+batches fill; figures per flow).
 
-    python scripts/bench_aws_calls.py [--runs 5] [--markdown] [--write-readme]
+    python scripts/bench_aws_calls.py [--runs 5] [--burst 10] [--markdown] [--write-readme]
 
 The last line is JSON: {"registration": {"service:Operation": n, ...},
 "deposit": {...}, "cost_usd_per_million": {"registration": x, "deposit": y}, ...}
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import importlib
 import json
 import math
 import os
@@ -38,8 +40,15 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from chalice.app import DynamoDBEventConfig, KinesisEventConfig, SQSEventConfig
+from chalice.test import Client
+from moto import mock_aws
 
+from chalicelib import aws
+from chalicelib.personal_data import forget_all_keys
 from local_aws.call_counter import Call, CallCounter
+from local_aws.provision import provision
+from local_aws.token_signer import TokenSigner
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -104,8 +113,6 @@ def cost_usd(units: Mapping[str, float]) -> float:
 @contextmanager
 def own_process() -> Iterator[None]:
     """Run a hop as its own Lambda would: it does not share this process's key cache."""
-    from chalicelib.personal_data import forget_all_keys
-
     # Each function runs in its own processes: a person's data key cached by the
     # API is not in the cache of the welcome email's function.
     forget_all_keys()
@@ -116,8 +123,6 @@ class Pipeline:
     """Plays the event source mappings and Firehose synchronously, counting what they bill."""
 
     def __init__(self, app: Any, lambda_client: Any, counter: CallCounter, env: Mapping[str, str]):
-        from chalice.app import DynamoDBEventConfig, KinesisEventConfig, SQSEventConfig
-
         self._app = app
         self._lambda = lambda_client
         self._counter = counter
@@ -288,8 +293,6 @@ def _sqs_record(message: Mapping[str, Any], arn: str) -> dict[str, Any]:
 @contextmanager
 def _platform() -> Iterator[tuple[Any, Any, Any, dict[str, str]]]:
     """Moto with every resource, the app, its test client and a token signer."""
-    from moto import mock_aws
-
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",
@@ -306,12 +309,6 @@ def _platform() -> Iterator[tuple[Any, Any, Any, dict[str, str]]]:
     ):
         os.environ.pop(name, None)
     with mock_aws():
-        from chalice.test import Client
-
-        from chalicelib import aws
-        from local_aws.provision import provision
-        from local_aws.token_signer import TokenSigner
-
         env = provision("bench")
         signer = TokenSigner()
         os.environ.update(env)
@@ -319,18 +316,16 @@ def _platform() -> Iterator[tuple[Any, Any, Any, dict[str, str]]]:
         aws.reset()
         aws.jwks = lambda url: signer.jwks()  # the pool's key set, served in-process
         sys.path.insert(0, str(ROOT / "chalice_app"))
-        import app
-
-        with Client(app.app) as client:
-            yield app.app, client, signer, env
+        # Imported only now: app.py reads the settings (queue and stream names) on import.
+        app = importlib.import_module("app").app
+        with Client(app) as client:
+            yield app, client, signer, env
 
 
 class Bench:
     """Registrations and deposits through the API, each followed by the whole pipeline."""
 
     def __init__(self, app: Any, client: Any, signer: Any, env: dict[str, str]) -> None:
-        from chalicelib import aws
-
         self.counter = CallCounter()
         # The app's clients are cached per process (chalicelib.aws): hook those very ones.
         for service in APP_SERVICES:
