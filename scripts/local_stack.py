@@ -267,6 +267,12 @@ class LocalStack:
             session,
             failure_queue_url=failure_url,
             checkpoint_path=state_dir / "event_sources.json",
+            # Queues and the event stream are written by handlers of this runner, whose
+            # runs wake their pollers; idle, they poll seldom, for the one-request-at-a-
+            # time moto server's sake. The API (chalice local, another process) writes
+            # the ledger, so its stream (on DynamoDB Local) is polled often instead.
+            idle_poll_seconds=0.5,
+            dynamodb_idle_poll_seconds=0.05,
         )
         self.runner.start()
         self.firehose = FirehoseEmulator(

@@ -16,6 +16,14 @@ a Lambda-shaped event:
   success. A failing batch is retried ``maximum_retry_attempts`` times, then
   bisected; a single record that still fails goes to the on-failure SQS queue
   with a Lambda-style on-failure record, and the shard moves on.
+
+Batching windows are Lambda's for these sources: the next window begins as soon
+as the previous invocation completes (not when the first record arrives, as for
+Kafka and MQ), so a record reaching a source idle for longer than its window is
+handed over at once, and a batch still waits out its window unless it is full.
+An idle poller sleeps ``idle_poll_seconds`` between polls, but any handler
+invocation of the runner wakes every idle poller at once: that handler may just
+have written to their queue or stream.
 """
 
 from __future__ import annotations
@@ -301,6 +309,7 @@ class _SqsSource(_Source):
         self.busy = 0
         self.active = 0
         self.last_empty_poll = -math.inf
+        self.window_started = -math.inf
 
     def prepare(self) -> None:
         sqs = self.runner.client("sqs")
@@ -312,6 +321,7 @@ class _SqsSource(_Source):
         self.runner.account = _arn_part(self.queue_arn, 4, self.runner.account)
 
     def launch(self) -> None:
+        self.window_started = self.runner.clock()
         self.spawn(self._poll_loop, name=f"sqs-poller-{self.name}")
 
     def _receive(self, count: int, wait_s: int) -> list[dict[str, Any]]:
@@ -333,6 +343,9 @@ class _SqsSource(_Source):
             try:
                 batch = self._gather()
                 if batch:
+                    # The poller is free once it hands the batch over, as a Lambda
+                    # poller is once its invocation completes: its next window begins.
+                    self.window_started = self.runner.clock()
                     self.spawn(self._run_batch, batch, name=f"sqs-invoke-{self.name}")
                     handed_off = True
             except Exception as exc:
@@ -343,30 +356,34 @@ class _SqsSource(_Source):
                     self.slots.release()
 
     def _gather(self) -> list[dict[str, Any]]:
-        stop = self.runner.stop_event
+        runner = self.runner
         started = time.monotonic()
-        # Short polls (moto's long polls only end on a new message or the timeout,
-        # which would slow stop() and idle detection); idle_poll_seconds between.
+        # Short polls: moto server serves one request at a time, so a long poll would
+        # hold every other call (local_aws.moto_server). Between polls the poller
+        # sleeps until a handler of the runner ran (it may have sent to this queue)
+        # or idle_poll_seconds passed (someone else may have).
+        wakes = runner.wake_count()
         batch = self._receive(self.batch_size, wait_s=0)
         if not batch:
             with self.lock:
                 if self.busy == 0:
                     self.last_empty_poll = started
-            stop.wait(self.runner.idle_poll_seconds)
+            runner.pause(runner.idle_poll_seconds, wakes)
             return []
         with self.lock:
             self.busy += 1
         try:
-            deadline = time.monotonic() + self.window
-            while len(batch) < self.batch_size and not stop.is_set():
-                remaining = deadline - time.monotonic()
+            deadline = self.window_started + self.window
+            while len(batch) < self.batch_size and not runner.stop_event.is_set():
+                remaining = deadline - runner.clock()
                 if remaining <= 0:
                     break
+                wakes = runner.wake_count()
                 more = self._receive(self.batch_size - len(batch), wait_s=0)
                 if more:
                     batch.extend(more)
                 else:
-                    stop.wait(min(0.1, remaining))
+                    runner.pause(min(0.1, remaining), wakes)
         except Exception:
             with self.lock:
                 self.busy -= 1
@@ -489,6 +506,7 @@ class _Shard:
     finished: bool = False
     last_empty_poll: float = -math.inf
     iterator_born: float = 0.0
+    window_started: float = -math.inf
 
 
 class _StreamSource(_Source):
@@ -584,9 +602,14 @@ class _StreamSource(_Source):
                 return self.shard_iterator(shard.shard_id, "TRIM_HORIZON")
         return self.shard_iterator(shard.shard_id, shard.start_kind)
 
+    @property
+    def idle_poll_seconds(self) -> float:
+        return self.runner.idle_poll_seconds
+
     def _shard_loop(self, shard: _Shard) -> None:
-        stop = self.runner.stop_event
-        poll = self.runner.idle_poll_seconds
+        runner = self.runner
+        stop = runner.stop_event
+        poll = self.idle_poll_seconds
         # Children of a split/merge wait until their parent is drained (Lambda does too).
         while not stop.is_set():
             parent = self.shards.get(shard.parent_id or "")
@@ -594,8 +617,10 @@ class _StreamSource(_Source):
                 break
             stop.wait(poll)
         iterator: str | None = None
+        shard.window_started = runner.clock()
         while not stop.is_set():
             try:
+                wakes = runner.wake_count()
                 if iterator is None:
                     iterator = shard.initial_iterator or self._fresh_iterator(shard)
                     shard.initial_iterator = None
@@ -615,11 +640,15 @@ class _StreamSource(_Source):
                     )
                     if renewable and poll_started - shard.iterator_born > _ITERATOR_RENEW_SECONDS:
                         iterator = None
-                    stop.wait(poll)
+                    runner.pause(poll, wakes)
                     continue
                 shard.busy = True
-                records, next_iterator = self._fill_window(records, next_iterator)
+                records, next_iterator = self._fill_window(
+                    records, next_iterator, shard.window_started
+                )
                 self._process(shard, records)
+                # Lambda: the next batching window begins when the invocation completes.
+                shard.window_started = runner.clock()
                 self.runner.checkpoints.set(
                     self.checkpoint_key(shard.shard_id), self.sequence_of(records[-1])
                 )
@@ -641,14 +670,19 @@ class _StreamSource(_Source):
                 stop.wait(1.0)
 
     def _fill_window(
-        self, records: list[dict[str, Any]], iterator: str | None
+        self, records: list[dict[str, Any]], iterator: str | None, window_started: float
     ) -> tuple[list[dict[str, Any]], str | None]:
-        stop = self.runner.stop_event
-        deadline = time.monotonic() + self.window
-        while iterator is not None and len(records) < self.batch_size and not stop.is_set():
-            remaining = deadline - time.monotonic()
+        runner = self.runner
+        deadline = window_started + self.window
+        while (
+            iterator is not None
+            and len(records) < self.batch_size
+            and not runner.stop_event.is_set()
+        ):
+            remaining = deadline - runner.clock()
             if remaining <= 0:
                 break
+            wakes = runner.wake_count()
             more, next_iterator = self.get_records(iterator, self.batch_size - len(records))
             if more:
                 records = records + more
@@ -656,7 +690,7 @@ class _StreamSource(_Source):
             elif next_iterator is None:
                 return records, None
             else:
-                stop.wait(min(0.1, remaining))
+                runner.pause(min(0.1, remaining), wakes)
         return records, iterator
 
     def _process(self, shard: _Shard, raws: list[dict[str, Any]]) -> None:
@@ -855,6 +889,10 @@ class _DynamoDBSource(_StreamSource):
         super().__init__(runner, config)
         self.configured_arn = config.stream_arn
 
+    @property
+    def idle_poll_seconds(self) -> float:
+        return self.runner.dynamodb_idle_poll_seconds
+
     def prepare(self) -> None:
         arn = self.configured_arn
         if not arn.startswith("arn:"):
@@ -936,7 +974,11 @@ class EventSourceRunner:
     ``failure_queue_url`` is the on-failure destination of stream sources (a
     queue URL, name or ARN);
     ``checkpoint_path`` (optional) persists stream checkpoints across restarts;
-    ``only`` restricts the runner to the named handlers.
+    ``only`` restricts the runner to the named handlers;
+    ``idle_poll_seconds`` is how long an idle poller sleeps unless a handler runs
+    (``dynamodb_idle_poll_seconds`` for table streams, default the same: tables
+    are often written by other processes, whose writes wake no poller);
+    ``clock`` (monotonic seconds) times batching windows.
     """
 
     def __init__(
@@ -949,10 +991,12 @@ class EventSourceRunner:
         checkpoint_path: str | os.PathLike[str] | None = None,
         retry: KinesisRetrySpec = KINESIS_RETRY,
         idle_poll_seconds: float = 0.2,
+        dynamodb_idle_poll_seconds: float | None = None,
         retry_backoff_seconds: float = 0.1,
         default_sqs_concurrency: int = 5,
         function_timeout_seconds: float = 60.0,
         only: Iterable[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self.client: ClientFactory = client_factory or make_client_factory(session)
@@ -960,12 +1004,18 @@ class EventSourceRunner:
         self.checkpoints = CheckpointStore(checkpoint_path)
         self.retry = retry
         self.idle_poll_seconds = idle_poll_seconds
+        self.dynamodb_idle_poll_seconds = (
+            idle_poll_seconds if dynamodb_idle_poll_seconds is None else dynamodb_idle_poll_seconds
+        )
+        self.clock = clock
         self.retry_backoff_seconds = retry_backoff_seconds
         self.default_sqs_concurrency = default_sqs_concurrency
         self.function_timeout_seconds = function_timeout_seconds
         self.stop_event = threading.Event()
         self._activity_lock = threading.Lock()
         self._last_activity = time.monotonic()
+        self._wake = threading.Condition()
+        self._wakes = 0
         self._started = False
         wanted = set(only) if only is not None else None
         self._sources: list[_Source] = []
@@ -1012,6 +1062,7 @@ class EventSourceRunner:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop polling and wait up to ``timeout`` seconds for threads to end."""
         self.stop_event.set()
+        self.wake()
         deadline = time.monotonic() + timeout
         for source in self._sources:
             with source.lock:
@@ -1033,6 +1084,29 @@ class EventSourceRunner:
         """Record that a handler just ran (it may have produced work for other sources)."""
         with self._activity_lock:
             self._last_activity = time.monotonic()
+        self.wake()
+
+    def wake(self) -> None:
+        """End every poller's pause now (each polls once more)."""
+        with self._wake:
+            self._wakes += 1
+            self._wake.notify_all()
+
+    def wake_count(self) -> int:
+        """How many wake-ups there were so far; take it before polling, pass it to ``pause``."""
+        with self._wake:
+            return self._wakes
+
+    def pause(self, seconds: float, wakes: int) -> None:
+        """Sleep up to ``seconds``; at once if stopping or woken since ``wakes`` was read.
+
+        Reading the count before the poll means a wake-up between the poll and the
+        pause is not missed.
+        """
+        with self._wake:
+            self._wake.wait_for(
+                lambda: self._wakes != wakes or self.stop_event.is_set(), timeout=seconds
+            )
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until no source has pending work; False on timeout.
@@ -1044,6 +1118,9 @@ class EventSourceRunner:
         t0 = time.monotonic()
         deadline = t0 + timeout
         idle_probes = 0
+        # Idle needs a poll that started after t0: ask for it now rather than after
+        # each poller's idle pause.
+        self.wake()
         while time.monotonic() < deadline:
             with self._activity_lock:
                 t_ref = max(t0, self._last_activity)

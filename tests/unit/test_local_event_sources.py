@@ -12,7 +12,7 @@ import pytest
 from chalice.app import Chalice
 
 from chalicelib.resources import KinesisRetrySpec
-from local_aws.event_sources import EventSourceRunner
+from local_aws.event_sources import EventSourceRunner, make_client_factory
 
 REGION = "eu-west-1"
 FAST_RETRY = KinesisRetrySpec(maximum_retry_attempts=1, bisect_batch_on_function_error=True)
@@ -45,6 +45,33 @@ def _runner(app: Chalice, session: boto3.session.Session, **kwargs: Any) -> Even
     kwargs.setdefault("idle_poll_seconds", 0.05)
     kwargs.setdefault("retry_backoff_seconds", 0.01)
     return EventSourceRunner(app, session, **kwargs)
+
+
+class _Clock:
+    """The runner's monotonic clock, which a test can move forward."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.ahead
+
+
+def _on_call(
+    session: boto3.session.Session, service: str, operation: str, seen: threading.Event, key: str
+) -> Any:
+    """A runner client factory over ``session`` that sets ``seen`` once an ``operation``
+    call of ``service`` answered without items under ``key`` (empty) or, if
+    ``key`` starts with ``+``, with some."""
+    factory = make_client_factory(session)
+    want_items = key.startswith("+")
+
+    def after(parsed: dict[str, Any], **_: Any) -> None:
+        if bool(parsed.get(key.lstrip("+"))) == want_items:
+            seen.set()
+
+    factory(service).meta.events.register(f"after-call.{service}.{operation}", after)
+    return factory
 
 
 def _wait_for(predicate: Any, timeout: float = 5.0) -> bool:
@@ -244,7 +271,126 @@ def test_sqs_maximum_concurrency_is_never_exceeded(session: boto3.session.Sessio
     assert runner.stats()["handle"]["max_concurrency_seen"] == 2
 
 
+def _in_flight(sqs: Any, url: str) -> int:
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def test_sqs_batching_window_begins_when_the_previous_invocation_completes(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN a handler with batch size 3 and a 300 s batching window, on a runner just started
+    sqs = session.client("sqs")
+    url, _ = _queue(sqs, "q")
+    app = Chalice("t")
+    batches: list[list[str]] = []
+
+    @app.on_sqs_message(queue="q", batch_size=3, maximum_batching_window_in_seconds=300)
+    def handle(event: Any) -> None:
+        batches.append(sorted(record.body for record in event))
+
+    clock = _Clock()
+    with _runner(app, session, clock=clock) as runner:
+        # WHEN a message arrives within the first window (it began when polling began), is
+        # received, and two more follow
+        sqs.send_message(QueueUrl=url, MessageBody="a")
+        assert _wait_for(lambda: _in_flight(sqs, url) == 1)
+        sqs.send_message(QueueUrl=url, MessageBody="b")
+        sqs.send_message(QueueUrl=url, MessageBody="c")
+
+        # THEN the window held the first until the batch was full: one batch of three
+        assert _wait_for(lambda: len(batches) == 1)
+        assert batches == [["a", "b", "c"]]
+
+        # AND WHEN the window that began when that batch was handed over has passed, and
+        # a message reaches the idle queue
+        clock.ahead = 300.0
+        sqs.send_message(QueueUrl=url, MessageBody="d")
+
+        # THEN it is handed over alone at once, not held for another window
+        assert runner.wait_idle(10)
+    assert batches == [["a", "b", "c"], ["d"]]
+
+
+def test_a_handler_run_wakes_idle_pollers_so_what_it_wrote_is_taken_at_once(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN a stream handler that forwards each record to a queue, once the queue's poller
+    # has found it empty and gone idle, and a handler on that queue; idle pollers sleep an hour
+    sqs = session.client("sqs")
+    url, _ = _queue(sqs, "out")
+    kinesis = session.client("kinesis")
+    kinesis.create_stream(StreamName="s", ShardCount=1)
+    kinesis.put_record(StreamName="s", Data=b"hello", PartitionKey="k")
+    queue_polled = threading.Event()
+    app = Chalice("t")
+    landed: list[str] = []
+
+    @app.on_kinesis_record(stream="s", starting_position="TRIM_HORIZON")
+    def forward(event: Any) -> None:
+        assert queue_polled.wait(10)
+        for record in event:
+            sqs.send_message(QueueUrl=url, MessageBody=record.data.decode())
+
+    @app.on_sqs_message(queue="out", batch_size=1)
+    def land(event: Any) -> None:
+        landed.extend(record.body for record in event)
+
+    factory = _on_call(session, "sqs", "ReceiveMessage", queue_polled, "Messages")
+
+    # WHEN the runner runs (no wait_idle: it wakes every poller itself)
+    with _runner(app, session, client_factory=factory, idle_poll_seconds=3600):
+        # THEN the forwarded message reaches the queue's handler without the hour's pause
+        assert _wait_for(lambda: landed == ["hello"], timeout=10)
+
+
 # --- Kinesis ------------------------------------------------------------------------
+
+
+def test_stream_batching_window_begins_when_the_previous_invocation_completes(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN a stream handler with batch size 3 and a 300 s batching window, on a runner
+    # just started
+    kinesis = session.client("kinesis")
+    kinesis.create_stream(StreamName="s", ShardCount=1)
+    app = Chalice("t")
+    batches: list[list[str]] = []
+
+    @app.on_kinesis_record(
+        stream="s",
+        batch_size=3,
+        maximum_batching_window_in_seconds=300,
+        starting_position="TRIM_HORIZON",
+    )
+    def handle(event: Any) -> None:
+        batches.append([record.data.decode() for record in event])
+
+    read = threading.Event()
+    factory = _on_call(session, "kinesis", "GetRecords", read, "+Records")
+    clock = _Clock()
+    with _runner(app, session, client_factory=factory, clock=clock) as runner:
+        # WHEN a record arrives within the first window, is read, and two more follow
+        kinesis.put_record(StreamName="s", Data=b"a", PartitionKey="k")
+        assert read.wait(10)
+        kinesis.put_record(StreamName="s", Data=b"b", PartitionKey="k")
+        kinesis.put_record(StreamName="s", Data=b"c", PartitionKey="k")
+
+        # THEN the window held the first until the batch was full: one batch of three
+        assert _wait_for(lambda: len(batches) == 1)
+        assert batches == [["a", "b", "c"]]
+
+        # AND WHEN (the batch checkpointed) the window that began when its invocation
+        # completed has passed, and a record arrives
+        assert _wait_for(runner.checkpoints_snapshot)
+        clock.ahead = 300.0
+        kinesis.put_record(StreamName="s", Data=b"d", PartitionKey="k")
+
+        # THEN it is handed over alone at once
+        assert runner.wait_idle(10)
+    assert batches == [["a", "b", "c"], ["d"]]
 
 
 def _kinesis_records(event: Any) -> list[tuple[str, str, bytes]]:
@@ -484,6 +630,40 @@ def test_dynamodb_insert_reaches_the_handler_with_its_new_image(
     assert first["dynamodb"]["Keys"] == {"aggregate_id": {"S": "acc-1"}, "version": {"N": "1"}}
     assert first["dynamodb"]["StreamViewType"] == "NEW_IMAGE"
     assert int(records[1]["dynamodb"]["SequenceNumber"]) > int(first["dynamodb"]["SequenceNumber"])
+
+
+def test_table_streams_have_their_own_idle_poll_interval(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN a handler on a table's stream, whose poller has found the stream empty, on a
+    # runner whose pollers idle for an hour, but a table stream's for 50 ms
+    stream_arn = _table_with_stream(session)
+    app = Chalice("t")
+    versions: list[str] = []
+
+    @app.on_dynamodb_record(stream_arn=stream_arn)
+    def relay(event: Any) -> None:
+        versions.extend(record.new_image["version"]["N"] for record in event)
+
+    polled_empty = threading.Event()
+    factory = _on_call(session, "dynamodbstreams", "GetRecords", polled_empty, "Records")
+    runner = _runner(
+        app,
+        session,
+        client_factory=factory,
+        idle_poll_seconds=3600,
+        dynamodb_idle_poll_seconds=0.05,
+    )
+    with runner:
+        assert polled_empty.wait(10)
+
+        # WHEN another writer (no handler of the runner, so nothing wakes it) writes the table
+        session.client("dynamodb").put_item(
+            TableName="ledger", Item={"aggregate_id": {"S": "a"}, "version": {"N": "1"}}
+        )
+
+        # THEN the next poll, not an hour later, hands the record over
+        assert _wait_for(lambda: versions == ["1"], timeout=10)
 
 
 def test_dynamodb_poison_record_goes_to_failure_queue_with_stream_batch_info(
