@@ -21,9 +21,9 @@ Batching windows are Lambda's for these sources: the next window begins as soon
 as the previous invocation completes (not when the first record arrives, as for
 Kafka and MQ), so a record reaching a source idle for longer than its window is
 handed over at once, and a batch still waits out its window unless it is full.
-An idle poller sleeps ``idle_poll_seconds`` between polls, but any handler
-invocation of the runner wakes every idle poller at once: that handler may just
-have written to their queue or stream.
+An idle poller sleeps ``idle_poll_seconds`` between polls, but a handler run
+wakes the idle pollers of every other queue and stream at once: that handler may
+just have written to them.
 """
 
 from __future__ import annotations
@@ -246,6 +246,11 @@ class _Source(ABC):
     def handler(self) -> Callable[..., Any]:
         return self.runner.app.handler_map[self.name]
 
+    @property
+    @abstractmethod
+    def source_arn(self) -> str:
+        """The queue's or stream's ARN (known once prepared)."""
+
     @abstractmethod
     def prepare(self) -> None:
         """Resolve resources (called synchronously from ``start``)."""
@@ -290,7 +295,7 @@ class _Source(ABC):
             )
             return False, None, exc
         finally:
-            self.runner.note_activity()
+            self.runner.note_activity(self.source_arn)
         return True, result, None
 
 
@@ -319,6 +324,10 @@ class _SqsSource(_Source):
             attrs = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
             self.queue_arn = attrs["Attributes"]["QueueArn"]
         self.runner.account = _arn_part(self.queue_arn, 4, self.runner.account)
+
+    @property
+    def source_arn(self) -> str:
+        return self.queue_arn
 
     def launch(self) -> None:
         self.window_started = self.runner.clock()
@@ -362,13 +371,13 @@ class _SqsSource(_Source):
         # hold every other call (local_aws.moto_server). Between polls the poller
         # sleeps until a handler of the runner ran (it may have sent to this queue)
         # or idle_poll_seconds passed (someone else may have).
-        wakes = runner.wake_count()
+        wakes = runner.wake_count(self.queue_arn)
         batch = self._receive(self.batch_size, wait_s=0)
         if not batch:
             with self.lock:
                 if self.busy == 0:
                     self.last_empty_poll = started
-            runner.pause(runner.idle_poll_seconds, wakes)
+            runner.pause(runner.idle_poll_seconds, self.queue_arn, wakes)
             return []
         with self.lock:
             self.busy += 1
@@ -378,12 +387,12 @@ class _SqsSource(_Source):
                 remaining = deadline - runner.clock()
                 if remaining <= 0:
                     break
-                wakes = runner.wake_count()
+                wakes = runner.wake_count(self.queue_arn)
                 more = self._receive(self.batch_size - len(batch), wait_s=0)
                 if more:
                     batch.extend(more)
                 else:
-                    runner.pause(min(0.1, remaining), wakes)
+                    runner.pause(min(0.1, remaining), self.queue_arn, wakes)
         except Exception:
             with self.lock:
                 self.busy -= 1
@@ -443,7 +452,7 @@ class _SqsSource(_Source):
             with self.lock:
                 self.active -= 1
                 self.busy -= 1
-            self.runner.note_activity()
+            self.runner.note_activity(self.source_arn)
             self.slots.release()
 
     def _delete(self, messages: list[dict[str, Any]]) -> None:
@@ -603,6 +612,10 @@ class _StreamSource(_Source):
         return self.shard_iterator(shard.shard_id, shard.start_kind)
 
     @property
+    def source_arn(self) -> str:
+        return self.stream_arn
+
+    @property
     def idle_poll_seconds(self) -> float:
         return self.runner.idle_poll_seconds
 
@@ -620,7 +633,7 @@ class _StreamSource(_Source):
         shard.window_started = runner.clock()
         while not stop.is_set():
             try:
-                wakes = runner.wake_count()
+                wakes = runner.wake_count(self.stream_arn)
                 if iterator is None:
                     iterator = shard.initial_iterator or self._fresh_iterator(shard)
                     shard.initial_iterator = None
@@ -640,7 +653,7 @@ class _StreamSource(_Source):
                     )
                     if renewable and poll_started - shard.iterator_born > _ITERATOR_RENEW_SECONDS:
                         iterator = None
-                    runner.pause(poll, wakes)
+                    runner.pause(poll, self.stream_arn, wakes)
                     continue
                 shard.busy = True
                 records, next_iterator = self._fill_window(
@@ -682,7 +695,7 @@ class _StreamSource(_Source):
             remaining = deadline - runner.clock()
             if remaining <= 0:
                 break
-            wakes = runner.wake_count()
+            wakes = runner.wake_count(self.stream_arn)
             more, next_iterator = self.get_records(iterator, self.batch_size - len(records))
             if more:
                 records = records + more
@@ -690,7 +703,7 @@ class _StreamSource(_Source):
             elif next_iterator is None:
                 return records, None
             else:
-                runner.pause(min(0.1, remaining), wakes)
+                runner.pause(min(0.1, remaining), self.stream_arn, wakes)
         return records, iterator
 
     def _process(self, shard: _Shard, raws: list[dict[str, Any]]) -> None:
@@ -1015,7 +1028,7 @@ class EventSourceRunner:
         self._activity_lock = threading.Lock()
         self._last_activity = time.monotonic()
         self._wake = threading.Condition()
-        self._wakes = 0
+        self._wakes: dict[str, int] = {}
         self._started = False
         wanted = set(only) if only is not None else None
         self._sources: list[_Source] = []
@@ -1080,24 +1093,32 @@ class EventSourceRunner:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def note_activity(self) -> None:
-        """Record that a handler just ran (it may have produced work for other sources)."""
+    def note_activity(self, source_arn: str = "") -> None:
+        """Record that a handler just ran (it may have produced work for other sources).
+
+        It wakes the pollers of every queue and stream but its own (``source_arn``):
+        mappings on one stream read the same records, so one's run makes no work
+        for the others, and their pollers need not call the emulator for nothing.
+        """
         with self._activity_lock:
             self._last_activity = time.monotonic()
-        self.wake()
+        self.wake(except_arn=source_arn)
 
-    def wake(self) -> None:
-        """End every poller's pause now (each polls once more)."""
+    def wake(self, except_arn: str = "") -> None:
+        """End the pause of every poller (but those of ``except_arn``): each polls once more."""
         with self._wake:
-            self._wakes += 1
+            for source in self._sources:
+                arn = source.source_arn
+                if arn != except_arn:
+                    self._wakes[arn] = self._wakes.get(arn, 0) + 1
             self._wake.notify_all()
 
-    def wake_count(self) -> int:
-        """How many wake-ups there were so far; take it before polling, pass it to ``pause``."""
+    def wake_count(self, source_arn: str) -> int:
+        """Wake-ups of ``source_arn``'s pollers so far: read before a poll, for ``pause``."""
         with self._wake:
-            return self._wakes
+            return self._wakes.get(source_arn, 0)
 
-    def pause(self, seconds: float, wakes: int) -> None:
+    def pause(self, seconds: float, source_arn: str, wakes: int) -> None:
         """Sleep up to ``seconds``; at once if stopping or woken since ``wakes`` was read.
 
         Reading the count before the poll means a wake-up between the poll and the
@@ -1105,7 +1126,8 @@ class EventSourceRunner:
         """
         with self._wake:
             self._wake.wait_for(
-                lambda: self._wakes != wakes or self.stop_event.is_set(), timeout=seconds
+                lambda: self._wakes.get(source_arn, 0) != wakes or self.stop_event.is_set(),
+                timeout=seconds,
             )
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
@@ -1118,12 +1140,15 @@ class EventSourceRunner:
         t0 = time.monotonic()
         deadline = t0 + timeout
         idle_probes = 0
-        # Idle needs a poll that started after t0: ask for it now rather than after
-        # each poller's idle pause.
-        self.wake()
+        woken_for = -math.inf
         while time.monotonic() < deadline:
             with self._activity_lock:
                 t_ref = max(t0, self._last_activity)
+            if t_ref > woken_for:
+                # Idle needs a poll that started after t_ref: ask every poller for one
+                # rather than wait out its idle pause.
+                self.wake()
+                woken_for = t_ref
             try:
                 idle = all(source.idle_since(t_ref) for source in self._sources)
             except ClientError as exc:
