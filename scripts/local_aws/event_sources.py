@@ -1093,7 +1093,7 @@ class EventSourceRunner:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def note_activity(self, source_arn: str = "") -> None:
+    def note_activity(self, source_arn: str | None = None) -> None:
         """Record that a handler just ran (it may have produced work for other sources).
 
         It wakes the pollers of every queue and stream but its own (``source_arn``):
@@ -1104,7 +1104,7 @@ class EventSourceRunner:
             self._last_activity = time.monotonic()
         self.wake(except_arn=source_arn)
 
-    def wake(self, except_arn: str = "") -> None:
+    def wake(self, except_arn: str | None = None) -> None:
         """End the pause of every poller (but those of ``except_arn``): each polls once more."""
         with self._wake:
             for source in self._sources:

@@ -58,16 +58,20 @@ class _Clock:
 
 
 def _on_call(
-    session: boto3.session.Session, service: str, operation: str, seen: threading.Event, key: str
+    session: boto3.session.Session,
+    service: str,
+    operation: str,
+    key: str,
+    *,
+    with_items: bool,
+    seen: threading.Event,
 ) -> Any:
     """A runner client factory over ``session`` that sets ``seen`` once an ``operation``
-    call of ``service`` answered without items under ``key`` (empty) or, if
-    ``key`` starts with ``+``, with some."""
+    call of ``service`` answered with items under ``key`` (or, ``with_items=False``, none)."""
     factory = make_client_factory(session)
-    want_items = key.startswith("+")
 
     def after(parsed: dict[str, Any], **_: Any) -> None:
-        if bool(parsed.get(key.lstrip("+"))) == want_items:
+        if bool(parsed.get(key)) == with_items:
             seen.set()
 
     factory(service).meta.events.register(f"after-call.{service}.{operation}", after)
@@ -338,7 +342,9 @@ def test_a_handler_run_wakes_idle_pollers_so_what_it_wrote_is_taken_at_once(
     def land(event: Any) -> None:
         landed.extend(record.body for record in event)
 
-    factory = _on_call(session, "sqs", "ReceiveMessage", queue_polled, "Messages")
+    factory = _on_call(
+        session, "sqs", "ReceiveMessage", "Messages", with_items=False, seen=queue_polled
+    )
 
     # WHEN the runner runs (no wait_idle: it wakes every poller itself)
     with _runner(app, session, client_factory=factory, idle_poll_seconds=3600):
@@ -369,7 +375,7 @@ def test_stream_batching_window_begins_when_the_previous_invocation_completes(
         batches.append([record.data.decode() for record in event])
 
     read = threading.Event()
-    factory = _on_call(session, "kinesis", "GetRecords", read, "+Records")
+    factory = _on_call(session, "kinesis", "GetRecords", "Records", with_items=True, seen=read)
     clock = _Clock()
     with _runner(app, session, client_factory=factory, clock=clock) as runner:
         # WHEN a record arrives within the first window, is read, and two more follow
@@ -646,7 +652,9 @@ def test_table_streams_have_their_own_idle_poll_interval(
         versions.extend(record.new_image["version"]["N"] for record in event)
 
     polled_empty = threading.Event()
-    factory = _on_call(session, "dynamodbstreams", "GetRecords", polled_empty, "Records")
+    factory = _on_call(
+        session, "dynamodbstreams", "GetRecords", "Records", with_items=False, seen=polled_empty
+    )
     runner = _runner(
         app,
         session,
