@@ -71,7 +71,10 @@ class QueueSpec:
     filter_policy: dict[str, Any]
     max_receive_count: int = 3
     batch_size: int = 10
-    maximum_batching_window_in_seconds: int = 1
+    # No window: Lambda then invokes as soon as a receive returns messages (up to
+    # batch_size of them), so a registration reaches its consumers without waiting
+    # a second per queue; invocations are the cheapest line of a registration's cost.
+    maximum_batching_window_in_seconds: int = 0
     maximum_concurrency: int = 2
     lambda_timeout_seconds: int = 30
     # AWS requires the visibility timeout to cover the Lambda timeout; 6x is
