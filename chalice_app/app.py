@@ -6,6 +6,10 @@ test client and in Lambda (chalice local's CognitoUserPoolAuthorizer never
 checks signatures, and an API Gateway authorizer answers 401/403 in its own
 shape, not the documented one). Routes get the verified Caller and pass it
 to chalicelib, where each operation's access rule lives.
+
+Every function imports this module, but each plays one role: handlers reach
+their role's code through ``chalicelib.roots``, which imports it on first
+use, so a function imports only what its own role needs.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any, cast
 from chalice import Chalice, Response
 from chalice.app import DynamoDBEvent, KinesisEvent, Request, SQSEvent
 
-from chalicelib import edge, identity, observability, resources, service
+from chalicelib import edge, observability, resources, roots
 from chalicelib.access import Caller
 from chalicelib.http import CALLER, api_errors, authenticate, json_response, respond
 from chalicelib.settings import get_settings
@@ -44,7 +48,7 @@ def _caller() -> Caller:
 
 @app.middleware("http")
 def bearer_tokens(request: Request, get_response: Callable[[Request], Response]) -> Response:
-    return authenticate(request, get_response, identity.authenticate)
+    return authenticate(request, get_response, roots.api.verify_caller)
 
 
 @app.route("/health", methods=["GET"])
@@ -56,129 +60,129 @@ def health() -> Any:
 @app.route("/openapi.json", methods=["GET"])
 @api_errors
 def openapi_document() -> Any:
-    return json_response(service.openapi_document(app.routes))
+    return json_response(roots.api.openapi_document(app.routes))
 
 
 @app.route("/users", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def register_user() -> Any:
     request = _request()
-    return respond(service.register_user(_caller(), request.raw_body, request.headers))
+    return respond(roots.api.register_user(_caller(), request.raw_body, request.headers))
 
 
 @app.route("/users/{user_id}", methods=["GET"])
 @api_errors
 def get_user(user_id: str) -> Any:
-    return json_response(service.get_user(_caller(), user_id))
+    return json_response(roots.api.get_user(_caller(), user_id))
 
 
 @app.route("/users/{user_id}/loyalty", methods=["PUT"], content_types=JSON_BODY_TYPES)
 @api_errors
 def set_loyalty(user_id: str) -> Any:
-    return json_response(service.set_loyalty(_caller(), user_id, _request().raw_body))
+    return json_response(roots.api.set_loyalty(_caller(), user_id, _request().raw_body))
 
 
 @app.route("/users/{user_id}/consents", methods=["PUT"], content_types=JSON_BODY_TYPES)
 @api_errors
 def set_consents(user_id: str) -> Any:
-    return json_response(service.set_consents(_caller(), user_id, _request().raw_body))
+    return json_response(roots.api.set_consents(_caller(), user_id, _request().raw_body))
 
 
 @app.route("/users/{user_id}/purchases", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def make_purchase(user_id: str) -> Any:
     request = _request()
-    return respond(service.make_purchase(_caller(), user_id, request.raw_body, request.headers))
+    return respond(roots.api.make_purchase(_caller(), user_id, request.raw_body, request.headers))
 
 
 @app.route("/accounts", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def open_account() -> Any:
     request = _request()
-    return respond(service.open_account(_caller(), request.raw_body, request.headers))
+    return respond(roots.api.open_account(_caller(), request.raw_body, request.headers))
 
 
 @app.route("/accounts/{account_id}/deposits", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def deposit(account_id: str) -> Any:
     request = _request()
-    return respond(service.deposit(_caller(), account_id, request.raw_body, request.headers))
+    return respond(roots.api.deposit(_caller(), account_id, request.raw_body, request.headers))
 
 
 @app.route("/accounts/{account_id}/withdrawals", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def withdraw(account_id: str) -> Any:
     request = _request()
-    return respond(service.withdraw(_caller(), account_id, request.raw_body, request.headers))
+    return respond(roots.api.withdraw(_caller(), account_id, request.raw_body, request.headers))
 
 
 @app.route("/accounts/{account_id}", methods=["GET"])
 @api_errors
 def get_account(account_id: str) -> Any:
-    return json_response(service.get_account(_caller(), account_id, _request().query_params))
+    return json_response(roots.api.get_account(_caller(), account_id, _request().query_params))
 
 
 @app.route("/accounts/{account_id}/events", methods=["GET"])
 @api_errors
 def account_events(account_id: str) -> Any:
-    return json_response(service.account_events(_caller(), account_id))
+    return json_response(roots.api.account_events(_caller(), account_id))
 
 
 @app.route("/loyalty/{user_id}", methods=["GET"])
 @api_errors
 def get_loyalty(user_id: str) -> Any:
-    return json_response(service.loyalty_status(_caller(), user_id))
+    return json_response(roots.api.loyalty_status(_caller(), user_id))
 
 
 @app.route("/gdpr/consents/{user_id}", methods=["GET"])
 @api_errors
 def get_gdpr_consents(user_id: str) -> Any:
-    return json_response(service.gdpr_consents(_caller(), user_id, _request().query_params))
+    return json_response(roots.api.gdpr_consents(_caller(), user_id, _request().query_params))
 
 
 @app.route("/crm/contacts/{user_id}", methods=["GET"])
 @api_errors
 def get_crm_contact(user_id: str) -> Any:
-    return json_response(service.crm_contact(_caller(), user_id))
+    return json_response(roots.api.crm_contact(_caller(), user_id))
 
 
 @app.route("/gdpr/erasure/{user_id}", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def erase_user(user_id: str) -> Any:
-    return respond(service.erase_user(_caller(), user_id, _request().headers))
+    return respond(roots.api.erase_user(_caller(), user_id, _request().headers))
 
 
 @app.on_dynamodb_record(
     stream_arn=settings.ledger_stream_arn, batch_size=100, starting_position="TRIM_HORIZON"
 )
 def ledger_relay(event: DynamoDBEvent) -> None:
-    service.relay_ledger_records(event.to_dict()["Records"])
+    roots.relay.relay_ledger_records(event.to_dict()["Records"])
 
 
 @app.on_kinesis_record(
     stream=settings.event_stream, batch_size=100, starting_position="TRIM_HORIZON"
 )
 def user_events_fanout(event: KinesisEvent) -> None:
-    service.fan_out_user_events([record.data for record in event])
+    roots.streams.fan_out_user_events([record.data for record in event])
 
 
 @app.on_kinesis_record(
     stream=settings.event_stream, batch_size=100, starting_position="TRIM_HORIZON"
 )
 def projector(event: KinesisEvent) -> None:
-    service.project_records([record.data for record in event])
+    roots.streams.project_records([record.data for record in event])
 
 
 @app.on_kinesis_record(
     stream=settings.event_stream, batch_size=100, starting_position="TRIM_HORIZON"
 )
 def search_erasure(event: KinesisEvent) -> None:
-    service.redact_erased_from_search([record.data for record in event])
+    roots.search.redact_erased_from_search([record.data for record in event])
 
 
 @app.lambda_function(name="search_transform")
 def search_transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return service.firehose_transform(event)
+    return roots.search.firehose_transform(event)
 
 
 def _subscribe(subscriber: resources.Subscriber) -> None:
@@ -186,7 +190,7 @@ def _subscribe(subscriber: resources.Subscriber) -> None:
     key, queue = subscriber.key, subscriber.queue
 
     def handler(event: SQSEvent) -> None:
-        service.consume_user_events(key, event.to_dict()["Records"])
+        roots.subscribers.consume_user_events(key, event.to_dict()["Records"])
 
     # Lambda resolves the function as app.<handler>, so it must be a module attribute.
     handler.__name__ = handler.__qualname__ = subscriber.handler
@@ -205,7 +209,7 @@ for _subscriber in resources.SUBSCRIBERS:
 @app.route("/search", methods=["GET"])
 @api_errors
 def search() -> Any:
-    return json_response(service.search_events(_caller(), _request().query_params))
+    return json_response(roots.api.search_events(_caller(), _request().query_params))
 
 
 # Last: every other method of every path above reaches the edge (405, OPTIONS preflight).

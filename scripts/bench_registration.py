@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     for endpoint in ("AWS_ENDPOINT_URL", *DYNAMODB_ENDPOINT_VARS):
         os.environ.pop(endpoint, None)
     with mock_aws():
-        from chalicelib import aws, service
+        from chalicelib import aws
+        from chalicelib.roots import api, stores
         from chalicelib.users import RegisterUser, UserRegistry
         from local_aws.provision import provision
 
@@ -69,11 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         timings: dict[str, list[float]] = {"plain": [], "sealed": []}
         no_keys = _NoKeys(aws.table("personal_data_keys"), None, "")
         registries = {
-            "sealed": service._users(),  # the production wiring
+            "sealed": api._users(),  # the production wiring
             "plain": UserRegistry(
                 aws.table("users"),
-                service._ledger(),
-                service._runner(),
+                stores.ledger(),
+                api._runner(),
                 no_keys,
                 _PlainVault(no_keys),
             ),

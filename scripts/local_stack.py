@@ -82,7 +82,9 @@ def _wait_listening(port: int, timeout: float, alive: Callable[[], bool]) -> Non
 # Imported by _start_event_sources; none reads the settings at import time.
 _EVENT_SOURCE_MODULES = (
     "chalice",
-    "chalicelib.service",
+    "chalicelib.roots.search",
+    "chalicelib.roots.streams",
+    "chalicelib.roots.subscribers",
     "local_aws.event_sources",
     "local_aws.firehose",
     "local_aws.search_sink",
@@ -287,7 +289,7 @@ class LocalStack:
 
     def _search_sink(self, app_env: dict[str, str]) -> Any:
         """Firehose's OpenSearch destination, locally: index into the SQLite search index."""
-        from chalicelib import service
+        from chalicelib.roots import search
         from chalicelib.search import ensure_alias
         from chalicelib.search.sqlite import SqliteSearchIndex
         from local_aws.search_sink import SearchIndexSink
@@ -297,7 +299,7 @@ class LocalStack:
         )
         ensure_alias(index)
         # Plays the Firehose transformation Lambda (search_transform): decrypts personal fields.
-        return SearchIndexSink(index, transform=service.open_event_personal_fields)
+        return SearchIndexSink(index, transform=search.open_event_personal_fields)
 
     def down(self) -> None:
         """Stop threads, then children (SIGTERM, then SIGKILL after a grace period)."""

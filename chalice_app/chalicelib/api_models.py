@@ -40,7 +40,8 @@ _TIME = "2026-11-27T10:00:00.000000Z"
 
 
 class _Response(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Each model is built when its route first answers, not when the API starts.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ErrorDetail(_Response):

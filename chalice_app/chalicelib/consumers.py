@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from chalicelib.batching import BatchLimits, send_batches
 from chalicelib.events import (
@@ -32,9 +32,12 @@ from chalicelib.events import (
 )
 from chalicelib.exceptions import BatchItemFailures, NotFound, OutOfOrderEvent
 from chalicelib.observability import BatchObserver, Outcome
-from chalicelib.personal_data import PersonalDataVault
 from chalicelib.subscriber_context import SubscriberContext
 from chalicelib.user_records import History, UserRecordConsumer
+
+if TYPE_CHECKING:
+    # Only CrmContactSync opens personal data: the others do not import cryptography.
+    from chalicelib.personal_data import PersonalDataVault
 
 __all__ = [
     "DELETE_MESSAGE_BATCH_LIMITS",

@@ -80,9 +80,14 @@ def format_time(value: datetime) -> str:
 
 
 class EventData(BaseModel):
-    """Base of every event's ``data``; subclasses name their type and source."""
+    """Base of every event's ``data``; subclasses name their type and source.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Each model's validator is built on its first use (``defer_build``): most
+    functions only read stored events (``stored_model``), and UserCreated's
+    email validation alone would import email_validator in each of them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     event_type: ClassVar[str]
     source: ClassVar[str]
     # Fields holding personal data: sealed with the person's key in every

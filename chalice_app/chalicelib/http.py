@@ -1,19 +1,23 @@
-"""HTTP edge helpers: JSON bodies in, documented error shapes out."""
+"""HTTP edge helpers: documented error shapes and response bodies out.
+
+Imported with app.py by every function, so it imports no pydantic model: a
+success body is shaped by the API role (``roots.api.shape_body``), which is
+imported on the first request that returns one.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from chalice import Response
 from chalice.app import Request
-from pydantic import BaseModel, ValidationError
 
+from chalicelib import roots
 from chalicelib.access import Caller, is_public
-from chalicelib.api_routes import OPERATIONS
 from chalicelib.exceptions import (
     ApiError,
     Conflict,
@@ -22,24 +26,20 @@ from chalicelib.exceptions import (
     IdempotencyKeyReused,
     IdentityUnavailable,
     NotFound,
-    PayloadTooLarge,
     Unauthorized,
     Unavailable,
     ValidationFailed,
 )
 from chalicelib.idempotency import Outcome, StoredResponse
-from chalicelib.inputs import validation_details
-from chalicelib.json_body import MAX_BODY_BYTES, BodyError, decode_object
 from chalicelib.observability import bind_caller
 
 __all__ = [
     "CALLER",
-    "MAX_BODY_BYTES",
+    "MAX_PATH_PARAMETER_LENGTH",
     "api_errors",
     "authenticate",
     "error_response",
     "json_response",
-    "parse_body",
     "respond",
     "status_of",
 ]
@@ -48,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 # No id this API issues is longer; DynamoDB rejects keys over 2 KB with a 500-worthy error.
 MAX_PATH_PARAMETER_LENGTH = 256
-ModelT = TypeVar("ModelT", bound=BaseModel)
 # Where the authentication middleware leaves the verified Caller in the request context.
 CALLER = "caller"
 # The status of each kind of domain error (the most specific kind wins).
@@ -72,14 +71,12 @@ def json_response(body: Any, status_code: int = 200) -> Response:
 
 
 def _finish(view_name: str, response: Response) -> Response:
-    # The route's response model (api_routes) shapes the body: what is sent is what
-    # the OpenAPI document describes. Bodies pass through unchanged when they conform.
+    # A route's success body is shaped by its response model (roots.api); error
+    # bodies (no view name) have one shape already.
     if isinstance(response.body, (dict, list)):
-        operation = OPERATIONS.get(view_name)
-        model = operation.responses.get(response.status_code) if operation else None
         body = response.body
-        if model is not None:
-            body = model.model_validate(body).model_dump(mode="json", exclude_unset=True)
+        if view_name:
+            body = roots.api.shape_body(view_name, response.status_code, body)
         response.body = orjson.dumps(body).decode()
     return response
 
@@ -130,32 +127,6 @@ _OUTCOME_STATUS = {Outcome.CREATED: 201, Outcome.ACCEPTED: 202, Outcome.COMPLETE
 def respond(stored: StoredResponse) -> Response:
     """The JSON response of a command's (possibly stored) result."""
     return json_response(stored.body, _OUTCOME_STATUS[stored.outcome])
-
-
-def parse_body(raw_body: bytes | str | None, model: type[ModelT]) -> ModelT:
-    """Decode a JSON object body (json_body) and validate it with ``model``.
-
-    PayloadTooLarge over MAX_BODY_BYTES, ValidationFailed (400, details in
-    words) on anything else.
-    """
-    if raw_body is not None and len(raw_body) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(
-            f"the request body exceeds {MAX_BODY_BYTES} bytes",
-            details=[{"field": "body", "message": f"must be at most {MAX_BODY_BYTES} bytes"}],
-        )
-    try:
-        data = decode_object(raw_body)
-    except BodyError as exc:
-        raise ValidationFailed(
-            "the request body is not a valid JSON object",
-            details=[{"field": "body", "message": str(exc)}],
-        ) from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed(
-            "request validation failed", details=validation_details(exc)
-        ) from None
 
 
 def api_errors(handler: Callable[..., Any]) -> Callable[..., Any]:

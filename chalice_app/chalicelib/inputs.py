@@ -16,16 +16,20 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
+    BaseModel,
     Field,
     Strict,
     StringConstraints,
     ValidationError,
     WithJsonSchema,
 )
+
+from chalicelib.exceptions import PayloadTooLarge, ValidationFailed
+from chalicelib.json_body import MAX_BODY_BYTES, BodyError, decode_object
 
 __all__ = [
     "MAX_INSTANT",
@@ -39,10 +43,12 @@ __all__ = [
     "check_currency",
     "check_text",
     "clean_text",
+    "parse_body",
     "parse_instant",
     "validation_details",
 ]
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
 MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_INSTANT = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 # The longest ISO-8601 spelling fromisoformat reads is well under this.
@@ -197,3 +203,29 @@ def _internal(part: Any) -> bool:
 
 # Tags of tagged unions (``Tag``) in request models: not part of a field's path.
 UNION_TAGS = frozenset({"text", "parts"})
+
+
+def parse_body(raw_body: bytes | str | None, model: type[ModelT]) -> ModelT:
+    """Decode a JSON object body (json_body) and validate it with ``model``.
+
+    PayloadTooLarge over MAX_BODY_BYTES, ValidationFailed (400, details in
+    words) on anything else.
+    """
+    if raw_body is not None and len(raw_body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"the request body exceeds {MAX_BODY_BYTES} bytes",
+            details=[{"field": "body", "message": f"must be at most {MAX_BODY_BYTES} bytes"}],
+        )
+    try:
+        data = decode_object(raw_body)
+    except BodyError as exc:
+        raise ValidationFailed(
+            "the request body is not a valid JSON object",
+            details=[{"field": "body", "message": str(exc)}],
+        ) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "request validation failed", details=validation_details(exc)
+        ) from None

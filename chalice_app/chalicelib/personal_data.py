@@ -21,6 +21,8 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from chalicelib.personal_fields import REDACTED, SEALED_PREFIX, is_sealed
+
 __all__ = [
     "REDACTED",
     "SEALED_PREFIX",
@@ -30,8 +32,6 @@ __all__ = [
     "is_sealed",
 ]
 
-REDACTED = "[erased]"
-SEALED_PREFIX = "pii:v1:"
 _NONCE_BYTES = 12
 # Decrypted data keys are cached briefly: a KMS call per event would dominate
 # consumers' cost; after an erasure other processes stop decrypting within this.
@@ -46,11 +46,6 @@ def forget_all_keys() -> None:
     """Drop every cached data key (a test switching to a fresh AWS account needs this)."""
     with _CACHE_LOCK:
         _KEY_CACHE.clear()
-
-
-def is_sealed(value: Any) -> bool:
-    """Whether ``value`` is a sealed personal field."""
-    return isinstance(value, str) and value.startswith(SEALED_PREFIX)
 
 
 class DataKeyStore:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.events import CloudEvent
-from chalicelib.personal_data import PersonalDataVault
+
+if TYPE_CHECKING:
+    # A subscriber that opens no personal data imports no cryptography.
+    from chalicelib.personal_data import PersonalDataVault
 
 __all__ = ["SubscriberContext"]
 

@@ -45,8 +45,11 @@ class RequestConsents(BaseModel):
 class RegisterUser(BaseModel):
     """The body of ``POST /users``."""
 
+    # Built on the first registration: its email validation (email_validator)
+    # is not imported by the API's other routes.
     model_config = ConfigDict(
         extra="ignore",
+        defer_build=True,
         json_schema_extra={
             "examples": [
                 {

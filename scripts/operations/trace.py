@@ -18,8 +18,8 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from chalicelib import service
 from chalicelib.archive import ArchiveReader
+from chalicelib.roots import search, subscribers
 from chalicelib.search import parse_search_query
 
 __all__ = ["find_ledger_entry", "trace"]
@@ -102,7 +102,7 @@ def _archive_location(s3: Any, bucket: str, event: Mapping[str, Any]) -> str | N
 def _indexed(event: Mapping[str, Any]) -> bool:
     # The operator reads the index directly (as the API's admins do through GET /search).
     query = parse_search_query({"subject": str(event["subject"]), "size": "100"})
-    return any(e.get("id") == event["id"] for e in service.search_index().search(query).events)
+    return any(e.get("id") == event["id"] for e in search.search_index().search(query).events)
 
 
 def trace(
@@ -141,6 +141,6 @@ def trace(
             **(position or {"version": 0}),
             "applied": bool(position and position["version"] >= version),
         }
-        for name, position in service.applied_positions(event).items()
+        for name, position in subscribers.applied_positions(event).items()
     }
     return result

@@ -11,8 +11,8 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from chalicelib import service
 from chalicelib.exceptions import BatchItemFailures
+from chalicelib.roots import subscribers
 from chalicelib.welcome_email import SUBJECT
 from tests.conftest import REGION
 from tests.handler.helpers import drain, post_json, table_items, user_body
@@ -59,7 +59,7 @@ def test_a_new_user_gets_one_templated_email(
     assert (record["status"], record["version"], record["message_id"]) == ("sent", 1, message.id)
     assert "grace" not in repr(record).lower()
     # AND ops see where the subscriber stands for that person
-    position = service.subscriber_consumer("welcome").position(record["user_id"])
+    position = subscribers.subscriber_consumer("welcome").position(record["user_id"])
     assert position == {"version": 1, "last_event_id": record["event_id"]}
 
 

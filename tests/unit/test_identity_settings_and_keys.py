@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib import resources, service
+from chalicelib import resources
 from chalicelib.access import ADMIN, MARKETING, rule_of
 from chalicelib.exceptions import IdentityUnavailable, MissingSetting, Unauthorized
+from chalicelib.roots import api
 from chalicelib.settings import load_settings
 from chalicelib.tokens import JwksCache, TokenVerifier
 from local_aws.token_signer import TokenSigner
@@ -166,10 +167,10 @@ def test_every_service_function_taking_a_caller_has_one_access_rule() -> None:
     delegates = {"open_account": "_open_account"}
     takes_caller = [
         name
-        for name in service.__all__
-        if next(iter(inspect.signature(getattr(service, name)).parameters), None) == "caller"
+        for name in api.__all__
+        if next(iter(inspect.signature(getattr(api, name)).parameters), None) == "caller"
     ]
     assert len(takes_caller) >= 12
     for name in takes_caller:
-        ruled = getattr(service, delegates.get(name, name))
-        assert rule_of(ruled) is not None, f"service.{name} has no @authorize rule"
+        ruled = getattr(api, delegates.get(name, name))
+        assert rule_of(ruled) is not None, f"roots.api.{name} has no @authorize rule"

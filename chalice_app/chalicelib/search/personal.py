@@ -9,12 +9,16 @@ personal fields replaced by the redaction marker.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.events import DATA_MODELS, USER_ERASED
-from chalicelib.personal_data import REDACTED, PersonalDataVault
+from chalicelib.personal_fields import REDACTED
 from chalicelib.search.port import SearchIndex
 from chalicelib.search.query import MAX_SIZE, SearchQuery
+
+if TYPE_CHECKING:
+    # Redacting erased people's documents needs no cryptography; opening fields does.
+    from chalicelib.personal_data import PersonalDataVault
 
 __all__ = ["open_personal_fields", "redact_erased"]
 

@@ -1,0 +1,37 @@
+"""The event stream's consumers: the fan-out to SNS and the projector."""
+
+from __future__ import annotations
+
+from chalicelib import aws, faults, projector
+from chalicelib.fanout import FANOUT_TYPE_PREFIX, UserEventFanout
+from chalicelib.observability import BatchObserver, Outcome, event_fields
+from chalicelib.roots import stores
+from chalicelib.settings import get_settings
+
+__all__ = ["fan_out_user_events", "project_records"]
+
+
+def fan_out_user_events(raw_records: list[bytes]) -> int:
+    """Publish the user events of a Kinesis batch to the SNS topic."""
+    fanout = UserEventFanout(aws.client("sns"), get_settings().user_events_topic_arn)
+    observer = BatchObserver("user_events_fanout")
+    with observer.invocation(raw_records):
+        faults.check("user_events_fanout")
+        published = fanout.publish(raw_records)
+        for raw in raw_records:
+            fields = event_fields(raw)
+            user_event = str(fields["event_type"] or "").startswith(FANOUT_TYPE_PREFIX)
+            outcome = Outcome.PUBLISHED if user_event else Outcome.IGNORED
+            observer.record(fields, outcome, observer.started)
+    return published
+
+
+def project_records(raw_records: list[bytes]) -> dict[str, int]:
+    """Apply a Kinesis batch to the read models (the projector Lambda)."""
+    observer = BatchObserver("projector", lag_metric="ProjectorLag")
+    with observer.invocation(raw_records):
+        faults.check("projector")
+        stats = projector.project_records(
+            raw_records, stores.read_models(), stores.ledger().raw_events, observer
+        )
+    return {"applied": stats.applied, "duplicates": stats.duplicates, "ignored": stats.ignored}

@@ -1,0 +1,21 @@
+"""Personal data keys and the vault that opens sealed fields (imports cryptography)."""
+
+from __future__ import annotations
+
+from chalicelib import aws
+from chalicelib.personal_data import DataKeyStore, PersonalDataVault
+from chalicelib.settings import get_settings
+
+__all__ = ["data_keys", "vault"]
+
+
+def data_keys() -> DataKeyStore:
+    """The per-user data keys (KMS-encrypted, one item per user)."""
+    return DataKeyStore(
+        aws.table("personal_data_keys"), aws.client("kms"), get_settings().personal_data_kms_key
+    )
+
+
+def vault() -> PersonalDataVault:
+    """Seals and opens personal fields with the person's data key."""
+    return PersonalDataVault(data_keys())
