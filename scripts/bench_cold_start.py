@@ -10,6 +10,14 @@ the API, an empty batch for the stream, queue and Firehose consumers. The
 baseline process times ``import boto3, pydantic``. Samples are taken round
 robin, median of ``--rounds``.
 
+app.py imports each handler's role on its first call (chalicelib.roots), so
+``import app`` alone understates a cold start: ``cold_s`` is import plus
+first call. The first call also creates the boto3 clients the handler uses,
+which the baseline does not (any function calling AWS pays it, whatever its
+code): ``clients_s`` is that time (boto3 ``Session.client``/``resource``,
+timed in the child), and ``cold_ratio`` compares ``cold_s - clients_s`` with
+the baseline.
+
 By default the app is imported from the source tree. ``--package ZIP``
 imports it from a ``chalice package`` deployment zip instead, unpacked as
 Lambda does (``/var/task``), and ``--layer ZIP`` puts an automatic layer's
@@ -23,8 +31,10 @@ prints the top-level packages whose modules take longest to import (self
 time of every module, summed per package).
 
 The last line of output is JSON: ``{"rounds","baseline_import_s",
-"app_import_s","import_ratio","handlers":{name:{"import_s","first_call_s"}}}``
-plus ``"importtime"`` (package -> seconds) with ``--importtime``.
+"app_import_s","import_ratio","cold_s","cold_ratio","handlers":{name:
+{"import_s","first_call_s","clients_s","cold_s","cold_ratio"}}}`` (first
+call figures are null for a handler whose call failed) plus
+``"importtime"`` (package -> seconds) with ``--importtime``.
 """
 
 from __future__ import annotations
@@ -83,20 +93,37 @@ HEALTH_EVENT: dict[str, Any] = {
 }
 
 # A child process: as little as possible runs before `import app` is timed.
+# Before the call, boto3's client and resource factories are wrapped to time
+# client creation (boto3 is imported then if app.py did not: part of the call).
 CHILD = """\
 import time
 started = time.perf_counter()
 import app
 imported = time.perf_counter()
+import boto3.session
+creating = [0.0, 0]
+def _timed(create):
+    def wrapper(*args, **kwargs):
+        creating[1] += 1
+        began = time.perf_counter()
+        try:
+            return create(*args, **kwargs)
+        finally:
+            creating[1] -= 1
+            if not creating[1]:
+                creating[0] += time.perf_counter() - began
+    return wrapper
+boto3.session.Session.client = _timed(boto3.session.Session.client)
+boto3.session.Session.resource = _timed(boto3.session.Session.resource)
 {call}
 done = time.perf_counter()
-print(imported - started, done - imported)
+print(imported - started, done - imported, creating[0])
 """
 BASELINE_CHILD = """\
 import time
 started = time.perf_counter()
 import boto3, pydantic
-print(time.perf_counter() - started, 0.0)
+print(time.perf_counter() - started, 0.0, 0.0)
 """
 
 
@@ -180,13 +207,13 @@ def _run(
     )
 
 
-def sample(code: str, env: Mapping[str, str]) -> tuple[float, float | None]:
-    """(import seconds, first call seconds or None when the call failed) of one process."""
+def sample(code: str, env: Mapping[str, str]) -> tuple[float, tuple[float, float] | None]:
+    """(import seconds, (first call, client creation) seconds or None if the call failed)."""
     result = _run(code, env)
     # The timings are the child's last line: handlers log and emit metrics on stdout first.
-    lines = (result.stdout.strip().splitlines() or [""])[-1].split()
-    if len(lines) == 2:
-        return float(lines[0]), float(lines[1])
+    fields = (result.stdout.strip().splitlines() or [""])[-1].split()
+    if result.returncode == 0 and len(fields) == 3:
+        return float(fields[0]), (float(fields[1]), float(fields[2]))
     # The import succeeded but the call failed: time the import alone.
     if "import app" in code and result.returncode != 0:
         alone = _run(CHILD.format(call="pass"), env)
@@ -222,39 +249,69 @@ def run(rounds: int, handler_names: Sequence[str], env: Mapping[str, str]) -> di
     """Round-robin fresh processes; the medians, printed as a table and returned."""
     baseline: list[float] = []
     imports: dict[str, list[float]] = {h: [] for h in handler_names}
-    calls: dict[str, list[float]] = {h: [] for h in handler_names}
+    # Per handler and process whose first call succeeded: (import, first call, clients).
+    colds: dict[str, list[tuple[float, float, float]]] = {h: [] for h in handler_names}
     for _ in range(max(1, rounds)):
         baseline.append(sample(BASELINE_CHILD, env)[0])
         for handler in handler_names:
             imported, called = sample(CHILD.format(call=invocation(handler)), env)
             imports[handler].append(imported)
             if called is not None:
-                calls[handler].append(called)
+                colds[handler].append((imported, *called))
 
     baseline_s = statistics.median(baseline)
     app_s = statistics.median([s for samples in imports.values() for s in samples])
-    handlers = {
-        handler: {
-            "import_s": round(statistics.median(imports[handler]), 4),
-            "first_call_s": round(statistics.median(calls[handler]), 4)
-            if calls[handler]
-            else None,  # the first call needs AWS even on an empty batch
-        }
-        for handler in handler_names
-    }
-    print(f"{'':24} {'import app':>11} {'first call':>11}", file=sys.stderr)
-    print(f"{'import boto3, pydantic':24} {baseline_s:>10.3f}s", file=sys.stderr)
-    for handler, figures in handlers.items():
-        call = figures["first_call_s"]
-        shown = "needs AWS" if call is None else f"{call:.4f}s"
-        print(f"{handler:24} {figures['import_s']:>10.3f}s {shown:>11}", file=sys.stderr)
+    handlers = {h: _handler_figures(imports[h], colds[h], baseline_s) for h in handler_names}
+    every = [cold for samples in colds.values() for cold in samples]
+    _print_table(baseline_s, handlers)
     return {
         "rounds": max(1, rounds),
         "baseline_import_s": round(baseline_s, 4),
         "app_import_s": round(app_s, 4),
         "import_ratio": round(app_s / baseline_s, 2),
+        "cold_s": round(statistics.median(i + c for i, c, _ in every), 4) if every else None,
+        "cold_ratio": (
+            round(statistics.median(i + c - k for i, c, k in every) / baseline_s, 2)
+            if every
+            else None
+        ),
         "handlers": handlers,
     }
+
+
+def _handler_figures(
+    imports: Sequence[float], colds: Sequence[tuple[float, float, float]], baseline_s: float
+) -> dict[str, float | None]:
+    """One handler's medians; its first call figures are None if the call needs AWS."""
+    figures: dict[str, float | None] = {"import_s": round(statistics.median(imports), 4)}
+    figures.update(dict.fromkeys(("first_call_s", "clients_s", "cold_s", "cold_ratio")))
+    if colds:
+        figures.update(
+            first_call_s=round(statistics.median(c for _, c, _ in colds), 4),
+            clients_s=round(statistics.median(k for _, _, k in colds), 4),
+            cold_s=round(statistics.median(i + c for i, c, _ in colds), 4),
+            cold_ratio=round(statistics.median(i + c - k for i, c, k in colds) / baseline_s, 2),
+        )
+    return figures
+
+
+def _print_table(baseline_s: float, handlers: Mapping[str, Mapping[str, float | None]]) -> None:
+    print(
+        f"{'':24} {'import app':>10} {'first call':>10} {'clients':>8} {'cold':>8}"
+        f" {'cold-clients vs baseline':>25}",
+        file=sys.stderr,
+    )
+    print(f"{'import boto3, pydantic':24} {baseline_s:>9.3f}s", file=sys.stderr)
+    for handler, f in handlers.items():
+        line = f"{handler:24} {f['import_s']:>9.3f}s"
+        if f["first_call_s"] is None or f["clients_s"] is None or f["cold_s"] is None:
+            line += f" {'needs AWS':>10}"
+        else:
+            line += (
+                f" {f['first_call_s']:>9.3f}s {f['clients_s']:>7.3f}s {f['cold_s']:>7.3f}s"
+                f" {f['cold_s'] - f['clients_s']:>17.3f}s ({f['cold_ratio']:.2f}x)"
+            )
+        print(line, file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -80,6 +80,13 @@ def test_bench_cold_start_prints_import_and_first_call_per_handler(
     assert figures["import_ratio"] == pytest.approx(
         figures["app_import_s"] / figures["baseline_import_s"], abs=0.01
     )
+    # AND the cold start: import plus first call, compared less the boto3 client creation
+    assert api["cold_s"] == pytest.approx(api["import_s"] + api["first_call_s"], abs=0.0002)
+    assert 0 <= api["clients_s"] <= api["first_call_s"]
+    assert figures["cold_s"] == api["cold_s"]
+    assert figures["cold_ratio"] == pytest.approx(
+        (api["cold_s"] - api["clients_s"]) / figures["baseline_import_s"], abs=0.01
+    )
 
 
 def test_bench_cold_start_stage_environment_loads_settings_without_defaults() -> None:
