@@ -38,6 +38,7 @@ __all__ = [
     "HANDLERS",
     "IDENTITY_OUTPUTS",
     "REQUIRED_OUTPUTS",
+    "RUNTIME_ENVIRONMENT",
     "SQS_CONSUMERS",
     "STREAM_CONSUMERS",
     "HandoffError",
@@ -74,6 +75,10 @@ HANDLERS: tuple[str, ...] = (
 
 API_TIMEOUT_SECONDS = 30
 STREAM_CONSUMER_TIMEOUT_SECONDS = 60
+# Set for every function, not read by the app: pydantic otherwise scans the
+# entry points of every installed distribution for plugins (the app uses
+# none) when it builds its first model, in each cold start.
+RUNTIME_ENVIRONMENT: dict[str, str] = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}
 
 # The API's identity provider: Terraform output -> environment variable.
 IDENTITY_OUTPUTS: dict[str, str] = {
@@ -178,6 +183,7 @@ def environment_variables(outputs: Mapping[str, Any]) -> dict[str, str]:
     env[resources.EMAIL_SENDER_ENV_VAR] = str(outputs["email_sender"])
     for output, env_var in IDENTITY_OUTPUTS.items():
         env[env_var] = str(outputs[output])
+    env.update(RUNTIME_ENVIRONMENT)
     return env
 
 

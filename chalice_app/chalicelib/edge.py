@@ -33,6 +33,7 @@ from chalicelib.json_body import MAX_BODY_BYTES
 __all__ = [
     "BODY_METHODS",
     "JSON_MEDIA_TYPE",
+    "MAX_PATH_PARAMETER_LENGTH",
     "METHODS",
     "error_body",
     "install",
@@ -48,6 +49,8 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_MEDIA_TYPE = "application/json"
 ALLOWED_REQUEST_HEADERS = "Authorization, Content-Type, Idempotency-Key"
 PREFLIGHT_MAX_AGE_SECONDS = 600
+# No id this API issues is longer; DynamoDB rejects keys over 2 KB with a 500-worthy error.
+MAX_PATH_PARAMETER_LENGTH = 256
 # Error codes of statuses an ApiError subclass does not raise (Chalice's own, API Gateway's).
 STATUS_CODES = {
     400: "bad_request",

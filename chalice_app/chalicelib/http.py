@@ -18,6 +18,7 @@ from chalice.app import Request
 
 from chalicelib import roots
 from chalicelib.access import Caller, is_public
+from chalicelib.edge import MAX_PATH_PARAMETER_LENGTH
 from chalicelib.exceptions import (
     ApiError,
     Conflict,
@@ -35,7 +36,6 @@ from chalicelib.observability import bind_caller
 
 __all__ = [
     "CALLER",
-    "MAX_PATH_PARAMETER_LENGTH",
     "api_errors",
     "authenticate",
     "error_response",
@@ -46,8 +46,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# No id this API issues is longer; DynamoDB rejects keys over 2 KB with a 500-worthy error.
-MAX_PATH_PARAMETER_LENGTH = 256
 # Where the authentication middleware leaves the verified Caller in the request context.
 CALLER = "caller"
 # The status of each kind of domain error (the most specific kind wins).

@@ -16,8 +16,7 @@ from pydantic import BaseModel
 
 from chalicelib import api_models
 from chalicelib.api_routes import OPERATIONS, Operation
-from chalicelib.edge import BODY_METHODS, is_fallback
-from chalicelib.http import MAX_PATH_PARAMETER_LENGTH
+from chalicelib.edge import BODY_METHODS, MAX_PATH_PARAMETER_LENGTH, is_fallback
 from chalicelib.idempotency import MAX_KEY_LENGTH
 from chalicelib.json_body import MAX_BODY_BYTES
 

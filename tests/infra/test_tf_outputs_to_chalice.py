@@ -157,6 +157,16 @@ def test_writes_the_environment_the_app_reads(
     assert stage["environment_variables"]["OPENSEARCH_ENDPOINT"].startswith("https://search-acme")
 
 
+def test_every_function_runs_without_pydantics_plugin_scan(
+    fake_terraform: dict[str, Path], config: Path
+) -> None:
+    # WHEN handing the outputs to the dev stage
+    assert run(fake_terraform, config, "--stage", "dev") == 0
+    env = json.loads(config.read_text())["stages"]["dev"]["environment_variables"]
+    # THEN pydantic is told not to scan installed distributions for plugins on a cold start
+    assert env["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
+
+
 def test_hands_the_user_pool_to_the_api_under_the_agreed_names(
     fake_terraform: dict[str, Path], config: Path
 ) -> None:

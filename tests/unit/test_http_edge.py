@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.edge import MAX_PATH_PARAMETER_LENGTH
 from chalicelib.exceptions import (
     Conflict,
     Forbidden,
@@ -14,7 +15,7 @@ from chalicelib.exceptions import (
     IdentityUnavailable,
     Unauthorized,
 )
-from chalicelib.http import MAX_PATH_PARAMETER_LENGTH, api_errors
+from chalicelib.http import api_errors
 
 
 def test_overlong_path_parameters_are_404_without_calling_the_handler() -> None:
