@@ -163,14 +163,14 @@ def ledger_relay(event: DynamoDBEvent) -> None:
     stream=settings.event_stream, batch_size=100, starting_position="TRIM_HORIZON"
 )
 def user_events_fanout(event: KinesisEvent) -> None:
-    roots.streams.fan_out_user_events([record.data for record in event])
+    roots.fanout.fan_out_user_events([record.data for record in event])
 
 
 @app.on_kinesis_record(
     stream=settings.event_stream, batch_size=100, starting_position="TRIM_HORIZON"
 )
 def projector(event: KinesisEvent) -> None:
-    roots.streams.project_records([record.data for record in event])
+    roots.projector.project_records([record.data for record in event])
 
 
 @app.on_kinesis_record(

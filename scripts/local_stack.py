@@ -82,8 +82,9 @@ def _wait_listening(port: int, timeout: float, alive: Callable[[], bool]) -> Non
 # Imported by _start_event_sources; none reads the settings at import time.
 _EVENT_SOURCE_MODULES = (
     "chalice",
+    "chalicelib.roots.fanout",
+    "chalicelib.roots.projector",
     "chalicelib.roots.search",
-    "chalicelib.roots.streams",
     "chalicelib.roots.subscribers",
     "local_aws.event_sources",
     "local_aws.firehose",

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.exceptions import BatchItemFailures
-from chalicelib.roots import streams
+from chalicelib.roots import projector
 from tests.handler.helpers import ledger_events, post_json, put_json, register, table_items
 
 
@@ -192,7 +192,7 @@ def test_erasure_after_a_consent_change_reaches_the_crm(
 
 
 def _project(client: Any, *events: dict[str, Any]) -> None:
-    streams.project_records([json.dumps(e).encode() for e in events])
+    projector.project_records([json.dumps(e).encode() for e in events])
 
 
 def test_loyalty_points_count_only_while_a_member_whatever_the_arrival_order(

@@ -1,7 +1,7 @@
 """The composition root of each role a Lambda function plays, imported on first use.
 
 Every function of the app imports app.py, but each plays one role: the API,
-the ledger relay, a stream consumer, an SQS subscriber, search. A role's
+the ledger relay, the fan-out, the projector, an SQS subscriber, search. A role's
 module builds its domain objects from settings and the boto3 getters
 (chalicelib.aws) and holds the one function app.py calls per handler. Were
 they imported with app.py, every function would import what any of them
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     # What mypy sees; at run time __getattr__ imports each on first use.
-    from chalicelib.roots import api, relay, search, streams, subscribers, vault
+    from chalicelib.roots import api, fanout, projector, relay, search, subscribers, vault
 
-__all__ = ["api", "relay", "search", "streams", "subscribers", "vault"]
+__all__ = ["api", "fanout", "projector", "relay", "search", "subscribers", "vault"]
 
 
 def __getattr__(name: str) -> ModuleType:

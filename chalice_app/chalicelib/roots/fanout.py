@@ -1,14 +1,13 @@
-"""The event stream's consumers: the fan-out to SNS and the projector."""
+"""The fan-out's role: user events from the Kinesis stream -> the SNS topic."""
 
 from __future__ import annotations
 
-from chalicelib import aws, faults, projector
+from chalicelib import aws, faults
 from chalicelib.fanout import FANOUT_TYPE_PREFIX, UserEventFanout
 from chalicelib.observability import BatchObserver, Outcome, event_fields
-from chalicelib.roots import stores
 from chalicelib.settings import get_settings
 
-__all__ = ["fan_out_user_events", "project_records"]
+__all__ = ["fan_out_user_events"]
 
 
 def fan_out_user_events(raw_records: list[bytes]) -> int:
@@ -24,14 +23,3 @@ def fan_out_user_events(raw_records: list[bytes]) -> int:
             outcome = Outcome.PUBLISHED if user_event else Outcome.IGNORED
             observer.record(fields, outcome, observer.started)
     return published
-
-
-def project_records(raw_records: list[bytes]) -> dict[str, int]:
-    """Apply a Kinesis batch to the read models (the projector Lambda)."""
-    observer = BatchObserver("projector", lag_metric="ProjectorLag")
-    with observer.invocation(raw_records):
-        faults.check("projector")
-        stats = projector.project_records(
-            raw_records, stores.read_models(), stores.ledger().raw_events, observer
-        )
-    return {"applied": stats.applied, "duplicates": stats.duplicates, "ignored": stats.ignored}

@@ -1,0 +1,20 @@
+"""The projector's role: the Kinesis stream -> the account and loyalty read models."""
+
+from __future__ import annotations
+
+from chalicelib import faults, projector
+from chalicelib.observability import BatchObserver
+from chalicelib.roots import stores
+
+__all__ = ["project_records"]
+
+
+def project_records(raw_records: list[bytes]) -> dict[str, int]:
+    """Apply a Kinesis batch to the read models (the projector Lambda)."""
+    observer = BatchObserver("projector", lag_metric="ProjectorLag")
+    with observer.invocation(raw_records):
+        faults.check("projector")
+        stats = projector.project_records(
+            raw_records, stores.read_models(), stores.ledger().raw_events, observer
+        )
+    return {"applied": stats.applied, "duplicates": stats.duplicates, "ignored": stats.ignored}
