@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from bench_cold_start import APP_DIR, invocation, lambda_environment
@@ -41,14 +42,14 @@ OPENS_PERSONAL_DATA = frozenset(
 NON_API = [h for h in HANDLERS if h != API_HANDLER]
 
 CHILD = """\
-import json, sys
+import gc, json, sys
 import app
 {call}
-print(json.dumps(sorted(sys.modules)))
+print(json.dumps({{"modules": sorted(sys.modules), "gc": [gc.isenabled(), gc.get_freeze_count()]}}))
 """
 
 
-def _loaded_by(handler: str) -> set[str]:
+def _cold_start(handler: str) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, "-c", CHILD.format(call=invocation(handler))],
         cwd=APP_DIR,
@@ -59,8 +60,13 @@ def _loaded_by(handler: str) -> set[str]:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    # Handlers log and emit metrics on stdout first; the module list is the last line.
-    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+    # Handlers log and emit metrics on stdout first; the child's report is the last line.
+    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return report
+
+
+def _loaded_by(handler: str) -> set[str]:
+    return set(_cold_start(handler)["modules"])
 
 
 def _found(loaded: set[str], names: tuple[str, ...]) -> list[str]:
@@ -97,3 +103,12 @@ def test_the_api_function_imports_its_role_on_the_first_request() -> None:
     loaded = _loaded_by(API_HANDLER)
     # THEN its role (models, OpenAPI, token verification) was imported
     assert _found(loaded, ("chalicelib.roots.api", "chalicelib.api_routes", "jwt")) != []
+
+
+def test_a_role_is_imported_without_collecting_and_left_out_of_later_collections() -> None:
+    # WHEN a function imports its role on its first call
+    enabled, frozen = _cold_start("projector")["gc"]
+    # THEN the garbage collector runs again afterwards, and the objects that
+    # existed after the import are in its permanent generation
+    assert enabled is True
+    assert frozen > 0
