@@ -8,8 +8,9 @@ they imported with app.py, every function would import what any of them
 needs (the API's models, OpenAPI, PyJWT, cryptography, the search
 transport) on each cold start. So ``roots.<role>`` imports the role's module
 the first time it is used: this is the one place the app imports lazily.
-``roots.vault`` (cryptography) is reached the same way, by the subscribers
-that declare Need.OPEN_PERSONAL_DATA only.
+``roots.vault`` (cryptography) is reached the same way, only by what opens
+personal data (the subscribers declaring Need.OPEN_PERSONAL_DATA, the search
+transform, the API).
 """
 
 from __future__ import annotations
