@@ -84,6 +84,7 @@ _EVENT_SOURCE_MODULES = (
     "chalice",
     "chalicelib.roots.fanout",
     "chalicelib.roots.projector",
+    "chalicelib.roots.relay",
     "chalicelib.roots.search",
     "chalicelib.roots.subscribers",
     "local_aws.event_sources",
