@@ -37,7 +37,7 @@ from typing import Any
 import boto3
 
 from chalicelib import resources
-from local_aws import dynamodb_local, stack_state
+from local_aws import dynamodb_local, line_output, stack_state
 from local_aws.identities import IdentityError, UserPoolIdentities, login_email
 from local_aws.provision import provision_services, provision_tables, table_names
 
@@ -404,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "token":
         return token_command(args)
+    # Every handler runs in a thread of this process and logs to its stdout.
+    line_output.install()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",

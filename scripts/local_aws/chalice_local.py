@@ -25,6 +25,7 @@ from chalice import local
 from chalice.cli import main
 
 from chalicelib.gateway_responses import GATEWAY_RESPONSES
+from local_aws import line_output
 
 __all__ = ["GatewayResponseError", "apply_gateway_responses", "run"]
 
@@ -69,6 +70,8 @@ def _any_method(self: local.ChaliceRequestHandler, name: str) -> Any:
 
 
 def run() -> int:
+    # Requests are served in threads, each logging to this process's stdout.
+    line_output.install()
     local.ThreadedHTTPServer.request_queue_size = LISTEN_BACKLOG
     local.ThreadedHTTPServer.daemon_threads = True
     local.ChaliceRequestHandler.__getattr__ = _any_method  # type: ignore[attr-defined]
