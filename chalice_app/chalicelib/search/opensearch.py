@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import boto3
+
 from chalicelib.search.documents import TEXT_FIELD, to_document
 from chalicelib.search.port import (
     IndexAlreadyExists,
@@ -195,8 +197,6 @@ def connect(
 ) -> OpenSearchHttp:
     """A client signing requests with SigV4 (boto3's credential chain by default)."""
     if credentials is None:
-        import boto3
-
         credentials = boto3.session.Session().get_credentials()
     if credentials is None:
         raise SearchBackendError("no AWS credentials to sign OpenSearch requests")
