@@ -31,6 +31,7 @@ from tqdm import tqdm
 from chalicelib.archive import ArchiveReader
 from chalicelib.ledger import EventLedger
 from chalicelib.read_models import ReadModelStore
+from chalicelib.roots.search import open_event_personal_fields
 from chalicelib.search.factory import make_search_index
 from chalicelib.search.rebuild import index_chunks, rebuild_index
 from chalicelib.settings import get_settings
@@ -80,10 +81,21 @@ def _replay_search(args: argparse.Namespace, session: boto3.session.Session) -> 
         if args.source in ("ledger", "all"):
             ledger = EventLedger(session.resource("dynamodb").Table(settings.table("ledger")))
             sources.append(_ledger_chunks(ledger, bar))
-        result = rebuild_index(index, (c for source in sources for c in source))
+        # The history holds personal fields sealed; the index holds them open (as the
+        # Firehose transformation delivers them live), or redacted for erased people.
+        result = rebuild_index(
+            index,
+            (c for source in sources for c in source),
+            transform=open_event_personal_fields,
+        )
         if args.source != "ledger":
             fresh = [o.key for o in reader.objects() if o.key not in seen]
-            index_chunks(index, (reader.read(k) for k in fresh), stats=result.stats)
+            index_chunks(
+                index,
+                (reader.read(k) for k in fresh),
+                transform=open_event_personal_fields,
+                stats=result.stats,
+            )
     seconds = time.perf_counter() - started
     stats = result.stats
     summary = {

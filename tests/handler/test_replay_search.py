@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import orjson
 import pytest
 import replay as replay_script
 
-from chalicelib.events import UserCreated, new_event
+from chalicelib.events import DATA_MODELS, UserCreated, new_event
+from chalicelib.personal_data import REDACTED, PersonalDataVault, forget_all_keys, is_sealed
 from chalicelib.search import parse_search_query
 from chalicelib.search.sqlite import SqliteSearchIndex
 from tests.handler.test_replay import T0, history, put_archive
@@ -90,3 +92,51 @@ def test_events_archived_during_the_rebuild_are_caught_up(
 def test_replay_search_rejects_until(aws: dict[str, Any], live_index: SqliteSearchIndex) -> None:
     with pytest.raises(SystemExit):
         replay_script.main(["--projection", "search", "--until", "2026-03-01"])
+
+
+def _sealed_registration(user_id: str, name: str, lastname: str) -> Any:
+    """A user.created event as the ledger and the archive hold it: personal fields sealed."""
+    from chalicelib.roots import vault
+
+    keys = vault.data_keys()
+    key, put = keys.generate(user_id)
+    aws_table = boto3.resource("dynamodb").Table(put["Put"]["TableName"])
+    aws_table.put_item(Item=put["Put"]["Item"])
+    created = UserCreated(
+        user_id=user_id, name=name, lastname=lastname, email=f"{user_id}@example.com", address="x"
+    )
+    event = new_event(created, subject=user_id, version=1, time=T0).to_dict()
+    fields = DATA_MODELS[event["type"]].personal_fields
+    return {**event, "data": PersonalDataVault.seal_with(key, user_id, event["data"], fields)}
+
+
+def test_a_rebuilt_index_finds_people_by_name_and_keeps_the_erased_redacted(
+    aws_env: dict[str, str],
+    sqlite_search_index: SqliteSearchIndex,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN an archive of two sealed registrations, and the second person since erased
+    alice = _sealed_registration("u-alice", "Alice", "Liddell")
+    bob = _sealed_registration("u-bob", "Bob", "Babbage")
+    assert "Liddell" not in orjson.dumps(alice).decode()
+    boto3.resource("dynamodb").Table(aws_env["PERSONAL_DATA_KEYS_TABLE"]).delete_item(
+        Key={"user_id": "u-bob"}
+    )
+    forget_all_keys()
+    boto3.client("s3").put_object(
+        Bucket=aws_env["ARCHIVE_BUCKET"],
+        Key="events/year=2026/month=03/day=01/a",
+        Body=b"\n".join(orjson.dumps(e) for e in (alice, bob)),
+    )
+    # WHEN the documented rebuild runs
+    summary = _run(capsys, "--projection", "search")
+    # THEN a search by name finds the person, with her name in clear
+    assert summary["events_indexed"] == 2
+    found = sqlite_search_index.search(parse_search_query({"q": "Liddell"}))
+    assert found.total == 1
+    assert found.events[0]["data"]["name"] == "Alice"
+    # AND the erased person's fields are redacted, never ciphertext, never found by name
+    (erased,) = sqlite_search_index.search(parse_search_query({"subject": "u-bob"})).events
+    assert erased["data"]["lastname"] == REDACTED
+    assert not any(is_sealed(value) for value in erased["data"].values())
+    assert sqlite_search_index.search(parse_search_query({"q": "Babbage"})).total == 0
