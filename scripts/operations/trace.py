@@ -18,9 +18,11 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
+from chalicelib import resources
 from chalicelib.archive import ArchiveReader
 from chalicelib.roots import search, subscribers
 from chalicelib.search import parse_search_query
+from operations.subscriptions import receives
 
 __all__ = ["find_ledger_entry", "trace"]
 
@@ -71,7 +73,7 @@ def _stream_location(kinesis: Any, stream: str, event: Mapping[str, Any]) -> dic
                 return {
                     "shard": shard,
                     "sequence_number": record["SequenceNumber"],
-                    "arrived": str(record["ApproximateArrivalTimestamp"]),
+                    "arrived": _iso(record["ApproximateArrivalTimestamp"]),
                 }
             arrived = record["ApproximateArrivalTimestamp"]
             if arrived > since + _STREAM_WINDOW:
@@ -80,6 +82,11 @@ def _stream_location(kinesis: Any, stream: str, event: Mapping[str, Any]) -> dic
             return None
         iterator = response["NextShardIterator"]
     return None
+
+
+def _iso(arrived: Any) -> str:
+    # boto3 parses the timestamp into an aware datetime; the trace says it in ISO 8601.
+    return arrived.isoformat() if isinstance(arrived, datetime) else str(arrived)
 
 
 def _days(event_time: str) -> Iterator[str]:
@@ -136,10 +143,14 @@ def trace(
     except Exception as exc:  # the index is optional to a trace: say why it is unknown
         result["index"] = None
         result["index_error"] = type(exc).__name__
+    # A subscriber whose filter policy keeps the event away never gets it (by design);
+    # the projector folds every event.
+    subscribed = {s.key: receives(s, event) for s in resources.SUBSCRIBERS}
     result["consumers"] = {
         name: {
             **(position or {"version": 0}),
             "applied": bool(position and position["version"] >= version),
+            "subscribed": subscribed.get(name, True),
         }
         for name, position in subscribers.applied_positions(event).items()
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -59,3 +60,25 @@ def test_trace_of_an_unknown_event_says_it_is_not_in_the_ledger(
     aws_env: dict[str, str],
 ) -> None:
     assert _trace(aws_env, "no-such-event") == {"event_id": "no-such-event", "ledger": None}
+
+
+def test_trace_tells_consumers_the_filter_keeps_away_from_pending_ones(
+    client: Any, aws_env: dict[str, str], sqlite_search_index: SqliteSearchIndex
+) -> None:
+    # GIVEN a registration without loyalty but with marketing consent, on the stream,
+    # that no consumer has applied yet
+    post_json(client, "/users", user_body(loyalty=False, consents={"marketing": True}))
+    (item,) = table_items(aws_env["LEDGER_TABLE"])
+    client.lambda_.invoke("ledger_relay", _ledger_stream_event(aws_env))
+    # WHEN tracing it
+    found = _trace(aws_env, item["event_id"])
+    # THEN loyalty's filter policy excludes it; every other consumer should get it
+    subscribed = {name: p["subscribed"] for name, p in found["consumers"].items()}
+    assert subscribed == {
+        **{s.key: True for s in resources.SUBSCRIBERS},
+        "loyalty": False,
+        "projector": True,
+    }
+    # AND the stream record's arrival is an ISO 8601 time
+    arrived = datetime.fromisoformat(found["stream"]["arrived"])
+    assert arrived.tzinfo is not None
