@@ -40,6 +40,7 @@ from chalicelib import resources
 from local_aws import dynamodb_local, line_output, stack_state
 from local_aws.identities import IdentityError, UserPoolIdentities, login_email
 from local_aws.provision import provision_services, provision_tables, table_names
+from local_aws.tool_errors import one_line_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "chalice_app"
@@ -381,12 +382,13 @@ def _parser() -> argparse.ArgumentParser:
 def token_command(args: argparse.Namespace) -> int:
     """Create the person if missing, add the group, print the access token last."""
     try:
-        identities = UserPoolIdentities.for_local_stack(args.aws_port, args.state_dir)
-        email = login_email(args.username)
-        created = identities.ensure_user(email)
-        if args.group:
-            identities.add_to_group(email, args.group)
-        access_token = identities.access_token(email)
+        with one_line_errors(args.aws_port):
+            identities = UserPoolIdentities.for_local_stack(args.aws_port, args.state_dir)
+            email = login_email(args.username)
+            created = identities.ensure_user(email)
+            if args.group:
+                identities.add_to_group(email, args.group)
+            access_token = identities.access_token(email)
     except stack_state.StackNotRunning as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

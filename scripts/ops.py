@@ -23,6 +23,7 @@ from chalicelib import aws
 from chalicelib.settings import get_settings
 from local_aws import stack_state
 from local_aws.stack_state import StackNotRunning
+from local_aws.tool_errors import explain
 from operations import queues, stream_failures, trace
 from operations.environment import use_local_stack
 from operations.invokers import InProcessInvoker, LambdaInvoker
@@ -97,7 +98,15 @@ def cmd_redrive(args: argparse.Namespace) -> dict[str, Any]:
         result = queues.move_messages(sqs, queue)
     result = {"queue": queue.name, "source": queue.source, **result}
     if not args.json:
-        print(f"moved {result['moved']} message(s) from {queue.name} back to {queue.source}")
+        if queue.kind == queues.STREAM_FAILURES:
+            # Nothing goes back on the stream: the function that failed is invoked again
+            # on the records it failed on, read back from the stream.
+            print(
+                f"re-invoked {result['moved']} failed batch(es) ({result['records']} record(s) "
+                f"read back from {queue.source}) and removed them from {queue.name}"
+            )
+        else:
+            print(f"moved {result['moved']} message(s) from {queue.name} back to {queue.source}")
         if result.get("failed"):
             print(f"{result['failed']} failed again and stay in {queue.name}")
     return result
@@ -133,19 +142,24 @@ def cmd_trace(args: argparse.Namespace) -> dict[str, Any]:
                 ["index", INDEX_STATES[result["index"]]],
             ]
             rows += [
-                [
-                    f"consumer {name}",
-                    f"at v{position['version']}"
-                    + (
-                        " (applied)"
-                        if position["applied"]
-                        else " (not applied: pending, failed, or not subscribed to it)"
-                    ),
-                ]
+                [f"consumer {name}", f"at v{position['version']} ({_consumer_state(position)})"]
                 for name, position in result["consumers"].items()
             ]
             _print_table(rows)
     return result
+
+
+def _consumer_state(position: dict[str, Any]) -> str:
+    if position["applied"]:
+        return "applied"
+    if not position["subscribed"]:
+        return "not subscribed: its filter policy excludes this event"
+    return "not applied yet: pending, or failed (see ops.py dlq)"
+
+
+def _found(result: dict[str, Any]) -> bool:
+    """Whether a command found what it was asked about (a trace: the event)."""
+    return "ledger" not in result or result["ledger"] is not None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -159,11 +173,15 @@ def _parser() -> argparse.ArgumentParser:
         default=stack_state.DEFAULT_STATE_DIR,
         help="where the local stack publishes its environment (`up --state-dir`)",
     )
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="last line: one JSON object")
-    # Also after the subcommand (ops.py dlq --aws-port 5000); SUPPRESS keeps the one
-    # given before it when absent here.
+    # Also after the subcommand (ops.py dlq --aws-port 5000 --json); SUPPRESS keeps the
+    # one given before it when absent here.
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="last line: one JSON object"
+    )
     common.add_argument("--aws-port", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("dlq", parents=[common], help="every DLQ and the stream failure queue")
     redrive = sub.add_parser("redrive", parents=[common], help="move a DLQ's messages back")
@@ -183,30 +201,41 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
 }
 
 
+def _fail(args: argparse.Namespace, message: str, code: int = 2) -> int:
+    """One line on stderr (and, under --json, the error as the last line of stdout)."""
+    print(f"error: {message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"error": message}))
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.aws_port is not None:
         try:
             use_local_stack(args.aws_port, args.state_dir)
         except StackNotRunning as exc:
-            print(exc, file=sys.stderr)
-            return 2
+            return _fail(args, str(exc))
     elif "NAME_PREFIX" not in os.environ:
         # Against AWS the stage's settings must be explicit, never defaults.
-        print(
+        return _fail(
+            args,
             "set the stage's settings (NAME_PREFIX, AWS_REGION, ... as in "
             "chalice_app/.chalice/config.json) or pass --aws-port of a local stack",
-            file=sys.stderr,
         )
-        return 2
     try:
         result = COMMANDS[args.command](args)
     except KeyError as exc:
-        print(exc.args[0], file=sys.stderr)
-        return 2
+        return _fail(args, exc.args[0])
+    except Exception as exc:
+        line = explain(exc, args.aws_port)
+        if line is None:
+            raise
+        return _fail(args, line)
     if args.json:
         print(json.dumps(result, default=str))
-    return 0
+    # Asked about something that is not there (an unknown event id): say so by the exit code.
+    return 0 if _found(result) else 1
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from typing import Any
 
 import boto3
 import orjson
+from botocore.exceptions import NoCredentialsError
 from tqdm import tqdm
 
 from chalicelib.archive import ArchiveReader
@@ -37,6 +38,7 @@ from chalicelib.search.rebuild import index_chunks, rebuild_index
 from chalicelib.settings import get_settings
 from local_aws import stack_state
 from local_aws.stack_state import DEFAULT_STATE_DIR, StackNotRunning
+from local_aws.tool_errors import one_line_errors
 from projections.accounts import ACCOUNTS
 from projections.loyalty import DEFAULT_POLICY, LoyaltyProjection
 from projections.replay import replay
@@ -152,14 +154,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             stack_state.use(args.aws_port, args.state_dir)
         except StackNotRunning as exc:
-            parser.error(str(exc))
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
         until = time_key(args.until) if args.until else None
     except ValueError:
         parser.error(f"--until: not an ISO-8601 time: {args.until!r}")
+    # No credentials, or a stack that stopped answering: one line, not a traceback.
+    with one_line_errors(args.aws_port):
+        return _replay(args, parser, until)
 
+
+def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser, until: str | None) -> int:
+    """Fold the history into the projection named by ``args``; its JSON summary printed."""
     settings = get_settings()
     session = boto3.session.Session(region_name=settings.region)
+    if session.get_credentials() is None:
+        raise NoCredentialsError()  # now, not from the first read under a progress bar
     if args.projection == "search":
         if args.until:
             parser.error("--until does not apply to --projection search")

@@ -17,11 +17,12 @@ scripts/tf_outputs_to_chalice.py wrote it); creating people there needs IAM
 credentials for ``cognito-idp:Admin*``. Registration runs concurrently. Transient failures
 (connection errors, timeouts, 5xx, 429) are retried with exponential backoff;
 every attempt for one user carries the same ``Idempotency-Key`` so a retry can
-never register the user twice. A 409 (``email_taken``, ``already_registered``
-when the seed ran before) or 400 counts as failed.
+never register the user twice. A person already registered (``409
+already_registered``: the seed ran before) is skipped and counted as
+``existing``; any other 409 (``email_taken``) or 400 counts as failed.
 
 Progress goes to stderr. The last line on stdout is a JSON summary
-``{"created", "failed", "loyalty", "marketing", "seconds", "errors"}``, where
+``{"created", "existing", "failed", "loyalty", "marketing", "seconds", "errors"}``, where
 ``loyalty``/``marketing`` count *created* users with that flag. ``--output``
 writes the API's responses for the created users as a JSON list. Exit 1 if any
 user failed, 2 if no user pool was found, 0 otherwise.
@@ -55,6 +56,7 @@ from tqdm import tqdm
 from chalicelib import resources
 from local_aws import stack_state
 from local_aws.identities import IdentityError, UserPoolIdentities
+from local_aws.tool_errors import one_line_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -90,12 +92,20 @@ class Failure:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class Existing:
+    """One user registered by an earlier run (same seed, same person): skipped."""
+
+    email: str
+
+
 @dataclass
 class SeedResult:
     """Outcome of a seeding run; ``created`` holds the API's responses in input order."""
 
     created: list[dict[str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    existing: int = 0
     loyalty: int = 0
     marketing: int = 0
     seconds: float = 0.0
@@ -104,6 +114,7 @@ class SeedResult:
         """The JSON summary printed as the last line of stdout."""
         return {
             "created": len(self.created),
+            "existing": self.existing,
             "failed": len(self.failures),
             "loyalty": self.loyalty,
             "marketing": self.marketing,
@@ -223,7 +234,7 @@ def _register_one(
     retries: int,
     backoff: float,
     timeout: float,
-) -> dict[str, Any] | Failure:
+) -> dict[str, Any] | Failure | Existing:
     email = str(user.get("email", ""))
     try:
         token = identities.token(email)
@@ -248,6 +259,8 @@ def _register_one(
                 return created
             return Failure(email, "invalid_response", response.status_code, response.text[:200])
         error, message = _error_of(response)
+        if response.status_code == 409 and error == "already_registered":
+            return Existing(email)
         failure = Failure(email=email, error=error, status=response.status_code, message=message)
         if response.status_code not in _RETRY_STATUSES:
             return failure
@@ -275,7 +288,7 @@ def register_users(
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     delay = DEFAULT_BACKOFF if backoff is None else backoff
     url = api_url.rstrip("/") + "/users"
-    outcomes: list[dict[str, Any] | Failure | None] = [None] * len(users)
+    outcomes: list[dict[str, Any] | Failure | Existing | None] = [None] * len(users)
     sessions = _Sessions(pool_size=concurrency)
     started = time.perf_counter()
     bar = tqdm(
@@ -304,6 +317,8 @@ def register_users(
     for sent, outcome in zip(users, outcomes, strict=True):
         if isinstance(outcome, Failure):
             result.failures.append(outcome)
+        elif isinstance(outcome, Existing):
+            result.existing += 1
         elif outcome is not None:
             result.created.append(outcome)
             result.loyalty += _flag(outcome, sent, "loyalty")
@@ -395,8 +410,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         identities = identity_provider(args, os.environ)
     except (stack_state.StackNotRunning, IdentityError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}{_stack_hint(args)}", file=sys.stderr)
         return 2
+    # A stack that stops answering mid-run: one line, not a traceback per thread.
+    with one_line_errors(args.aws_port):
+        return _seed(args, identities)
+
+
+def _stack_hint(args: argparse.Namespace) -> str:
+    """Which --aws-port to pass, when a local stack runs and none was named."""
+    if args.aws_port is not None:
+        return ""
+    ports = stack_state.published_ports(args.state_dir)
+    if not ports:
+        return ""
+    return f" (a local stack serves AWS on port {ports[0]}: pass --aws-port {ports[0]})"
+
+
+def _seed(args: argparse.Namespace, identities: TokenSource) -> int:
     users = generate_users(args.count, args.seed, args.loyalty_ratio, args.marketing_ratio)
     api_url = args.api_url or DEFAULT_API_URL
     if args.api_url is None and args.aws_port is not None:
@@ -419,6 +450,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     if len(result.failures) > 10:
         print(f"... and {len(result.failures) - 10} more failures", file=sys.stderr)
+    if result.existing:
+        print(
+            f"{result.existing} of these people were registered before (seed {args.seed}): "
+            "skipped; --seed N registers others",
+            file=sys.stderr,
+        )
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(result.created, indent=2) + "\n", encoding="utf-8")

@@ -67,7 +67,8 @@ def _pool_and_client(environ: Mapping[str, str]) -> tuple[str, str]:
     if not pool_id or not client_id:
         raise IdentityError(
             f"{spec.pool_id_env_var} and {spec.app_client_id_env_var} are not set; "
-            "apply infra/ and run scripts/tf_outputs_to_chalice.py, or start the local stack"
+            "pass --aws-port P of a running local stack, or apply infra/ and run "
+            "scripts/tf_outputs_to_chalice.py"
         )
     return pool_id, client_id
 

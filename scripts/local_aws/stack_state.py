@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 __all__ = [
     "API_URL_VAR",
     "DEFAULT_STATE_DIR",
+    "START_HINT",
     "StackNotRunning",
     "load",
     "publish",
@@ -27,6 +30,10 @@ __all__ = [
 DEFAULT_STATE_DIR = Path(__file__).resolve().parents[2] / ".local-stack"
 # Published next to the environment: where the stack's API answers.
 API_URL_VAR = "LOCAL_STACK_API_URL"
+START_HINT = "python scripts/local_stack.py up"
+# How long a published endpoint may take to accept a connection before the stack
+# that published it counts as gone (it is on loopback: a live one accepts at once).
+_PROBE_SECONDS = 1.0
 
 
 class StackNotRunning(RuntimeError):
@@ -48,17 +55,65 @@ def publish(aws_port: int, environment: Mapping[str, str], state_dir: Path | Non
     return path
 
 
+def published_ports(state_dir: Path | None = None) -> list[int]:
+    """The AWS ports of the stacks that published an environment in ``state_dir``."""
+    ports = []
+    for path in (state_dir or DEFAULT_STATE_DIR).glob("stack-*.json"):
+        port = path.stem.removeprefix("stack-")
+        if port.isdigit():
+            ports.append(int(port))
+    return sorted(ports)
+
+
+def _not_published(aws_port: int, path: Path) -> StackNotRunning:
+    others = [p for p in published_ports(path.parent) if p != aws_port]
+    if others:
+        ports = " or ".join(str(p) for p in others)
+        return StackNotRunning(
+            f"no local stack publishes AWS port {aws_port}, but one does on {ports}: "
+            f"pass --aws-port {others[0]}"
+        )
+    return StackNotRunning(
+        f"no local stack publishes AWS port {aws_port} (expected {path}); "
+        f"start one with: {START_HINT} --aws-port {aws_port}, or pass the --aws-port of "
+        "the one running"
+    )
+
+
+def _answers(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.hostname is None or parts.port is None:
+        return True  # not an endpoint this module can probe: let the tool find out
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=_PROBE_SECONDS):
+            return True
+    except OSError:
+        return False
+
+
 def load(aws_port: int, state_dir: Path | None = None) -> dict[str, str]:
-    """The environment published by the stack on ``aws_port``; StackNotRunning if none."""
+    """The environment published by the stack on ``aws_port``; StackNotRunning if none.
+
+    A stack killed before it could withdraw leaves its file behind: when an
+    endpoint it published (moto server's, DynamoDB Local's) does not answer,
+    the file is removed and the stack counts as not running.
+    """
     path = state_file(aws_port, state_dir)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
+        raise _not_published(aws_port, path) from None
+    environment = {str(name): str(value) for name, value in data.items()}
+    endpoints = [environment.get("AWS_ENDPOINT_URL", "")]
+    if endpoints[0]:
+        endpoints.append(environment.get("AWS_ENDPOINT_URL_DYNAMODB", ""))
+    if not all(_answers(url) for url in endpoints if url):
+        path.unlink(missing_ok=True)
         raise StackNotRunning(
-            f"no local stack publishes AWS port {aws_port} (expected {path}); "
-            "start one with: python scripts/local_stack.py up"
-        ) from None
-    return {str(name): str(value) for name, value in data.items()}
+            f"the local stack at AWS port {aws_port} is not answering (its stale {path.name} "
+            f"is removed); start it again with: {START_HINT} --aws-port {aws_port}"
+        )
+    return environment
 
 
 def use(aws_port: int, state_dir: Path | None = None) -> dict[str, str]:

@@ -337,7 +337,7 @@ def test_main_exits_0_when_every_user_is_created(
     assert sent == sorted(expected, key=lambda u: u["email"])
 
 
-def test_rerunning_the_same_seed_reports_every_user_as_already_registered(
+def test_rerunning_the_same_seed_skips_and_counts_the_people_already_registered(
     stub_api: tuple[str, StubState],
     identities: FakeIdentities,
     capsys: pytest.CaptureFixture[str],
@@ -347,15 +347,19 @@ def test_rerunning_the_same_seed_reports_every_user_as_already_registered(
     assert seed_users.main(["--api-url", url, "--count", "4", "--seed", "8"]) == 0
     capsys.readouterr()
 
-    # WHEN the same seed is run again
-    code = seed_users.main(["--api-url", url, "--count", "4", "--seed", "8"])
+    # WHEN the same seed is run again, for two more people
+    code = seed_users.main(["--api-url", url, "--count", "6", "--seed", "8"])
 
-    # THEN the same people come back with the same identities, and all are already registered
-    summary = _summary(capsys.readouterr().out)
-    assert code == 1
-    assert summary["created"] == 0
-    assert summary["failed"] == 4
-    assert summary["errors"] == {"already_registered": 4}
+    # THEN the same people come back with the same identities: the four are skipped and
+    # counted, the two new ones created, nothing failed
+    out, err = capsys.readouterr()
+    summary = _summary(out)
+    assert code == 0
+    assert (summary["created"], summary["existing"], summary["failed"]) == (2, 4, 0)
+    assert summary["errors"] == {}
+    # AND one line says so, and how to get other people
+    (line,) = [line for line in err.splitlines() if "registered before" in line]
+    assert "--seed" in line
 
 
 def test_validation_errors_are_not_retried(stub_api: tuple[str, StubState]) -> None:
