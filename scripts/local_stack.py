@@ -39,6 +39,7 @@ import boto3
 from chalicelib import resources
 from local_aws import dynamodb_local, line_output, stack_state
 from local_aws.identities import IdentityError, UserPoolIdentities, login_email
+from local_aws.parent_death import die_with_parent
 from local_aws.provision import provision_services, provision_tables, table_names
 from local_aws.tool_errors import one_line_errors
 
@@ -144,7 +145,10 @@ class LocalStack:
 
     def _spawn(self, argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
         log = None if self.args.verbose else subprocess.DEVNULL
-        child = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=log)
+        # Killed with the stack, even by SIGKILL (no orphan keeps a port).
+        child = subprocess.Popen(
+            argv, env=env, cwd=cwd, stdout=log, stderr=log, preexec_fn=die_with_parent()
+        )
         self.children.append(child)
         return child
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -9,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from local_aws.stack_process import running_local_stack
+from local_aws.stack_process import running_local_stack, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -75,3 +77,32 @@ def test_sigterm_stops_every_child_and_frees_the_ports(tmp_path: Path) -> None:
     assert not [pid for pid in children if _alive(pid)]
     assert not any(_listening(p) for p in ports)
     assert all(_rebindable(p) for p in ports)
+
+
+def test_sigkill_leaves_no_child_behind_and_the_tools_drop_its_state(tmp_path: Path) -> None:
+    # GIVEN a running local stack with its children
+    with running_local_stack(tmp_path / "stack.log") as stack:
+        urls = (stack.api_url, stack.aws_url, stack.dynamodb_url)
+        ports = [p for p in (urlsplit(url).port for url in urls) if p]
+        children = _children_of(stack.pid)
+        assert len(children) >= 3
+        # WHEN `up` is killed with no chance to clean up
+        os.kill(stack.pid, signal.SIGKILL)
+        # THEN its children die with it and free their ports
+        wait_for(lambda: not [pid for pid in children if _alive(pid)], timeout=20)
+        wait_for(lambda: not any(_listening(p) for p in ports), timeout=10)
+        assert all(_rebindable(p) for p in ports)
+        # AND a tool pointed at it says in one line that it is not answering, and drops the
+        # state file the killed stack left behind
+        done = stack.run_script(
+            "ops.py",
+            "--aws-port",
+            str(stack.aws_port),
+            "--state-dir",
+            str(stack.state_dir),
+            "dlq",
+            check=False,
+        )
+        assert done.returncode == 2
+        assert len(done.stderr.strip().splitlines()) == 1 and "not answering" in done.stderr
+        assert not (stack.state_dir / f"stack-{stack.aws_port}.json").exists()
