@@ -1,6 +1,6 @@
 """The local stack: the whole platform on one laptop.
 
-``python scripts/local_stack.py up [--api-port 8000] [--aws-port 5000] [--dynamodb-port 8001]``
+``python scripts/local_stack.py up [--api-port 8000] [--aws-port 5000] [--dynamodb-port 8001] [-v]``
 starts DynamoDB Local (DynamoDB and DynamoDB Streams) and moto server (every
 other AWS service, one request at a time: local_aws.moto_server) on
 127.0.0.1, provisions the resources declared in chalicelib/resources.py,
@@ -8,7 +8,10 @@ publishes the stack's environment for the local tools (local_aws.stack_state),
 runs the Lambda event sources (DynamoDB stream, Kinesis, SQS) and the Firehose
 delivery to the S3 archive in this process, and serves the API with
 ``chalice local``. It prints ``API ready at http://127.0.0.1:<port>`` when
-``GET /health`` answers, and stops every child process on Ctrl-C or SIGTERM.
+``GET /health`` answers, and stops every child process on Ctrl-C or SIGTERM
+(and they die with it if it is killed). The handlers' JSON log lines (and
+the children's output) go to ``<state-dir>/stack-<aws-port>.log``, whose path
+it prints; ``-v`` shows them on the terminal instead.
 
 ``python scripts/local_stack.py token [--aws-port 5000] USERNAME [--group admin|marketing]``
 creates USERNAME (an email, or a plain name standing for
@@ -27,12 +30,13 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 
 import boto3
 
@@ -132,8 +136,14 @@ def _wait_http(url: str, timeout: float, alive: Callable[[], bool]) -> None:
 class LocalStack:
     """Starts and stops the local stack's processes and threads."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(
+        self, args: argparse.Namespace, console: TextIO, log: TextIO | None = None
+    ) -> None:
         self.args = args
+        # The stack's own lines (endpoints, ready) go to the console; everything the
+        # handlers and children write goes to ``log`` (None: the terminal, with -v).
+        self.console = console
+        self.log = log
         self.children: list[subprocess.Popen[bytes]] = []
         self.runner: Any = None
         self.firehose: Any = None
@@ -144,10 +154,15 @@ class LocalStack:
         self._published: Path | None = None
 
     def _spawn(self, argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-        log = None if self.args.verbose else subprocess.DEVNULL
-        # Killed with the stack, even by SIGKILL (no orphan keeps a port).
+        # Killed with the stack, even by SIGKILL (no orphan keeps a port). Python children
+        # write each (whole) line at once: they share the log with this process's threads.
         child = subprocess.Popen(
-            argv, env=env, cwd=cwd, stdout=log, stderr=log, preexec_fn=die_with_parent()
+            argv,
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            cwd=cwd,
+            stdout=self.log,
+            stderr=self.log,
+            preexec_fn=die_with_parent(),
         )
         self.children.append(child)
         return child
@@ -157,14 +172,6 @@ class LocalStack:
 
     def up(self) -> None:
         args = self.args
-        missing = dynamodb_local.missing_requirement()
-        if missing:
-            raise SystemExit(missing)
-        if args.dynamodb_port == 0:
-            args.dynamodb_port = _free_port()
-        for port in (args.api_port, args.aws_port, args.dynamodb_port):
-            if not _port_free(port):
-                raise SystemExit(f"port {port} on 127.0.0.1 is already in use")
         endpoint = f"http://127.0.0.1:{args.aws_port}"
         dynamodb_endpoint = f"http://127.0.0.1:{args.dynamodb_port}"
         base_env = {
@@ -215,9 +222,14 @@ class LocalStack:
 
         self._start_event_sources(app_env)
         _wait_http(f"http://127.0.0.1:{args.api_port}/health", 60, lambda: api.poll() is None)
-        print(f"AWS endpoint {endpoint} (moto server)", flush=True)
-        print(f"DynamoDB endpoint {dynamodb_endpoint} (DynamoDB Local)", flush=True)
-        print(f"API ready at http://127.0.0.1:{args.api_port}", flush=True)
+        lines = [
+            f"AWS endpoint {endpoint} (moto server)",
+            f"DynamoDB endpoint {dynamodb_endpoint} (DynamoDB Local)",
+        ]
+        if self.log is not None:
+            lines.append(f"handler logs in {self.log.name} (-v shows them here)")
+        lines.append(f"API ready at http://127.0.0.1:{args.api_port}")
+        print("\n".join(lines), file=self.console, flush=True)
 
     def _spawn_api(
         self, base_env: dict[str, str], app_env: dict[str, str]
@@ -367,7 +379,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--firehose-buffer-seconds", type=float, default=2.0)
     up.add_argument("--state-dir", default=str(ROOT / ".local-stack"))
-    up.add_argument("-v", "--verbose", action="store_true", help="show child process output")
+    up.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the handlers' log lines and the children's output here "
+        "(default: in <state-dir>/stack-<aws-port>.log)",
+    )
     token = sub.add_parser(
         "token", help="print a person's access token from the running stack's user pool"
     )
@@ -406,17 +424,43 @@ def token_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _can_start(args: argparse.Namespace) -> str | None:
+    """Why ``up`` cannot start (java missing, a port taken), or None; picks a free port for 0."""
+    missing = dynamodb_local.missing_requirement()
+    if missing:
+        return missing
+    if args.dynamodb_port == 0:
+        args.dynamodb_port = _free_port()
+    for port in (args.api_port, args.aws_port, args.dynamodb_port):
+        if not _port_free(port):
+            return f"port {port} on 127.0.0.1 is already in use"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "token":
         return token_command(args)
-    # Every handler runs in a thread of this process and logs to its stdout.
+    # Checked before the log file is opened: a stack already on the port keeps its log.
+    cannot = _can_start(args)
+    if cannot:
+        print(f"local stack failed: {cannot}", file=sys.stderr, flush=True)
+        return 1
+    console, console_err = sys.stdout, sys.stderr
+    log = None if args.verbose else _open_log(Path(args.state_dir), args.aws_port)
+    if log is not None:
+        # Every handler runs in a thread of this process and logs to its stdout:
+        # the log file, not the terminal. One writer of whole lines for both streams.
+        sys.stdout = sys.stderr = line_output.LineAtomicStream(log)
     line_output.install()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    stack = LocalStack(args)
+    # The stack's own warnings (a child died) reach the terminal in any case.
+    logger.addHandler(logging.StreamHandler(console_err))
+    logger.propagate = False
+    stack = LocalStack(args, console, log)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         stack.stop_requested = True
@@ -428,10 +472,29 @@ def main(argv: list[str] | None = None) -> int:
         stack.up()
         code = stack.wait()
     except (RuntimeError, SystemExit) as exc:
-        print(f"local stack failed: {exc}", file=sys.stderr, flush=True)
+        print(f"local stack failed: {exc}", file=console_err, flush=True)
+    except Exception as exc:
+        where = f" (traceback in {log.name})" if log is not None else ""
+        print(f"local stack failed: {exc!r}{where}", file=console_err, flush=True)
+        if log is not None:
+            traceback.print_exc(file=log)
+        else:
+            raise
     finally:
         stack.down()
+        if log is not None:
+            sys.stdout, sys.stderr = console, console_err
+            log.close()
     return code
+
+
+def _open_log(state_dir: Path, aws_port: int) -> TextIO:
+    """``<state_dir>/stack-<aws_port>.log``, emptied, appended to by this process and children."""
+    path = state_dir / f"stack-{aws_port}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    # Line-buffered, and O_APPEND: the children's writes on the same file land at its end.
+    return path.open("a", buffering=1)
 
 
 if __name__ == "__main__":

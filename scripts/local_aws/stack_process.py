@@ -110,9 +110,18 @@ class LocalStackProcess:
 
 @contextmanager
 def running_local_stack(
-    log_path: Path, *, prefix: str = "evp", region: str = "eu-west-1", startup_timeout: float = 90
+    log_path: Path,
+    *,
+    prefix: str = "evp",
+    region: str = "eu-west-1",
+    startup_timeout: float = 90,
+    verbose: bool = True,
 ) -> Iterator[LocalStackProcess]:
-    """Start the local stack on free ports; SIGTERM it on exit."""
+    """Start the local stack on free ports; SIGTERM it on exit.
+
+    ``log_path`` gets its output; with ``verbose`` (``up -v``) the handlers' log
+    lines too, else those go to the stack's own log file in the same folder.
+    """
     api_port, aws_port, dynamodb_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AWS_DEFAULT_REGION"] = region
@@ -135,6 +144,7 @@ def running_local_stack(
                 region,
                 "--state-dir",
                 str(log_path.parent),
+                *(["-v"] if verbose else []),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -60,9 +61,14 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _json_routes(path: Path) -> set[str]:
+    lines = [line for line in path.read_text().splitlines() if line.startswith("{")]
+    return {str(json.loads(line).get("route")) for line in lines}
+
+
 def test_sigterm_stops_every_child_and_frees_the_ports(tmp_path: Path) -> None:
     # GIVEN a running local stack with its children (DynamoDB Local, moto server, chalice local)
-    with running_local_stack(tmp_path / "stack.log") as stack:
+    with running_local_stack(tmp_path / "stack.log", verbose=False) as stack:
         urls = (stack.api_url, stack.aws_url, stack.dynamodb_url)
         ports = [p for p in (urlsplit(url).port for url in urls) if p]
         assert requests.get(f"{stack.api_url}/health", timeout=10).json() == {"status": "ok"}
@@ -72,6 +78,12 @@ def test_sigterm_stops_every_child_and_frees_the_ports(tmp_path: Path) -> None:
         assert len(ports) == 3 and all(_listening(p) for p in ports)
         children = _children_of(stack.pid)
         assert len(children) >= 3
+        # AND without -v the terminal shows the stack's own lines only: the handlers'
+        # JSON log lines are in the log file it names
+        handler_log = tmp_path / f"stack-{stack.aws_port}.log"
+        assert f"handler logs in {handler_log}" in log
+        assert not [line for line in log.splitlines() if line.startswith("{")]
+        wait_for(lambda: "/health" in _json_routes(handler_log), timeout=10)
     # WHEN it has been sent SIGTERM (on leaving the context)
     # THEN every child process is gone, nothing listens, and both ports can be reused
     assert not [pid for pid in children if _alive(pid)]
