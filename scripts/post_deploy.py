@@ -39,7 +39,11 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tf_outputs_to_chalice import SQS_CONSUMERS, STREAM_CONSUMERS  # noqa: E402
+from tf_outputs_to_chalice import (  # noqa: E402
+    SQS_CONSUMERS,
+    STREAM_CONSUMERS,
+    help_description,
+)
 
 from chalicelib import resources  # noqa: E402
 from chalicelib.gateway_responses import GATEWAY_RESPONSES  # noqa: E402
@@ -160,17 +164,35 @@ def _stage_settings(config_path: Path, stage: str) -> tuple[str, str]:
     return f"{config['app_name']}-{stage}", queue
 
 
-def main(argv: Sequence[str] | None = None, session: boto3.session.Session | None = None) -> int:
-    """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", default="dev")
+def _parser() -> argparse.ArgumentParser:
+    responses = "\n".join(
+        f"  {name:<29} {r.status_code or 'its own status'} {r.code}"
+        for name, r in GATEWAY_RESPONSES.items()
+    )
+    parser = argparse.ArgumentParser(
+        description=help_description(__doc__),
+        epilog=f"gateway responses it installs (type, status, error code):\n{responses}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--stage", default="dev", help="the Chalice stage that was deployed (default: dev)"
+    )
     parser.add_argument(
         "--config",
         type=Path,
         default=ROOT.parent / "chalice_app" / ".chalice" / "config.json",
+        help="the Chalice config naming the stage's functions and queues "
+        "(default: chalice_app/.chalice/config.json; its deployed/<stage>.json names the API)",
     )
-    parser.add_argument("--region", default=None)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--region", default=None, help="AWS region (default: the environment's or profile's)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, session: boto3.session.Session | None = None) -> int:
+    """Command-line entry point."""
+    args = _parser().parse_args(argv)
     session = session or boto3.session.Session(region_name=args.region)
     try:
         function_prefix, queue_name = _stage_settings(args.config, args.stage)

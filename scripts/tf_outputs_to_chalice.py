@@ -44,6 +44,7 @@ __all__ = [
     "HandoffError",
     "build_stage",
     "environment_variables",
+    "help_description",
     "lambda_timeouts",
     "main",
     "read_outputs",
@@ -270,13 +271,31 @@ def write_config(config_path: Path, stage: str, outputs: Mapping[str, Any]) -> l
     return written
 
 
+def help_description(doc: str) -> str:
+    """A script's docstring for its --help, less the usage block argparse prints itself."""
+    title, _usage, *rest = doc.split("\n\n")
+    return "\n\n".join([title, *rest])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tf-dir", type=Path, default=ROOT / "infra")
-    parser.add_argument("--stage", default="dev")
+    parser = argparse.ArgumentParser(
+        description=help_description(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
-        "--config", type=Path, default=ROOT / "chalice_app" / ".chalice" / "config.json"
+        "--tf-dir",
+        type=Path,
+        default=ROOT / "infra",
+        help="the applied Terraform root module to read outputs from (default: infra)",
+    )
+    parser.add_argument("--stage", default="dev", help="the Chalice stage to write (default: dev)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=ROOT / "chalice_app" / ".chalice" / "config.json",
+        help="the Chalice config to update; policy files go next to it "
+        "(default: chalice_app/.chalice/config.json)",
     )
     args = parser.parse_args(argv)
     try:
