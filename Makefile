@@ -16,10 +16,14 @@ DDB_LOCAL_STAMP := $(DDB_LOCAL_DIR)/.installed-$(DDB_LOCAL_VERSION)
 
 install: $(STAMP) $(DDB_LOCAL_STAMP)
 
+# setuptools ends every first editable install with an "Editable installation."
+# notice block (its informational warning, not a problem of this project).
+QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
+
 $(STAMP): pyproject.toml chalice_app/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	$(QUIET_EDITABLE) $(BIN)/pip install --quiet -e ".[dev,bench]"
 	touch $(STAMP)
 
 $(DDB_LOCAL_STAMP):
