@@ -168,7 +168,7 @@ def test_a_poison_stream_record_goes_to_stream_failures_and_redrive_applies_once
     assert redriven["moved"] >= 1
     assert redriven["failed"] == 0
     traced = _ops(local_stack, "trace", event_id)
-    assert traced["consumers"]["projector"] == {"version": 1, "applied": True}
+    assert traced["consumers"]["projector"] == {"version": 1, "applied": True, "subscribed": True}
     assert _applied_by(local_stack, event_id, "projector", output) == 1
     assert _depths(local_stack)[failures_queue] == 0
 
