@@ -5,8 +5,10 @@
 With ``--aws-port`` it works on the local stack serving AWS on that port
 (its endpoints and settings come from what the stack published); without
 it, on AWS with the stage's settings from the environment (NAME_PREFIX,
-AWS_REGION, ... as the Lambdas have them). ``--json`` makes the last line of
-output one JSON object.
+AWS_REGION, ... as the Lambdas have them). ``--json`` (before or after the
+subcommand) makes the last line of output one JSON object (``{"error": ...}``
+when it fails). Exit 0 done, 1 nothing found (a trace of an id the ledger
+does not hold), 2 bad input or an unreachable stack / AWS (one line on stderr).
 """
 
 from __future__ import annotations
