@@ -446,7 +446,9 @@ def test_local_stack_queues_and_subscriptions_equal_infra(
     # THEN queues, DLQs, redrive, visibility, retention and filter policies are infra's
     redaction = f"{PREFIX}-{root.locals['search_late_redaction']['suffix']}"
     assert names == (
-        set(declared) | {f"{n}-dlq" for n in declared} | {failure_queue, redaction, f"{redaction}-dlq"}
+        set(declared)
+        | {f"{n}-dlq" for n in declared}
+        | {failure_queue, redaction, f"{redaction}-dlq"}
     )
     for name, spec in declared.items():
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
