@@ -180,6 +180,15 @@ def search_erasure(event: KinesisEvent) -> None:
     roots.search.redact_erased_from_search([record.data for record in event])
 
 
+@app.on_sqs_message(
+    queue=settings.search_redaction_queue,
+    batch_size=resources.SEARCH_LATE_REDACTION.batch_size,
+    maximum_concurrency=resources.SEARCH_LATE_REDACTION.maximum_concurrency,
+)
+def search_late_redaction(event: SQSEvent) -> None:
+    roots.search.redact_late([record.body for record in event])
+
+
 @app.lambda_function(name="search_transform")
 def search_transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return roots.search.firehose_transform(event)

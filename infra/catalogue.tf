@@ -92,6 +92,23 @@ locals {
     failed_documents_prefix    = "search-failed/"
     buffering_interval_seconds = 60
     buffering_size_mb          = 5
+    retry_duration_seconds     = 300
+    transform_timeout_seconds  = 60
+  }
+
+  # resources.SEARCH_LATE_REDACTION: the erasures' second pass in the index, fed by a
+  # delay queue whose delay modules/archive derives from the search delivery above.
+  search_late_redaction = {
+    handler                       = "search_late_redaction"
+    env_var                       = "SEARCH_REDACTION_QUEUE"
+    suffix                        = "search-redaction"
+    margin_seconds                = 60
+    max_receive_count             = 5
+    batch_size                    = 10
+    maximum_concurrency           = 2
+    lambda_timeout_seconds        = 60
+    message_retention_seconds     = 345600
+    dlq_message_retention_seconds = 1209600
   }
 
   # resources.USER_POOL: the Cognito pool the API trusts, its app client and groups.

@@ -121,8 +121,19 @@ module "archive" {
   failed_documents_prefix           = local.search_delivery.failed_documents_prefix
   failed_documents_expiry_days      = var.search_failed_documents_expiry_days
   # Built from app name, stage, account and region (the function need not exist yet).
-  search_transform_function_arn = module.iam.function_arns["search_transform"]
-  search_transform_enabled      = var.search_transform_enabled
+  search_transform_function_arn    = module.iam.function_arns["search_transform"]
+  search_transform_enabled         = var.search_transform_enabled
+  search_retry_duration_seconds    = local.search_delivery.retry_duration_seconds
+  search_transform_timeout_seconds = local.search_delivery.transform_timeout_seconds
+  search_redaction = {
+    queue_name                    = "${var.name_prefix}-${local.search_late_redaction.suffix}"
+    margin_seconds                = local.search_late_redaction.margin_seconds
+    max_receive_count             = local.search_late_redaction.max_receive_count
+    visibility_timeout_seconds    = 6 * local.search_late_redaction.lambda_timeout_seconds
+    message_retention_seconds     = local.search_late_redaction.message_retention_seconds
+    dlq_message_retention_seconds = local.search_late_redaction.dlq_message_retention_seconds
+    kms_key_arn                   = module.key_pubsub.key_arn
+  }
 }
 
 # The identity provider: the API accepts access tokens of this pool only.
@@ -151,23 +162,24 @@ module "email_identity" {
 }
 
 module "iam" {
-  source                    = "./modules/iam"
-  app_name                  = var.chalice_app_name
-  stage                     = var.chalice_stage
-  subscribers               = { for k, s in var.subscribers : s.handler => { queue = k, table = s.table_key, needs = s.needs } }
-  email_sender              = var.email_sender
-  table_arns                = module.state.table_arns
-  state_kms_key_arn         = module.key_state.key_arn
-  event_stream_arn          = module.event_log.stream_arn
-  event_stream_kms_key_arn  = module.key_event_log.key_arn
-  topic_arn                 = module.pubsub.topic_arn
-  queue_arns                = module.pubsub.queue_arns
-  stream_failure_queue_arn  = module.pubsub.stream_failure_queue_arn
-  pubsub_kms_key_arn        = module.key_pubsub.key_arn
-  archive_bucket_arn        = module.archive.bucket_arn
-  archive_kms_key_arn       = module.key_archive.key_arn
-  opensearch_domain_arn     = module.search.domain_arn
-  personal_data_kms_key_arn = module.key_personal_data.key_arn
+  source                     = "./modules/iam"
+  app_name                   = var.chalice_app_name
+  stage                      = var.chalice_stage
+  subscribers                = { for k, s in var.subscribers : s.handler => { queue = k, table = s.table_key, needs = s.needs } }
+  email_sender               = var.email_sender
+  table_arns                 = module.state.table_arns
+  state_kms_key_arn          = module.key_state.key_arn
+  event_stream_arn           = module.event_log.stream_arn
+  event_stream_kms_key_arn   = module.key_event_log.key_arn
+  topic_arn                  = module.pubsub.topic_arn
+  queue_arns                 = module.pubsub.queue_arns
+  stream_failure_queue_arn   = module.pubsub.stream_failure_queue_arn
+  pubsub_kms_key_arn         = module.key_pubsub.key_arn
+  archive_bucket_arn         = module.archive.bucket_arn
+  archive_kms_key_arn        = module.key_archive.key_arn
+  opensearch_domain_arn      = module.search.domain_arn
+  personal_data_kms_key_arn  = module.key_personal_data.key_arn
+  search_redaction_queue_arn = module.archive.search_redaction_queue_arn
 }
 
 # ------------------------------------------------------------------ operations
@@ -185,6 +197,7 @@ module "monitoring" {
   failure_queue_names = merge(
     { for k, name in module.pubsub.dlq_names : "${k}-dlq" => name },
     { (local.stream_failure_queue_suffix) = module.pubsub.stream_failure_queue_name },
+    { "${local.search_late_redaction.suffix}-dlq" = module.archive.search_redaction_dlq_name },
   )
   event_stream_name              = module.event_log.stream_name
   function_names                 = module.iam.function_names

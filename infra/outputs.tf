@@ -71,6 +71,16 @@ output "stream_failure_queue_name" {
   value       = module.pubsub.stream_failure_queue_name
 }
 
+output "search_redaction_queue_name" {
+  description = "Delay queue of the erasures' late redaction pass in the search index (SEARCH_REDACTION_QUEUE)."
+  value       = module.archive.search_redaction_queue_name
+}
+
+output "search_redaction_delay_seconds" {
+  description = "The search redaction queue's delay: the search delivery window (transform timeout + buffering interval + retry duration) plus a margin."
+  value       = module.archive.search_redaction_delay_seconds
+}
+
 output "stream_failure_queue_arn" {
   description = "ARN of the stream consumers' on-failure queue (post_deploy.py)."
   value       = module.pubsub.stream_failure_queue_arn

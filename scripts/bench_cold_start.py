@@ -144,6 +144,7 @@ def stage_outputs() -> dict[str, Any]:
         "event_stream_name": name(resources.EVENT_STREAM.suffix),
         "ledger_stream_arn": arn.format("dynamodb", f"table/{name('ledger')}/stream/2026"),
         "stream_failure_queue_name": name(resources.STREAM_FAILURE_QUEUE),
+        "search_redaction_queue_name": name(resources.SEARCH_LATE_REDACTION.suffix),
         "archive_bucket_name": name(resources.ARCHIVE_DELIVERY.bucket_suffix),
         "opensearch_endpoint": f"https://search-{PREFIX}.{REGION}.es.amazonaws.com",
         "opensearch_index": "events",

@@ -99,6 +99,17 @@ _EVENT_SOURCE_MODULES = (
 )
 
 
+def _search_redaction_delay(args: argparse.Namespace) -> int:
+    """The local redaction queue's delay: the local search delivery window, plus a second.
+
+    Locally the transform is a call and there are no delivery retries, so the
+    window is the destination buffer (``--firehose-buffer-seconds``).
+    """
+    return resources.SEARCH_LATE_REDACTION.delay_seconds(
+        args.firehose_buffer_seconds, margin_seconds=1
+    )
+
+
 def _preload(modules: tuple[str, ...]) -> None:
     for module in modules:
         importlib.import_module(module)
@@ -147,6 +158,7 @@ class LocalStack:
         self.children: list[subprocess.Popen[bytes]] = []
         self.runner: Any = None
         self.firehose: Any = None
+        self.search_delivery: Any = None
         # Set by the signal handler, so a plain flag: an Event's lock deadlocks when the
         # handler interrupts the main thread inside Event.wait() (it holds that lock).
         self.stop_requested = False
@@ -202,7 +214,10 @@ class LocalStack:
                 lambda: dynamodb.poll() is None,
             )
             app_env = provision_services(
-                args.prefix, session=session, visibility_timeout_seconds=args.visibility_timeout
+                args.prefix,
+                session=session,
+                visibility_timeout_seconds=args.visibility_timeout,
+                search_redaction_delay_seconds=_search_redaction_delay(args),
             )
             app_env.update(table_names(args.prefix))
             app_env.update(self._search_env())
@@ -303,7 +318,9 @@ class LocalStack:
             delivery_name=resource_name(self.args.prefix, ARCHIVE_DELIVERY.delivery_suffix),
             buffering_interval_seconds=self.args.firehose_buffer_seconds,
         )
-        self.firehose.add_sink(self._search_sink(app_env))
+        self.search_delivery = self._search_sink(app_env)
+        self.firehose.add_sink(self.search_delivery)
+        self.search_delivery.start()
         self.firehose.start()
 
     def _search_sink(self, app_env: dict[str, str]) -> Any:
@@ -317,8 +334,13 @@ class LocalStack:
             app_env["SEARCH_SQLITE_PATH"], app_env.get("OPENSEARCH_INDEX", "events")
         )
         ensure_alias(index)
-        # Plays the Firehose transformation Lambda (search_transform): decrypts personal fields.
-        return SearchIndexSink(index, transform=search.open_event_personal_fields)
+        # Plays the Firehose transformation Lambda (search_transform): decrypts personal
+        # fields when the stream's buffer flushes, then buffers for the destination, as AWS.
+        return SearchIndexSink(
+            index,
+            transform=search.open_event_personal_fields,
+            buffering_interval_seconds=self.args.firehose_buffer_seconds,
+        )
 
     def down(self) -> None:
         """Stop threads, then children (SIGTERM, then SIGKILL after a grace period)."""
@@ -327,7 +349,8 @@ class LocalStack:
         self._down = True
         if self._published is not None:
             stack_state.withdraw(self.args.aws_port, Path(self.args.state_dir))
-        for component in (self.runner, self.firehose):
+        # The stream's Firehose first: its last flush may hand the search delivery documents.
+        for component in (self.runner, self.firehose, self.search_delivery):
             if component is not None:
                 try:
                     component.stop()

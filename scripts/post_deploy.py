@@ -12,8 +12,11 @@ Run after ``chalice deploy``. For the deployed functions <app>-<stage>-<handler>
   (chalicelib.resources.KINESIS_RETRY) and an on-failure destination (the
   stream-failures queue), so a poison record cannot block its shard.
 
-Firehose processors (search_transform) have no event source mapping and are
-left alone.
+The erasures' late redaction pass (search_late_redaction, an SQS consumer of
+the search redaction delay queue) keeps the mapping Chalice creates: its
+batch fails or succeeds as a whole (redacting twice is harmless), so it needs
+no per-message failures. Firehose processors (search_transform) have no event
+source mapping and are left alone.
 
 The REST API (from ``.chalice/deployed/<stage>.json``) gets the gateway
 responses of chalicelib/gateway_responses.py (unknown routes 404, and every
@@ -40,6 +43,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tf_outputs_to_chalice import (  # noqa: E402
+    SEARCH_LATE_REDACTION_HANDLER,
     SQS_CONSUMERS,
     STREAM_CONSUMERS,
     help_description,
@@ -61,6 +65,8 @@ def desired_settings(handler: str, failure_queue_arn: str) -> dict[str, Any]:
     """The mapping settings a handler's event source mappings must have."""
     if handler in SQS_CONSUMERS.values():
         return {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
+    if handler == SEARCH_LATE_REDACTION_HANDLER:
+        return {}
     if handler in STREAM_CONSUMERS:
         return {
             "BisectBatchOnFunctionError": resources.KINESIS_RETRY.bisect_batch_on_function_error,

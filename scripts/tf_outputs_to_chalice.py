@@ -39,6 +39,7 @@ __all__ = [
     "IDENTITY_OUTPUTS",
     "REQUIRED_OUTPUTS",
     "RUNTIME_ENVIRONMENT",
+    "SEARCH_LATE_REDACTION_HANDLER",
     "SQS_CONSUMERS",
     "STREAM_CONSUMERS",
     "HandoffError",
@@ -63,14 +64,21 @@ STREAM_CONSUMERS: tuple[str, ...] = (
 )
 # SQS consumer handler by queue key, as declared in resources.SUBSCRIBERS.
 SQS_CONSUMERS: dict[str, str] = {s.key: s.handler for s in resources.SUBSCRIBERS}
+# The erasures' late redaction pass: an SQS consumer of the search redaction
+# delay queue (a whole batch fails or succeeds: redacting twice is harmless).
+SEARCH_LATE_REDACTION_HANDLER = resources.SEARCH_LATE_REDACTION.handler
 # Plain functions invoked by Firehose as data-transformation processors (no
 # event source mapping), with their Lambda timeout. Firehose allows a
-# processor up to 5 minutes; a batch of at most 1 MiB needs far less.
-FIREHOSE_PROCESSORS: dict[str, int] = {"search_transform": 60}
+# processor up to 5 minutes; a batch of at most 1 MiB needs far less. The
+# timeout is part of the search delivery window (resources.SEARCH_DELIVERY).
+FIREHOSE_PROCESSORS: dict[str, int] = {
+    "search_transform": resources.SEARCH_DELIVERY.transform_timeout_seconds
+}
 HANDLERS: tuple[str, ...] = (
     API_HANDLER,
     *STREAM_CONSUMERS,
     *SQS_CONSUMERS.values(),
+    SEARCH_LATE_REDACTION_HANDLER,
     *FIREHOSE_PROCESSORS,
 )
 
@@ -99,6 +107,7 @@ REQUIRED_OUTPUTS: tuple[str, ...] = (
     "event_stream_name",
     "ledger_stream_arn",
     "stream_failure_queue_name",
+    "search_redaction_queue_name",
     "archive_bucket_name",
     "opensearch_endpoint",
     "opensearch_index",
@@ -175,6 +184,7 @@ def environment_variables(outputs: Mapping[str, Any]) -> dict[str, str]:
     env[resources.EVENT_STREAM.env_var] = str(outputs["event_stream_name"])
     env["LEDGER_STREAM_ARN"] = str(outputs["ledger_stream_arn"])
     env[resources.STREAM_FAILURE_QUEUE_ENV_VAR] = str(outputs["stream_failure_queue_name"])
+    env[resources.SEARCH_LATE_REDACTION.env_var] = str(outputs["search_redaction_queue_name"])
     env[resources.ARCHIVE_DELIVERY.bucket_env_var] = str(outputs["archive_bucket_name"])
     env["OPENSEARCH_ENDPOINT"] = str(outputs["opensearch_endpoint"])
     env["OPENSEARCH_INDEX"] = str(outputs["opensearch_index"])
@@ -194,6 +204,7 @@ def lambda_timeouts() -> dict[str, int]:
     timeouts.update({h: STREAM_CONSUMER_TIMEOUT_SECONDS for h in STREAM_CONSUMERS})
     for subscriber in resources.SUBSCRIBERS:
         timeouts[subscriber.handler] = subscriber.queue.lambda_timeout_seconds
+    timeouts[SEARCH_LATE_REDACTION_HANDLER] = resources.SEARCH_LATE_REDACTION.lambda_timeout_seconds
     timeouts.update(FIREHOSE_PROCESSORS)
     return timeouts
 

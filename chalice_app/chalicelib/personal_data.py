@@ -49,12 +49,17 @@ def forget_all_keys() -> None:
 
 
 class DataKeyStore:
-    """Per-user data keys: a DynamoDB table of KMS-encrypted keys, plus a short cache."""
+    """Per-user data keys: a DynamoDB table of KMS-encrypted keys, plus a short cache.
 
-    def __init__(self, table: Any, kms: Any, kms_key_id: str) -> None:
+    ``cached=False`` reads the key item on every call (and never touches the
+    cache): a reader that must stop opening fields the moment a key is deleted.
+    """
+
+    def __init__(self, table: Any, kms: Any, kms_key_id: str, *, cached: bool = True) -> None:
         self._table = table
         self._kms = kms
         self._kms_key_id = kms_key_id
+        self._cached = cached
 
     def generate(self, user_id: str) -> tuple[bytes, dict[str, Any]]:
         """A new data key for ``user_id``: (plaintext key, transaction Put of its item)."""
@@ -77,11 +82,12 @@ class DataKeyStore:
 
     def key(self, user_id: str) -> bytes | None:
         """The user's plaintext data key, or None once erased."""
-        now = time.monotonic()
-        with _CACHE_LOCK:
-            cached = _KEY_CACHE.get((self._table.name, user_id))
-        if cached and cached[0] > now:
-            return cached[1]
+        if self._cached:
+            now = time.monotonic()
+            with _CACHE_LOCK:
+                cached = _KEY_CACHE.get((self._table.name, user_id))
+            if cached and cached[0] > now:
+                return cached[1]
         item = self._table.get_item(Key={"user_id": user_id}, ConsistentRead=True).get("Item")
         if item is None:
             self.forget(user_id)
@@ -90,7 +96,8 @@ class DataKeyStore:
             CiphertextBlob=bytes(item["encrypted_key"]),
             EncryptionContext={"user_id": user_id},
         )["Plaintext"]
-        self._remember(user_id, plaintext)
+        if self._cached:
+            self._remember(user_id, plaintext)
         return plaintext
 
     def delete(self, user_id: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ retention. Names are ``<prefix>-<suffix>``; the prefix is a deployment input
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = [
     "PLATFORM_TABLES",
     "QUEUES",
     "SEARCH_DELIVERY",
+    "SEARCH_LATE_REDACTION",
     "STAGE_ENV_VAR",
     "STREAM_FAILURE_QUEUE",
     "SUBSCRIBERS",
@@ -32,6 +34,7 @@ __all__ = [
     "Need",
     "QueueSpec",
     "SearchDeliverySpec",
+    "SearchLateRedactionSpec",
     "StreamSpec",
     "Subscriber",
     "TableSpec",
@@ -202,6 +205,75 @@ class SearchDeliverySpec:
     failed_documents_expiry_days: int
     buffering_interval_seconds: int
     buffering_size_mb: int
+    # How long Firehose keeps retrying a delivery OpenSearch refused (0..7200 s).
+    retry_duration_seconds: int
+    # The transformation Lambda's timeout (Firehose allows a processor up to 300 s).
+    transform_timeout_seconds: int
+
+    @property
+    def delivery_window_seconds(self) -> int:
+        """Longest time from the transform opening a document to its delivery.
+
+        The transform returns within its timeout; the opened document then waits
+        in the destination buffer and, if OpenSearch refuses it, is retried for
+        the retry duration. Terraform sums the same settings.
+        """
+        return (
+            self.transform_timeout_seconds
+            + self.buffering_interval_seconds
+            + self.retry_duration_seconds
+        )
+
+
+@dataclass(frozen=True)
+class SearchLateRedactionSpec:
+    """The second redaction pass of an erasure, after the search delivery window.
+
+    ``search_erasure`` redacts the person's indexed documents at once and puts
+    the erasure on this SQS delay queue; ``handler`` redacts again when it comes
+    out, after every document the transform opened before the erasure has been
+    delivered. The queue's delay is the delivery window plus ``margin_seconds``
+    (SQS delays at most 900 s).
+    """
+
+    handler: str
+    env_var: str
+    suffix: str
+    margin_seconds: int
+    max_delay_seconds: int = 900
+    max_receive_count: int = 5
+    batch_size: int = 10
+    # Erasures are rare: two concurrent redactions at most (SQS's minimum).
+    maximum_concurrency: int = 2
+    lambda_timeout_seconds: int = 60
+    message_retention_seconds: int = 4 * 24 * 3600
+    dlq_message_retention_seconds: int = 14 * 24 * 3600
+
+    @property
+    def dlq_suffix(self) -> str:
+        return f"{self.suffix}-dlq"
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        # As for the subscribers' queues: 6x the Lambda timeout (AWS's recommendation).
+        return 6 * self.lambda_timeout_seconds
+
+    def delay_seconds(
+        self, delivery_window_seconds: float, margin_seconds: int | None = None
+    ) -> int:
+        """The queue's delay for a delivery window; ValueError past what SQS allows.
+
+        ``margin_seconds`` (default ``self.margin_seconds``, for the delivery
+        requests themselves in AWS) is smaller locally, where delivery is a call.
+        """
+        margin = self.margin_seconds if margin_seconds is None else margin_seconds
+        delay = math.ceil(delivery_window_seconds) + margin
+        if delay > self.max_delay_seconds:
+            raise ValueError(
+                f"a search delivery window of {delivery_window_seconds}s needs a delay of "
+                f"{delay}s; SQS delays at most {self.max_delay_seconds}s"
+            )
+        return delay
 
 
 PLATFORM_TABLES: tuple[TableSpec, ...] = (
@@ -380,6 +452,17 @@ SEARCH_DELIVERY = SearchDeliverySpec(
     failed_documents_expiry_days=7,
     buffering_interval_seconds=60,
     buffering_size_mb=5,
+    retry_duration_seconds=300,
+    transform_timeout_seconds=60,
+)
+
+# Closes the erasure window of the search index: a document the transform
+# opened before an erasure but delivered after it is redacted by this pass.
+SEARCH_LATE_REDACTION = SearchLateRedactionSpec(
+    handler="search_late_redaction",
+    env_var="SEARCH_REDACTION_QUEUE",
+    suffix="search-redaction",
+    margin_seconds=60,
 )
 
 USER_POOL = UserPoolSpec(

@@ -60,6 +60,8 @@ class Settings:
     event_stream: str
     ledger_stream_arn: str
     stream_failure_queue: str
+    # The delay queue of the erasures' second pass in the search index.
+    search_redaction_queue: str
     archive_bucket: str
     early_adopter_count: int
     personal_data_kms_key: str
@@ -108,6 +110,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ledger_stream_arn=environ.get("LEDGER_STREAM_ARN", ""),
         stream_failure_queue=named(
             resources.STREAM_FAILURE_QUEUE_ENV_VAR, resources.STREAM_FAILURE_QUEUE
+        ),
+        search_redaction_queue=named(
+            resources.SEARCH_LATE_REDACTION.env_var, resources.SEARCH_LATE_REDACTION.suffix
         ),
         archive_bucket=named(
             resources.ARCHIVE_DELIVERY.bucket_env_var, resources.ARCHIVE_DELIVERY.bucket_suffix

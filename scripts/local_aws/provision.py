@@ -94,20 +94,54 @@ def provision(
     *,
     session: boto3.session.Session | None = None,
     visibility_timeout_seconds: int | None = None,
+    search_redaction_delay_seconds: int | None = None,
 ) -> dict[str, str]:
     """Create every declared resource; returns the app's environment variables.
 
     ``visibility_timeout_seconds`` overrides the queues' visibility timeout
     (the local stack uses a short one so retries and DLQ moves happen in
-    seconds instead of minutes).
+    seconds instead of minutes). ``search_redaction_delay_seconds`` is the
+    search redaction queue's delay (default: AWS's, derived from
+    resources.SEARCH_DELIVERY; the local stack derives it from its own Firehose).
     """
     session = session or boto3.session.Session()
     return {
         **provision_tables(session.client("dynamodb"), prefix),
         **provision_services(
-            prefix, session=session, visibility_timeout_seconds=visibility_timeout_seconds
+            prefix,
+            session=session,
+            visibility_timeout_seconds=visibility_timeout_seconds,
+            search_redaction_delay_seconds=search_redaction_delay_seconds,
         ),
     }
+
+
+def _provision_search_redaction_queue(
+    sqs: Any,
+    prefix: str,
+    delay_seconds: int,
+    visibility_timeout_seconds: int | None,
+) -> dict[str, str]:
+    """The erasures' second-pass delay queue and its DLQ (resources.SEARCH_LATE_REDACTION)."""
+    spec = resources.SEARCH_LATE_REDACTION
+    _, dlq_arn = _create_queue(
+        sqs,
+        resource_name(prefix, spec.dlq_suffix),
+        {"MessageRetentionPeriod": str(spec.dlq_message_retention_seconds)},
+    )
+    _create_queue(
+        sqs,
+        resource_name(prefix, spec.suffix),
+        {
+            "DelaySeconds": str(delay_seconds),
+            "VisibilityTimeout": str(visibility_timeout_seconds or spec.visibility_timeout_seconds),
+            "MessageRetentionPeriod": str(spec.message_retention_seconds),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
+            ),
+        },
+    )
+    return {spec.env_var: resource_name(prefix, spec.suffix)}
 
 
 def provision_services(
@@ -115,6 +149,7 @@ def provision_services(
     *,
     session: boto3.session.Session | None = None,
     visibility_timeout_seconds: int | None = None,
+    search_redaction_delay_seconds: int | None = None,
 ) -> dict[str, str]:
     """Create every declared resource but the tables (see ``provision``); their variables."""
     session = session or boto3.session.Session()
@@ -175,6 +210,12 @@ def provision_services(
     failure_name = resource_name(prefix, resources.STREAM_FAILURE_QUEUE)
     _create_queue(sqs, failure_name, {"MessageRetentionPeriod": str(14 * 24 * 3600)})
     env[resources.STREAM_FAILURE_QUEUE_ENV_VAR] = failure_name
+    delay = search_redaction_delay_seconds
+    if delay is None:
+        delay = resources.SEARCH_LATE_REDACTION.delay_seconds(
+            resources.SEARCH_DELIVERY.delivery_window_seconds
+        )
+    env.update(_provision_search_redaction_queue(sqs, prefix, delay, visibility_timeout_seconds))
 
     kms = session.client("kms")
     key_id = kms.create_key(

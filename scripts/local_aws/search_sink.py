@@ -1,14 +1,21 @@
-"""A Firehose sink that indexes each flushed buffer into a ``SearchIndex``.
+"""A Firehose sink that indexes the flushed buffers' events into a ``SearchIndex``.
 
 The local stand-in for Firehose's OpenSearch destination: every record is one
 CloudEvent JSON line. ``transform`` plays the part of a Firehose
 transformation Lambda: it may rewrite an event (e.g. decrypt personal
 fields) or drop it by returning None.
+
+Like Firehose, the transform runs first and the destination buffers after
+it: with ``buffering_interval_seconds`` the transformed documents wait in a
+second buffer (started by its oldest document) before they are indexed. So an
+erasure can fall between the transform and the delivery, as it can in AWS.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,22 +32,110 @@ Transform = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 @dataclass
 class SinkStats:
-    """Counters of a sink (events indexed, dropped by the transform, invalid)."""
+    """Counters of a sink (events transformed, indexed, dropped by the transform, invalid)."""
 
     indexed: int = 0
     dropped: int = 0
     invalid: int = 0
+    transformed: int = 0
 
 
 class SearchIndexSink:
-    """Callable Firehose sink: ``sink(records)`` indexes the records' events (upsert by id)."""
+    """Callable Firehose sink: ``sink(records)`` transforms the records' events now and
+    indexes them (upsert by id) at once, or once the destination buffer is due.
 
-    def __init__(self, index: SearchIndex, transform: Transform | None = None) -> None:
+    ``buffering_interval_seconds`` > 0 buffers the transformed documents: call
+    ``start()`` to deliver them from a background thread (or ``deliver_due()``
+    yourself), and ``stop()`` to deliver the rest. ``clock`` is monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        index: SearchIndex,
+        transform: Transform | None = None,
+        *,
+        buffering_interval_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        poll_interval_seconds: float = 0.1,
+    ) -> None:
         self.index = index
         self.transform = transform
+        self.buffering_interval_seconds = buffering_interval_seconds
         self.stats = SinkStats()
+        self._clock = clock
+        self._poll_interval_seconds = poll_interval_seconds
+        self._lock = threading.Lock()
+        self._buffer: list[dict[str, Any]] = []
+        self._buffer_started = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __call__(self, records: list[bytes]) -> None:
+        documents = self._transformed(records)
+        if self.buffering_interval_seconds <= 0:
+            self._deliver(documents)
+            return
+        with self._lock:
+            if documents and not self._buffer:
+                self._buffer_started = self._clock()
+            self._buffer.extend(documents)
+
+    @property
+    def buffered_documents(self) -> int:
+        """Transformed documents waiting for their delivery."""
+        with self._lock:
+            return len(self._buffer)
+
+    def deliver_due(self) -> int:
+        """Index the buffer if its oldest document waited the interval; documents indexed."""
+        with self._lock:
+            due = self._buffer and (
+                self._clock() - self._buffer_started >= self.buffering_interval_seconds
+            )
+            documents, self._buffer = (self._buffer, []) if due else ([], self._buffer)
+        return self._deliver_or_keep(documents)
+
+    def flush(self) -> int:
+        """Index whatever is buffered now; documents indexed."""
+        with self._lock:
+            documents, self._buffer = self._buffer, []
+        return self._deliver_or_keep(documents)
+
+    def _deliver_or_keep(self, documents: list[dict[str, Any]]) -> int:
+        try:
+            return self._deliver(documents)
+        except Exception:
+            # Firehose retries a failed delivery: keep the documents, oldest first.
+            with self._lock:
+                if not self._buffer:
+                    self._buffer_started = self._clock()
+                self._buffer[:0] = documents
+            raise
+
+    def start(self) -> None:
+        """Deliver due buffers from a background thread."""
+        if self._thread is not None:
+            raise RuntimeError("SearchIndexSink already started")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="search-delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the background thread, then deliver what is buffered."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._poll_interval_seconds):
+            try:
+                self.deliver_due()
+            except Exception as exc:
+                logger.warning("search sink: delivery failed: %r", exc)
+
+    def _transformed(self, records: list[bytes]) -> list[dict[str, Any]]:
         documents = []
         invalid = 0
         for event in parse_ndjson(records):
@@ -60,4 +155,12 @@ class SearchIndexSink:
                 continue
             documents.append(transformed)
         self.stats.invalid += invalid
-        self.stats.indexed += self.index.index_events(documents)
+        self.stats.transformed += len(documents)
+        return documents
+
+    def _deliver(self, documents: list[dict[str, Any]]) -> int:
+        if not documents:
+            return 0
+        indexed = self.index.index_events(documents)
+        self.stats.indexed += indexed
+        return indexed

@@ -70,6 +70,15 @@ def failure_queues(settings: Settings) -> list[FailureQueue]:
         )
         for spec in resources.QUEUES
     ]
+    redaction = resources.SEARCH_LATE_REDACTION
+    queues.append(
+        FailureQueue(
+            name=resources.resource_name(settings.name_prefix, redaction.dlq_suffix),
+            kind="dlq",
+            source=settings.search_redaction_queue,
+            max_receive_count=redaction.max_receive_count,
+        )
+    )
     queues.append(
         FailureQueue(
             name=settings.stream_failure_queue, kind=STREAM_FAILURES, source=settings.event_stream

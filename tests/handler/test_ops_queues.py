@@ -40,10 +40,13 @@ def _count(name: str) -> int:
 
 def test_failure_queues_are_every_dlq_and_stream_failures(aws_env: dict[str, str]) -> None:
     names = {q.name for q in queues.failure_queues(get_settings())}
-    # every declared subscriber's DLQ, and the stream consumers' on-failure queue
+    # every declared subscriber's DLQ, the search redaction queue's DLQ, and the stream
+    # consumers' on-failure queue
     dlqs = {f"evp-{s.queue.dlq_suffix}" for s in resources.SUBSCRIBERS}
     assert "evp-loyalty-enrolment-dlq" in dlqs
-    assert names == dlqs | {"evp-stream-failures"}
+    assert names == dlqs | {"evp-search-redaction-dlq", "evp-stream-failures"}
+    redaction = queues.find_queue(get_settings(), "search-redaction-dlq")
+    assert (redaction.kind, redaction.source) == ("dlq", "evp-search-redaction")
     assert queues.find_queue(get_settings(), "stream-failures").kind == "stream-failures"
     with pytest.raises(KeyError):
         queues.find_queue(get_settings(), "nope")

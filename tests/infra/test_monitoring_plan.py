@@ -92,6 +92,9 @@ def test_every_documented_alarm_is_planned(planned: dict[str, PlannedResource]) 
     # THEN each failure queue, stream reader, function, delivery and the API has its alarm
     failure_queues = [resources.resource_name(PREFIX, q.dlq_suffix) for q in resources.QUEUES]
     failure_queues.append(resources.resource_name(PREFIX, resources.STREAM_FAILURE_QUEUE))
+    failure_queues.append(
+        resources.resource_name(PREFIX, resources.SEARCH_LATE_REDACTION.dlq_suffix)
+    )
     watched = {a["dimensions"].get("QueueName") for a in alarms.values()}
     assert set(failure_queues) <= watched
     expected = {f"{PREFIX}-event-stream-iterator-age", f"{PREFIX}-api-5xx"}

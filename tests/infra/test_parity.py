@@ -273,7 +273,18 @@ def test_search_delivery_matches_resources(root: hcl.Module) -> None:
         "failed_documents_prefix": spec.failed_documents_prefix,
         "buffering_interval_seconds": spec.buffering_interval_seconds,
         "buffering_size_mb": spec.buffering_size_mb,
+        "retry_duration_seconds": spec.retry_duration_seconds,
+        "transform_timeout_seconds": spec.transform_timeout_seconds,
     }
+    assert hcl.expression(hcl.attr(opensearch, "retry_duration")) == (
+        "var.search_retry_duration_seconds"
+    )
+    assert hcl.expression(hcl.attr(call, "search_retry_duration_seconds")) == (
+        "local.search_delivery.retry_duration_seconds"
+    )
+    assert hcl.expression(hcl.attr(call, "search_transform_timeout_seconds")) == (
+        "local.search_delivery.transform_timeout_seconds"
+    )
     assert root.variable_default("search_failed_documents_expiry_days") == (
         spec.failed_documents_expiry_days
     )
@@ -295,6 +306,54 @@ def test_search_delivery_matches_resources(root: hcl.Module) -> None:
     assert hcl.expression(hcl.attr(s3, "prefix")) == "var.failed_documents_prefix"
     assert hcl.expression(hcl.attr(s3, "error_output_prefix")) == "var.failed_documents_prefix"
     assert root.variable_default("search_transform_enabled") is True
+
+
+def test_search_redaction_queue_matches_resources(root: hcl.Module) -> None:
+    # GIVEN the catalogue's late redaction settings and resources.SEARCH_LATE_REDACTION
+    declared = root.locals["search_late_redaction"]
+    spec = resources.SEARCH_LATE_REDACTION
+    call = hcl.attr(root.modules["archive"], "search_redaction")
+    module = hcl.module("modules/archive")
+    queue = module.resource("aws_sqs_queue", "search_redaction")
+    # WHEN comparing them
+    # THEN the declaration is the same
+    assert declared == {
+        "handler": spec.handler,
+        "env_var": spec.env_var,
+        "suffix": spec.suffix,
+        "margin_seconds": spec.margin_seconds,
+        "max_receive_count": spec.max_receive_count,
+        "batch_size": spec.batch_size,
+        "maximum_concurrency": spec.maximum_concurrency,
+        "lambda_timeout_seconds": spec.lambda_timeout_seconds,
+        "message_retention_seconds": spec.message_retention_seconds,
+        "dlq_message_retention_seconds": spec.dlq_message_retention_seconds,
+    }
+    assert call["queue_name"] == "${var.name_prefix}-${local.search_late_redaction.suffix}"
+    assert hcl.expression(call["visibility_timeout_seconds"]) == (
+        "6 * local.search_late_redaction.lambda_timeout_seconds"
+    )
+    # AND Terraform derives the queue's delay from the delivery stream's own settings,
+    # the same sum as resources.py (no delay is typed anywhere)
+    assert hcl.expression(hcl.attr(queue, "delay_seconds")) == (
+        "local.search_redaction_delay_seconds"
+    )
+    window = module.locals["search_delivery_window_seconds"]
+    assert window == (
+        "${var.search_transform_timeout_seconds + var.search_buffering_interval_seconds"
+        " + var.search_retry_duration_seconds}"
+    )
+    assert module.locals["search_redaction_delay_seconds"] == (
+        "${local.search_delivery_window_seconds + var.search_redaction.margin_seconds}"
+    )
+    search = root.locals["search_delivery"]
+    terraform_delay = (
+        search["transform_timeout_seconds"]
+        + search["buffering_interval_seconds"]
+        + search["retry_duration_seconds"]
+        + declared["margin_seconds"]
+    )
+    assert terraform_delay == spec.delay_seconds(resources.SEARCH_DELIVERY.delivery_window_seconds)
 
 
 def test_failed_search_documents_expire_with_their_versions() -> None:
@@ -385,7 +444,12 @@ def test_local_stack_queues_and_subscriptions_equal_infra(
         if s["TopicArn"].endswith(f":{topic}")
     }
     # THEN queues, DLQs, redrive, visibility, retention and filter policies are infra's
-    assert names == set(declared) | {f"{n}-dlq" for n in declared} | {failure_queue}
+    redaction = f"{PREFIX}-{root.locals['search_late_redaction']['suffix']}"
+    assert names == (
+        set(declared)
+        | {f"{n}-dlq" for n in declared}
+        | {failure_queue, redaction, f"{redaction}-dlq"}
+    )
     for name, spec in declared.items():
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]

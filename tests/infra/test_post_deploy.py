@@ -195,6 +195,18 @@ def test_sqs_mappings_report_batch_item_failures(deployed: dict[str, Any]) -> No
         assert not mapping.get("DestinationConfig"), handler
 
 
+def test_the_late_redaction_mapping_keeps_whole_batch_failures() -> None:
+    # GIVEN the erasures' late redaction consumer, whose batches fail as a whole
+    handler = resources.SEARCH_LATE_REDACTION.handler
+    # WHEN asking which mapping settings post_deploy (and the rehearsal) want for it
+    wanted = post_deploy.desired_settings(handler, "arn:aws:sqs:eu-west-1:1:failures")
+    # THEN none beyond Chalice's: no per-message failures, no stream settings
+    assert wanted == {}
+    # AND a handler nobody declared is still refused
+    with pytest.raises(post_deploy.PostDeployError):
+        post_deploy.desired_settings("undeclared", "arn:aws:sqs:eu-west-1:1:failures")
+
+
 def test_second_run_changes_nothing(
     deployed: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -149,6 +149,7 @@ PLATFORM_HANDLERS = {
     "user_events_fanout",
     "projector",
     "search_erasure",
+    "search_late_redaction",
     "search_transform",
 }
 # What the root module hands the iam module: handler -> queue, table, needs.
@@ -320,6 +321,33 @@ def test_search_lambda_policies_are_scoped_to_their_resources() -> None:
     assert erasure["ReadEventStream"]["resources"] == ["${var.event_stream_arn}"]
     assert erasure["OnFailure"]["resources"] == ["${var.stream_failure_queue_arn}"]
     assert not any("personal_data" in str(st["resources"]) for st in erasure.values())
+
+
+def test_the_late_redaction_pass_is_granted_its_queue_and_the_index_only() -> None:
+    # GIVEN the policies of search_erasure and of the late redaction consumer
+    policies = _policy_statements(hcl.module("modules/iam"))
+    erasure = {st["sid"]: st for st in policies["search_erasure"]}
+    late = {st["sid"]: st for st in policies["search_late_redaction"]}
+    # WHEN reading their statements
+    # THEN search_erasure may only send to the redaction queue (no receive)
+    assert erasure["ScheduleLateRedaction"]["resources"] == ["${var.search_redaction_queue_arn}"]
+    assert erasure["ScheduleLateRedaction"]["actions"] == "${local.sqs_send}"
+    # AND the late pass consumes that queue, decrypts its messages and rewrites documents,
+    # without the stream, the ledger or any personal data key
+    assert late["ConsumeQueue"]["resources"] == ["${var.search_redaction_queue_arn}"]
+    assert late["ConsumeQueue"]["actions"] == "${local.sqs_consume}"
+    assert late["QueueKey"] == {
+        "sid": "QueueKey",
+        "actions": ["kms:Decrypt"],
+        "resources": ["${var.pubsub_kms_key_arn}"],
+    }
+    assert late["RedactSearchDocuments"] == {
+        **erasure["RedactSearchDocuments"],
+        "sid": "RedactSearchDocuments",
+    }
+    everything = str(list(late.values()))
+    assert "personal_data" not in everything and "kinesis" not in everything
+    assert "dynamodb" not in everything
 
 
 def test_firehose_roles_are_split_and_only_search_may_invoke_the_transformation() -> None:

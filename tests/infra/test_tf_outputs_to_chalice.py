@@ -66,6 +66,7 @@ def outputs_document(**overrides: Any) -> dict[str, Any]:
         "ledger_stream_arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/acme-ledger/stream/2026",
         "stream_failure_queue_name": "acme-stream-failures",
         "stream_failure_queue_arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:acme-stream-failures",
+        "search_redaction_queue_name": "acme-search-redaction",
         "archive_bucket_name": "acme-archive",
         "opensearch_endpoint": "https://search-acme.eu-west-1.es.amazonaws.com",
         "opensearch_index": "events",

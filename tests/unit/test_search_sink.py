@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from chalicelib.search import ensure_alias, parse_search_query
 from chalicelib.search.sqlite import SqliteSearchIndex
@@ -73,3 +74,76 @@ def test_transform_rewrites_or_drops_events_on_the_way_in(tmp_path: Path) -> Non
     result = index.search(parse_search_query({"q": "beatriz"}))
     assert [e["data"] for e in result.events] == [{"name": "BEATRIZ"}]
     assert (sink.stats.indexed, sink.stats.dropped) == (1, 1)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_documents_are_transformed_at_once_and_delivered_after_the_buffer(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a sink with a 2 s destination buffer, as Firehose has after its transform
+    index = _index(tmp_path)
+    clock = _Clock()
+    opened_at: list[float] = []
+
+    def transform(event: dict[str, Any]) -> dict[str, Any]:
+        opened_at.append(clock.now)
+        return event
+
+    sink = SearchIndexSink(index, transform=transform, buffering_interval_seconds=2, clock=clock)
+    # WHEN a flushed stream buffer reaches it, and then time passes
+    sink([_line(_event(1))])
+    clock.now += 1
+    sink([_line(_event(2))])
+    early = (sink.deliver_due(), index.search(parse_search_query({})).total)
+    clock.now += 1
+    due = sink.deliver_due()
+    # THEN each event was transformed on arrival, but nothing was indexed before the
+    # oldest document had waited the interval, and then the whole buffer was
+    assert opened_at == [100.0, 101.0]
+    assert early == (0, 0)
+    assert (due, index.search(parse_search_query({})).total, sink.buffered_documents) == (2, 2, 0)
+
+
+def test_stopping_delivers_what_is_buffered(tmp_path: Path) -> None:
+    # GIVEN a started sink holding a transformed document in its buffer
+    index = _index(tmp_path)
+    sink = SearchIndexSink(index, buffering_interval_seconds=60)
+    sink.start()
+    sink([_line(_event(1))])
+    assert index.search(parse_search_query({})).total == 0
+    # WHEN it stops
+    sink.stop()
+    # THEN the document is indexed, not lost
+    assert index.search(parse_search_query({})).total == 1
+
+
+def test_a_failed_delivery_keeps_the_documents_for_the_next_attempt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a buffered document and an index that fails once
+    index = _index(tmp_path)
+    sink = SearchIndexSink(index, buffering_interval_seconds=1, clock=_Clock())
+    sink([_line(_event(1))])
+    real = index.index_events
+    calls: list[int] = []
+
+    def failing_once(documents: list[dict[str, Any]], *args: Any) -> int:
+        calls.append(len(documents))
+        if len(calls) == 1:
+            raise OSError("index unavailable")
+        return real(documents, *args)
+
+    monkeypatch.setattr(index, "index_events", failing_once)
+    # WHEN delivery fails, then is attempted again
+    with pytest.raises(OSError):
+        sink.flush()
+    delivered = sink.flush()
+    # THEN the document was delivered by the retry
+    assert (calls, delivered, index.search(parse_search_query({})).total) == ([1, 1], 1, 1)

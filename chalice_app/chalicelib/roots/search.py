@@ -1,4 +1,15 @@
-"""The search role: the index adapter, the Firehose transform and erasures in the index."""
+"""The search role: the index adapter, the Firehose transform and erasures in the index.
+
+An erasure reaches the index twice. ``search_erasure`` redacts the person's
+indexed documents when ``user.erased`` is on the stream, and puts the erasure
+on the search redaction delay queue; ``search_late_redaction`` redacts again
+once the delay (the search delivery window, see
+``resources.SEARCH_LATE_REDACTION``) has passed. In between, Firehose may still
+deliver a document the transform opened just before the erasure; after it,
+none: the transform reads the person's key uncached, so once the key is
+deleted it opens nothing, and whatever it opened before is delivered within
+the window.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +19,8 @@ from typing import Any
 
 import orjson
 
-from chalicelib import faults, roots
+from chalicelib import aws, faults, resources, roots
+from chalicelib.batching import BatchLimits, send_batches
 from chalicelib.events import USER_ERASED, parse_event
 from chalicelib.observability import BatchObserver, Outcome, event_fields, safe_reason
 from chalicelib.search import SearchIndex
@@ -20,8 +32,12 @@ __all__ = [
     "firehose_transform",
     "open_event_personal_fields",
     "redact_erased_from_search",
+    "redact_late",
     "search_index",
 ]
+
+# SendMessageBatch: at most 10 entries and 256 KiB in all.
+_SQS_BATCH = BatchLimits(max_entries=10, max_bytes=256 * 1024)
 
 _search_cache: dict[str, tuple[Settings, SearchIndex]] = {}
 
@@ -37,8 +53,12 @@ def search_index() -> SearchIndex:
 
 
 def open_event_personal_fields(event: Mapping[str, Any]) -> dict[str, Any]:
-    """An event with its personal fields decrypted (or redacted), for the search index."""
-    return open_personal_fields(roots.vault.vault(), event)
+    """An event with its personal fields decrypted (or redacted), for the search index.
+
+    The key is read uncached: a field is opened only while the person's key
+    exists, never from a copy cached before the erasure.
+    """
+    return open_personal_fields(roots.vault.uncached_vault(), event)
 
 
 def firehose_transform(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,13 +98,56 @@ def firehose_transform(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def redact_erased_from_search(raw_records: list[bytes]) -> int:
-    """Redact the search documents of people erased in a Kinesis batch."""
+    """Redact the search documents of people erased in a Kinesis batch, and schedule a redo.
+
+    The erasures go on the delay queue first: if the redaction then fails, the
+    batch is retried and schedules them again (redacting twice is harmless).
+    """
     observer = BatchObserver("search_erasure")
     with observer.invocation(raw_records):
         faults.check("search_erasure")
         events = [parse_event(raw).to_dict() for raw in raw_records]
-        erased = any(e["type"] == USER_ERASED for e in events)
-        redacted = redact_erased(search_index(), events) if erased else 0
+        erasures = [e for e in events if e["type"] == USER_ERASED]
+        _schedule_late_redaction(erasures)
+        redacted = redact_erased(search_index(), erasures) if erasures else 0
+        for e in events:
+            outcome = Outcome.REDACTED if e["type"] == USER_ERASED else Outcome.IGNORED
+            observer.record(event_fields(e), outcome, observer.started)
+    return redacted
+
+
+def _schedule_late_redaction(erasures: list[dict[str, Any]]) -> None:
+    """Put each erasure on the delay queue (its delay is the queue's own)."""
+    if not erasures:
+        return
+    sqs = aws.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=get_settings().search_redaction_queue)["QueueUrl"]
+
+    def send(chunk: list[bytes]) -> list[int]:
+        response = sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "MessageBody": body.decode()} for i, body in enumerate(chunk)],
+        )
+        return [int(failed["Id"]) for failed in response.get("Failed", [])]
+
+    bodies = [orjson.dumps(e) for e in erasures]
+    unsent = send_batches(bodies, send, _SQS_BATCH, size=len)
+    if unsent:
+        # Fail the Kinesis batch: its retry schedules them again.
+        raise RuntimeError(f"{len(unsent)} erasure(s) not scheduled for the late redaction")
+
+
+def redact_late(bodies: list[str]) -> int:
+    """The second pass: redact the documents of the people erased in ``bodies`` (SQS messages).
+
+    Raises on failure, so the whole batch returns to the queue (each message
+    reaches the DLQ after its max receive count).
+    """
+    observer = BatchObserver(resources.SEARCH_LATE_REDACTION.handler)
+    with observer.invocation(bodies):
+        events = [parse_event(body).to_dict() for body in bodies]
+        erasures = [e for e in events if e["type"] == USER_ERASED]
+        redacted = redact_erased(search_index(), erasures) if erasures else 0
         for e in events:
             outcome = Outcome.REDACTED if e["type"] == USER_ERASED else Outcome.IGNORED
             observer.record(event_fields(e), outcome, observer.started)

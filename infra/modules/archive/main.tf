@@ -529,7 +529,7 @@ resource "aws_kinesis_firehose_delivery_stream" "search" {
     index_rotation_period = "NoRotation"
     buffering_interval    = var.search_buffering_interval_seconds
     buffering_size        = var.search_buffering_size_mb
-    retry_duration        = 300
+    retry_duration        = var.search_retry_duration_seconds
     s3_backup_mode        = "FailedDocumentsOnly"
 
     dynamic "processing_configuration" {
@@ -591,4 +591,54 @@ resource "aws_kinesis_firehose_delivery_stream" "search" {
   }
 
   depends_on = [aws_iam_role_policy.search]
+}
+
+# ------------------------------------------- erasures: the late redaction pass
+
+# search_transform opens a document, then Firehose buffers and retries it for
+# up to the window below before OpenSearch has it. An erasure redacts what is
+# indexed at once (search_erasure), and again after this delay
+# (search_late_redaction), when every document opened before the person's key
+# was deleted has been delivered. The delay is derived from the delivery
+# stream's own settings; chalicelib/resources.py SEARCH_LATE_REDACTION sums the same.
+locals {
+  search_delivery_window_seconds = var.search_transform_timeout_seconds + var.search_buffering_interval_seconds + var.search_retry_duration_seconds
+  search_redaction_delay_seconds = local.search_delivery_window_seconds + var.search_redaction.margin_seconds
+}
+
+resource "aws_sqs_queue" "search_redaction_dlq" {
+  name                              = "${var.search_redaction.queue_name}-dlq"
+  message_retention_seconds         = var.search_redaction.dlq_message_retention_seconds
+  kms_master_key_id                 = var.search_redaction.kms_key_arn
+  kms_data_key_reuse_period_seconds = 300
+}
+
+resource "aws_sqs_queue" "search_redaction" {
+  name                              = var.search_redaction.queue_name
+  delay_seconds                     = local.search_redaction_delay_seconds
+  visibility_timeout_seconds        = var.search_redaction.visibility_timeout_seconds
+  message_retention_seconds         = var.search_redaction.message_retention_seconds
+  kms_master_key_id                 = var.search_redaction.kms_key_arn
+  kms_data_key_reuse_period_seconds = 300
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.search_redaction_dlq.arn
+    maxReceiveCount     = var.search_redaction.max_receive_count
+  })
+
+  lifecycle {
+    precondition {
+      condition     = local.search_redaction_delay_seconds <= 900
+      error_message = "The search delivery window (transform timeout + buffering interval + retry duration) plus the margin exceeds SQS's longest delay (900 s): shorten the retry duration."
+    }
+  }
+}
+
+# Only the redaction queue may move messages into its DLQ.
+resource "aws_sqs_queue_redrive_allow_policy" "search_redaction_dlq" {
+  queue_url = aws_sqs_queue.search_redaction_dlq.id
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.search_redaction.arn]
+  })
 }

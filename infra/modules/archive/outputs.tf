@@ -52,3 +52,23 @@ output "opensearch_index" {
   description = "Index the delivery stream writes."
   value       = var.opensearch_index
 }
+
+output "search_redaction_queue_name" {
+  description = "Delay queue of the erasures' late redaction pass in the search index."
+  value       = aws_sqs_queue.search_redaction.name
+}
+
+output "search_redaction_queue_arn" {
+  description = "ARN of the search redaction delay queue."
+  value       = aws_sqs_queue.search_redaction.arn
+}
+
+output "search_redaction_dlq_name" {
+  description = "DLQ of the search redaction queue (erasures whose late redaction kept failing)."
+  value       = aws_sqs_queue.search_redaction_dlq.name
+}
+
+output "search_redaction_delay_seconds" {
+  description = "Delay of the search redaction queue: the search delivery window plus the margin."
+  value       = aws_sqs_queue.search_redaction.delay_seconds
+}

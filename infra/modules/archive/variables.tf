@@ -83,6 +83,39 @@ variable "search_buffering_size_mb" {
   }
 }
 
+variable "search_retry_duration_seconds" {
+  description = "How long the search delivery stream retries a delivery OpenSearch refused (0..7200 s); part of the erasure window the late redaction pass waits out."
+  type        = number
+
+  validation {
+    condition     = var.search_retry_duration_seconds >= 0 && var.search_retry_duration_seconds <= 7200
+    error_message = "search_retry_duration_seconds must be between 0 and 7200."
+  }
+}
+
+variable "search_transform_timeout_seconds" {
+  description = "Lambda timeout of search_transform (Firehose allows a processor up to 300 s): an opened document leaves the transform within it."
+  type        = number
+
+  validation {
+    condition     = var.search_transform_timeout_seconds >= 1 && var.search_transform_timeout_seconds <= 300
+    error_message = "search_transform_timeout_seconds must be between 1 and 300."
+  }
+}
+
+variable "search_redaction" {
+  description = "The erasures' late redaction delay queue (resources.SEARCH_LATE_REDACTION): name, margin added to the delivery window, consumer settings, and the KMS key that encrypts it."
+  type = object({
+    queue_name                    = string
+    margin_seconds                = number
+    max_receive_count             = number
+    visibility_timeout_seconds    = number
+    message_retention_seconds     = number
+    dlq_message_retention_seconds = number
+    kms_key_arn                   = string
+  })
+}
+
 variable "search_transform_function_arn" {
   description = "ARN of the Lambda function (search_transform) that opens personal fields before indexing; the search delivery stream's role may invoke only this function."
   type        = string

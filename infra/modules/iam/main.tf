@@ -17,6 +17,7 @@ locals {
     "user_events_fanout",
     "projector",
     "search_erasure",
+    "search_late_redaction",
     "search_transform",
   ]
   handlers = concat(local.platform_handlers, keys(var.subscribers))
@@ -322,6 +323,44 @@ data "aws_iam_policy_document" "search_erasure" {
     sid       = "Logs"
     actions   = local.logs_write
     resources = ["${local.log_group_arn}/${local.function_names["search_erasure"]}:*"]
+  }
+
+  statement {
+    sid       = "RedactSearchDocuments"
+    actions   = ["es:ESHttpGet", "es:ESHttpPost", "es:ESHttpPut"]
+    resources = [var.opensearch_domain_arn, "${var.opensearch_domain_arn}/*"]
+  }
+
+  # Schedules the late redaction pass (its queue is encrypted with the messaging
+  # key, which on_failure_queue already grants).
+  statement {
+    sid       = "ScheduleLateRedaction"
+    actions   = local.sqs_send
+    resources = [var.search_redaction_queue_arn]
+  }
+}
+
+# SQS consumer of the search redaction delay queue: redacts an erased person's
+# documents again once the search delivery window has passed.
+data "aws_iam_policy_document" "search_late_redaction" {
+  source_policy_documents = [data.aws_iam_policy_document.tracing.json]
+
+  statement {
+    sid       = "Logs"
+    actions   = local.logs_write
+    resources = ["${local.log_group_arn}/${local.function_names["search_late_redaction"]}:*"]
+  }
+
+  statement {
+    sid       = "ConsumeQueue"
+    actions   = local.sqs_consume
+    resources = [var.search_redaction_queue_arn]
+  }
+
+  statement {
+    sid       = "QueueKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.pubsub_kms_key_arn]
   }
 
   statement {

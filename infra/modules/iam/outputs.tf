@@ -2,12 +2,13 @@ output "policies" {
   description = "IAM policy JSON by Chalice handler name; tf_outputs_to_chalice.py writes each to .chalice/policy-<stage>-<handler>.json."
   value = merge(
     {
-      api_handler        = data.aws_iam_policy_document.api_handler.json
-      ledger_relay       = data.aws_iam_policy_document.ledger_relay.json
-      user_events_fanout = data.aws_iam_policy_document.user_events_fanout.json
-      projector          = data.aws_iam_policy_document.projector.json
-      search_erasure     = data.aws_iam_policy_document.search_erasure.json
-      search_transform   = data.aws_iam_policy_document.search_transform.json
+      api_handler           = data.aws_iam_policy_document.api_handler.json
+      ledger_relay          = data.aws_iam_policy_document.ledger_relay.json
+      user_events_fanout    = data.aws_iam_policy_document.user_events_fanout.json
+      projector             = data.aws_iam_policy_document.projector.json
+      search_erasure        = data.aws_iam_policy_document.search_erasure.json
+      search_late_redaction = data.aws_iam_policy_document.search_late_redaction.json
+      search_transform      = data.aws_iam_policy_document.search_transform.json
     },
     { for handler, policy in data.aws_iam_policy_document.queue_consumer : handler => policy.json },
   )

@@ -73,6 +73,11 @@ variable "archive_kms_key_arn" {
   type        = string
 }
 
+variable "search_redaction_queue_arn" {
+  description = "Delay queue of the erasures' late redaction pass: search_erasure sends to it, search_late_redaction consumes it."
+  type        = string
+}
+
 variable "personal_data_kms_key_arn" {
   description = "KMS key that encrypts the per-person data keys."
   type        = string
