@@ -168,6 +168,7 @@ module "iam" {
   archive_kms_key_arn       = module.key_archive.key_arn
   opensearch_domain_arn     = module.search.domain_arn
   personal_data_kms_key_arn = module.key_personal_data.key_arn
+  user_pool_arn             = module.identity.user_pool_arn
 }
 
 # ------------------------------------------------------------------ operations
