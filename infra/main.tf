@@ -180,6 +180,7 @@ module "iam" {
   opensearch_domain_arn      = module.search.domain_arn
   personal_data_kms_key_arn  = module.key_personal_data.key_arn
   search_redaction_queue_arn = module.archive.search_redaction_queue_arn
+  user_pool_arn              = module.identity.user_pool_arn
 }
 
 # ------------------------------------------------------------------ operations

@@ -201,8 +201,8 @@ variable "subscribers" {
   }))
 
   validation {
-    condition     = alltrue([for s in values(var.subscribers) : alltrue([for n in s.needs : contains(["open_personal_data", "read_ledger", "send_email", "served_by_api"], n)])])
-    error_message = "A subscriber need must be one the iam module grants: open_personal_data, read_ledger, send_email or served_by_api."
+    condition     = alltrue([for s in values(var.subscribers) : alltrue([for n in s.needs : contains(["delete_identity", "open_personal_data", "read_ledger", "send_email", "served_by_api"], n)])])
+    error_message = "A subscriber need must be one the iam module grants: delete_identity, open_personal_data, read_ledger, send_email or served_by_api."
   }
 }
 

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(provision("bench"))
         os.environ.update(signer.environment())
         aws.jwks = lambda url: signer.jwks()  # type: ignore[assignment]
+        aws.identity_attributes = signer.identity_attributes  # type: ignore[assignment]
         aws.reset()
         app = importlib.import_module("app").app
         verify = identity.authenticate
@@ -71,7 +72,6 @@ def main(argv: list[str] | None = None) -> int:
             body = {
                 "name": "Ada",
                 "lastname": "Lovelace",
-                "email": "ada@example.com",
                 "address": "London",
             }
             created = client.http.post(

@@ -493,6 +493,9 @@ def erasure_story(stack: LocalStackProcess, users: list[dict[str, Any]], tokens:
         status, erased = _call(http, "POST", f"{api}/gdpr/erasure/{uid}", token=own)
         again, _ = _call(http, "POST", f"{api}/gdpr/erasure/{uid}", token=own)
         _, after = _call(http, "GET", f"{api}/users/{uid}", token=operator)
+        # Their token is still valid for a while, but reaches no command any more.
+        purchase = {"order_id": "after-erasure", "amount": "1.00", "currency": "EUR"}
+        bought, _ = _call(http, "POST", f"{api}/users/{uid}/purchases", purchase, token=own)
 
         def settled() -> bool:
             crm, _ = _call(http, "GET", f"{api}/crm/contacts/{uid}", token=operator)
@@ -506,11 +509,12 @@ def erasure_story(stack: LocalStackProcess, users: list[dict[str, Any]], tokens:
         f"CRM contact {crm_before}"
     )
     print(f"  POST /gdpr/erasure -> {status} {erased['status']} (again -> {again}, a no-op)")
+    print(f"  their old token's purchase -> {bought}; their Cognito user is deleted next")
     print(
         f"  after:  {after['name']} {after['lastname']} <{after['email']}>, CRM contact 404, "
         f"indexed events show {docs['events'][0]['data'].get('lastname')!r}"
     )
-    return status == 202 and again == 202 and after["email"] == "[erased]"
+    return status == 202 and again == 202 and after["email"] == "[erased]" and bought == 404
 
 
 def operations_story(stack: LocalStackProcess) -> bool:

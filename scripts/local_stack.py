@@ -15,7 +15,7 @@ it prints; ``-v`` shows them on the terminal instead.
 
 ``python scripts/local_stack.py token [--aws-port 5000] USERNAME [--group admin|marketing]``
 creates USERNAME (an email, or a plain name standing for
-``<name>@users.invalid``) in the running stack's user pool if missing, adds
+``<name>@example.com``) in the running stack's user pool if missing, adds
 the group, and prints the person's access token as the last line.
 """
 

@@ -126,10 +126,14 @@ def signer() -> TokenSigner:
 def identity_pool(
     aws_env: dict[str, str], signer: TokenSigner, monkeypatch: pytest.MonkeyPatch
 ) -> TokenSigner:
-    """GIVEN the API configured for the test pool, its key set served in-process."""
+    """GIVEN the API configured for the test pool, its key set and its people's
+    emails (``<sub>@example.com``, verified) served in-process."""
     for name, value in signer.environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(aws_getters, "jwks", lambda url: signer.jwks())
+    monkeypatch.setattr(aws_getters, "identity_attributes", signer.identity_attributes)
+    # The signer lives for the session: another test's people must not leak in.
+    signer.forget_people()
     aws_getters.reset()
     return signer
 

@@ -1,12 +1,16 @@
 """Account commands and reads: open, deposit, withdraw, state now and at a time.
 
 State is folded from the ledger with the same pure fold the projector uses
-(projections.accounts), starting from a snapshot where one exists.
+(projections.accounts), starting from a snapshot where one exists. A command
+about an account needs its owner to exist as a person (registered, not
+erased): otherwise it is NotFound, as for an unknown account or owner. Reads
+stay possible, so operators keep seeing the balances of erased people.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -115,14 +119,19 @@ class SnapshotStore:
 
 
 class AccountService:
-    """Account commands and ledger reads."""
+    """Account commands and ledger reads; ``person_exists`` tells whether an owner exists."""
 
     def __init__(
-        self, ledger: EventLedger, runner: CommandRunner, snapshots: SnapshotStore
+        self,
+        ledger: EventLedger,
+        runner: CommandRunner,
+        snapshots: SnapshotStore,
+        person_exists: Callable[[str], bool],
     ) -> None:
         self._ledger = ledger
         self._runner = runner
         self._snapshots = snapshots
+        self._person_exists = person_exists
 
     def current(self, account_id: str, base: Account | None = None) -> Account:
         """The account folded from the ledger, from ``base`` (a read model or snapshot)
@@ -164,14 +173,11 @@ class AccountService:
         owner_id: str,
         currency: str,
         idempotency_key: IdempotencyKey | None,
-        *,
-        owner_registered: bool,
     ) -> StoredResponse:
-        """Open an account for ``owner_id`` (201); Conflict(owner_not_registered) if unknown."""
-        if not owner_registered:
-            raise Conflict(
-                "the owner must be a registered user",
-                code="owner_not_registered",
+        """Open an account for ``owner_id`` (201); NotFound if no such person exists."""
+        if not self._person_exists(owner_id):
+            raise NotFound(
+                "no such owner",
                 details=[{"field": "owner_id", "message": "not a registered user"}],
             )
         account_id = str(uuid.uuid4())
@@ -202,6 +208,9 @@ class AccountService:
     ) -> StoredResponse:
         def decide() -> Decision:
             account = self.current(account_id, self._snapshots.load(account_id))
+            if not self._person_exists(account.owner_id):
+                # The owner was erased: the account takes no more commands.
+                raise NotFound(f"account {account_id} not found")
             data = (
                 AccountWithdrawn(account_id=account_id, amount=amount)
                 if withdraw

@@ -69,7 +69,15 @@ OPERATIONS: dict[str, Operation] = {
         "users",
         {201: out.User},
         body=RegisterUser,
-        errors={409: "`already_registered`, `email_taken`, or " + _COMMAND_CONFLICT},
+        errors={
+            403: "`email_not_verified`: the caller's identity has no verified email",
+            409: "`already_registered`, `email_taken`, or " + _COMMAND_CONFLICT,
+            422: "`email_mismatch`: the body's `email` is not the identity's; or "
+            "`idempotency_key_reused`",
+        },
+        description="Registers the caller (id = the token's `sub`) with the verified email "
+        "of their identity in the user pool; a body `email` is optional and must be that one "
+        "(case-insensitive).",
     ),
     "get_user": Operation("Read a user", "users", {200: out.User}),
     "set_loyalty": Operation(
@@ -92,7 +100,8 @@ OPERATIONS: dict[str, Operation] = {
         {201: out.Purchase, 200: out.Purchase},
         body=MakePurchase,
         errors={409: _COMMAND_CONFLICT},
-        description="The same `order_id` again answers 200 with the first purchase.",
+        description="The same `order_id` again answers 200 with the first purchase. "
+        "An unknown or erased person is 404.",
     ),
     "open_account": Operation(
         "Open an account",
@@ -103,6 +112,7 @@ OPERATIONS: dict[str, Operation] = {
             403: "`forbidden`: `owner_id` names another person and the caller is not `admin`",
             409: _COMMAND_CONFLICT,
         },
+        description="The owner must be a registered person: an unknown or erased one is 404.",
     ),
     "deposit": Operation(
         "Deposit into an account",
@@ -110,6 +120,7 @@ OPERATIONS: dict[str, Operation] = {
         {201: out.Movement},
         body=Transfer,
         errors={409: _COMMAND_CONFLICT},
+        description="An account whose owner was erased takes no more commands (404).",
     ),
     "withdraw": Operation(
         "Withdraw from an account",
@@ -117,6 +128,7 @@ OPERATIONS: dict[str, Operation] = {
         {201: out.Movement},
         body=Transfer,
         errors={409: "`insufficient_funds`, or " + _COMMAND_CONFLICT},
+        description="An account whose owner was erased takes no more commands (404).",
     ),
     "get_account": Operation(
         "Read an account, now or as of an instant",
@@ -142,7 +154,8 @@ OPERATIONS: dict[str, Operation] = {
         "gdpr",
         {202: out.Erasure},
         errors={409: _COMMAND_CONFLICT},
-        description="Erasing twice answers the same 202 and appends nothing.",
+        description="Erasing twice answers the same 202 and appends nothing. The person's "
+        "identity is then deleted from the user pool, and every command about them is 404.",
     ),
     "search": Operation(
         "Search events (newest first)",

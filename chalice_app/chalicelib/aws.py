@@ -17,7 +17,7 @@ from botocore.config import Config
 
 from chalicelib.settings import get_settings
 
-__all__ = ["client", "jwks", "reset", "table"]
+__all__ = ["client", "identity_attributes", "jwks", "reset", "table"]
 
 JWKS_TIMEOUT_SECONDS = 5
 
@@ -70,6 +70,16 @@ def jwks(url: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ValueError("the JWKS document is not a JSON object")
     return document
+
+
+def identity_attributes(access_token: str) -> dict[str, str]:
+    """The attributes of the Cognito user an access token belongs to (``GetUser``).
+
+    Authorised by the token itself, so it needs no IAM grant; it fails once
+    the user is deleted or the token revoked. Tests replace this getter.
+    """
+    user = client("cognito-idp").get_user(AccessToken=access_token)
+    return {attribute["Name"]: attribute["Value"] for attribute in user["UserAttributes"]}
 
 
 def reset() -> None:

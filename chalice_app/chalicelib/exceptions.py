@@ -27,6 +27,7 @@ __all__ = [
     "PayloadTooLarge",
     "Unauthorized",
     "Unavailable",
+    "Unprocessable",
     "UnsupportedMediaType",
     "ValidationFailed",
 ]
@@ -135,6 +136,12 @@ class Conflict(DomainError):
     """The request contradicts the current state (e.g. insufficient funds, email taken)."""
 
     code = "conflict"
+
+
+class Unprocessable(DomainError):
+    """The request is well formed but contradicts a fact the caller cannot change."""
+
+    code = "unprocessable"
 
 
 class Unavailable(DomainError):

@@ -29,6 +29,7 @@ from chalicelib.exceptions import (
     NotFound,
     Unauthorized,
     Unavailable,
+    Unprocessable,
     ValidationFailed,
 )
 from chalicelib.idempotency import Outcome, StoredResponse
@@ -57,6 +58,7 @@ STATUS_CODES: dict[type[DomainError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     IdempotencyKeyReused: 422,
+    Unprocessable: 422,
     IdentityUnavailable: 503,
 }
 

@@ -109,6 +109,8 @@ class Need(StrEnum):
     READ_LEDGER = "read_ledger"
     # The API serves this subscriber's table (read only).
     SERVED_BY_API = "served_by_api"
+    # Delete people from the platform's user pool (cognito-idp:AdminDeleteUser).
+    DELETE_IDENTITY = "delete_identity"
 
 
 @dataclass(frozen=True)
@@ -402,6 +404,25 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
             range_key="version",
         ),
         needs=frozenset({Need.OPEN_PERSONAL_DATA, Need.SEND_EMAIL}),
+    ),
+    # Erasure ends the identity: the erased person's Cognito user is deleted.
+    Subscriber(
+        handler="identity_deletion",
+        consumer="chalicelib.identity_deletion:IdentityDeletion",
+        queue=QueueSpec(
+            key="identity",
+            env_var="IDENTITY_DELETION_QUEUE",
+            suffix="identity-deletion",
+            filter_policy={"type": ["com.example.user.erased"]},
+        ),
+        # One item per erased person: the deletion, recorded after it happened.
+        table=TableSpec(
+            key="identity_deletions",
+            env_var="IDENTITY_DELETIONS_TABLE",
+            suffix="identity-deletions",
+            hash_key="user_id",
+        ),
+        needs=frozenset({Need.DELETE_IDENTITY}),
     ),
 )
 

@@ -41,3 +41,13 @@ class SubscriberContext(Protocol):
     def email_sender(self) -> str:
         """The verified sender address (Need.SEND_EMAIL)."""
         ...
+
+    @property
+    def cognito(self) -> Any:
+        """A Cognito user pools client (Need.DELETE_IDENTITY)."""
+        ...
+
+    @property
+    def user_pool_id(self) -> str:
+        """The platform's user pool (Need.DELETE_IDENTITY)."""
+        ...

@@ -1,8 +1,12 @@
 """User registration: validation, email uniqueness and the UserCreated event.
 
+A person registers the verified email of their own identity (the user
+pool's), never one they merely type: ``registration_email`` is that rule.
 The user item, the email lock and the event are written in one DynamoDB
 transaction, so the event exists in the ledger if and only if the
-registration committed.
+registration committed. An erased person no longer exists for any command
+(``UserRegistry.exists``); their email lock is dropped with the erasure, so
+the address may register again under a new identity.
 """
 
 from __future__ import annotations
@@ -16,13 +20,20 @@ from pydantic import BaseModel, ConfigDict, Discriminator, EmailStr, Field, Stri
 from chalicelib.commands import CommandRunner, Decision
 from chalicelib.dynamo import transact_put
 from chalicelib.events import USER_ERASED, Consents, UserCreated, UserErased, format_time, new_event
-from chalicelib.exceptions import Conflict, NotFound
+from chalicelib.exceptions import Conflict, Forbidden, NotFound, Unprocessable
 from chalicelib.idempotency import IdempotencyKey, Outcome, StoredResponse
 from chalicelib.inputs import AddressLine, AddressPart, Name
 from chalicelib.ledger import EventLedger
 from chalicelib.personal_data import REDACTED, DataKeyStore, PersonalDataVault
 
-__all__ = ["PERSONAL_FIELDS", "RegisterUser", "UserRegistry", "user_pk", "user_view"]
+__all__ = [
+    "PERSONAL_FIELDS",
+    "RegisterUser",
+    "UserRegistry",
+    "registration_email",
+    "user_pk",
+    "user_view",
+]
 
 
 def _address_kind(value: Any) -> str:
@@ -43,7 +54,7 @@ class RequestConsents(BaseModel):
 
 
 class RegisterUser(BaseModel):
-    """The body of ``POST /users``."""
+    """The body of ``POST /users``; ``email``, if given, must be the identity's."""
 
     # Built on the first registration: its email validation (email_validator)
     # is not imported by the API's other routes.
@@ -55,7 +66,6 @@ class RegisterUser(BaseModel):
                 {
                     "name": "Ada",
                     "lastname": "Lovelace",
-                    "email": "ada@example.com",
                     "address": {"street": "12 St James's Square", "city": "London"},
                     "loyalty": True,
                     "consents": {"marketing": True},
@@ -66,13 +76,41 @@ class RegisterUser(BaseModel):
 
     name: Name
     lastname: Name
-    email: Annotated[EmailStr, Field(max_length=254)]
+    email: Annotated[
+        EmailStr | None,
+        Field(
+            max_length=254,
+            description="Optional: the email of the caller's identity, which is what is "
+            "registered; another one is 422 `email_mismatch`.",
+        ),
+    ] = None
     address: Address
     loyalty: StrictBool = False
     consents: RequestConsents = RequestConsents()
 
 
 PERSONAL_FIELDS = UserCreated.personal_fields
+
+
+def registration_email(request: RegisterUser, identity_email: str | None) -> str:
+    """The email a registration records: the identity's verified one.
+
+    Forbidden(email_not_verified) when the identity has no verified email;
+    Unprocessable(email_mismatch) when the body names another (compared
+    case-insensitively).
+    """
+    if identity_email is None:
+        raise Forbidden(
+            "your identity has no verified email; verify it with the user pool first",
+            code="email_not_verified",
+        )
+    if request.email is not None and request.email.casefold() != identity_email.casefold():
+        raise Unprocessable(
+            "the email must be the one of your identity",
+            code="email_mismatch",
+            details=[{"field": "email", "message": "is not the email of your identity"}],
+        )
+    return identity_email
 
 
 def user_pk(user_id: str) -> str:
@@ -130,10 +168,12 @@ class UserRegistry:
         self,
         user_id: str,
         request: RegisterUser,
+        email: str,
         idempotency_key: IdempotencyKey | None = None,
     ) -> StoredResponse:
-        """Create the user ``user_id`` (201); Conflict(already_registered) if that user
-        exists, Conflict(email_taken) if another user has the email.
+        """Create the user ``user_id`` with ``email`` (see ``registration_email``) (201);
+        Conflict(already_registered) if that identity registered before (erased
+        or not), Conflict(email_taken) if another user has the email.
 
         The response body is sealed like the stored copies: pass it through ``open``.
         """
@@ -144,14 +184,14 @@ class UserRegistry:
         generated: list[tuple[StoredResponse, bytes]] = []
 
         def decide() -> Decision:
-            if self.exists(user_id):
+            if self._item(user_id, "pk") is not None:
                 raise already_registered
             key, key_put = self._keys.generate(user_id)
             plain = UserCreated(
                 user_id=user_id,
                 name=request.name,
                 lastname=request.lastname,
-                email=request.email,
+                email=email,
                 address=request.address,
                 loyalty=request.loyalty,
                 consents=Consents(marketing=request.consents.marketing),
@@ -159,7 +199,7 @@ class UserRegistry:
             event = new_event(plain, subject=user_id, version=1)
             sealed_data = self._vault.seal_with(key, user_id, event.data, PERSONAL_FIELDS)
             event = event.model_copy(update={"data": sealed_data})
-            lock_pk = _email_pk(request.email)
+            lock_pk = _email_pk(email)
             user = {
                 "pk": user_pk(user_id),
                 "id": user_id,
@@ -260,11 +300,22 @@ class UserRegistry:
         return self.open(user_view(item))
 
     def exists(self, user_id: str) -> bool:
-        """Whether ``user_id`` registered (erased users included)."""
+        """Whether ``user_id`` is a registered person who has not been erased.
+
+        The one rule of every command about a person: an erased person is as
+        unknown as one who never registered.
+        """
+        item = self._item(user_id, "pk", "erased")
+        return item is not None and not item.get("erased", False)
+
+    def _item(self, user_id: str, *attributes: str) -> dict[str, Any] | None:
         item = self._users.get_item(
-            Key={"pk": user_pk(user_id)}, ProjectionExpression="pk", ConsistentRead=True
-        )
-        return "Item" in item
+            Key={"pk": user_pk(user_id)},
+            ProjectionExpression=", ".join(f"#{name}" for name in attributes),
+            ExpressionAttributeNames={f"#{name}": name for name in attributes},
+            ConsistentRead=True,
+        ).get("Item")
+        return None if item is None else dict(item)
 
 
 def _erasure_view(event: dict[str, Any]) -> dict[str, Any]:

@@ -31,8 +31,11 @@ __all__ = [
 ]
 
 # A plain USERNAME (``alice``) signs in as ``alice@<this>``: the pool's username is
-# an email, and a reserved TLD (RFC 2606) can never be somebody's real address.
-PLAIN_NAME_DOMAIN = "users.invalid"
+# an email, and registration takes the identity's email, so it must pass the API's
+# email validator, which refuses special-use names such as ``.invalid`` or ``.test``.
+# example.com is reserved for documentation (RFC 2606) with a null MX (RFC 7505):
+# never somebody's mailbox, yet a valid address.
+PLAIN_NAME_DOMAIN = "example.com"
 
 _PLAIN_NAME = re.compile(r"[a-z0-9][a-z0-9._+-]{0,63}")
 _EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}")
@@ -44,7 +47,7 @@ class IdentityError(Exception):
 
 
 def login_email(username: str) -> str:
-    """The email a USERNAME signs in with: itself if an email, else ``name@users.invalid``.
+    """The email a USERNAME signs in with: itself if an email, else ``name@example.com``.
 
     Lower-cased, because the pool matches emails case-insensitively.
     """

@@ -4,8 +4,11 @@ It holds its own RSA key, publishes it as a JSON Web Key Set and issues
 access tokens with the claims Cognito puts in them (``sub``, ``iss``,
 ``client_id``, ``token_use``, ``cognito:groups``, ``exp`` ...). Any claim or
 header can be overridden, so tests can also forge expired, foreign or
-unsigned tokens. Against the local stack, real tokens come from
-``local_stack.py token`` instead.
+unsigned tokens. It also answers for its people as Cognito's ``GetUser``
+does (``identity_attributes``): each ``sub`` has the verified email
+``<sub>@example.com`` unless a test sets another, unverified or deleted one.
+Against the local stack, real tokens come from ``local_stack.py token``
+instead.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jwt
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib import resources
@@ -25,6 +29,8 @@ from chalicelib import resources
 __all__ = ["TokenSigner", "unsigned_token"]
 
 DEFAULT_REGION = "eu-west-1"
+# The domain of the email a stand-in person has unless a test sets another.
+DEFAULT_EMAIL_DOMAIN = "example.com"
 
 
 def _b64(data: bytes) -> str:
@@ -37,6 +43,10 @@ def unsigned_token(claims: Mapping[str, Any], kid: str) -> str:
     return ".".join(
         [_b64(json.dumps(header).encode()), _b64(json.dumps(dict(claims)).encode()), ""]
     )
+
+
+def _client_error(code: str, message: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, "GetUser")
 
 
 class TokenSigner:
@@ -55,6 +65,45 @@ class TokenSigner:
         self.kid = kid
         self.issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
         self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        # sub -> (email, verified); None once the person was deleted.
+        self._people: dict[str, tuple[str, bool] | None] = {}
+
+    def email_of(self, sub: str) -> str:
+        """The email of the person ``sub`` (``<sub>@example.com`` unless set)."""
+        person = self._people.get(sub, (f"{sub}@{DEFAULT_EMAIL_DOMAIN}", True))
+        if person is None:
+            raise KeyError(f"{sub} was deleted")
+        return person[0]
+
+    def forget_people(self) -> None:
+        """Every person back to ``<sub>@example.com``, verified (a test's fresh start)."""
+        self._people.clear()
+
+    def set_email(self, sub: str, email: str, *, verified: bool = True) -> None:
+        """Give the person ``sub`` another email, verified or not."""
+        self._people[sub] = (email, verified)
+
+    def delete(self, sub: str) -> None:
+        """Delete the person ``sub``: their tokens still verify, GetUser fails (as in Cognito)."""
+        self._people[sub] = None
+
+    def identity_attributes(self, access_token: str) -> dict[str, str]:
+        """What Cognito's ``GetUser`` answers for one of this pool's access tokens."""
+        try:
+            claims = jwt.decode(
+                access_token,
+                self.private_key.public_key(),
+                algorithms=["RS256"],
+                options={"verify_exp": False},
+            )
+        except jwt.PyJWTError:
+            raise _client_error("NotAuthorizedException", "Invalid Access Token") from None
+        sub = str(claims["sub"])
+        person = self._people.get(sub, (f"{sub}@{DEFAULT_EMAIL_DOMAIN}", True))
+        if person is None:
+            raise _client_error("UserNotFoundException", "User does not exist.")
+        email, verified = person
+        return {"sub": sub, "email": email, "email_verified": "true" if verified else "false"}
 
     def jwks(self) -> dict[str, Any]:
         """The public key set, as the pool's ``/.well-known/jwks.json`` serves it."""

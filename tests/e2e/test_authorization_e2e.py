@@ -33,7 +33,6 @@ def _register(stack: LocalStackProcess, headers: dict[str, str], name: str) -> d
     body = {
         "name": name,
         "lastname": "E2e",
-        "email": f"{name.lower()}-authz@example.com",
         "address": "1 Loop Road",
         "loyalty": True,
         "consents": {"marketing": True},

@@ -94,11 +94,10 @@ def test_erasure_leaves_no_personal_data_in_clear_text(
     # and another person who is not erased
     token = uuid.uuid4().hex[:10]
     lastname, email = f"Shred{token}", f"erin.{token}@example.com"
-    person = auth_headers(f"erin-{token}")
+    person = auth_headers(email)
     user = _register(local_stack, person, lastname, email)
-    other = _register(
-        local_stack, auth_headers(f"keep-{token}"), f"Keep{token}", f"keep.{token}@example.com"
-    )
+    keep = f"keep.{token}@example.com"
+    other = _register(local_stack, auth_headers(keep), f"Keep{token}", keep)
     requests.post(
         f"{local_stack.api_url}/users/{user['id']}/purchases",
         headers=person,

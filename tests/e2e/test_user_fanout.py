@@ -38,7 +38,6 @@ def _register(
         json={
             "name": f"User{i}",
             "lastname": "E2e",
-            "email": f"e2e-{i}@example.com",
             "address": f"{i} Loop Road",
             "loyalty": loyalty,
             "consents": {"marketing": marketing},

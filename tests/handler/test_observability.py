@@ -17,13 +17,15 @@ import pytest
 
 from chalicelib import observability
 from chalicelib.search.sqlite import SqliteSearchIndex
+from local_aws.token_signer import TokenSigner
 from tests.handler.helpers import post_json, table_items, user_body
 from tests.handler.test_event_pipeline import _ledger_stream_event, _stream_data
 
+PHILIPPA = "philippa.q@example.org"
 PERSON = user_body(
     name="Philippa",
     lastname="Quennell-Smythe",
-    email="philippa.q@example.org",
+    email=PHILIPPA,
     address="221B Baker Street, London",
     loyalty=True,
     consents={"marketing": True},
@@ -47,6 +49,12 @@ def log_lines(caplog: pytest.LogCaptureFixture) -> Iterator[io.StringIO]:
     platform_logger.addHandler(handler)
     yield buffer
     platform_logger.removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def philippas_identity(identity_pool: TokenSigner) -> None:
+    """GIVEN the caller's identity has Philippa's email (a registration takes the identity's)."""
+    identity_pool.set_email("ada", PHILIPPA)
 
 
 def _json_lines(text: str) -> list[dict[str, Any]]:

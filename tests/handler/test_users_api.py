@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from local_aws.token_signer import TokenSigner
 from tests.handler.helpers import ApiClient, post_json, table_items, user_body
 
 
@@ -46,15 +47,17 @@ def test_register_user_writes_user_lock_and_event(client: Any, aws_env: dict[str
 
 
 def test_duplicate_email_is_409_and_writes_nothing(
-    client: Any, as_caller: Callable[..., ApiClient], aws_env: dict[str, str]
+    client: Any,
+    as_caller: Callable[..., ApiClient],
+    identity_pool: TokenSigner,
+    aws_env: dict[str, str],
 ) -> None:
     # GIVEN a registered user
     assert post_json(client, "/users", user_body()).status_code == 201
     before = _writes(aws_env)
-    # WHEN another person registers with the same email in other case
-    response = post_json(
-        as_caller("grace"), "/users", user_body(email="ADA@example.com", name="Other")
-    )
+    # WHEN another identity whose email is the same in other case registers
+    identity_pool.set_email("grace", "ADA@example.com")
+    response = post_json(as_caller("grace"), "/users", user_body(name="Other"))
     # THEN 409 email_taken in the documented shape, and nothing was written
     assert response.status_code == 409
     assert response.json_body["error"] == "email_taken"
@@ -68,13 +71,66 @@ def test_a_second_profile_for_the_same_identity_is_409(
     # GIVEN a registered user
     assert post_json(client, "/users", user_body()).status_code == 201
     before = _writes(aws_env)
-    # WHEN the same identity registers again, even with another email
-    response = post_json(client, "/users", user_body(email="other@example.com"))
+    # WHEN the same identity registers again
+    response = post_json(client, "/users", user_body(name="Again"))
     # THEN 409 already_registered, and nothing was written
     assert response.status_code == 409
     assert response.json_body["error"] == "already_registered"
     assert set(response.json_body) == {"error", "message", "details"}
     assert _writes(aws_env) == before
+
+
+def test_the_registered_email_is_the_identitys(
+    as_caller: Callable[..., ApiClient], identity_pool: TokenSigner
+) -> None:
+    # GIVEN an identity whose verified email is Grace.Hopper@example.com
+    identity_pool.set_email("grace", "Grace.Hopper@example.com")
+    # WHEN she registers naming the same email in other case
+    response = post_json(as_caller("grace"), "/users", user_body(email="grace.hopper@EXAMPLE.com"))
+    # THEN 201 with the identity's email, as the identity has it
+    assert response.status_code == 201, response.json_body
+    assert response.json_body["email"] == "Grace.Hopper@example.com"
+
+
+def test_another_persons_email_is_422_email_mismatch_and_writes_nothing(
+    client: Any, aws_env: dict[str, str]
+) -> None:
+    # WHEN ada registers with carol's email
+    response = post_json(client, "/users", user_body(email="carol@example.com"))
+    # THEN 422 email_mismatch naming the field, and nothing was written
+    assert response.status_code == 422
+    assert response.json_body["error"] == "email_mismatch"
+    assert [d["field"] for d in response.json_body["details"]] == ["email"]
+    assert _writes(aws_env) == (0, 0)
+    # AND carol's email stays free for carol
+    assert post_json(client, "/users", user_body()).json_body["email"] == "ada@example.com"
+
+
+def test_an_identity_without_a_verified_email_is_403(
+    as_caller: Callable[..., ApiClient], identity_pool: TokenSigner, aws_env: dict[str, str]
+) -> None:
+    # GIVEN an identity whose email is not verified
+    identity_pool.set_email("mallory", "mallory@example.com", verified=False)
+    # WHEN it registers, naming that very email
+    response = post_json(as_caller("mallory"), "/users", user_body(email="mallory@example.com"))
+    # THEN 403 email_not_verified, and nothing was written
+    assert response.status_code == 403
+    assert response.json_body["error"] == "email_not_verified"
+    assert _writes(aws_env) == (0, 0)
+
+
+def test_a_deleted_identitys_token_cannot_register(
+    as_caller: Callable[..., ApiClient], identity_pool: TokenSigner, aws_env: dict[str, str]
+) -> None:
+    # GIVEN a token whose identity was deleted from the pool since it was issued
+    api = as_caller("gone")
+    identity_pool.delete("gone")
+    # WHEN it registers
+    response = post_json(api, "/users", user_body())
+    # THEN 401, and nothing was written
+    assert response.status_code == 401
+    assert response.json_body["error"] == "unauthorized"
+    assert _writes(aws_env) == (0, 0)
 
 
 def test_unknown_user_is_404(admin: Any) -> None:

@@ -14,6 +14,7 @@ from moto.ses.models import ses_backends
 from chalicelib.exceptions import BatchItemFailures
 from chalicelib.roots import subscribers
 from chalicelib.welcome_email import SUBJECT
+from local_aws.token_signer import TokenSigner
 from tests.conftest import REGION
 from tests.handler.helpers import drain, post_json, table_items, user_body
 
@@ -42,10 +43,11 @@ def _subject(event: dict[str, Any]) -> str:
 
 
 def test_a_new_user_gets_one_templated_email(
-    client: Any, aws_env: dict[str, str], outbox: list[Any]
+    client: Any, identity_pool: TokenSigner, aws_env: dict[str, str], outbox: list[Any]
 ) -> None:
-    # GIVEN a registered person's user.created event
-    event = _created_event(client, aws_env, name="Grace", email="grace@example.com")
+    # GIVEN a registered person's user.created event (her identity's email is grace@)
+    identity_pool.set_email(client.sub, "grace@example.com")
+    event = _created_event(client, aws_env, name="Grace")
     # WHEN the subscriber receives it
     client.lambda_.invoke("welcome_email", event)
     # THEN one email went from the sender to the opened address, greeting them by name

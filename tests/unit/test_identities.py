@@ -8,6 +8,7 @@ import boto3
 import jwt
 import pytest
 
+from chalicelib.users import RegisterUser
 from local_aws.identities import IdentityError, UserPoolIdentities, login_email
 from local_aws.user_pool import provision_user_pool
 
@@ -27,8 +28,8 @@ def claims(token: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("username", "email"),
     [
-        ("alice", "alice@users.invalid"),
-        ("Alice", "alice@users.invalid"),
+        ("alice", "alice@example.com"),
+        ("Alice", "alice@example.com"),
         ("Bob.Smith@Example.com", "bob.smith@example.com"),
         ("ops+admin@example.org", "ops+admin@example.org"),
     ],
@@ -123,3 +124,13 @@ def test_emulator_gap_moto_matches_email_usernames_case_sensitively(
         claims(identities.token("FRANK@example.com"))["sub"]
         == claims(identities.token("frank@EXAMPLE.com"))["sub"]
     )
+
+
+def test_a_plain_names_email_passes_the_apis_email_rule() -> None:
+    # GIVEN the email `token alice` signs in with (README: token alice, then register)
+    email = login_email("alice")
+    # WHEN the API validates it as a registration's email THEN it is accepted as is
+    request = RegisterUser.model_validate(
+        {"name": "Alice", "lastname": "Liddell", "address": "Oxford", "email": email}
+    )
+    assert request.email == email

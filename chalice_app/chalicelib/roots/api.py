@@ -47,7 +47,7 @@ from chalicelib.search import IndexNotFound, SearchUnavailable, parse_search_que
 from chalicelib.settings import get_settings
 from chalicelib.user_aggregate import SetConsents, SetLoyalty
 from chalicelib.user_lifecycle import UserLifecycle
-from chalicelib.users import RegisterUser, UserRegistry
+from chalicelib.users import RegisterUser, UserRegistry, registration_email
 
 __all__ = [
     "account_events",
@@ -109,7 +109,9 @@ def _users() -> UserRegistry:
 
 
 def _accounts() -> AccountService:
-    return AccountService(stores.ledger(), _runner(), SnapshotStore(aws.table("read_models")))
+    return AccountService(
+        stores.ledger(), _runner(), SnapshotStore(aws.table("read_models")), _users().exists
+    )
 
 
 def _key(
@@ -134,17 +136,20 @@ def _key(
 
 
 def _account_owner(account_id: str) -> str | None:
-    return _accounts().owner_of(account_id)
+    # An erased owner's still-valid token reaches none of their accounts (admins still do).
+    owner_id = _accounts().owner_of(account_id)
+    return owner_id if owner_id is not None and _users().exists(owner_id) else None
 
 
 @authorize(ANY_CALLER)
 def register_user(
     caller: Caller, raw_body: bytes | str | None, headers: Mapping[str, str]
 ) -> StoredResponse:
-    """Register the caller as a user (201 with the user, id = the token's ``sub``)."""
+    """Register the caller with their identity's verified email (201, id = the token's ``sub``)."""
     request = parse_body(raw_body, RegisterUser)
+    email = registration_email(request, identity.verified_email(headers.get("authorization")))
     users = _users()
-    response = users.register(caller.sub, request, _key(caller, headers, request))
+    response = users.register(caller.sub, request, email, _key(caller, headers, request))
     return replace(response, body=users.open(response.body))
 
 
@@ -157,7 +162,7 @@ def erase_user(caller: Caller, user_id: str, headers: Mapping[str, str]) -> Stor
 def open_account(
     caller: Caller, raw_body: bytes | str | None, headers: Mapping[str, str]
 ) -> StoredResponse:
-    """Open an account for ``owner_id`` (default: the caller), who must be registered."""
+    """Open an account for ``owner_id`` (default: the caller), who must exist (not erased)."""
     request = parse_body(raw_body, OpenAccount)
     return _open_account(caller, request.owner_id or caller.sub, request, headers)
 
@@ -166,12 +171,7 @@ def open_account(
 def _open_account(
     caller: Caller, owner_id: str, request: OpenAccount, headers: Mapping[str, str]
 ) -> StoredResponse:
-    return _accounts().open(
-        owner_id,
-        request.currency,
-        _key(caller, headers, request),
-        owner_registered=_users().exists(owner_id),
-    )
+    return _accounts().open(owner_id, request.currency, _key(caller, headers, request))
 
 
 @authorize(owner(_account_owner, "account_id"))

@@ -64,6 +64,17 @@ class SubscriberResources:
             raise RuntimeError(f"{resources.EMAIL_SENDER_ENV_VAR} is not set")
         return sender
 
+    @cached_property
+    def cognito(self) -> Any:
+        return aws.client("cognito-idp")
+
+    @property
+    def user_pool_id(self) -> str:
+        cognito = get_settings().cognito
+        if cognito is None:
+            raise RuntimeError(f"{resources.USER_POOL.pool_id_env_var} is not set")
+        return cognito.user_pool_id
+
 
 def subscriber_consumer(key: str) -> UserEventConsumer:
     """The consumer of the subscriber declared with queue key ``key`` (resources.SUBSCRIBERS)."""

@@ -204,7 +204,7 @@ data "aws_iam_policy_document" "projector" {
 
 # Each subscriber drains its own queue into its own table; its declared needs
 # add the statements of reading the ledger (the versions its filter policy
-# kept from it), opening personal data and sending email.
+# kept from it), opening personal data, sending email and deleting identities.
 data "aws_iam_policy_document" "queue_consumer" {
   for_each = var.subscribers
 
@@ -213,6 +213,7 @@ data "aws_iam_policy_document" "queue_consumer" {
     contains(each.value.needs, "read_ledger") ? [data.aws_iam_policy_document.read_ledger.json] : [],
     contains(each.value.needs, "open_personal_data") ? [data.aws_iam_policy_document.open_personal_data.json] : [],
     contains(each.value.needs, "send_email") ? [data.aws_iam_policy_document.send_email.json] : [],
+    contains(each.value.needs, "delete_identity") ? [data.aws_iam_policy_document.delete_identity.json] : [],
   )
 
   statement {
@@ -265,6 +266,15 @@ data "aws_iam_policy_document" "send_email" {
         values   = [var.email_sender]
       }
     }
+  }
+}
+
+# Ending an erased person's identity: delete users of the platform's pool, nothing else.
+data "aws_iam_policy_document" "delete_identity" {
+  statement {
+    sid       = "DeleteIdentity"
+    actions   = ["cognito-idp:AdminDeleteUser"]
+    resources = [var.user_pool_arn]
   }
 }
 

@@ -9,7 +9,7 @@ variable "stage" {
 }
 
 variable "subscribers" {
-  description = "User-event subscribers by Chalice handler name: their queue key, table key and abstract needs (open_personal_data, read_ledger, send_email, served_by_api)."
+  description = "User-event subscribers by Chalice handler name: their queue key, table key and abstract needs (delete_identity, open_personal_data, read_ledger, send_email, served_by_api)."
   type = map(object({
     queue = string
     table = string
@@ -85,5 +85,10 @@ variable "personal_data_kms_key_arn" {
 
 variable "opensearch_domain_arn" {
   description = "ARN of the OpenSearch domain."
+  type        = string
+}
+
+variable "user_pool_arn" {
+  description = "ARN of the Cognito user pool: subscribers needing delete_identity may delete its users (AdminDeleteUser) and nothing else."
   type        = string
 }
