@@ -164,9 +164,8 @@ module "iam" {
   queue_arns                = module.pubsub.queue_arns
   stream_failure_queue_arn  = module.pubsub.stream_failure_queue_arn
   pubsub_kms_key_arn        = module.key_pubsub.key_arn
-  archive_bucket_arn        = module.archive.bucket_arn
-  archive_kms_key_arn       = module.key_archive.key_arn
   opensearch_domain_arn     = module.search.domain_arn
+  opensearch_read_alias     = module.archive.opensearch_index
   personal_data_kms_key_arn = module.key_personal_data.key_arn
 }
 

@@ -63,16 +63,6 @@ variable "pubsub_kms_key_arn" {
   type        = string
 }
 
-variable "archive_bucket_arn" {
-  description = "ARN of the event archive bucket."
-  type        = string
-}
-
-variable "archive_kms_key_arn" {
-  description = "KMS key of the archive bucket."
-  type        = string
-}
-
 variable "personal_data_kms_key_arn" {
   description = "KMS key that encrypts the per-person data keys."
   type        = string
@@ -80,5 +70,10 @@ variable "personal_data_kms_key_arn" {
 
 variable "opensearch_domain_arn" {
   description = "ARN of the OpenSearch domain."
+  type        = string
+}
+
+variable "opensearch_read_alias" {
+  description = "Alias the API searches through (OPENSEARCH_INDEX): the API may query <domain>/<alias>/_search only."
   type        = string
 }
