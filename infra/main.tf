@@ -48,6 +48,14 @@ module "key_personal_data" {
   description = "${var.name_prefix}: per-person data keys (envelope encryption of personal fields)"
 }
 
+# The WAF request logs of the API (tokens redacted).
+module "key_api_logs" {
+  source       = "./modules/kms_key"
+  alias        = "${var.name_prefix}-api-logs"
+  description  = "${var.name_prefix}: WAF logs of the REST API"
+  logs_service = true
+}
+
 # Alarm notifications: CloudWatch publishes to the encrypted alarm topic.
 module "key_alarms" {
   source             = "./modules/kms_key"
@@ -148,6 +156,19 @@ module "email_identity" {
   source  = "./modules/email_identity"
   enabled = local.sends_email
   sender  = var.email_sender
+}
+
+# Rate limits of the REST API (per identity and per IP). Chalice creates the
+# API after this apply: scripts/post_deploy.py associates the web ACL with the
+# stage and applies the stage throttling (outputs api_web_acl_arn, api_throttling).
+module "api_protection" {
+  source                    = "./modules/api_protection"
+  name                      = "${var.name_prefix}-api"
+  rate_limit_per_identity   = var.api_rate_limit_per_identity
+  rate_limit_per_ip         = var.api_rate_limit_per_ip
+  evaluation_window_seconds = var.api_rate_limit_window_seconds
+  kms_key_arn               = module.key_api_logs.key_arn
+  log_retention_days        = var.log_retention_days
 }
 
 module "iam" {
