@@ -36,6 +36,7 @@ from chalicelib import resources  # noqa: E402
 from chalicelib.settings import CORS_ALLOWED_ORIGINS_ENV_VAR  # noqa: E402
 
 __all__ = [
+    "API_PROTECTION_OUTPUTS",
     "FIREHOSE_PROCESSORS",
     "HANDLERS",
     "IDENTITY_OUTPUTS",
@@ -110,10 +111,10 @@ REQUIRED_OUTPUTS: tuple[str, ...] = (
     "email_sender",
     "lambda_iam_policies",
     "lambda_reserved_concurrency",
-    "api_throttling",
-    "api_web_acl_arn",
     *IDENTITY_OUTPUTS,
 )
+# The API stage's rate limits, which post_deploy.py applies (not the functions' environment).
+API_PROTECTION_OUTPUTS: tuple[str, ...] = ("api_throttling", "api_web_acl_arn")
 
 
 class HandoffError(Exception):
@@ -215,6 +216,11 @@ def api_protection_file_name(stage: str) -> str:
 
 def api_protection(outputs: Mapping[str, Any]) -> dict[str, Any]:
     """The API stage's throttling and web ACL (Chalice's config has no place for them)."""
+    missing = [name for name in API_PROTECTION_OUTPUTS if name not in outputs]
+    if missing:
+        raise HandoffError(
+            f"Terraform output(s) missing: {', '.join(missing)} (is infra/outputs.tf applied?)"
+        )
     throttling = outputs["api_throttling"]
     return {
         "throttling": {
@@ -283,13 +289,14 @@ def write_config(config_path: Path, stage: str, outputs: Mapping[str, Any]) -> l
         )
     stages = config.setdefault("stages", {})
     stages[stage], policies = build_stage(outputs, stage, stages.get(stage))
+    rate_limits = api_protection(outputs)
     written: list[Path] = []
     for name, document in policies.items():
         path = config_path.parent / name
         path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
         written.append(path)
     protection = config_path.parent / api_protection_file_name(stage)
-    protection.write_text(json.dumps(api_protection(outputs), indent=2, sort_keys=True) + "\n")
+    protection.write_text(json.dumps(rate_limits, indent=2, sort_keys=True) + "\n")
     written.append(protection)
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     written.append(config_path)

@@ -191,6 +191,20 @@ def test_root_module_declares_every_output_the_hand_off_needs() -> None:
     # THEN every output the hand-off requires is declared, the pool's among them
     assert set(handoff.REQUIRED_OUTPUTS) <= declared
     assert set(handoff.IDENTITY_OUTPUTS) <= declared
+    assert set(handoff.API_PROTECTION_OUTPUTS) <= declared
+
+
+def test_state_without_the_rate_limits_is_refused(
+    fake_terraform: dict[str, Path], config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a state applied before the rate limits existed
+    fake_terraform["document"].write_text(json.dumps(outputs_document(api_web_acl_arn=None)))
+    # WHEN handing it over
+    code = run(fake_terraform, config, "--stage", "dev")
+    # THEN it exits 2 naming the missing output, and writes nothing
+    assert code == 2
+    assert "api_web_acl_arn" in capsys.readouterr().err
+    assert not (config.parent / "api-protection-dev.json").exists()
 
 
 @pytest.mark.parametrize("missing", sorted(handoff.IDENTITY_OUTPUTS))
