@@ -48,6 +48,14 @@ module "key_personal_data" {
   description = "${var.name_prefix}: per-person data keys (envelope encryption of personal fields)"
 }
 
+# The WAF request logs of the API (tokens redacted).
+module "key_api_logs" {
+  source       = "./modules/kms_key"
+  alias        = "${var.name_prefix}-api-logs"
+  description  = "${var.name_prefix}: WAF logs of the REST API"
+  logs_service = true
+}
+
 # Alarm notifications: CloudWatch publishes to the encrypted alarm topic.
 module "key_alarms" {
   source             = "./modules/kms_key"
@@ -161,6 +169,19 @@ module "email_identity" {
   sender  = var.email_sender
 }
 
+# Rate limits of the REST API (per identity and per IP). Chalice creates the
+# API after this apply: scripts/post_deploy.py associates the web ACL with the
+# stage and applies the stage throttling (outputs api_web_acl_arn, api_throttling).
+module "api_protection" {
+  source                    = "./modules/api_protection"
+  name                      = "${var.name_prefix}-api"
+  rate_limit_per_identity   = var.api_rate_limit_per_identity
+  rate_limit_per_ip         = var.api_rate_limit_per_ip
+  evaluation_window_seconds = var.api_rate_limit_window_seconds
+  kms_key_arn               = module.key_api_logs.key_arn
+  log_retention_days        = var.log_retention_days
+}
+
 module "iam" {
   source                     = "./modules/iam"
   app_name                   = var.chalice_app_name
@@ -175,12 +196,11 @@ module "iam" {
   queue_arns                 = module.pubsub.queue_arns
   stream_failure_queue_arn   = module.pubsub.stream_failure_queue_arn
   pubsub_kms_key_arn         = module.key_pubsub.key_arn
-  archive_bucket_arn         = module.archive.bucket_arn
-  archive_kms_key_arn        = module.key_archive.key_arn
   opensearch_domain_arn      = module.search.domain_arn
   personal_data_kms_key_arn  = module.key_personal_data.key_arn
   search_redaction_queue_arn = module.archive.search_redaction_queue_arn
   user_pool_arn              = module.identity.user_pool_arn
+  opensearch_read_alias      = module.archive.opensearch_index
 }
 
 # ------------------------------------------------------------------ operations

@@ -198,3 +198,16 @@ output "dashboard_name" {
   description = "CloudWatch dashboard of the platform's operations."
   value       = module.monitoring.dashboard_name
 }
+
+output "api_throttling" {
+  description = "Stage throttling of the REST API (requests per second, burst); scripts/post_deploy.py applies it to every method of the stage Chalice deploys."
+  value = {
+    rate_limit  = var.api_throttling_rate_limit
+    burst_limit = var.api_throttling_burst_limit
+  }
+}
+
+output "api_web_acl_arn" {
+  description = "WAF web ACL of the REST API (rate limits per identity and per IP); scripts/post_deploy.py associates it with the stage."
+  value       = module.api_protection.web_acl_arn
+}

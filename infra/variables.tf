@@ -278,3 +278,58 @@ variable "iterator_age_threshold_ms" {
     error_message = "iterator_age_threshold_ms must be at least 1000 (1 s)."
   }
 }
+
+variable "api_throttling_rate_limit" {
+  description = "Steady-state requests per second the API stage accepts (API Gateway stage throttling, every method); scripts/post_deploy.py applies it to the stage Chalice deploys."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.api_throttling_rate_limit > 0
+    error_message = "api_throttling_rate_limit must be positive."
+  }
+}
+
+variable "api_throttling_burst_limit" {
+  description = "Requests the API stage accepts at once above the steady rate (token bucket size); applied with api_throttling_rate_limit."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.api_throttling_burst_limit >= 1 && floor(var.api_throttling_burst_limit) == var.api_throttling_burst_limit
+    error_message = "api_throttling_burst_limit must be a positive integer."
+  }
+}
+
+variable "api_rate_limit_per_identity" {
+  description = "WAF: requests one Authorization header (one identity's token) may send per api_rate_limit_window_seconds before it is blocked."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.api_rate_limit_per_identity >= 10 && var.api_rate_limit_per_identity <= 2000000000
+    error_message = "api_rate_limit_per_identity must be between 10 and 2000000000 (WAF's range)."
+  }
+}
+
+variable "api_rate_limit_per_ip" {
+  description = "WAF: requests one client IP may send per api_rate_limit_window_seconds before it is blocked."
+  type        = number
+  default     = 3000
+
+  validation {
+    condition     = var.api_rate_limit_per_ip >= 10 && var.api_rate_limit_per_ip <= 2000000000
+    error_message = "api_rate_limit_per_ip must be between 10 and 2000000000 (WAF's range)."
+  }
+}
+
+variable "api_rate_limit_window_seconds" {
+  description = "WAF: the window the rate-based rules count requests over."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = contains([60, 120, 300, 600], var.api_rate_limit_window_seconds)
+    error_message = "api_rate_limit_window_seconds must be 60, 120, 300 or 600."
+  }
+}

@@ -291,7 +291,7 @@ def _sqs_record(message: Mapping[str, Any], arn: str) -> dict[str, Any]:
 
 
 @contextmanager
-def _platform() -> Iterator[tuple[Any, Any, Any, dict[str, str]]]:
+def in_process_platform() -> Iterator[tuple[Any, Any, Any, dict[str, str]]]:
     """Moto with every resource, the app, its test client and a token signer."""
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench",
@@ -530,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="print the README tables")
     parser.add_argument("--write-readme", action="store_true", help="update README.md's tables")
     args = parser.parse_args(argv)
-    with _platform() as (app, client, signer, env):
+    with in_process_platform() as (app, client, signer, env):
         bench = Bench(app, client, signer, env)
         for _ in range(args.warmup):
             bench.register()

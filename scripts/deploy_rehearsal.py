@@ -44,7 +44,7 @@ for _path in (ROOT / "scripts", ROOT / "chalice_app"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from post_deploy import desired_settings  # noqa: E402
+from post_deploy import desired_settings, rest_api  # noqa: E402
 from tf_outputs_to_chalice import environment_variables  # noqa: E402
 
 from local_aws import rehearsal_checks as checks  # noqa: E402
@@ -310,12 +310,20 @@ def deploy_app(work: Path, tf_dir: Path, url: str, stage: str) -> Path:
     return app_dir
 
 
+def _api_stage(app_dir: Path, stage: str) -> str:
+    """The API Gateway stage Chalice deployed (post_deploy reads it the same way)."""
+    config = app_dir / ".chalice" / "config.json"
+    return rest_api(config, stage)[1]
+
+
 def _load_app(environment: Mapping[str, str]) -> ModuleType:
     os.environ.update({**environment, "AWS_DEFAULT_REGION": REGION})
     return importlib.import_module("app")
 
 
-def check_deployment(url: str, outputs: Mapping[str, Any], stage: str) -> dict[str, Any]:
+def check_deployment(
+    url: str, outputs: Mapping[str, Any], stage: str, api_stage: str
+) -> dict[str, Any]:
     """Every control-plane check; counts and problems."""
     environment = environment_variables(outputs)
     app = _load_app(environment).app
@@ -332,11 +340,20 @@ def check_deployment(url: str, outputs: Mapping[str, Any], stage: str) -> dict[s
         lam, app, f"{app.app_name}-{stage}", settings
     )
     routes, api_problems = checks.check_api(_client(url, "apigateway"), app)
+    protection, protection_problems = checks.check_api_protection(
+        _client(url, "apigateway"),
+        _client(url, "wafv2"),
+        app,
+        api_stage,
+        outputs["api_throttling"],
+        outputs["api_web_acl_arn"],
+    )
     return {
         "functions": len(outputs["lambda_function_names"]),
         "mappings": mappings,
         "routes": routes,
-        "problems": [*problems, *mapping_problems, *api_problems],
+        "api_protection": protection,
+        "problems": [*problems, *mapping_problems, *api_problems, *protection_problems],
     }
 
 
@@ -405,9 +422,9 @@ def rehearse(work: Path, stage: str, summary: dict[str, Any]) -> None:
             problems += check_plan_covers_only_the_gaps(tf_dir, applied["not_emulated"])
         outputs = _outputs(tf_dir)
         with _step(steps, "hand-off, chalice deploy, post_deploy"):
-            deploy_app(work, tf_dir, url, stage)
+            app_dir = deploy_app(work, tf_dir, url, stage)
         with _step(steps, "checks"):
-            deployed = check_deployment(url, outputs, stage)
+            deployed = check_deployment(url, outputs, stage, _api_stage(app_dir, stage))
         problems += deployed.pop("problems")
         summary.update(deployed)
         with _step(steps, "terraform destroy"):

@@ -21,7 +21,14 @@ source mapping and are left alone.
 The REST API (from ``.chalice/deployed/<stage>.json``) gets the gateway
 responses of chalicelib/gateway_responses.py (unknown routes 404, and every
 answer API Gateway gives itself in the ``{"error","message","details"}``
-shape), then a new deployment of its stage so they take effect.
+shape), then a new deployment of its stage so they take effect. Then its
+stage gets the rate limits Terraform declares (``.chalice/api-protection-<stage>.json``,
+written by tf_outputs_to_chalice.py): the stage throttling (rate and burst, on
+every method) and the association with the WAF web ACL (rate-based rules per
+identity and per IP). Chalice owns the REST API and its stage, which exist
+only after ``chalice deploy`` (after ``terraform apply``), and Chalice's
+config has no throttling or WAF setting: so this step applies both, and
+re-applies them after every deploy.
 
 Idempotent. Prints one JSON summary line. Exit 0 on success, 1 when a function
 has no event source mapping (deploy incomplete) or AWS refused, 2 on bad input.
@@ -33,6 +40,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +54,30 @@ from tf_outputs_to_chalice import (  # noqa: E402
     SEARCH_LATE_REDACTION_HANDLER,
     SQS_CONSUMERS,
     STREAM_CONSUMERS,
+    api_protection_file_name,
     help_description,
 )
 
 from chalicelib import resources  # noqa: E402
 from chalicelib.gateway_responses import GATEWAY_RESPONSES  # noqa: E402
 
-__all__ = ["apply_gateway_responses", "desired_settings", "main", "update_mappings"]
+__all__ = [
+    "ApiProtection",
+    "apply_api_protection",
+    "apply_gateway_responses",
+    "desired_settings",
+    "main",
+    "read_api_protection",
+    "stage_arn",
+    "update_mappings",
+]
 
 DEFAULT_API_GATEWAY_STAGE = "api"  # Chalice's default api_gateway_stage
+# The stage's method settings of every resource and method ("*/*").
+THROTTLING_PATHS = {
+    "rate_limit": "/*/*/throttling/rateLimit",
+    "burst_limit": "/*/*/throttling/burstLimit",
+}
 
 
 class PostDeployError(Exception):
@@ -135,7 +158,62 @@ def apply_gateway_responses(apigateway: Any, rest_api_id: str, api_stage: str) -
     return sorted(GATEWAY_RESPONSES)
 
 
-def _rest_api(config_path: Path, stage: str) -> tuple[str, str]:
+@dataclass(frozen=True)
+class ApiProtection:
+    """The rate limits of the API's stage, as Terraform declares them (outputs
+    ``api_throttling`` and ``api_web_acl_arn``)."""
+
+    rate_limit: float
+    burst_limit: int
+    web_acl_arn: str
+
+
+def read_api_protection(config_path: Path, stage: str) -> ApiProtection:
+    """The stage's rate limits handed over from Terraform; PostDeployError if absent."""
+    path = config_path.parent / api_protection_file_name(stage)
+    try:
+        document = json.loads(path.read_text())
+        return ApiProtection(
+            rate_limit=float(document["throttling"]["rate_limit"]),
+            burst_limit=int(document["throttling"]["burst_limit"]),
+            web_acl_arn=str(document["web_acl_arn"]),
+        )
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise PostDeployError(
+            f"cannot read the API's rate limits from {path} ({exc!r}); "
+            "run scripts/tf_outputs_to_chalice.py first"
+        ) from exc
+
+
+def stage_arn(region: str, rest_api_id: str, api_stage: str) -> str:
+    """The ARN WAF knows an API Gateway REST API stage by."""
+    return f"arn:aws:apigateway:{region}::/restapis/{rest_api_id}/stages/{api_stage}"
+
+
+def apply_api_protection(
+    apigateway: Any, wafv2: Any, rest_api_id: str, api_stage: str, protection: ApiProtection
+) -> dict[str, Any]:
+    """Throttle every method of the stage and associate the web ACL with it (idempotent)."""
+    values = {"rate_limit": protection.rate_limit, "burst_limit": protection.burst_limit}
+    apigateway.update_stage(
+        restApiId=rest_api_id,
+        stageName=api_stage,
+        patchOperations=[
+            {"op": "replace", "path": THROTTLING_PATHS[name], "value": str(value)}
+            for name, value in values.items()
+        ],
+    )
+    resource_arn = stage_arn(apigateway.meta.region_name, rest_api_id, api_stage)
+    current = wafv2.get_web_acl_for_resource(ResourceArn=resource_arn).get("WebACL") or {}
+    if current.get("ARN") == protection.web_acl_arn:
+        association = "unchanged"
+    else:
+        wafv2.associate_web_acl(WebACLArn=protection.web_acl_arn, ResourceArn=resource_arn)
+        association = "associated"
+    return {"throttling": values, "web_acl": protection.web_acl_arn, "association": association}
+
+
+def rest_api(config_path: Path, stage: str) -> tuple[str, str]:
     """The deployed REST API id and its API Gateway stage name."""
     deployed = config_path.parent / "deployed" / f"{stage}.json"
     try:
@@ -210,9 +288,12 @@ def main(argv: Sequence[str] | None = None, session: boto3.session.Session | Non
         summary: dict[str, Any] = dict(
             update_mappings(session.client("lambda"), function_prefix, queue_arn)
         )
-        rest_api_id, api_stage = _rest_api(args.config, args.stage)
-        summary["gateway_responses"] = apply_gateway_responses(
-            session.client("apigateway"), rest_api_id, api_stage
+        rest_api_id, api_stage = rest_api(args.config, args.stage)
+        protection = read_api_protection(args.config, args.stage)
+        apigateway = session.client("apigateway")
+        summary["gateway_responses"] = apply_gateway_responses(apigateway, rest_api_id, api_stage)
+        summary["api_protection"] = apply_api_protection(
+            apigateway, session.client("wafv2"), rest_api_id, api_stage, protection
         )
     except PostDeployError as exc:
         print(f"error: {exc}", file=sys.stderr)

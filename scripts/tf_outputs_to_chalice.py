@@ -9,7 +9,9 @@ reads (chalicelib/settings.py), ``autogen_policy: false`` with one
 least-privilege IAM policy file per function (written next to the config),
 Lambda timeouts (SQS consumers from chalicelib/resources.py; the Firehose
 transformation ``search_transform`` its own), reserved concurrency and X-Ray
-tracing (``xray: true``) for every function. Other
+tracing (``xray: true``) for every function, and the API stage's rate limits
+(``api-protection-<stage>.json`` next to the config: stage throttling and the
+WAF web ACL, which post_deploy.py applies to the stage Chalice deploys). Other
 stages and unrelated settings are preserved.
 
 Exit codes: 0 written, 2 a precondition failed (one-line message on stderr).
@@ -34,6 +36,7 @@ from chalicelib import resources  # noqa: E402
 from chalicelib.settings import CORS_ALLOWED_ORIGINS_ENV_VAR  # noqa: E402
 
 __all__ = [
+    "API_PROTECTION_OUTPUTS",
     "FIREHOSE_PROCESSORS",
     "HANDLERS",
     "IDENTITY_OUTPUTS",
@@ -43,6 +46,8 @@ __all__ = [
     "SQS_CONSUMERS",
     "STREAM_CONSUMERS",
     "HandoffError",
+    "api_protection",
+    "api_protection_file_name",
     "build_stage",
     "environment_variables",
     "help_description",
@@ -118,6 +123,8 @@ REQUIRED_OUTPUTS: tuple[str, ...] = (
     "lambda_reserved_concurrency",
     *IDENTITY_OUTPUTS,
 )
+# The API stage's rate limits, which post_deploy.py applies (not the functions' environment).
+API_PROTECTION_OUTPUTS: tuple[str, ...] = ("api_throttling", "api_web_acl_arn")
 
 
 class HandoffError(Exception):
@@ -214,6 +221,28 @@ def policy_file_name(stage: str, handler: str) -> str:
     return f"policy-{stage}-{handler}.json"
 
 
+def api_protection_file_name(stage: str) -> str:
+    """File name (inside .chalice/) of the stage's rate limits, which post_deploy.py applies."""
+    return f"api-protection-{stage}.json"
+
+
+def api_protection(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The API stage's throttling and web ACL (Chalice's config has no place for them)."""
+    missing = [name for name in API_PROTECTION_OUTPUTS if name not in outputs]
+    if missing:
+        raise HandoffError(
+            f"Terraform output(s) missing: {', '.join(missing)} (is infra/outputs.tf applied?)"
+        )
+    throttling = outputs["api_throttling"]
+    return {
+        "throttling": {
+            "rate_limit": throttling["rate_limit"],
+            "burst_limit": throttling["burst_limit"],
+        },
+        "web_acl_arn": outputs["api_web_acl_arn"],
+    }
+
+
 def build_stage(
     outputs: Mapping[str, Any], stage: str, existing: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -272,11 +301,15 @@ def write_config(config_path: Path, stage: str, outputs: Mapping[str, Any]) -> l
         )
     stages = config.setdefault("stages", {})
     stages[stage], policies = build_stage(outputs, stage, stages.get(stage))
+    rate_limits = api_protection(outputs)
     written: list[Path] = []
     for name, document in policies.items():
         path = config_path.parent / name
         path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
         written.append(path)
+    protection = config_path.parent / api_protection_file_name(stage)
+    protection.write_text(json.dumps(rate_limits, indent=2, sort_keys=True) + "\n")
+    written.append(protection)
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     written.append(config_path)
     return written

@@ -6,12 +6,27 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.events import CloudEvent
+from chalicelib.resources import Need
 
 if TYPE_CHECKING:
     # A subscriber that opens no personal data imports no cryptography.
     from chalicelib.personal_data import PersonalDataVault
 
-__all__ = ["SubscriberContext"]
+__all__ = ["NEEDED_FOR", "SubscriberContext", "UndeclaredNeed"]
+
+# The need each attribute of a SubscriberContext requires; ``table`` (the
+# subscriber's own) needs none. A subscriber reaching one it did not declare
+# gets UndeclaredNeed, on the local stack as in AWS (where IAM would deny it).
+NEEDED_FOR: dict[str, Need] = {
+    "history": Need.READ_LEDGER,
+    "vault": Need.OPEN_PERSONAL_DATA,
+    "ses": Need.SEND_EMAIL,
+    "email_sender": Need.SEND_EMAIL,
+}
+
+
+class UndeclaredNeed(PermissionError):
+    """A subscriber used a resource its declared needs (resources.Subscriber.needs) do not grant."""
 
 
 class SubscriberContext(Protocol):

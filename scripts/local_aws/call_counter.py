@@ -39,6 +39,10 @@ class Call:
     caller: str
     operation: str
     units: Units = field(default_factory=dict)
+    # The call's parameters as sent (DynamoDB JSON for DynamoDB): which resource it touched.
+    params: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Its response (a KMS Decrypt names the key it used only there).
+    response: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _value_size(value: Any) -> int:
@@ -221,10 +225,18 @@ class CallCounter:
         finally:
             self._caller.reset(token)
 
-    def add(self, caller: str, operation: str, units: Units | None = None) -> None:
+    def add(
+        self,
+        caller: str,
+        operation: str,
+        units: Units | None = None,
+        params: Mapping[str, Any] | None = None,
+        response: Mapping[str, Any] | None = None,
+    ) -> None:
         """Record a billed event that is not a boto3 call (an invocation, a delivery)."""
+        call = Call(caller, operation, dict(units or {}), dict(params or {}), dict(response or {}))
         with self._lock:
-            self._calls.append(Call(caller, operation, dict(units or {})))
+            self._calls.append(call)
 
     def calls(self) -> list[Call]:
         with self._lock:
@@ -254,4 +266,4 @@ class CallCounter:
         service = model.service_model.service_name
         params = context.get(_CONTEXT_KEY, {})
         units = billed_units(service, model.name, params, parsed)
-        self.add(self._caller.get(), f"{service}:{model.name}", units)
+        self.add(self._caller.get(), f"{service}:{model.name}", units, params, parsed)

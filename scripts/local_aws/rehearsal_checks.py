@@ -14,7 +14,13 @@ from typing import Any
 from chalice import Chalice
 from chalice.app import DynamoDBEventConfig, KinesisEventConfig, SQSEventConfig
 
-__all__ = ["check_api", "check_functions", "check_mappings", "mapping_sources"]
+__all__ = [
+    "check_api",
+    "check_api_protection",
+    "check_functions",
+    "check_mappings",
+    "mapping_sources",
+]
 
 StreamSource = KinesisEventConfig | DynamoDBEventConfig
 Source = SQSEventConfig | StreamSource
@@ -133,3 +139,67 @@ def check_api(apigateway_client: Any, app: Chalice) -> tuple[int, list[str]]:
         if missing:
             problems.append(f"API route {path} lacks {missing}")
     return len(app.routes), problems
+
+
+def _rate_rules(web_acl: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The web ACL's rate-based rules by what they count: ``header:<name>`` or ``IP``."""
+    rules: dict[str, dict[str, Any]] = {}
+    for rule in web_acl.get("Rules", []):
+        statement = rule.get("Statement", {}).get("RateBasedStatement")
+        if not statement:
+            continue
+        keys = [
+            f"header:{key['Header']['Name'].lower()}"
+            for key in statement.get("CustomKeys", [])
+            if "Header" in key
+        ]
+        blocks = "Block" in rule.get("Action", {})
+        entry = {"rule": rule["Name"], "limit": statement["Limit"], "blocks": blocks}
+        for key in keys or [statement["AggregateKeyType"]]:
+            rules[key] = entry
+    return rules
+
+
+def check_api_protection(
+    apigateway_client: Any,
+    wafv2_client: Any,
+    app: Chalice,
+    api_stage: str,
+    throttling: Mapping[str, Any],
+    web_acl_arn: str,
+) -> tuple[dict[str, Any], list[str]]:
+    """The API's stage is throttled as Terraform says and guarded by its web ACL, whose
+    rate-based rules count per identity (the Authorization header) and per IP.
+
+    Returns what was found (for the summary) and the problems.
+    """
+    apis = [a for a in apigateway_client.get_rest_apis()["items"] if a["name"] == app.app_name]
+    if len(apis) != 1:
+        return {}, [f"{len(apis)} REST APIs named {app.app_name}, want 1"]
+    stage = apigateway_client.get_stage(restApiId=apis[0]["id"], stageName=api_stage)
+    every_method = stage.get("methodSettings", {}).get("*/*", {})
+    found_throttling = {
+        "rate_limit": every_method.get("throttlingRateLimit"),
+        "burst_limit": every_method.get("throttlingBurstLimit"),
+    }
+    problems = []
+    if found_throttling != {k: throttling[k] for k in ("rate_limit", "burst_limit")}:
+        problems.append(f"stage {api_stage} throttling {found_throttling}, want {throttling}")
+    resource_arn = (
+        f"arn:aws:apigateway:{apigateway_client.meta.region_name}::"
+        f"/restapis/{apis[0]['id']}/stages/{api_stage}"
+    )
+    associated = (wafv2_client.get_web_acl_for_resource(ResourceArn=resource_arn) or {}).get(
+        "WebACL"
+    ) or {}
+    if associated.get("ARN") != web_acl_arn:
+        problems.append(f"stage {api_stage} web ACL {associated.get('ARN')}, want {web_acl_arn}")
+    rules = _rate_rules(associated)
+    for key in ("header:authorization", "IP"):
+        if not rules.get(key, {}).get("blocks"):
+            problems.append(f"web ACL has no blocking rate-based rule keyed on {key}")
+    found = {
+        "throttling": found_throttling,
+        "web_acl": {"arn": associated.get("ARN"), "rate_rules": rules},
+    }
+    return found, problems

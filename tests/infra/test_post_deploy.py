@@ -115,6 +115,21 @@ def deployed(
     (tmp_path / "deployed" / "dev.json").write_text(
         json.dumps({"resources": [{"resource_type": "rest_api", "rest_api_id": rest_api_id}]})
     )
+    web_acl = session.client("wafv2").create_web_acl(
+        Name="evp-api",
+        Scope="REGIONAL",
+        DefaultAction={"Allow": {}},
+        VisibilityConfig={
+            "SampledRequestsEnabled": True,
+            "CloudWatchMetricsEnabled": True,
+            "MetricName": "evp-api",
+        },
+    )["Summary"]
+    (tmp_path / "api-protection-dev.json").write_text(
+        json.dumps(
+            {"throttling": {"rate_limit": 25, "burst_limit": 40}, "web_acl_arn": web_acl["ARN"]}
+        )
+    )
     config = tmp_path / "config.json"
     config.write_text(
         json.dumps(
@@ -137,6 +152,7 @@ def deployed(
         "failure_arn": failure_arn,
         "session": session,
         "rest_api_id": rest_api_id,
+        "web_acl_arn": web_acl["ARN"],
     }
 
 
@@ -285,3 +301,41 @@ def test_missing_deployment_record_is_a_clear_error(
     )
     assert code == 2
     assert "chalice deploy" in capsys.readouterr().err
+
+
+def test_the_stage_is_throttled_and_guarded_by_the_web_acl(
+    deployed: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the rate limits Terraform handed over (rate 25/s, burst 40, the web ACL)
+    args = ["--stage", "dev", "--config", str(deployed["config"])]
+    # WHEN post_deploy runs after chalice deploy, twice
+    first = post_deploy.main(args, session=deployed["session"])
+    first_summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    second = post_deploy.main(args, session=deployed["session"])
+    second_summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # THEN every method of the API's stage is throttled at that rate and burst
+    assert first == second == 0
+    apigateway = deployed["session"].client("apigateway")
+    stage = apigateway.get_stage(restApiId=deployed["rest_api_id"], stageName="api")
+    assert stage["methodSettings"]["*/*"]["throttlingRateLimit"] == 25.0
+    assert stage["methodSettings"]["*/*"]["throttlingBurstLimit"] == 40
+    # AND the web ACL guards the stage, associated once
+    arn = post_deploy.stage_arn("eu-west-1", deployed["rest_api_id"], "api")
+    acl = deployed["session"].client("wafv2").get_web_acl_for_resource(ResourceArn=arn)
+    assert acl["WebACL"]["ARN"] == deployed["web_acl_arn"]
+    assert first_summary["api_protection"]["association"] == "associated"
+    assert second_summary["api_protection"]["association"] == "unchanged"
+
+
+def test_stage_without_rate_limits_is_a_clear_error(
+    deployed: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a hand-off written before the rate limits existed
+    (deployed["config"].parent / "api-protection-dev.json").unlink()
+    # WHEN post_deploy runs
+    code = post_deploy.main(
+        ["--stage", "dev", "--config", str(deployed["config"])], session=deployed["session"]
+    )
+    # THEN it exits 2 and points at the hand-off script
+    assert code == 2
+    assert "tf_outputs_to_chalice.py" in capsys.readouterr().err

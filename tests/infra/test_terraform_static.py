@@ -80,6 +80,7 @@ def test_local_provider_override_covers_every_service_infra_uses() -> None:
         "opensearch": "opensearch",
         "caller_identity": "sts",
         "cognito": "cognitoidp",
+        "wafv2": "wafv2",
     }
     used: set[str] = set()
     for directory in [hcl.INFRA, *MODULE_DIRS]:

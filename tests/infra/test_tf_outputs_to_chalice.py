@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import post_deploy
 import pytest
 import tf_outputs_to_chalice as handoff
 
@@ -24,6 +25,7 @@ ACCOUNT = "111122223333"
 REGION = "eu-west-1"
 POOL_ID = f"{REGION}_AbCdEf123"
 ISSUER = f"https://cognito-idp.{REGION}.amazonaws.com/{POOL_ID}"
+WEB_ACL_ARN = f"arn:aws:wafv2:{REGION}:{ACCOUNT}:regional/webacl/acme-api/0123"
 
 FAKE_TERRAFORM = """#!{python}
 import os, sys
@@ -80,6 +82,8 @@ def outputs_document(**overrides: Any) -> dict[str, Any]:
         "cognito_app_client_id": "4example0client0id0abcdefgh",
         "cognito_issuer": ISSUER,
         "cognito_jwks_url": f"{ISSUER}/.well-known/jwks.json",
+        "api_throttling": {"rate_limit": 25, "burst_limit": 40},
+        "api_web_acl_arn": WEB_ACL_ARN,
     }
     values.update(overrides)
     return {
@@ -188,6 +192,20 @@ def test_root_module_declares_every_output_the_hand_off_needs() -> None:
     # THEN every output the hand-off requires is declared, the pool's among them
     assert set(handoff.REQUIRED_OUTPUTS) <= declared
     assert set(handoff.IDENTITY_OUTPUTS) <= declared
+    assert set(handoff.API_PROTECTION_OUTPUTS) <= declared
+
+
+def test_state_without_the_rate_limits_is_refused(
+    fake_terraform: dict[str, Path], config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a state applied before the rate limits existed
+    fake_terraform["document"].write_text(json.dumps(outputs_document(api_web_acl_arn=None)))
+    # WHEN handing it over
+    code = run(fake_terraform, config, "--stage", "dev")
+    # THEN it exits 2 naming the missing output, and writes nothing
+    assert code == 2
+    assert "api_web_acl_arn" in capsys.readouterr().err
+    assert not (config.parent / "api-protection-dev.json").exists()
 
 
 @pytest.mark.parametrize("missing", sorted(handoff.IDENTITY_OUTPUTS))
@@ -229,6 +247,21 @@ def test_writes_one_policy_file_per_function_with_timeouts_and_concurrency(
         assert functions[handler]["lambda_timeout"] == queue.lambda_timeout_seconds
     assert functions["projector"]["reserved_concurrency"] == 3
     assert "reserved_concurrency" not in functions["api_handler"]
+
+
+def test_hands_the_stage_rate_limits_to_post_deploy(
+    fake_terraform: dict[str, Path], config: Path
+) -> None:
+    # WHEN handing the outputs to the dev stage
+    run(fake_terraform, config, "--stage", "dev")
+    # THEN the stage throttling and the web ACL are written for post_deploy.py, which reads
+    # them back as Terraform declared them
+    protection = post_deploy.read_api_protection(config, "dev")
+    assert protection == post_deploy.ApiProtection(
+        rate_limit=25, burst_limit=40, web_acl_arn=WEB_ACL_ARN
+    )
+    # AND nothing of them enters the Lambda environment
+    assert "acme-api" not in json.dumps(json.loads(config.read_text())["stages"]["dev"])
 
 
 def test_search_functions_get_their_policies_and_timeouts(

@@ -13,6 +13,7 @@ from chalicelib.events import CloudEvent
 from chalicelib.read_models import Stored
 from chalicelib.roots import stores
 from chalicelib.settings import get_settings
+from chalicelib.subscriber_context import NEEDED_FOR, UndeclaredNeed
 from chalicelib.user_records import History
 from projections.accounts import ACCOUNT_TYPES
 
@@ -34,6 +35,9 @@ def _history(user_id: str, after_version: int) -> list[CloudEvent]:
 class SubscriberResources:
     """A subscriber's resources (chalicelib.subscriber_context), each built on first use.
 
+    A subscriber gets only what its declared needs grant (subscriber_context.
+    NEEDED_FOR): anything else raises UndeclaredNeed, so a wrong declaration
+    fails on the local stack and in tests, not first as an IAM denial in AWS.
     Only what a subscriber uses is built, so the vault (cryptography) is
     imported by the subscribers that open personal data alone.
     """
@@ -41,24 +45,36 @@ class SubscriberResources:
     def __init__(self, key: str) -> None:
         self._spec = resources.subscriber(key)
 
+    def _granted(self, attribute: str) -> None:
+        need = NEEDED_FOR[attribute]
+        if need not in self._spec.needs:
+            raise UndeclaredNeed(
+                f"subscriber {self._spec.key!r} ({self._spec.handler}) uses {attribute!r}, "
+                f"which needs Need.{need.name}: declare it in resources.SUBSCRIBERS"
+            )
+
     @cached_property
     def table(self) -> Any:
         return aws.table(self._spec.table.key)
 
     @property
     def history(self) -> History:
+        self._granted("history")
         return _history
 
     @cached_property
     def vault(self) -> PersonalDataVault:
+        self._granted("vault")
         return roots.vault.vault()
 
     @cached_property
     def ses(self) -> Any:
+        self._granted("ses")
         return aws.client("sesv2")
 
     @property
     def email_sender(self) -> str:
+        self._granted("email_sender")
         sender = get_settings().email_sender
         if not sender:
             raise RuntimeError(f"{resources.EMAIL_SENDER_ENV_VAR} is not set")

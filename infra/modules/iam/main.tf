@@ -38,8 +38,6 @@ locals {
   # Tables of the subscribers whose records the API serves.
   served_tables = [for s in values(var.subscribers) : local.t[s.table] if contains(s.needs, "served_by_api")]
 
-  dynamodb_read        = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"]
-  dynamodb_write       = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"]
   dynamodb_stream_read = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
   kinesis_read         = ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards"]
   kms_use              = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
@@ -60,10 +58,34 @@ data "aws_iam_policy_document" "api_handler" {
     resources = ["${local.log_group_arn}/${local.function_names["api_handler"]}:*"]
   }
 
+  # The ledger is append-only: the API reads it and appends events (conditional
+  # puts, alone or in a transaction), never updates or deletes one.
   statement {
-    sid       = "WriteModel"
-    actions   = concat(local.dynamodb_read, local.dynamodb_write)
-    resources = [local.t["ledger"], local.t["users"], local.t["idempotency"], local.t["personal_data_keys"]]
+    sid       = "AppendToLedger"
+    actions   = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"]
+    resources = [local.t["ledger"]]
+  }
+
+  # Profiles and email-uniqueness items: an erasure updates the profile and
+  # releases the email (deletes its item).
+  statement {
+    sid       = "Users"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    resources = [local.t["users"]]
+  }
+
+  statement {
+    sid       = "IdempotencyKeys"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    resources = [local.t["idempotency"]]
+  }
+
+  # A person's wrapped data key: created at registration, read to open their
+  # fields, deleted by their erasure (crypto-shredding).
+  statement {
+    sid       = "PersonalDataKeyItems"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+    resources = [local.t["personal_data_keys"]]
   }
 
   statement {
@@ -80,7 +102,7 @@ data "aws_iam_policy_document" "api_handler" {
 
   statement {
     sid       = "ReadModels"
-    actions   = local.dynamodb_read
+    actions   = ["dynamodb:GetItem"]
     resources = concat([local.t["read_models"]], local.served_tables)
   }
 
@@ -90,28 +112,12 @@ data "aws_iam_policy_document" "api_handler" {
     resources = [var.state_kms_key_arn]
   }
 
-  statement {
-    sid       = "ReadArchiveBucket"
-    actions   = ["s3:ListBucket"]
-    resources = [var.archive_bucket_arn]
-  }
-
-  statement {
-    sid       = "ReadArchiveObjects"
-    actions   = ["s3:GetObject"]
-    resources = ["${var.archive_bucket_arn}/*"]
-  }
-
-  statement {
-    sid       = "ArchiveKey"
-    actions   = ["kms:Decrypt"]
-    resources = [var.archive_kms_key_arn]
-  }
-
+  # GET /search: queries through the read alias only (the adapter POSTs the
+  # query body). Not the domain: no _bulk, _delete_by_query or index writes.
   statement {
     sid       = "Search"
-    actions   = ["es:ESHttpGet", "es:ESHttpPost", "es:ESHttpHead"]
-    resources = ["${var.opensearch_domain_arn}/*"]
+    actions   = ["es:ESHttpPost"]
+    resources = ["${var.opensearch_domain_arn}/${var.opensearch_read_alias}/_search"]
   }
 }
 
@@ -140,7 +146,7 @@ data "aws_iam_policy_document" "ledger_relay" {
 
   statement {
     sid       = "PublishEvents"
-    actions   = ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"]
+    actions   = ["kinesis:PutRecords"]
     resources = [var.event_stream_arn]
   }
 
@@ -181,15 +187,18 @@ data "aws_iam_policy_document" "projector" {
     resources = ["${local.log_group_arn}/${local.function_names["projector"]}:*"]
   }
 
+  # Conditional puts and counter updates of the read models; the early-adopter
+  # list is deleted when it is rebuilt.
   statement {
     sid       = "WriteReadModels"
-    actions   = concat(local.dynamodb_read, local.dynamodb_write)
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
     resources = [local.t["read_models"]]
   }
 
+  # An aggregate's events, to fill a version gap (query by aggregate id).
   statement {
     sid       = "ReadLedger"
-    actions   = local.dynamodb_read
+    actions   = ["dynamodb:Query"]
     resources = [local.t["ledger"]]
   }
 
@@ -234,9 +243,10 @@ data "aws_iam_policy_document" "queue_consumer" {
     resources = [var.pubsub_kms_key_arn]
   }
 
+  # A consumer's versioned records: read, conditional put or update.
   statement {
     sid       = "WriteOwnTable"
-    actions   = concat(local.dynamodb_read, local.dynamodb_write)
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     resources = [local.t[each.value.table]]
   }
 

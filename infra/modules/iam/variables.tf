@@ -63,16 +63,6 @@ variable "pubsub_kms_key_arn" {
   type        = string
 }
 
-variable "archive_bucket_arn" {
-  description = "ARN of the event archive bucket."
-  type        = string
-}
-
-variable "archive_kms_key_arn" {
-  description = "KMS key of the archive bucket."
-  type        = string
-}
-
 variable "search_redaction_queue_arn" {
   description = "Delay queue of the erasures' late redaction pass: search_erasure sends to it, search_late_redaction consumes it."
   type        = string
@@ -90,5 +80,10 @@ variable "opensearch_domain_arn" {
 
 variable "user_pool_arn" {
   description = "ARN of the Cognito user pool: subscribers needing delete_identity may delete its users (AdminDeleteUser) and nothing else."
+  type        = string
+}
+
+variable "opensearch_read_alias" {
+  description = "Alias the API searches through (OPENSEARCH_INDEX): the API may query <domain>/<alias>/_search only."
   type        = string
 }
