@@ -1,7 +1,10 @@
 """Rebuild a read-model projection by replaying the event history.
 
-    python scripts/replay.py --projection {accounts,loyalty,search}
+    python scripts/replay.py --projection {<declared read model>,search}
         [--source archive|ledger|all] [--until ISO] [--table NAME] [--aws-port PORT]
+
+The read models are those declared in resources.READ_MODELS (accounts,
+loyalty, statements, ...).
 
 Reads the S3 archive (and/or the ledger), folds it with the replay engine
 (duplicates skipped, per-aggregate version order), writes the result to the
@@ -28,20 +31,22 @@ import boto3
 import orjson
 from tqdm import tqdm
 
+from chalicelib import resources
 from chalicelib.archive import ArchiveReader
 from chalicelib.ledger import EventLedger
+from chalicelib.read_model_catalog import read_model
 from chalicelib.read_models import ReadModelStore
 from chalicelib.search.factory import make_search_index
 from chalicelib.search.rebuild import index_chunks, rebuild_index
 from chalicelib.settings import get_settings
 from local_aws import stack_state
 from local_aws.stack_state import DEFAULT_STATE_DIR, StackNotRunning
-from projections.accounts import ACCOUNTS
-from projections.loyalty import DEFAULT_POLICY, LoyaltyProjection
 from projections.replay import replay
 from projections.timekeys import time_key
 
 LEDGER_CHUNK = 1000  # ledger events joined into one NDJSON chunk
+# Every declared read model, and the search index.
+PROJECTIONS = (*(spec.name for spec in resources.READ_MODELS), "search")
 
 
 def _archive_chunks(
@@ -121,7 +126,7 @@ def _ensure_read_model_table(dynamodb: Any, name: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Rebuild a projection from the event history.")
-    parser.add_argument("--projection", choices=("accounts", "loyalty", "search"), required=True)
+    parser.add_argument("--projection", choices=PROJECTIONS, required=True)
     parser.add_argument("--source", choices=("archive", "ledger", "all"), default="archive")
     parser.add_argument("--until", help="ISO-8601 time: state as of then")
     parser.add_argument("--table", help="read-model table to write (default: READ_MODELS_TABLE)")
@@ -153,13 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--until does not apply to --projection search")
         return _replay_search(args, session)
     dynamodb = session.resource("dynamodb")
-    if args.projection == "accounts":
-        projection: Any = ACCOUNTS
-        policy = DEFAULT_POLICY
-    else:
-        count = settings.early_adopter_count if args.early_adopters is None else args.early_adopters
-        policy = replace(DEFAULT_POLICY, early_adopter_count=count)
-        projection = LoyaltyProjection(policy)
+    if args.early_adopters is not None:
+        settings = replace(settings, early_adopter_count=args.early_adopters)
+    model = read_model(args.projection, settings)
 
     started = time.perf_counter()
     unit, scale = ("B", True) if args.source == "archive" else ("events", False)
@@ -175,7 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The archive holds whatever reached the stream, poison records included:
         # those lines are counted and skipped, as the stream consumers skipped them.
         result = replay(
-            (c for source in sources for c in source), projection, until=until, strict=False
+            (c for source in sources for c in source),
+            model.fold.projection,
+            until=until,
+            strict=False,
         )
 
     stats = result.stats
@@ -184,11 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.dry_run:
         if args.table:
             _ensure_read_model_table(dynamodb, table_name)
-        store = ReadModelStore(dynamodb.Table(table_name), policy)
-        if args.projection == "accounts":
-            outcome = store.write_accounts(result.states, result.positions)
-        else:
-            outcome = store.write_loyalty(result.states, result.positions)
+        store = ReadModelStore(dynamodb.Table(table_name))
+        outcome = store.write_all(model, result.states, result.positions)
         written, skipped = outcome.written, outcome.skipped_newer
     seconds = time.perf_counter() - started
     if stats.unresolved_gaps:

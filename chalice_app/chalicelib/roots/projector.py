@@ -1,10 +1,12 @@
-"""The projector's role: the Kinesis stream -> the account and loyalty read models."""
+"""The projector's role: the Kinesis stream -> the declared read models."""
 
 from __future__ import annotations
 
 from chalicelib import faults, projector
 from chalicelib.observability import BatchObserver
+from chalicelib.read_model_catalog import read_models
 from chalicelib.roots import stores
+from chalicelib.settings import get_settings
 
 __all__ = ["project_records"]
 
@@ -15,6 +17,10 @@ def project_records(raw_records: list[bytes]) -> dict[str, int]:
     with observer.invocation(raw_records):
         faults.check("projector")
         stats = projector.project_records(
-            raw_records, stores.read_models(), stores.ledger().raw_events, observer
+            raw_records,
+            stores.read_models(),
+            read_models(get_settings()),
+            stores.ledger().raw_events,
+            observer,
         )
     return {"applied": stats.applied, "duplicates": stats.duplicates, "ignored": stats.ignored}

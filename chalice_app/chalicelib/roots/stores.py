@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalicelib import aws
 from chalicelib.ledger import EventLedger
+from chalicelib.read_model_catalog import ReadModel
+from chalicelib.read_model_catalog import read_model as bind_read_model
 from chalicelib.read_models import ReadModelStore
 from chalicelib.settings import get_settings
-from projections.loyalty import LoyaltyPolicy
 
-__all__ = ["ledger", "read_models"]
+__all__ = ["ledger", "read_model", "read_models"]
 
 
 def ledger() -> EventLedger:
@@ -17,6 +20,10 @@ def ledger() -> EventLedger:
 
 
 def read_models() -> ReadModelStore:
-    """The account and loyalty read models, with the configured loyalty policy."""
-    policy = LoyaltyPolicy(early_adopter_count=get_settings().early_adopter_count)
-    return ReadModelStore(aws.table("read_models"), policy)
+    """The store of every declared read model (one table)."""
+    return ReadModelStore(aws.table("read_models"))
+
+
+def read_model(name: str) -> ReadModel[Any]:
+    """The read model declared as ``name``, built with the deployment's settings."""
+    return bind_read_model(name, get_settings())
