@@ -20,7 +20,7 @@ a stale writer never overwrites a newer state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.exceptions import ConcurrencyConflict
 from chalicelib.read_model_catalog import ReadModel
+from projections.envelope import decode_event
 from projections.loyalty import Loyalty, LoyaltyPolicy
 
 __all__ = ["EARLY_ADOPTERS_PK", "ReadModelStore", "Stored", "WriteStats"]
@@ -119,6 +120,25 @@ class ReadModelStore:
         """The state stored under ``key``, or None."""
         stored = self.load(model, key)
         return None if stored is None else stored.state
+
+    def caught_up(
+        self,
+        model: ReadModel[S],
+        key: str,
+        tail: Callable[[str, int], Iterable[bytes | str]],
+    ) -> S | None:
+        """The state under ``key`` with the events the projector has not applied yet.
+
+        For a model whose key is its aggregate (one aggregate per item):
+        ``tail(key, after_version)`` gives that aggregate's ledger events after
+        the item's position, folded here, so a read never lags the ledger.
+        """
+        stored = self.load(model, key)
+        state = stored.state if stored else None
+        after = stored.positions.get(key, 0) if stored else 0
+        for raw in tail(key, after):
+            state = model.fold.evolve(state, decode_event(raw))
+        return state
 
     def _get(self, pk: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self._table.get_item(Key={"pk": pk}, ConsistentRead=True).get(

@@ -165,3 +165,24 @@ def test_a_stale_writer_cannot_overwrite_a_newer_version(table: Any) -> None:
     outcome = store.write_all(ACCOUNTS, {"acc-1": stale.state}, {"acc-1": {"acc-1": 2}})
     assert (outcome.written, outcome.skipped_newer) == (0, 1)
     assert account(store, "acc-1").version == 3  # type: ignore[union-attr]
+
+
+def test_a_caught_up_read_folds_the_ledger_tail_the_projector_has_not_applied(
+    table: Any,
+) -> None:
+    # GIVEN the projector applied the first event of an account, the ledger holds three
+    store = ReadModelStore(table)
+    events = account_events()
+    project_records(events[:1], store)
+    asked: list[tuple[str, int]] = []
+
+    def tail(key: str, after_version: int) -> list[bytes]:
+        asked.append((key, after_version))
+        return events[after_version:]
+
+    # WHEN read caught up
+    state = store.caught_up(ACCOUNTS, "acc-1", tail)
+    # THEN only the events after the item's position were read, and the state is current
+    assert asked == [("acc-1", 1)]
+    assert state == Account("acc-1", "u1", "EUR", 6950, 3)
+    assert store.caught_up(ACCOUNTS, "nobody", lambda key, after: []) is None
