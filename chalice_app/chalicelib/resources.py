@@ -385,6 +385,14 @@ READ_MODELS: tuple[ReadModelSpec, ...] = (
         fold="chalicelib.loyalty_read_model:read_model",
         max_item_bytes=400_000,  # DynamoDB's item limit, until the loyalty item is bounded
     ),
+    ReadModelSpec(
+        name="statements",
+        item_prefix="statement",
+        event_types=ACCOUNT_EVENT_TYPES,
+        fold="projections.statements:read_model",
+        # About 60 bytes a month with events, whatever their number: 40 years of an account.
+        max_item_bytes=32_768,
+    ),
 )
 
 

@@ -48,10 +48,12 @@ from chalicelib.settings import get_settings
 from chalicelib.user_aggregate import SetConsents, SetLoyalty
 from chalicelib.user_lifecycle import UserLifecycle
 from chalicelib.users import RegisterUser, UserRegistry
+from projections import statements
 from projections.loyalty import DEFAULT_POLICY, Loyalty
 
 __all__ = [
     "account_events",
+    "account_statement",
     "crm_contact",
     "deposit",
     "erase_user",
@@ -204,6 +206,26 @@ def get_account(caller: Caller, account_id: str, query: Mapping[str, str] | None
 @authorize(owner(_account_owner, "account_id"))
 def account_events(caller: Caller, account_id: str) -> dict[str, Any]:
     return {"events": _accounts().events(account_id)}
+
+
+@authorize(owner(_account_owner, "account_id"))
+def account_statement(caller: Caller, account_id: str, month: str) -> dict[str, Any]:
+    """The account's statement of calendar month ``month`` (``yyyy-mm``, UTC)."""
+    if not statements.MONTH_PATTERN.match(month):
+        raise ValidationFailed(
+            "month must be yyyy-mm",
+            details=[{"field": "month", "message": "must be a month as yyyy-mm"}],
+        )
+    ledger = stores.ledger()
+    state = stores.read_models().caught_up(
+        stores.read_model("statements"),
+        account_id,
+        lambda key, after: ledger.raw_events(key, after_version=after),
+    )
+    found = None if state is None else statements.statement(state, month)
+    if found is None:
+        raise NotFound(f"account {account_id} has no statement for {month}")
+    return found
 
 
 @authorize(person("user_id"))
