@@ -47,6 +47,7 @@ def project_records(
     models: Sequence[ReadModel[Any]],
     history: Callable[[str], Iterable[bytes | str]] | None = None,
     observer: BatchObserver | None = None,
+    guard: Callable[[str], None] | None = None,
 ) -> ProjectorStats:
     """Apply each record's event to every one of ``models`` it changes, in order.
 
@@ -56,33 +57,44 @@ def project_records(
     it OutOfOrderEvent fails the batch. Raises InvalidEvent for a record that
     is not a valid event (or that no valid history can produce, e.g. an
     overdraft). ``observer`` logs each record's outcome.
+
+    Read models are isolated from one another: when one fails on a record
+    (``guard(name)`` raising is a failure too: the fault switch), it is left
+    out for the rest of the batch while the others go on to its end; then its
+    first error fails the batch, so Kinesis retries it (the others skip what
+    they applied as duplicates) and finally sends it to the failure queue.
     """
     stats = ProjectorStats()
+    failed: dict[str, Exception] = {}
 
-    def apply_one(event: Event) -> bool | None:
-        """True if some model applied it, False if all had it already, None if none reads it."""
-        outcome: bool | None = None
-        for model in models:
-            key = model.fold.key(event) if model.reads(event) else None
-            if key is None:
-                continue
-            applied = _apply(event, model, key, store)
-            outcome = applied or bool(outcome)
-        return outcome
+    def apply_to(model: ReadModel[Any], key: str, event: Event) -> bool:
+        try:
+            return _apply(event, model, key, store)
+        except OutOfOrderEvent:
+            if history is None:
+                raise
+            for earlier in history(event.subject):
+                previous = _decode(earlier)
+                if previous.aggregateversion < event.aggregateversion and model.reads(previous):
+                    _apply(previous, model, key, store)
+            return _apply(event, model, key, store)
 
     for raw in records:
         with _observed(observer, raw) as slot:
             event = _decode(raw)
-            try:
-                outcome = apply_one(event)
-            except OutOfOrderEvent:
-                if history is None:
-                    raise
-                for earlier in history(event.subject):
-                    previous = _decode(earlier)
-                    if previous.aggregateversion < event.aggregateversion:
-                        apply_one(previous)
-                outcome = apply_one(event)
+            outcome: bool | None = None
+            for model in models:
+                key = model.fold.key(event) if model.reads(event) else None
+                if key is None or model.name in failed:
+                    continue
+                try:
+                    if guard is not None:
+                        guard(model.name)
+                    applied = apply_to(model, key, event)
+                except Exception as exc:  # isolated: the other read models go on
+                    failed[model.name] = exc
+                    continue
+                outcome = applied or bool(outcome)
             if outcome is None:
                 stats.ignored += 1
                 slot["outcome"] = Outcome.IGNORED
@@ -91,6 +103,8 @@ def project_records(
             else:
                 stats.duplicates += 1
                 slot["outcome"] = Outcome.DUPLICATE
+    if failed:
+        raise next(iter(failed.values()))
     return stats
 
 

@@ -17,7 +17,12 @@ from chalicelib.events import (
     UserCreated,
     new_event,
 )
-from chalicelib.exceptions import ConcurrencyConflict, InvalidEvent, OutOfOrderEvent
+from chalicelib.exceptions import (
+    ConcurrencyConflict,
+    InjectedFault,
+    InvalidEvent,
+    OutOfOrderEvent,
+)
 from chalicelib.projector import ProjectorStats
 from chalicelib.projector import project_records as project
 from chalicelib.read_model_catalog import read_model, read_models
@@ -186,3 +191,32 @@ def test_a_caught_up_read_folds_the_ledger_tail_the_projector_has_not_applied(
     assert asked == [("acc-1", 1)]
     assert state == Account("acc-1", "u1", "EUR", 6950, 3)
     assert store.caught_up(ACCOUNTS, "nobody", lambda key, after: []) is None
+
+
+def test_a_failing_read_model_leaves_the_others_current_and_fails_the_batch(
+    table: Any,
+) -> None:
+    # GIVEN the statements read model fails on everything (its fault switch is on)
+    store = ReadModelStore(table)
+
+    def guard(name: str) -> None:
+        if name == "statements":
+            raise InjectedFault("statements: drill")
+
+    models = read_models()
+    events = account_events()
+    # WHEN a batch of account events and a purchase is projected
+    with pytest.raises(InjectedFault):
+        project(
+            [*events, purchase("u1", 1, "12.00"), user_created("u1")], store, models, guard=guard
+        )
+    # THEN accounts and loyalty applied the whole batch, statements nothing
+    assert account(store, "acc-1") == Account("acc-1", "u1", "EUR", 6950, 3)
+    assert loyalty_of(store, "u1") is not None
+    assert store.load(read_model("statements"), "acc-1") is None
+    # AND once the switch is off, the retried batch completes statements and doubles nothing
+    stats = project([*events, purchase("u1", 1, "12.00"), user_created("u1")], store, models)
+    assert (stats.applied, stats.duplicates) == (3, 2)
+    statements = store.state(read_model("statements"), "acc-1")
+    assert statements is not None and statements.current.closing_cents == 6950
+    assert account(store, "acc-1") == Account("acc-1", "u1", "EUR", 6950, 3)

@@ -11,6 +11,11 @@ from chalicelib.settings import get_settings
 __all__ = ["project_records"]
 
 
+def _fault_switch(read_model: str) -> None:
+    # One read model can be failed on its own: "projector:<name>" in the fault switch.
+    faults.check(f"projector:{read_model}")
+
+
 def project_records(raw_records: list[bytes]) -> dict[str, int]:
     """Apply a Kinesis batch to the read models (the projector Lambda)."""
     observer = BatchObserver("projector", lag_metric="ProjectorLag")
@@ -22,5 +27,6 @@ def project_records(raw_records: list[bytes]) -> dict[str, int]:
             read_models(get_settings()),
             stores.ledger().raw_events,
             observer,
+            guard=_fault_switch,
         )
     return {"applied": stats.applied, "duplicates": stats.duplicates, "ignored": stats.ignored}
