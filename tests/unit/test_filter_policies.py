@@ -20,7 +20,6 @@ from chalicelib.events import (
 from chalicelib.fanout import FANOUT_TYPE_PREFIX, message_attributes
 
 
-
 def _queues_for(event: CloudEvent) -> set[str]:
     attributes = {
         name: {"Type": value["DataType"], "Value": value["StringValue"]}
