@@ -27,7 +27,7 @@ from projections.envelope import Event, from_mapping
 from projections.errors import ProjectionError
 from projections.ordering import Arrival, arrival
 
-__all__ = ["ProjectorStats", "project_records"]
+__all__ = ["ProjectorStats", "apply_history", "project_records"]
 
 # Concurrent writers of one item are rare (two shards touching one user); a few
 # reloads settle it, and a batch retry covers the rest.
@@ -85,14 +85,14 @@ def project_records(
             outcome: bool | None = None
             for model in models:
                 key = model.fold.key(event) if model.reads(event) else None
-                if key is None or model.name in failed:
+                if key is None or model.label in failed:
                     continue
                 try:
                     if guard is not None:
                         guard(model.name)
                     applied = apply_to(model, key, event)
                 except Exception as exc:  # isolated: the other read models go on
-                    failed[model.name] = exc
+                    failed[model.label] = exc
                     continue
                 outcome = applied or bool(outcome)
             if outcome is None:
@@ -106,6 +106,18 @@ def project_records(
     if failed:
         raise next(iter(failed.values()))
     return stats
+
+
+def apply_history(
+    store: ReadModelStore, model: ReadModel[Any], key: str, raw_events: Iterable[bytes | str]
+) -> int:
+    """Apply an aggregate's events (in version order) to item ``key``; how many were new."""
+    applied = 0
+    for raw in raw_events:
+        event = _decode(raw)
+        if model.reads(event) and _apply(event, model, key, store):
+            applied += 1
+    return applied
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from chalicelib import resources
@@ -30,18 +30,30 @@ class ReadModel(Generic[S]):
 
     spec: ReadModelSpec
     fold: ReadModelFold[S]
+    # Which set of items (chalicelib.read_model_generations); 0 is the first.
+    generation: int = 0
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def label(self) -> str:
+        """The name, with the generation when it is not the first."""
+        return self.name if self.generation == 0 else f"{self.name}@{self.generation}"
+
+    def at(self, generation: int) -> ReadModel[S]:
+        """The same read model, at ``generation``."""
+        return replace(self, generation=generation)
 
     def reads(self, event: Event) -> bool:
         """Whether ``event`` is of a type this model folds."""
         return event.type in self.spec.event_types
 
     def pk(self, key: str) -> str:
-        """The item key of state ``key``."""
-        return f"{self.spec.item_prefix}#{key}"
+        """The item key of state ``key`` in this generation."""
+        prefix = self.spec.item_prefix
+        return f"{prefix}#{key}" if self.generation == 0 else f"{prefix}@{self.generation}#{key}"
 
     def item(self, key: str, state: S, positions: Mapping[str, int]) -> dict[str, Any]:
         """The item that stores ``state`` (``version`` is the sum of the positions)."""

@@ -402,6 +402,8 @@ def read_model_spec(name: str) -> ReadModelSpec:
         if declared.name == name:
             return declared
     raise KeyError(name)
+
+
 TABLES: tuple[TableSpec, ...] = PLATFORM_TABLES + tuple(s.table for s in SUBSCRIBERS)
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from chalicelib import faults, projector
 from chalicelib.observability import BatchObserver
-from chalicelib.read_model_catalog import read_models
 from chalicelib.roots import stores
-from chalicelib.settings import get_settings
 
 __all__ = ["project_records"]
 
@@ -24,7 +22,7 @@ def project_records(raw_records: list[bytes]) -> dict[str, int]:
         stats = projector.project_records(
             raw_records,
             stores.read_models(),
-            read_models(get_settings()),
+            stores.live_read_models(),
             stores.ledger().raw_events,
             observer,
             guard=_fault_switch,

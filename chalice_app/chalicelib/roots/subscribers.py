@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from chalicelib import aws, faults, resources, roots
 from chalicelib.consumers import SqsBatchProcessor, UserEventConsumer
 from chalicelib.events import CloudEvent
-from chalicelib.read_model_catalog import read_models
 from chalicelib.roots import stores
 from chalicelib.settings import get_settings
 from chalicelib.user_records import History
@@ -106,7 +105,7 @@ def applied_positions(event: Mapping[str, Any]) -> dict[str, dict[str, Any] | No
     envelope = from_mapping(event)
     versions: list[int] = []
     missing = False
-    for model in read_models(get_settings()):
+    for model in stores.live_read_models():
         key = model.fold.key(envelope) if model.reads(envelope) else None
         if key is None:
             continue
