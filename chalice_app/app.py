@@ -128,6 +128,12 @@ def account_events(account_id: str) -> Any:
     return json_response(roots.api.account_events(_caller(), account_id))
 
 
+@app.route("/accounts/{account_id}/statements/{month}", methods=["GET"])
+@api_errors
+def account_statement(account_id: str, month: str) -> Any:
+    return json_response(roots.api.account_statement(_caller(), account_id, month))
+
+
 @app.route("/loyalty/{user_id}", methods=["GET"])
 @api_errors
 def get_loyalty(user_id: str) -> Any:

@@ -18,6 +18,7 @@ from projections.cents import cents_to_decimal, format_cents, to_cents
 from projections.envelope import Event
 from projections.errors import NegativeBalance, ProjectionError
 from projections.event_types import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
+from projections.read_model import ReadModelFold
 from projections.replay import replay
 
 __all__ = [
@@ -27,8 +28,10 @@ __all__ = [
     "AccountsProjection",
     "AccountsReducer",
     "account_at",
+    "account_key",
     "evolve",
     "fold",
+    "read_model",
 ]
 
 ACCOUNT_TYPES = frozenset({ACCOUNT_OPENED, ACCOUNT_DEPOSITED, ACCOUNT_WITHDRAWN})
@@ -195,3 +198,29 @@ class AccountsProjection:
 
 
 ACCOUNTS = AccountsProjection()
+
+
+def account_key(event: Event) -> str | None:
+    """The account an event changes (its subject), or None for other events."""
+    return event.subject if event.type in ACCOUNT_TYPES else None
+
+
+def _item(account: Account) -> dict[str, Any]:
+    return {**account.to_dict(), "balance_cents": account.balance_cents}
+
+
+def _from_item(item: Mapping[str, Any]) -> Account:
+    return Account(
+        id=item["id"],
+        owner_id=item["owner_id"],
+        currency=item["currency"],
+        balance_cents=int(item["balance_cents"]),
+        version=int(item["version"]),
+    )
+
+
+def read_model(settings: object = None) -> ReadModelFold[Account]:
+    """The accounts read model (declared in chalicelib.resources.READ_MODELS)."""
+    return ReadModelFold(
+        key=account_key, evolve=evolve, to_item=_item, from_item=_from_item, projection=ACCOUNTS
+    )

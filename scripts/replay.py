@@ -1,7 +1,11 @@
 """Rebuild a read-model projection by replaying the event history.
 
-    python scripts/replay.py --projection {accounts,loyalty,search}
+    python scripts/replay.py --projection {<declared read model>,search}
         [--source archive|ledger|all] [--until ISO] [--table NAME] [--aws-port PORT]
+        [--new-generation | --drop-previous]
+
+The read models are those declared in resources.READ_MODELS (accounts,
+loyalty, statements, ...).
 
 Reads the S3 archive (and/or the ledger), folds it with the replay engine
 (duplicates skipped, per-aggregate version order), writes the result to the
@@ -11,6 +15,11 @@ the search index into a new index ``<alias>-<timestamp>`` and swaps the alias
 (SEARCH_BACKEND and its settings say which index). With ``--aws-port`` it runs
 against that local stack (its endpoints and settings as the stack published
 them); without, against whatever the environment's AWS settings say.
+
+``--new-generation`` rebuilds a read model without downtime: into a new
+generation that the live projector also keeps, caught up from the ledger,
+then switched to at once (chalicelib.read_model_rebuild); the replaced
+generation stays until ``--drop-previous`` deletes it.
 """
 
 from __future__ import annotations
@@ -29,8 +38,12 @@ import orjson
 from botocore.exceptions import NoCredentialsError
 from tqdm import tqdm
 
+from chalicelib import resources
 from chalicelib.archive import ArchiveReader
 from chalicelib.ledger import EventLedger
+from chalicelib.read_model_catalog import read_model
+from chalicelib.read_model_generations import GenerationStore
+from chalicelib.read_model_rebuild import GenerationRebuild, rebuild_generation
 from chalicelib.read_models import ReadModelStore
 from chalicelib.roots.search import open_event_personal_fields
 from chalicelib.search.factory import make_search_index
@@ -39,12 +52,12 @@ from chalicelib.settings import get_settings
 from local_aws import stack_state
 from local_aws.stack_state import DEFAULT_STATE_DIR, StackNotRunning
 from local_aws.tool_errors import one_line_errors
-from projections.accounts import ACCOUNTS
-from projections.loyalty import DEFAULT_POLICY, LoyaltyProjection
 from projections.replay import replay
 from projections.timekeys import time_key
 
 LEDGER_CHUNK = 1000  # ledger events joined into one NDJSON chunk
+# Every declared read model, and the search index.
+PROJECTIONS = (*(spec.name for spec in resources.READ_MODELS), "search")
 
 
 def _archive_chunks(
@@ -133,14 +146,40 @@ def _ensure_read_model_table(dynamodb: Any, name: str) -> None:
     client.get_waiter("table_exists").wait(TableName=name)
 
 
+def _drop_previous(name: str, settings: Any, generations: GenerationStore) -> int:
+    """Delete the items of the generations a rebuild replaced, then forget them."""
+    model = read_model(name, settings)
+    previous = generations.of(name).previous
+    deleted = sum(generations.drop(model.at(generation)) for generation in previous)
+    generations.forget_previous(name)
+    summary = {
+        "projection": name,
+        "dropped_generations": list(previous),
+        "items_deleted": deleted,
+        "active_generation": generations.of(name).active,
+    }
+    print(orjson.dumps(summary).decode())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Rebuild a projection from the event history.")
-    parser.add_argument("--projection", choices=("accounts", "loyalty", "search"), required=True)
+    parser.add_argument("--projection", choices=PROJECTIONS, required=True)
     parser.add_argument("--source", choices=("archive", "ledger", "all"), default="archive")
     parser.add_argument("--until", help="ISO-8601 time: state as of then")
     parser.add_argument("--table", help="read-model table to write (default: READ_MODELS_TABLE)")
     parser.add_argument("--early-adopters", type=int, help="loyalty: size of the early cohort")
     parser.add_argument("--dry-run", action="store_true", help="fold, but write nothing")
+    parser.add_argument(
+        "--new-generation",
+        action="store_true",
+        help="rebuild into a new generation, catch it up, then switch readers to it",
+    )
+    parser.add_argument(
+        "--drop-previous",
+        action="store_true",
+        help="delete the generations a rebuild replaced (no replay)",
+    )
     parser.add_argument(
         "--aws-port",
         type=int,
@@ -176,13 +215,18 @@ def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser, until: st
             parser.error("--until does not apply to --projection search")
         return _replay_search(args, session)
     dynamodb = session.resource("dynamodb")
-    if args.projection == "accounts":
-        projection: Any = ACCOUNTS
-        policy = DEFAULT_POLICY
-    else:
-        count = settings.early_adopter_count if args.early_adopters is None else args.early_adopters
-        policy = replace(DEFAULT_POLICY, early_adopter_count=count)
-        projection = LoyaltyProjection(policy)
+    if args.early_adopters is not None:
+        settings = replace(settings, early_adopter_count=args.early_adopters)
+    live_table = dynamodb.Table(settings.table("read_models"))
+    generations = GenerationStore(live_table)
+    if args.new_generation and (args.until or args.table or args.dry_run):
+        parser.error("--new-generation rebuilds the live read model: no --until/--table/--dry-run")
+    if args.drop_previous:
+        return _drop_previous(args.projection, settings, generations)
+    # Readers use the active generation: an in-place replay writes there.
+    model = read_model(args.projection, settings)
+    model = model.at(generations.of(model.name).active)
+    rebuilt: GenerationRebuild | None = None
 
     started = time.perf_counter()
     unit, scale = ("B", True) if args.source == "archive" else ("events", False)
@@ -195,23 +239,28 @@ def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser, until: st
         if args.source in ("ledger", "all"):
             ledger = EventLedger(dynamodb.Table(settings.table("ledger")))
             sources.append(_ledger_chunks(ledger, bar))
-        # The archive holds whatever reached the stream, poison records included:
-        # those lines are counted and skipped, as the stream consumers skipped them.
-        result = replay(
-            (c for source in sources for c in source), projection, until=until, strict=False
-        )
+        chunks = (c for source in sources for c in source)
+        if args.new_generation:
+            history = EventLedger(dynamodb.Table(settings.table("ledger"))).raw_events
+            rebuilt = rebuild_generation(
+                ReadModelStore(live_table), generations, model, chunks, history
+            )
+            result = rebuilt.result
+        else:
+            # The archive holds whatever reached the stream, poison records included:
+            # those lines are counted and skipped, as the stream consumers skipped them.
+            result = replay(chunks, model.fold.projection, until=until, strict=False)
 
     stats = result.stats
     written = skipped = 0
     table_name = args.table or settings.table("read_models")
-    if not args.dry_run:
+    if rebuilt is not None:
+        written, skipped = rebuilt.written.written, rebuilt.written.skipped_newer
+    elif not args.dry_run:
         if args.table:
             _ensure_read_model_table(dynamodb, table_name)
-        store = ReadModelStore(dynamodb.Table(table_name), policy)
-        if args.projection == "accounts":
-            outcome = store.write_accounts(result.states, result.positions)
-        else:
-            outcome = store.write_loyalty(result.states, result.positions)
+        store = ReadModelStore(dynamodb.Table(table_name))
+        outcome = store.write_all(model, result.states, result.positions)
         written, skipped = outcome.written, outcome.skipped_newer
     seconds = time.perf_counter() - started
     if stats.unresolved_gaps:
@@ -233,6 +282,9 @@ def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser, until: st
         "aggregates": stats.aggregates,
         "written": written,
         "skipped_newer": skipped,
+        "generation": model.generation if rebuilt is None else rebuilt.generation,
+        "previous_generation": None if rebuilt is None else rebuilt.previous,
+        "caught_up_events": None if rebuilt is None else rebuilt.caught_up,
         "seconds": round(seconds, 3),
         "events_per_s": round(stats.events_read / seconds) if seconds > 0 else 0,
     }

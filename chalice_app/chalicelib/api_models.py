@@ -128,6 +128,33 @@ class Account(_Response):
     version: int = Field(ge=1)
 
 
+class Statement(_Response):
+    """An account's statement of one calendar month (UTC)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_id": _ACCOUNT_ID,
+                    "month": "2026-11",
+                    "currency": "EUR",
+                    "opening_balance": "100.00",
+                    "deposits": "50.00",
+                    "withdrawals": "20.50",
+                    "closing_balance": "129.50",
+                }
+            ]
+        }
+    )
+    account_id: str
+    month: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$")
+    currency: str
+    opening_balance: str = Field(pattern=MONEY)
+    deposits: str = Field(pattern=MONEY)
+    withdrawals: str = Field(pattern=MONEY)
+    closing_balance: str = Field(pattern=MONEY)
+
+
 class Movement(_Response):
     """The result of a deposit or a withdrawal."""
 

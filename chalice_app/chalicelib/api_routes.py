@@ -139,6 +139,21 @@ OPERATIONS: dict[str, Operation] = {
     "account_events": Operation(
         "The account's events in version order", "accounts", {200: out.EventList}
     ),
+    "account_statement": Operation(
+        "A monthly statement of an account",
+        "accounts",
+        {200: out.Statement},
+        errors={
+            400: "`validation_error`: `month` is not `yyyy-mm`",
+            404: "`not_found`: no such account (or another person's), "
+            "or a month before the account was opened",
+        },
+        description="Opening balance, deposits, withdrawals and closing balance of the "
+        "calendar month `yyyy-mm` (UTC); the closing balance is the account's balance at the "
+        "month's end (`GET /accounts/{id}?at=`). A month without events after the opening "
+        "has zero totals and its opening balance as closing balance; the current month "
+        "counts the events so far.",
+    ),
     "get_loyalty": Operation("Loyalty status and points", "loyalty", {200: out.Loyalty}),
     "get_gdpr_consents": Operation(
         "The GDPR consent record, now or as of an instant",

@@ -1,4 +1,8 @@
-"""The projector Lambda's logic: Kinesis records -> account and loyalty read models.
+"""The projector Lambda's logic: Kinesis records -> the declared read models.
+
+Every read model declared in resources.READ_MODELS is kept the same way: the
+events of its types go to the item its key function names, folded by its
+pure fold (chalicelib.read_model_catalog).
 
 Each record is one CloudEvent. An event is applied to a read model only when
 its ``aggregateversion`` is the next one that model expects from that
@@ -9,23 +13,21 @@ retries it (already applied records are then skipped as duplicates).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
-from chalicelib.events import USER_CREATED, parse_event
+from chalicelib.events import parse_event
 from chalicelib.exceptions import ConcurrencyConflict, InvalidEvent, OutOfOrderEvent
 from chalicelib.observability import BatchObserver, Outcome
+from chalicelib.read_model_catalog import ReadModel
 from chalicelib.read_models import ReadModelStore, Stored
-from projections import accounts, loyalty
 from projections.envelope import Event, from_mapping
 from projections.errors import ProjectionError
 from projections.ordering import Arrival, arrival
 
-__all__ = ["ProjectorStats", "project_records"]
-
-S = TypeVar("S")
+__all__ = ["ProjectorStats", "apply_history", "project_records"]
 
 # Concurrent writers of one item are rare (two shards touching one user); a few
 # reloads settle it, and a batch retry covers the rest.
@@ -42,10 +44,12 @@ class ProjectorStats:
 def project_records(
     records: Iterable[bytes | str],
     store: ReadModelStore,
+    models: Sequence[ReadModel[Any]],
     history: Callable[[str], Iterable[bytes | str]] | None = None,
     observer: BatchObserver | None = None,
+    guard: Callable[[str], None] | None = None,
 ) -> ProjectorStats:
-    """Apply each record's event to the read models it changes, in order.
+    """Apply each record's event to every one of ``models`` it changes, in order.
 
     On a gap (a predecessor not applied yet) the missing events are read from
     ``history`` (the aggregate's ledger events, the source of truth) when
@@ -53,39 +57,44 @@ def project_records(
     it OutOfOrderEvent fails the batch. Raises InvalidEvent for a record that
     is not a valid event (or that no valid history can produce, e.g. an
     overdraft). ``observer`` logs each record's outcome.
+
+    Read models are isolated from one another: when one fails on a record
+    (``guard(name)`` raising is a failure too: the fault switch), it is left
+    out for the rest of the batch while the others go on to its end; then its
+    first error fails the batch, so Kinesis retries it (the others skip what
+    they applied as duplicates) and finally sends it to the failure queue.
     """
     stats = ProjectorStats()
+    failed: dict[str, Exception] = {}
 
-    def apply_one(event: Event) -> bool | None:
-        if event.type in accounts.ACCOUNT_TYPES:
-            return _apply(
-                event,
-                load=lambda e: store.load_account(e.subject),
-                save=store.save_account,
-                evolve=accounts.evolve,
-            )
-        if event.type in loyalty.LOYALTY_TYPES:
-            return _apply(
-                event,
-                load=lambda e: store.load_loyalty(e.data.user_id or ""),
-                save=store.save_loyalty,
-                evolve=lambda state, e: _evolve_loyalty(store, state, e),
-            )
-        return None
+    def apply_to(model: ReadModel[Any], key: str, event: Event) -> bool:
+        try:
+            return _apply(event, model, key, store)
+        except OutOfOrderEvent:
+            if history is None:
+                raise
+            for earlier in history(event.subject):
+                previous = _decode(earlier)
+                if previous.aggregateversion < event.aggregateversion and model.reads(previous):
+                    _apply(previous, model, key, store)
+            return _apply(event, model, key, store)
 
     for raw in records:
         with _observed(observer, raw) as slot:
             event = _decode(raw)
-            try:
-                outcome = apply_one(event)
-            except OutOfOrderEvent:
-                if history is None:
-                    raise
-                for earlier in history(event.subject):
-                    previous = _decode(earlier)
-                    if previous.aggregateversion < event.aggregateversion:
-                        apply_one(previous)
-                outcome = apply_one(event)
+            outcome: bool | None = None
+            for model in models:
+                key = model.fold.key(event) if model.reads(event) else None
+                if key is None or model.label in failed:
+                    continue
+                try:
+                    if guard is not None:
+                        guard(model.name)
+                    applied = apply_to(model, key, event)
+                except Exception as exc:  # isolated: the other read models go on
+                    failed[model.label] = exc
+                    continue
+                outcome = applied or bool(outcome)
             if outcome is None:
                 stats.ignored += 1
                 slot["outcome"] = Outcome.IGNORED
@@ -94,7 +103,21 @@ def project_records(
             else:
                 stats.duplicates += 1
                 slot["outcome"] = Outcome.DUPLICATE
+    if failed:
+        raise next(iter(failed.values()))
     return stats
+
+
+def apply_history(
+    store: ReadModelStore, model: ReadModel[Any], key: str, raw_events: Iterable[bytes | str]
+) -> int:
+    """Apply an aggregate's events (in version order) to item ``key``; how many were new."""
+    applied = 0
+    for raw in raw_events:
+        event = _decode(raw)
+        if model.reads(event) and _apply(event, model, key, store):
+            applied += 1
+    return applied
 
 
 @contextmanager
@@ -114,16 +137,11 @@ def _decode(raw: bytes | str) -> Event:
         raise InvalidEvent(f"cannot project event {event.id}: {exc}") from exc
 
 
-def _apply(
-    event: Event,
-    *,
-    load: Callable[[Event], Stored[Any] | None],
-    save: Callable[[Stored[Any], int], None],
-    evolve: Callable[[Any, Event], Any],
-) -> bool:
-    """Apply ``event`` to one read model; False if it was already applied."""
+def _apply(event: Event, model: ReadModel[Any], key: str, store: ReadModelStore) -> bool:
+    """Apply ``event`` to ``model``'s item ``key``; False if it was already applied."""
+    live_evolve = model.fold.live_evolve
     for _ in range(MAX_CONFLICT_RETRIES):
-        stored = load(event)
+        stored = store.load(model, key)
         positions = dict(stored.positions) if stored else {}
         current = positions.get(event.subject, 0)
         where = arrival(current, event.aggregateversion)
@@ -131,29 +149,23 @@ def _apply(
             return False
         if where is Arrival.EARLY:
             raise OutOfOrderEvent(
-                f"{event.type} {event.subject} v{event.aggregateversion}: "
+                f"{model.name}: {event.type} {event.subject} v{event.aggregateversion}: "
                 f"read model is at v{current}"
             )
+        previous = stored.state if stored else None
         try:
-            state = evolve(stored.state if stored else None, event)
+            if live_evolve is None:
+                state = model.fold.evolve(previous, event)
+            else:
+                state = live_evolve(previous, event, store)
         except ProjectionError as exc:
             raise InvalidEvent(str(exc)) from exc
+        if state is None:
+            return False
         positions[event.subject] = event.aggregateversion
         try:
-            save(Stored(state, positions), stored.version if stored else 0)
+            store.save(model, key, Stored(state, positions), stored.version if stored else 0)
         except ConcurrencyConflict:
             continue
         return True
     raise OutOfOrderEvent(f"{event.subject} v{event.aggregateversion}: kept losing write races")
-
-
-def _evolve_loyalty(
-    store: ReadModelStore, state: loyalty.Loyalty | None, event: Event
-) -> loyalty.Loyalty | None:
-    new = loyalty.evolve(state, event, store.policy)
-    if new is not None and event.type == USER_CREATED and new.bonus_points == 0:
-        # Live, places go in projection order; a replay re-ranks them by registration time.
-        policy = store.policy
-        if store.claim_early_adopter(new.user_id, policy.early_adopter_count):
-            new = replace(new, bonus_points=policy.early_adopter_bonus)
-    return new

@@ -1,13 +1,15 @@
-"""Account and loyalty read models in the READ_MODELS_TABLE (partition key ``pk``).
+"""The declared read models' items in the READ_MODELS_TABLE (partition key ``pk``).
 
-Items::
+Each declared read model (resources.READ_MODELS, bound in
+chalicelib.read_model_catalog) keeps one item per key::
 
-    {"pk": "account#<id>", "kind": "account", "id", "owner_id", "currency",
-     "balance": "12.50", "balance_cents": N, "version": N, "positions": {id: N}}
-    {"pk": "loyalty#<user_id>", "kind": "loyalty", "user_id", "enrolled", "points",
-     "tier", "purchase_points", "settled_points", "bonus_points", "purchases", "registered_at",
-     "horizon", "memberships": [[time, bool]], "pending": [[time, N]],
+    {"pk": "<item_prefix>#<key>", "kind": "<item_prefix>", ...the state's attributes,
      "version": N, "positions": {aggregate id: N}}
+
+e.g. ``account#<id>`` holds ``id, owner_id, currency, balance, balance_cents``
+and ``loyalty#<user_id>`` holds ``user_id, enrolled, points, tier,
+purchase_points, settled_points, bonus_points, purchases, registered_at,
+horizon, memberships: [[time, bool]], pending: [[time, N]]``.
 
 ``positions`` is the last applied version of each aggregate folded into the
 item; ``version`` is their sum, so it grows with every applied event. Writes
@@ -18,15 +20,16 @@ a stale writer never overwrites a newer state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
 from chalicelib.exceptions import ConcurrencyConflict
-from projections.accounts import Account
-from projections.loyalty import DEFAULT_POLICY, Loyalty, LoyaltyPolicy
+from chalicelib.read_model_catalog import ReadModel
+from projections.envelope import decode_event
+from projections.loyalty import Loyalty, LoyaltyPolicy
 
 __all__ = ["EARLY_ADOPTERS_PK", "ReadModelStore", "Stored", "WriteStats"]
 
@@ -51,17 +54,6 @@ class Stored(Generic[S]):
 class WriteStats:
     written: int = 0
     skipped_newer: int = 0
-
-
-def _account_item(account: Account, positions: Mapping[str, int]) -> dict[str, Any]:
-    return {
-        "pk": f"account#{account.id}",
-        "kind": "account",
-        **account.to_dict(),
-        "balance_cents": account.balance_cents,
-        "version": sum(positions.values()),
-        "positions": dict(positions),
-    }
 
 
 def _loyalty_item(
@@ -91,16 +83,6 @@ def _positions(item: Mapping[str, Any]) -> dict[str, int]:
     return {key: int(value) for key, value in item.get("positions", {}).items()}
 
 
-def _account(item: Mapping[str, Any]) -> Account:
-    return Account(
-        id=item["id"],
-        owner_id=item["owner_id"],
-        currency=item["currency"],
-        balance_cents=int(item["balance_cents"]),
-        version=int(item["version"]),
-    )
-
-
 def _loyalty(item: Mapping[str, Any]) -> Loyalty:
     registered_at = item.get("registered_at")
     # Items written before joins and leaves existed: membership was set at registration.
@@ -122,31 +104,41 @@ def _loyalty(item: Mapping[str, Any]) -> Loyalty:
 
 
 class ReadModelStore:
-    """Read models over a boto3 DynamoDB Table resource."""
+    """Every declared read model's items, over a boto3 DynamoDB Table resource."""
 
-    def __init__(self, table: Any, policy: LoyaltyPolicy = DEFAULT_POLICY) -> None:
+    def __init__(self, table: Any) -> None:
         self._table = table
-        self.policy = policy
 
     # -- reads -------------------------------------------------------------
 
-    def get_account(self, account_id: str) -> Account | None:
-        """The account read model, or None."""
-        stored = self.load_account(account_id)
+    def load(self, model: ReadModel[S], key: str) -> Stored[S] | None:
+        """The state stored under ``key`` and its positions, or None."""
+        item = self._get(model.pk(key))
+        return None if item is None else Stored(model.fold.from_item(item), _positions(item))
+
+    def state(self, model: ReadModel[S], key: str) -> S | None:
+        """The state stored under ``key``, or None."""
+        stored = self.load(model, key)
         return None if stored is None else stored.state
 
-    def get_loyalty(self, user_id: str) -> dict[str, Any] | None:
-        """``{"user_id","enrolled","points","tier"}`` or None for an unknown user."""
-        stored = self.load_loyalty(user_id)
-        return None if stored is None else stored.state.to_dict(self.policy)
+    def caught_up(
+        self,
+        model: ReadModel[S],
+        key: str,
+        tail: Callable[[str, int], Iterable[bytes | str]],
+    ) -> S | None:
+        """The state under ``key`` with the events the projector has not applied yet.
 
-    def load_account(self, account_id: str) -> Stored[Account] | None:
-        item = self._get(f"account#{account_id}")
-        return None if item is None else Stored(_account(item), _positions(item))
-
-    def load_loyalty(self, user_id: str) -> Stored[Loyalty] | None:
-        item = self._get(f"loyalty#{user_id}")
-        return None if item is None else Stored(_loyalty(item), _positions(item))
+        For a model whose key is its aggregate (one aggregate per item):
+        ``tail(key, after_version)`` gives that aggregate's ledger events after
+        the item's position, folded here, so a read never lags the ledger.
+        """
+        stored = self.load(model, key)
+        state = stored.state if stored else None
+        after = stored.positions.get(key, 0) if stored else 0
+        for raw in tail(key, after):
+            state = model.fold.evolve(state, decode_event(raw))
+        return state
 
     def _get(self, pk: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self._table.get_item(Key={"pk": pk}, ConsistentRead=True).get(
@@ -156,16 +148,12 @@ class ReadModelStore:
 
     # -- projector writes (exactly over what was read) ----------------------
 
-    def save_account(self, new: Stored[Account], expected_version: int) -> None:
+    def save(self, model: ReadModel[S], key: str, new: Stored[S], expected_version: int) -> None:
         """Write ``new`` if the stored item is still at ``expected_version`` (0: absent).
 
         Raises ConcurrencyConflict otherwise.
         """
-        self._put_exact(_account_item(new.state, new.positions), expected_version)
-
-    def save_loyalty(self, new: Stored[Loyalty], expected_version: int) -> None:
-        """Like save_account, for a loyalty item."""
-        self._put_exact(_loyalty_item(new.state, new.positions, self.policy), expected_version)
+        self._put_exact(model.item(key, new.state, new.positions), expected_version)
 
     def _put_exact(self, item: dict[str, Any], expected_version: int) -> None:
         if expected_version == 0:
@@ -184,23 +172,18 @@ class ReadModelStore:
 
     # -- rebuild writes (never over a newer state) ---------------------------
 
-    def write_accounts(
-        self, accounts: Mapping[str, Account], positions: Mapping[str, Mapping[str, int]]
+    def write_all(
+        self,
+        model: ReadModel[S],
+        states: Mapping[str, S],
+        positions: Mapping[str, Mapping[str, int]],
     ) -> WriteStats:
-        """Write replayed accounts, skipping items a live projector already moved past."""
-        return self._put_all(
-            _account_item(a, positions.get(key, {key: a.version})) for key, a in accounts.items()
-        )
-
-    def write_loyalty(
-        self, states: Mapping[str, Loyalty], positions: Mapping[str, Mapping[str, int]]
-    ) -> WriteStats:
-        """Write replayed loyalty states and record who the early adopters are."""
+        """Write replayed states, skipping items a live projector already moved past."""
         stats = self._put_all(
-            _loyalty_item(s, positions.get(key, {}), self.policy) for key, s in states.items()
+            model.item(key, state, positions.get(key, {})) for key, state in states.items()
         )
-        adopters = [s.user_id for s in states.values() if s.bonus_points > 0]
-        self.set_early_adopters(adopters)
+        if model.fold.after_rebuild is not None:
+            model.fold.after_rebuild(states, self)
         return stats
 
     def _put_all(self, items: Iterable[dict[str, Any]]) -> WriteStats:

@@ -13,6 +13,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from projections.event_types import (
+    ACCOUNT_DEPOSITED,
+    ACCOUNT_OPENED,
+    ACCOUNT_WITHDRAWN,
+    PURCHASE_MADE,
+    USER_TYPES,
+)
+
 __all__ = [
     "ARCHIVE_BUCKET",
     "ARCHIVE_DELIVERY",
@@ -22,6 +30,7 @@ __all__ = [
     "PERSONAL_DATA_KEY_ALIAS",
     "PLATFORM_TABLES",
     "QUEUES",
+    "READ_MODELS",
     "SEARCH_DELIVERY",
     "SEARCH_LATE_REDACTION",
     "STAGE_ENV_VAR",
@@ -33,12 +42,14 @@ __all__ = [
     "ArchiveSpec",
     "Need",
     "QueueSpec",
+    "ReadModelSpec",
     "SearchDeliverySpec",
     "SearchLateRedactionSpec",
     "StreamSpec",
     "Subscriber",
     "TableSpec",
     "UserPoolSpec",
+    "read_model_spec",
     "resource_name",
     "subscriber",
 ]
@@ -133,6 +144,26 @@ class Subscriber:
     @property
     def key(self) -> str:
         return self.queue.key
+
+
+@dataclass(frozen=True)
+class ReadModelSpec:
+    """A read model kept from the event stream, declared once.
+
+    ``fold`` is ``"module:function"`` of a function taking the app's Settings
+    and returning the model's ``projections.read_model.ReadModelFold`` (its
+    key, pure fold and item shape). Items live in the read-model table under
+    ``<item_prefix>#<key>``. The live projector, the store, scripts/replay.py
+    (``--projection``), ops trace and the bound test derive from this.
+    ``max_item_bytes`` is the most one item may hold, whatever the number of
+    events folded into it (tests/unit/test_read_model_bounds.py folds 100,000).
+    """
+
+    name: str
+    item_prefix: str
+    event_types: frozenset[str]
+    fold: str
+    max_item_bytes: int
 
 
 @dataclass(frozen=True)
@@ -427,6 +458,45 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
 )
 
 QUEUES: tuple[QueueSpec, ...] = tuple(s.queue for s in SUBSCRIBERS)
+
+ACCOUNT_EVENT_TYPES = frozenset({ACCOUNT_OPENED, ACCOUNT_DEPOSITED, ACCOUNT_WITHDRAWN})
+
+# The read models the projector keeps in the read-model table.
+READ_MODELS: tuple[ReadModelSpec, ...] = (
+    ReadModelSpec(
+        name="accounts",
+        item_prefix="account",
+        event_types=ACCOUNT_EVENT_TYPES,
+        fold="projections.accounts:read_model",
+        max_item_bytes=1024,
+    ),
+    ReadModelSpec(
+        name="loyalty",
+        item_prefix="loyalty",
+        # Every user event moves the horizon; purchases earn points.
+        event_types=USER_TYPES | {PURCHASE_MADE},
+        fold="chalicelib.loyalty_read_model:read_model",
+        max_item_bytes=400_000,  # DynamoDB's item limit, until the loyalty item is bounded
+    ),
+    ReadModelSpec(
+        name="statements",
+        item_prefix="statement",
+        event_types=ACCOUNT_EVENT_TYPES,
+        fold="projections.statements:read_model",
+        # About 60 bytes a month with events, whatever their number: 40 years of an account.
+        max_item_bytes=32_768,
+    ),
+)
+
+
+def read_model_spec(name: str) -> ReadModelSpec:
+    """The read model declared as ``name``."""
+    for declared in READ_MODELS:
+        if declared.name == name:
+            return declared
+    raise KeyError(name)
+
+
 TABLES: tuple[TableSpec, ...] = PLATFORM_TABLES + tuple(s.table for s in SUBSCRIBERS)
 
 

@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from chalicelib.accounts import SNAPSHOT_EVERY, SnapshotStore
+from chalicelib.read_model_catalog import read_model
 from chalicelib.read_models import ReadModelStore
 from tests.handler.helpers import post_json, register, table_items, user_body
 
@@ -164,7 +165,7 @@ def test_projector_keeps_the_read_model_and_reads_catch_up(client: Any) -> None:
     client.lambda_.invoke("projector", client.events.generate_kinesis_event(bodies))
     client.lambda_.invoke("projector", client.events.generate_kinesis_event(bodies))  # duplicate
     store = ReadModelStore(boto3.resource("dynamodb").Table(os.environ["READ_MODELS_TABLE"]))
-    projected = store.get_account(account["id"])
+    projected = store.state(read_model("accounts"), account["id"])
     assert projected is not None and projected.to_dict()["balance"] == "40.00"
     # WHEN a later withdrawal has not been projected yet
     post_json(client, f"/accounts/{account['id']}/withdrawals", {"amount": 15})

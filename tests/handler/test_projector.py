@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -16,11 +17,17 @@ from chalicelib.events import (
     UserCreated,
     new_event,
 )
-from chalicelib.exceptions import ConcurrencyConflict, InvalidEvent, OutOfOrderEvent
-from chalicelib.projector import project_records
+from chalicelib.exceptions import (
+    ConcurrencyConflict,
+    InjectedFault,
+    InvalidEvent,
+    OutOfOrderEvent,
+)
+from chalicelib.projector import ProjectorStats
+from chalicelib.projector import project_records as project
+from chalicelib.read_model_catalog import read_model, read_models
 from chalicelib.read_models import ReadModelStore, Stored
 from projections.accounts import Account
-from projections.loyalty import LoyaltyPolicy
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -33,6 +40,21 @@ def table(session: boto3.session.Session) -> Any:
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+ACCOUNTS = read_model("accounts")
+LOYALTY = read_model("loyalty")
+
+
+def project_records(
+    records: list[Any], store: ReadModelStore, early_adopters: int = 100
+) -> ProjectorStats:
+    """The projector over every declared read model."""
+    return project(records, store, read_models(SimpleNamespace(early_adopter_count=early_adopters)))
+
+
+def account(store: ReadModelStore, account_id: str) -> Account | None:
+    return store.state(ACCOUNTS, account_id)
 
 
 def account_events(acc: str = "acc-1") -> list[bytes]:
@@ -77,11 +99,11 @@ def test_projector_applies_events_and_skips_duplicates(table: Any) -> None:
     # WHEN projected
     stats = project_records([events[0], events[1], events[1], events[2]], store)
     # THEN the read model has every event once
-    assert store.get_account("acc-1") == Account("acc-1", "u1", "EUR", 6950, 3)
+    assert account(store, "acc-1") == Account("acc-1", "u1", "EUR", 6950, 3)
     assert (stats.applied, stats.duplicates) == (3, 1)
     # AND a whole redelivery of the batch changes nothing
     assert project_records(events, store).duplicates == 3
-    assert store.get_account("acc-1") == Account("acc-1", "u1", "EUR", 6950, 3)
+    assert account(store, "acc-1") == Account("acc-1", "u1", "EUR", 6950, 3)
 
 
 def test_projector_raises_on_a_gap_so_the_batch_is_retried(table: Any) -> None:
@@ -90,9 +112,9 @@ def test_projector_raises_on_a_gap_so_the_batch_is_retried(table: Any) -> None:
     with pytest.raises(OutOfOrderEvent):
         project_records([events[0], events[2]], store)
     # The event before the gap was applied; the retry with the missing one completes it.
-    assert store.get_account("acc-1").version == 1  # type: ignore[union-attr]
+    assert account(store, "acc-1").version == 1  # type: ignore[union-attr]
     project_records([events[1], events[2]], store)
-    assert store.get_account("acc-1").balance_cents == 6950  # type: ignore[union-attr]
+    assert account(store, "acc-1").balance_cents == 6950  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("record", [b"not json", b'{"specversion":"1.0"}', "{}"])
@@ -103,7 +125,7 @@ def test_projector_rejects_unparseable_records(table: Any, record: Any) -> None:
 
 def test_projector_keeps_loyalty_points_and_gives_early_places(table: Any) -> None:
     # GIVEN a program with one early-adopter place
-    store = ReadModelStore(table, LoyaltyPolicy(early_adopter_count=1, early_adopter_bonus=500))
+    store = ReadModelStore(table)
     # WHEN two users register and one of them purchases (before and after registering)
     project_records(
         [
@@ -113,21 +135,27 @@ def test_projector_keeps_loyalty_points_and_gives_early_places(table: Any) -> No
             purchase("u1", 2, "10.00"),
         ],
         store,
+        early_adopters=1,
     )
     # THEN points accrue per whole unit and only the first user gets the bonus
-    assert store.get_loyalty("u1") == {
+    assert loyalty_of(store, "u1") == {
         "user_id": "u1",
         "enrolled": True,
         "points": 535,
         "tier": "silver",
     }
-    assert store.get_loyalty("u2") == {
+    assert loyalty_of(store, "u2") == {
         "user_id": "u2",
         "enrolled": True,
         "points": 0,
         "tier": "bronze",
     }
-    assert store.get_loyalty("nobody") is None
+    assert store.state(LOYALTY, "nobody") is None
+
+
+def loyalty_of(store: ReadModelStore, user_id: str) -> dict[str, Any] | None:
+    state = store.state(LOYALTY, user_id)
+    return None if state is None else state.to_dict()
 
 
 def test_a_stale_writer_cannot_overwrite_a_newer_version(table: Any) -> None:
@@ -137,8 +165,58 @@ def test_a_stale_writer_cannot_overwrite_a_newer_version(table: Any) -> None:
     stale = Stored(Account("acc-1", "u1", "EUR", 1, 2), {"acc-1": 2})
     # WHEN a projector that read version 1 writes, THEN the write is refused
     with pytest.raises(ConcurrencyConflict):
-        store.save_account(stale, expected_version=1)
+        store.save(ACCOUNTS, "acc-1", stale, expected_version=1)
     # AND a rebuild carrying an older version leaves the newer item alone
-    outcome = store.write_accounts({"acc-1": stale.state}, {"acc-1": {"acc-1": 2}})
+    outcome = store.write_all(ACCOUNTS, {"acc-1": stale.state}, {"acc-1": {"acc-1": 2}})
     assert (outcome.written, outcome.skipped_newer) == (0, 1)
-    assert store.get_account("acc-1").version == 3  # type: ignore[union-attr]
+    assert account(store, "acc-1").version == 3  # type: ignore[union-attr]
+
+
+def test_a_caught_up_read_folds_the_ledger_tail_the_projector_has_not_applied(
+    table: Any,
+) -> None:
+    # GIVEN the projector applied the first event of an account, the ledger holds three
+    store = ReadModelStore(table)
+    events = account_events()
+    project_records(events[:1], store)
+    asked: list[tuple[str, int]] = []
+
+    def tail(key: str, after_version: int) -> list[bytes]:
+        asked.append((key, after_version))
+        return events[after_version:]
+
+    # WHEN read caught up
+    state = store.caught_up(ACCOUNTS, "acc-1", tail)
+    # THEN only the events after the item's position were read, and the state is current
+    assert asked == [("acc-1", 1)]
+    assert state == Account("acc-1", "u1", "EUR", 6950, 3)
+    assert store.caught_up(ACCOUNTS, "nobody", lambda key, after: []) is None
+
+
+def test_a_failing_read_model_leaves_the_others_current_and_fails_the_batch(
+    table: Any,
+) -> None:
+    # GIVEN the statements read model fails on everything (its fault switch is on)
+    store = ReadModelStore(table)
+
+    def guard(name: str) -> None:
+        if name == "statements":
+            raise InjectedFault("statements: drill")
+
+    models = read_models()
+    events = account_events()
+    # WHEN a batch of account events and a purchase is projected
+    with pytest.raises(InjectedFault):
+        project(
+            [*events, purchase("u1", 1, "12.00"), user_created("u1")], store, models, guard=guard
+        )
+    # THEN accounts and loyalty applied the whole batch, statements nothing
+    assert account(store, "acc-1") == Account("acc-1", "u1", "EUR", 6950, 3)
+    assert loyalty_of(store, "u1") is not None
+    assert store.load(read_model("statements"), "acc-1") is None
+    # AND once the switch is off, the retried batch completes statements and doubles nothing
+    stats = project([*events, purchase("u1", 1, "12.00"), user_created("u1")], store, models)
+    assert (stats.applied, stats.duplicates) == (3, 2)
+    statements = store.state(read_model("statements"), "acc-1")
+    assert statements is not None and statements.current.closing_cents == 6950
+    assert account(store, "acc-1") == Account("acc-1", "u1", "EUR", 6950, 3)

@@ -16,6 +16,7 @@ import replay as replay_script
 from chalicelib.archive import ArchiveReader
 from chalicelib.events import AccountDeposited, AccountOpened, PurchaseMade, UserCreated, new_event
 from chalicelib.ledger import EventLedger
+from chalicelib.read_model_catalog import read_model
 from chalicelib.read_models import ReadModelStore
 from chalicelib.settings import get_settings
 
@@ -134,7 +135,7 @@ def test_replay_accounts_from_archive_writes_the_read_model(
     assert summary["duplicates_skipped"] == 1
     assert summary["aggregates"] == 1
     assert set(summary) >= {"seconds", "events_per_s"}
-    account = ReadModelStore(aws["read_models"]).get_account("acc-1")
+    account = ReadModelStore(aws["read_models"]).state(read_model("accounts"), "acc-1")
     assert account is not None and account.to_dict()["balance"] == "42.50"
 
 
@@ -165,7 +166,7 @@ def test_replay_until_from_the_ledger_into_another_table(
     )
     # THEN only that day's events count
     assert summary["after_until"] == 3
-    account = ReadModelStore(other).get_account("acc-1")
+    account = ReadModelStore(other).state(read_model("accounts"), "acc-1")
     assert account is not None and (account.to_dict()["balance"], account.version) == ("40.00", 2)
 
 
@@ -179,13 +180,14 @@ def test_replay_loyalty_rewards_history_and_the_early_adopter(
     # THEN the first registered user gets the bonus, the buyer gets points
     store = ReadModelStore(aws["read_models"])
     assert summary["aggregates"] == 2
-    assert store.get_loyalty("u1") == {
+    loyalty = read_model("loyalty")
+    assert store.state(loyalty, "u1").to_dict() == {  # type: ignore[union-attr]
         "user_id": "u1",
         "enrolled": False,
         "points": 500,
         "tier": "silver",
     }
-    assert store.get_loyalty("u2") == {
+    assert store.state(loyalty, "u2").to_dict() == {  # type: ignore[union-attr]
         "user_id": "u2",
         "enrolled": True,
         "points": 120,

@@ -48,9 +48,12 @@ from chalicelib.settings import get_settings
 from chalicelib.user_aggregate import SetConsents, SetLoyalty
 from chalicelib.user_lifecycle import UserLifecycle
 from chalicelib.users import RegisterUser, UserRegistry, registration_email
+from projections import statements
+from projections.loyalty import DEFAULT_POLICY, Loyalty
 
 __all__ = [
     "account_events",
+    "account_statement",
     "crm_contact",
     "deposit",
     "erase_user",
@@ -196,12 +199,33 @@ def get_account(caller: Caller, account_id: str, query: Mapping[str, str] | None
     at = (query or {}).get("at")
     if at is not None:
         return _accounts().at(account_id, parse_at(at)).to_dict()
-    return _accounts().current(account_id, stores.read_models().get_account(account_id)).to_dict()
+    projected = stores.read_models().state(stores.read_model("accounts"), account_id)
+    return _accounts().current(account_id, projected).to_dict()
 
 
 @authorize(owner(_account_owner, "account_id"))
 def account_events(caller: Caller, account_id: str) -> dict[str, Any]:
     return {"events": _accounts().events(account_id)}
+
+
+@authorize(owner(_account_owner, "account_id"))
+def account_statement(caller: Caller, account_id: str, month: str) -> dict[str, Any]:
+    """The account's statement of calendar month ``month`` (``yyyy-mm``, UTC)."""
+    if not statements.MONTH_PATTERN.match(month):
+        raise ValidationFailed(
+            "month must be yyyy-mm",
+            details=[{"field": "month", "message": "must be a month as yyyy-mm"}],
+        )
+    ledger = stores.ledger()
+    state = stores.read_models().caught_up(
+        stores.read_model("statements"),
+        account_id,
+        lambda key, after: ledger.raw_events(key, after_version=after),
+    )
+    found = None if state is None else statements.statement(state, month)
+    if found is None:
+        raise NotFound(f"account {account_id} has no statement for {month}")
+    return found
 
 
 @authorize(person("user_id"))
@@ -245,16 +269,16 @@ def set_consents(caller: Caller, user_id: str, raw_body: bytes | str | None) -> 
 def loyalty_status(caller: Caller, user_id: str) -> dict[str, Any]:
     """``{"user_id","enrolled","points","tier"}``; NotFound for an unknown user."""
     enrolment = LoyaltyEnrolment.from_context(SubscriberResources("loyalty")).get(user_id)
-    store = stores.read_models()
-    points = store.get_loyalty(user_id)
-    if enrolment is None and points is None and not _users().exists(user_id):
+    state: Loyalty | None = stores.read_models().state(stores.read_model("loyalty"), user_id)
+    if enrolment is None and state is None and not _users().exists(user_id):
         raise NotFound(f"user {user_id} not found")
+    points = state.points if state else 0
     return {
         "user_id": user_id,
         # Enrolment is the loyalty consumer's record; points come from the projector.
         "enrolled": bool(enrolment and enrolment.get("enrolled")),
-        "points": points["points"] if points else 0,
-        "tier": points["tier"] if points else store.policy.tier(0),
+        "points": points,
+        "tier": DEFAULT_POLICY.tier(points),
     }
 
 

@@ -1,4 +1,4 @@
-"""The projector's role: the Kinesis stream -> the account and loyalty read models."""
+"""The projector's role: the Kinesis stream -> the declared read models."""
 
 from __future__ import annotations
 
@@ -9,12 +9,22 @@ from chalicelib.roots import stores
 __all__ = ["project_records"]
 
 
+def _fault_switch(read_model: str) -> None:
+    # One read model can be failed on its own: "projector:<name>" in the fault switch.
+    faults.check(f"projector:{read_model}")
+
+
 def project_records(raw_records: list[bytes]) -> dict[str, int]:
     """Apply a Kinesis batch to the read models (the projector Lambda)."""
     observer = BatchObserver("projector", lag_metric="ProjectorLag")
     with observer.invocation(raw_records):
         faults.check("projector")
         stats = projector.project_records(
-            raw_records, stores.read_models(), stores.ledger().raw_events, observer
+            raw_records,
+            stores.read_models(),
+            stores.live_read_models(),
+            stores.ledger().raw_events,
+            observer,
+            guard=_fault_switch,
         )
     return {"applied": stats.applied, "duplicates": stats.duplicates, "ignored": stats.ignored}

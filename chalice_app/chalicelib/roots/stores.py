@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalicelib import aws
 from chalicelib.ledger import EventLedger
+from chalicelib.read_model_catalog import ReadModel
+from chalicelib.read_model_catalog import read_model as bind_read_model
+from chalicelib.read_model_catalog import read_models as bind_read_models
+from chalicelib.read_model_generations import GenerationStore
 from chalicelib.read_models import ReadModelStore
 from chalicelib.settings import get_settings
-from projections.loyalty import LoyaltyPolicy
 
-__all__ = ["ledger", "read_models"]
+__all__ = ["generations", "ledger", "live_read_models", "read_model", "read_models"]
 
 
 def ledger() -> EventLedger:
@@ -17,6 +22,26 @@ def ledger() -> EventLedger:
 
 
 def read_models() -> ReadModelStore:
-    """The account and loyalty read models, with the configured loyalty policy."""
-    policy = LoyaltyPolicy(early_adopter_count=get_settings().early_adopter_count)
-    return ReadModelStore(aws.table("read_models"), policy)
+    """The store of every declared read model (one table)."""
+    return ReadModelStore(aws.table("read_models"))
+
+
+def generations() -> GenerationStore:
+    """Which generation of each read model readers and the projector use."""
+    return GenerationStore(aws.table("read_models"))
+
+
+def read_model(name: str) -> ReadModel[Any]:
+    """The read model declared as ``name``, at the generation readers use now."""
+    return bind_read_model(name, get_settings()).at(generations().of(name).active)
+
+
+def live_read_models() -> list[ReadModel[Any]]:
+    """Every declared read model at each generation the projector keeps (one pointer read)."""
+    pointer = generations().all()
+    models = []
+    for model in bind_read_models(get_settings()):
+        current = pointer.get(model.name)
+        for generation in current.written if current else (0,):
+            models.append(model.at(generation))
+    return models

@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING, Any
 from chalicelib import aws, faults, resources, roots
 from chalicelib.consumers import SqsBatchProcessor, UserEventConsumer
 from chalicelib.events import CloudEvent
-from chalicelib.read_models import Stored
 from chalicelib.roots import stores
 from chalicelib.settings import get_settings
 from chalicelib.subscriber_context import NEEDED_FOR, UndeclaredNeed
 from chalicelib.user_records import History
-from projections.accounts import ACCOUNT_TYPES
+from projections.envelope import from_mapping
 
 if TYPE_CHECKING:
     from chalicelib.personal_data import PersonalDataVault
@@ -130,12 +129,20 @@ def applied_positions(event: Mapping[str, Any]) -> dict[str, dict[str, Any] | No
         s.key: subscriber_consumer(s.key).position(subject) for s in resources.SUBSCRIBERS
     }
     store = stores.read_models()
-    stored: Stored[Any] | None
-    if event["type"] in ACCOUNT_TYPES:
-        stored = store.load_account(subject)
-    else:
-        user_id = (event.get("data") or {}).get("user_id") or subject
-        stored = store.load_loyalty(str(user_id))
-    version = stored.positions.get(subject) if stored else None
-    positions["projector"] = None if version is None else {"version": int(version)}
+    envelope = from_mapping(event)
+    versions: list[int] = []
+    missing = False
+    for model in stores.live_read_models():
+        key = model.fold.key(envelope) if model.reads(envelope) else None
+        if key is None:
+            continue
+        stored = store.load(model, key)
+        version = stored.positions.get(subject) if stored else None
+        if version is None:
+            missing = True
+        else:
+            versions.append(int(version))
+    # The projector as a whole is as far as the least advanced read model of the event.
+    lowest = None if missing or not versions else min(versions)
+    positions["projector"] = None if lowest is None else {"version": int(lowest)}
     return positions

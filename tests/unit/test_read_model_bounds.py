@@ -1,0 +1,87 @@
+"""Every declared read model keeps one key within its declared bound, however many events.
+
+A read model whose item grows with every event folded into it stops at
+DynamoDB's 400 KB item limit: its projector put is refused, and that key
+stops moving for good. So each declaration (resources.READ_MODELS) states
+``max_item_bytes``, and this test folds 100,000 events into one key and
+measures the item the store would write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from chalicelib import resources
+from chalicelib.read_model_catalog import bind
+from projections.envelope import Event, EventData
+from projections.event_types import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
+
+EVENTS = 100_000
+START = datetime(2026, 1, 1, tzinfo=UTC)
+# One event every two hours: 100,000 events span about 23 years.
+STEP = timedelta(hours=2)
+
+
+def _time(n: int) -> str:
+    return (START + n * STEP).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def one_account(count: int) -> Iterator[Event]:
+    """An account opened, then deposits and withdrawals alternating (never overdrawn)."""
+    subject = "acc-heavy"
+    yield Event(
+        ACCOUNT_OPENED,
+        subject,
+        1,
+        _time(0),
+        EventData(account_id=subject, owner_id="ada", currency="EUR"),
+    )
+    for n in range(1, count):
+        kind = ACCOUNT_DEPOSITED if n % 2 else ACCOUNT_WITHDRAWN
+        yield Event(kind, subject, n + 1, _time(n), EventData(account_id=subject, amount="12.34"))
+
+
+# How to drive 100,000 events into one key of each declared read model.
+HEAVY_KEYS: dict[str, Callable[[int], Iterator[Event]]] = {
+    "accounts": one_account,
+    "statements": one_account,
+}
+# Declared read models whose bound is checked once their item is bounded (issue 25:
+# the loyalty item keeps every purchase pending between lifecycle events).
+BOUND_PENDING = {"loyalty"}
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """An upper estimate of a DynamoDB item's size: its JSON (names, values, punctuation)."""
+    return len(orjson.dumps(item, default=str))
+
+
+def test_every_declared_read_model_has_a_heavy_key_or_is_listed_as_pending() -> None:
+    declared = {spec.name for spec in resources.READ_MODELS}
+    assert declared == set(HEAVY_KEYS) | BOUND_PENDING
+    assert not set(HEAVY_KEYS) & BOUND_PENDING
+
+
+@pytest.mark.parametrize("name", sorted(HEAVY_KEYS))
+def test_one_key_stays_within_its_declared_bound_after_100000_events(name: str) -> None:
+    # GIVEN a declared read model and 100,000 events of one key
+    spec = resources.read_model_spec(name)
+    model = bind(spec)
+    state: Any = None
+    positions: dict[str, int] = {}
+    key = None
+    # WHEN folded one by one, as the live projector does
+    for event in HEAVY_KEYS[name](EVENTS):
+        key = model.fold.key(event)
+        assert key is not None
+        state = model.fold.evolve(state, event)
+        positions[event.subject] = event.aggregateversion
+    assert key is not None and sum(positions.values()) >= EVENTS
+    # THEN the item the store writes stays within the declared bound (and DynamoDB's)
+    size = item_bytes(model.item(key, state, positions))
+    assert size <= spec.max_item_bytes < 400_000, f"{name}: {size} bytes"
