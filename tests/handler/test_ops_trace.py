@@ -72,11 +72,13 @@ def test_trace_tells_consumers_the_filter_keeps_away_from_pending_ones(
     client.lambda_.invoke("ledger_relay", _ledger_stream_event(aws_env))
     # WHEN tracing it
     found = _trace(aws_env, item["event_id"])
-    # THEN loyalty's filter policy excludes it; every other consumer should get it
+    # THEN loyalty's filter policy excludes it, and so does identity deletion's
+    # (erasures only); every other consumer should get it
     subscribed = {name: p["subscribed"] for name, p in found["consumers"].items()}
     assert subscribed == {
         **{s.key: True for s in resources.SUBSCRIBERS},
         "loyalty": False,
+        "identity": False,
         "projector": True,
     }
     # AND the stream record's arrival is an ISO 8601 time
