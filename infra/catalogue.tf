@@ -125,4 +125,11 @@ locals {
     refresh_token_validity_days   = 30
     explicit_auth_flows           = ["ALLOW_USER_SRP_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
   }
+
+  # What a caller over a WAF rate limit gets: the answer of the stage throttling,
+  # chalicelib/gateway_responses.py THROTTLED (tests/infra/test_parity.py).
+  rate_limited_response = {
+    status_code = 429
+    body        = "{\"error\":\"too_many_requests\",\"message\":\"too many requests; retry later\",\"details\":[]}"
+  }
 }

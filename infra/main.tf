@@ -178,6 +178,8 @@ module "api_protection" {
   rate_limit_per_identity   = var.api_rate_limit_per_identity
   rate_limit_per_ip         = var.api_rate_limit_per_ip
   evaluation_window_seconds = var.api_rate_limit_window_seconds
+  blocked_status_code       = local.rate_limited_response.status_code
+  blocked_response_body     = local.rate_limited_response.body
   kms_key_arn               = module.key_api_logs.key_arn
   log_retention_days        = var.log_retention_days
 }

@@ -14,6 +14,8 @@ from typing import Any
 from chalice import Chalice
 from chalice.app import DynamoDBEventConfig, KinesisEventConfig, SQSEventConfig
 
+from chalicelib.gateway_responses import GATEWAY_RESPONSES
+
 __all__ = [
     "check_api",
     "check_api_protection",
@@ -153,8 +155,13 @@ def _rate_rules(web_acl: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             for key in statement.get("CustomKeys", [])
             if "Header" in key
         ]
-        blocks = "Block" in rule.get("Action", {})
-        entry = {"rule": rule["Name"], "limit": statement["Limit"], "blocks": blocks}
+        block = rule.get("Action", {}).get("Block")
+        entry = {
+            "rule": rule["Name"],
+            "limit": statement["Limit"],
+            "blocks": block is not None,
+            "status": (block or {}).get("CustomResponse", {}).get("ResponseCode"),
+        }
         for key in keys or [statement["AggregateKeyType"]]:
             rules[key] = entry
     return rules
@@ -195,9 +202,12 @@ def check_api_protection(
     if associated.get("ARN") != web_acl_arn:
         problems.append(f"stage {api_stage} web ACL {associated.get('ARN')}, want {web_acl_arn}")
     rules = _rate_rules(associated)
+    throttled = GATEWAY_RESPONSES["THROTTLED"].status_code
     for key in ("header:authorization", "IP"):
         if not rules.get(key, {}).get("blocks"):
             problems.append(f"web ACL has no blocking rate-based rule keyed on {key}")
+        elif rules[key]["status"] != throttled:
+            problems.append(f"rate rule on {key} answers {rules[key]['status']}, not {throttled}")
     found = {
         "throttling": found_throttling,
         "web_acl": {"arn": associated.get("ARN"), "rate_rules": rules},

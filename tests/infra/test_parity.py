@@ -18,6 +18,7 @@ import pytest
 from gen_subscribers_tfvars import TFVARS, render
 
 from chalicelib import resources
+from chalicelib.gateway_responses import GATEWAY_RESPONSES
 from local_aws.provision import TERRAFORM_ONLY_TABLE_OPTIONS, provision_tables
 from local_aws.terraform_cli import missing_tooling
 from tests.infra import hcl
@@ -216,6 +217,22 @@ def test_user_pool_signs_people_in_by_email_with_a_strong_password(root: hcl.Mod
     # AND the API's client is public, without the plain-password flow
     assert hcl.attr(client, "generate_secret") is False
     assert "ALLOW_USER_PASSWORD_AUTH" not in resources.USER_POOL.explicit_auth_flows
+
+
+def test_a_waf_rate_limit_answers_like_the_stage_throttling(root: hcl.Module) -> None:
+    # GIVEN the catalogue's answer to a blocked caller and the web ACL module's rules
+    declared = root.locals["rate_limited_response"]
+    body = str(declared["body"])
+    body = json.loads(f'"{body}"') if '\\"' in body else body  # parser dialects: HCL escapes
+    throttled = GATEWAY_RESPONSES["THROTTLED"]
+    acl = hcl.module("modules/api_protection").resource("aws_wafv2_web_acl", "api")
+    rules = "\n".join(str(hcl.attr(rule, "action")) for rule in hcl.blocks(acl, "rule"))
+    # THEN it is the throttling gateway response (status and error shape), which both
+    # rate-based rules answer with
+    assert declared["status_code"] == throttled.status_code == 429
+    assert json.loads(body) == json.loads(throttled.template())
+    assert rules.count("var.blocked_status_code") == len(hcl.blocks(acl, "rule")) == 2
+    assert "local.rate_limited_response.body" in str(root.modules["api_protection"])
 
 
 def test_archive_delivery_matches_resources(root: hcl.Module) -> None:

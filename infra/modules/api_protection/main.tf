@@ -4,6 +4,7 @@
 # stage (and applies the stage throttling this module only carries through).
 
 locals {
+  blocked_body_key = "too_many_requests"
   # Rule names double as CloudWatch metric names (<web ACL>-<rule>).
   rules = {
     per_identity = { priority = 0, name = "rate-per-identity" }
@@ -21,6 +22,13 @@ resource "aws_wafv2_web_acl" "api" {
     allow {}
   }
 
+  # A caller over a limit gets the answer of the stage throttling, in the API's error shape.
+  custom_response_body {
+    key          = local.blocked_body_key
+    content      = var.blocked_response_body
+    content_type = "APPLICATION_JSON"
+  }
+
   # One caller (one access token, hence one Cognito identity) may send at most
   # var.rate_limit_per_identity requests in any evaluation window. Requests
   # without the header are not counted here: the per-IP rule covers them.
@@ -29,7 +37,12 @@ resource "aws_wafv2_web_acl" "api" {
     priority = local.rules.per_identity.priority
 
     action {
-      block {}
+      block {
+        custom_response {
+          response_code            = var.blocked_status_code
+          custom_response_body_key = local.blocked_body_key
+        }
+      }
     }
 
     statement {
@@ -64,7 +77,12 @@ resource "aws_wafv2_web_acl" "api" {
     priority = local.rules.per_ip.priority
 
     action {
-      block {}
+      block {
+        custom_response {
+          response_code            = var.blocked_status_code
+          custom_response_body_key = local.blocked_body_key
+        }
+      }
     }
 
     statement {

@@ -27,3 +27,13 @@ variable "log_retention_days" {
   description = "Retention of the WAF log group."
   type        = number
 }
+
+variable "blocked_status_code" {
+  description = "HTTP status of a request a rate-based rule blocks."
+  type        = number
+}
+
+variable "blocked_response_body" {
+  description = "JSON body of a request a rate-based rule blocks (the API's error shape)."
+  type        = string
+}
