@@ -110,9 +110,9 @@ OPERATIONS: dict[str, Operation] = {
         body=OpenAccount,
         errors={
             403: "`forbidden`: `owner_id` names another person and the caller is not `admin`",
+            404: "`not_found`: the owner is not a registered person (unknown or erased)",
             409: _COMMAND_CONFLICT,
         },
-        description="The owner must be a registered person: an unknown or erased one is 404.",
     ),
     "deposit": Operation(
         "Deposit into an account",
