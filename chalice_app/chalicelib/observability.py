@@ -127,7 +127,8 @@ class BatchObserver:
 
     @contextmanager
     def event(self, raw: bytes | str | Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """Time one event; the body sets ``["outcome"]`` (an exception logs it as failed)."""
+        """Time one event; the body sets ``["outcome"]`` (and may set ``["reason"]``);
+        an exception logs it as failed."""
         fields = event_fields(raw)
         slot: dict[str, Any] = {"outcome": Outcome.APPLIED}
         started = time.perf_counter()
@@ -139,7 +140,9 @@ class BatchObserver:
         except Exception as exc:
             self.record(fields, Outcome.FAILED, started, reason=safe_reason(exc))
             raise
-        self.record(fields, Outcome(slot["outcome"]), started, time_of=raw)
+        self.record(
+            fields, Outcome(slot["outcome"]), started, reason=slot.get("reason"), time_of=raw
+        )
 
     def record(
         self,

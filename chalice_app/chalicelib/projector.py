@@ -20,7 +20,7 @@ from typing import Any
 
 from chalicelib.events import parse_event
 from chalicelib.exceptions import ConcurrencyConflict, InvalidEvent, OutOfOrderEvent
-from chalicelib.observability import BatchObserver, Outcome
+from chalicelib.observability import BatchObserver, Outcome, safe_reason
 from chalicelib.read_model_catalog import ReadModel
 from chalicelib.read_models import ReadModelStore, Stored
 from projections.envelope import Event, from_mapping
@@ -83,6 +83,7 @@ def project_records(
         with _observed(observer, raw) as slot:
             event = _decode(raw)
             outcome: bool | None = None
+            here: list[tuple[str, Exception]] = []
             for model in models:
                 key = model.fold.key(event) if model.reads(event) else None
                 if key is None or model.label in failed:
@@ -93,6 +94,7 @@ def project_records(
                     applied = apply_to(model, key, event)
                 except Exception as exc:  # isolated: the other read models go on
                     failed[model.label] = exc
+                    here.append((model.label, exc))
                     continue
                 outcome = applied or bool(outcome)
             if outcome is None:
@@ -103,6 +105,10 @@ def project_records(
             else:
                 stats.duplicates += 1
                 slot["outcome"] = Outcome.DUPLICATE
+            if here:
+                gaps = all(isinstance(exc, OutOfOrderEvent) for _, exc in here)
+                slot["outcome"] = Outcome.GAP_RETRY if gaps else Outcome.FAILED
+                slot["reason"] = "; ".join(f"{label}: {safe_reason(exc)}" for label, exc in here)
     if failed:
         raise next(iter(failed.values()))
     return stats

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -9,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib import observability
 from chalicelib.events import (
     AccountDeposited,
     AccountOpened,
@@ -220,3 +224,35 @@ def test_a_failing_read_model_leaves_the_others_current_and_fails_the_batch(
     statements = store.state(read_model("statements"), "acc-1")
     assert statements is not None and statements.current.closing_cents == 6950
     assert account(store, "acc-1") == Account("acc-1", "u1", "EUR", 6950, 3)
+
+
+def test_the_record_a_read_model_failed_on_is_logged_failed_with_the_model(
+    table: Any,
+) -> None:
+    # GIVEN a log line catcher on the platform's logger
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(observability.logger.registered_formatter)
+    platform_logger = logging.getLogger(observability.SERVICE)
+    platform_logger.addHandler(handler)
+
+    def guard(name: str) -> None:
+        if name == "statements":
+            raise InjectedFault("statements: drill")
+
+    # WHEN statements fails on an account's opening
+    try:
+        with pytest.raises(InjectedFault):
+            project(
+                account_events()[:1],
+                ReadModelStore(table),
+                read_models(),
+                observer=observability.BatchObserver("projector"),
+                guard=guard,
+            )
+    finally:
+        platform_logger.removeHandler(handler)
+    # THEN its line says failed, and which read model failed why
+    (line,) = [json.loads(raw) for raw in buffer.getvalue().splitlines() if raw.startswith("{")]
+    assert (line["consumer"], line["outcome"]) == ("projector", "failed")
+    assert line["reason"].startswith("statements: InjectedFault")

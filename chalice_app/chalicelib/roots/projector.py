@@ -22,7 +22,8 @@ def project_records(raw_records: list[bytes]) -> dict[str, int]:
         stats = projector.project_records(
             raw_records,
             stores.read_models(),
-            stores.live_read_models(),
+            # The generation pointer is read once per batch (none for an empty one).
+            stores.live_read_models() if raw_records else [],
             stores.ledger().raw_events,
             observer,
             guard=_fault_switch,
