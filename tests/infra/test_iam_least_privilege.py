@@ -15,8 +15,6 @@ import json
 import shutil
 import subprocess
 import sys
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,6 @@ from audit_iam_calls import api_search_requests
 
 from chalicelib import resources
 from local_aws.iam_audit import IamRequest, allows, covered, grants
-from local_aws.stack_process import free_port, wait_for
 from local_aws.terraform_cli import missing_tooling, provider_mirror
 from local_aws.terraform_cli import terraform as run_terraform
 from tests.infra import hcl
@@ -105,31 +102,6 @@ def recorded() -> dict[str, Any]:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server on loopback: the provider reads the caller identity from it."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-
-        def up() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1):
-                    return True
-            except OSError:
-                return False
-
-        wait_for(up, timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _module_inputs(found: dict[str, Any]) -> dict[str, Any]:

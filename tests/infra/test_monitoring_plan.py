@@ -7,17 +7,12 @@ a moto server on loopback (only the caller identity is read from it).
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from tf_outputs_to_chalice import HANDLERS, STREAM_CONSUMERS
 
 from chalicelib import observability, resources
-from local_aws.stack_process import free_port, wait_for
 from local_aws.terraform_cli import PlannedResource, missing_tooling, show_plan
 from local_aws.terraform_cli import terraform as run_terraform
 from tests.infra import hcl, terraform
@@ -29,30 +24,6 @@ pytestmark = [
 PREFIX = "evp"
 APP = "event-platform"
 STAGE = "dev"
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-
-        def up() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1):
-                    return True
-            except OSError:
-                return False
-
-        wait_for(up, timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
