@@ -22,6 +22,8 @@ NEEDED_FOR: dict[str, Need] = {
     "vault": Need.OPEN_PERSONAL_DATA,
     "ses": Need.SEND_EMAIL,
     "email_sender": Need.SEND_EMAIL,
+    "cognito": Need.DELETE_IDENTITY,
+    "user_pool_id": Need.DELETE_IDENTITY,
 }
 
 

@@ -81,10 +81,12 @@ class SubscriberResources:
 
     @cached_property
     def cognito(self) -> Any:
+        self._granted("cognito")
         return aws.client("cognito-idp")
 
     @property
     def user_pool_id(self) -> str:
+        self._granted("user_pool_id")
         cognito = get_settings().cognito
         if cognito is None:
             raise RuntimeError(f"{resources.USER_POOL.pool_id_env_var} is not set")
