@@ -27,6 +27,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,14 @@ class Flows:
         self.call("GET", "/accounts/{account_id}", user, query=at, account_id=account)
         self.call("GET", "/accounts/{account_id}", "operator", ("admin",), account_id=account)
         self.call("GET", "/accounts/{account_id}/events", user, account_id=account)
+        month = datetime.now(UTC).strftime("%Y-%m")  # the account was opened this month
+        self.call(
+            "GET",
+            "/accounts/{account_id}/statements/{month}",
+            user,
+            account_id=account,
+            month=month,
+        )
         self.call("GET", "/search", "operator", ("admin",), query=f"?subject={user}")
 
 
@@ -177,6 +186,7 @@ def _provisioned(env: Mapping[str, str], key_arn: Any) -> dict[str, Any]:
         "topic_arn": env["USER_EVENTS_TOPIC_ARN"],
         "event_stream_arn": stream["StreamDescriptionSummary"]["StreamARN"],
         "stream_failure_queue_arn": queue_arn(env[resources.STREAM_FAILURE_QUEUE_ENV_VAR]),
+        "search_redaction_queue_arn": queue_arn(env[resources.SEARCH_LATE_REDACTION.env_var]),
         "personal_data_kms_key_arn": key_arn(env[resources.PERSONAL_DATA_KEY_ENV_VAR]),
         "email_sender": env.get(resources.EMAIL_SENDER_ENV_VAR, ""),
         "user_pool_arn": f"arn:aws:cognito-idp:{REGION}:{ACCOUNT_ID}:userpool/{pool_id}",

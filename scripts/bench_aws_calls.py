@@ -44,7 +44,7 @@ from chalice.app import DynamoDBEventConfig, KinesisEventConfig, SQSEventConfig
 from chalice.test import Client
 from moto import mock_aws
 
-from chalicelib import aws
+from chalicelib import aws, resources
 from chalicelib.personal_data import forget_all_keys
 from local_aws.call_counter import Call, CallCounter
 from local_aws.provision import provision
@@ -310,7 +310,12 @@ def in_process_platform() -> Iterator[tuple[Any, Any, Any, dict[str, str]]]:
         os.environ.pop(name, None)
     with mock_aws():
         env = provision("bench")
-        signer = TokenSigner()
+        # The provisioned pool's own id, so that identity_deletion's AdminDeleteUser
+        # reaches a pool (moto's) and is counted like any other call.
+        pool = resources.USER_POOL
+        signer = TokenSigner(
+            env[pool.pool_id_env_var], env[pool.app_client_id_env_var], region=REGION
+        )
         os.environ.update(env)
         os.environ.update(signer.environment())
         aws.reset()

@@ -59,17 +59,17 @@ EVERY_FUNCTION: dict[str, dict[str, str]] = {
     },
     "QueueKey": {"*": "SQS decrypts the messages for their receiver (the mapping)"},
 }
+UNRECORDED_SEARCH_REQUESTS = (
+    "its OpenSearch requests are not recorded in-process (the pipeline indexes into SQLite); "
+    "tests/unit/test_search_opensearch_contract.py covers them"
+)
 BY_FUNCTION: dict[str, dict[str, dict[str, str]]] = {
     "projector": {
         "ReadLedger": {"*": "fills a version gap from the ledger; the flows arrive in order"},
         "WriteReadModels": {"dynamodb:DeleteItem": "the early-adopter list, when rebuilt"},
     },
-    "search_erasure": {
-        "RedactSearchDocuments": {
-            "*": "its OpenSearch requests are not recorded in-process (the pipeline indexes "
-            "into SQLite); tests/unit/test_search_opensearch_contract.py covers them"
-        }
-    },
+    "search_erasure": {"RedactSearchDocuments": {"*": UNRECORDED_SEARCH_REQUESTS}},
+    "search_late_redaction": {"RedactSearchDocuments": {"*": UNRECORDED_SEARCH_REQUESTS}},
 }
 EVERY_SUBSCRIBER: dict[str, dict[str, str]] = {
     # One statement for every subscriber's own versioned table.
@@ -86,6 +86,7 @@ NEED_STATEMENTS: dict[str, set[str]] = {
     "read_ledger": {"ReadLedger"},
     "open_personal_data": {"ReadPersonalDataKeys", "OpenPersonalData"},
     "send_email": {"SendEmail"},
+    "delete_identity": {"DeleteIdentity"},
 }
 
 
@@ -123,6 +124,7 @@ def _module_inputs(found: dict[str, Any]) -> dict[str, Any]:
         "topic_arn": provisioned["topic_arn"],
         "queue_arns": provisioned["queue_arns"],
         "stream_failure_queue_arn": provisioned["stream_failure_queue_arn"],
+        "search_redaction_queue_arn": provisioned["search_redaction_queue_arn"],
         "pubsub_kms_key_arn": f"arn:aws:kms:{account}:key/pubsub",
         "personal_data_kms_key_arn": provisioned["personal_data_kms_key_arn"],
         "opensearch_domain_arn": _domain_arn(found),

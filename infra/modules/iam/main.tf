@@ -355,7 +355,7 @@ data "aws_iam_policy_document" "search_erasure" {
   # key, which on_failure_queue already grants).
   statement {
     sid       = "ScheduleLateRedaction"
-    actions   = local.sqs_send
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
     resources = [var.search_redaction_queue_arn]
   }
 }
