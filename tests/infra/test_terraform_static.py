@@ -332,7 +332,7 @@ def test_the_late_redaction_pass_is_granted_its_queue_and_the_index_only() -> No
     # WHEN reading their statements
     # THEN search_erasure may only send to the redaction queue (no receive)
     assert erasure["ScheduleLateRedaction"]["resources"] == ["${var.search_redaction_queue_arn}"]
-    assert erasure["ScheduleLateRedaction"]["actions"] == "${local.sqs_send}"
+    assert erasure["ScheduleLateRedaction"]["actions"] == ["sqs:SendMessage", "sqs:GetQueueUrl"]
     # AND the late pass consumes that queue, decrypts its messages and rewrites documents,
     # without the stream, the ledger or any personal data key
     assert late["ConsumeQueue"]["resources"] == ["${var.search_redaction_queue_arn}"]
