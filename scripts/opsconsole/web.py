@@ -8,10 +8,12 @@ the console's own pages carry. URLs hold ids, never personal data.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -29,7 +31,7 @@ from chalicelib.exceptions import NotFound, ValidationFailed
 from opsconsole import flow
 from opsconsole.data import ConsoleData
 
-__all__ = ["CSP", "VENDOR_FILES", "create_app"]
+__all__ = ["CSP", "VENDOR_FILES", "create_app", "pipeline_hops"]
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -50,6 +52,8 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
 }
+# What an id looks like (uuids, Cognito subs): anything else is refused, never echoed.
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 PAGES = [
     ("accounts", "Time machine"),
     ("people", "Person"),
@@ -103,6 +107,16 @@ class Console:
 
     async def accounts(self, request: Request) -> Response:
         query = request.query_params.get("q", "").strip()
+        if query and not ID.fullmatch(query):
+            return self.render(
+                request,
+                "accounts.html",
+                400,
+                active="accounts",
+                query="",
+                found=[],
+                error="That is not an account or user id.",
+            )
         found = await run_in_threadpool(self.data.find_accounts, query) if query else []
         if len(found) == 1 and found[0]["id"] == query:
             return RedirectResponse(f"/accounts/{query}", status_code=303)
@@ -156,10 +170,17 @@ class Console:
     # Person ---------------------------------------------------------------------------
 
     async def people(self, request: Request) -> Response:
-        query = request.query_params.get("q", "").strip()
-        if query:
-            return RedirectResponse(f"/people/{query}", status_code=303)
-        return self.render(request, "people.html", active="people")
+        error = None
+        if request.method == "POST":
+            # POSTed, so that whatever is typed stays out of URLs and history.
+            form = parse_qs((await request.body()).decode("utf-8", "replace"))
+            query = form.get("q", [""])[0].strip()
+            if ID.fullmatch(query):
+                return RedirectResponse(f"/people/{query}", status_code=303)
+            error = "That is not a user id (people are found by id only)."
+        return self.render(
+            request, "people.html", 400 if error else 200, active="people", error=error
+        )
 
     async def person(self, request: Request) -> Response:
         user_id = request.path_params["user_id"]
@@ -184,7 +205,7 @@ class Console:
         event_id = request.query_params.get("event_id", "").strip()
         subject = request.query_params.get("subject", "").strip()
         result = await run_in_threadpool(self.data.trace, event_id, subject)
-        hops = _hops(result)
+        hops = pipeline_hops(result)
         done = bool(hops) and all(h["state"] in ("ok", "skipped") for h in hops)
         return self.render(
             request,
@@ -248,7 +269,7 @@ class Console:
         return RedirectResponse("/accounts", status_code=303)
 
 
-def _hops(result: dict[str, Any]) -> list[dict[str, Any]]:
+def pipeline_hops(result: dict[str, Any]) -> list[dict[str, Any]]:
     """The trace as a pipeline: each hop's name, state (ok, pending, skipped) and detail."""
     if result.get("ledger") is None:
         return []
@@ -325,7 +346,7 @@ def create_app(data: ConsoleData, *, vendor_dir: Path = VENDOR_DIR) -> Starlette
         Route("/accounts", console.accounts),
         Route("/accounts/{account_id}", console.account),
         Route("/accounts/{account_id}/state", console.account_state),
-        Route("/people", console.people),
+        Route("/people", console.people, methods=["GET", "POST"]),
         Route("/people/{user_id}", console.person),
         Route("/trace", console.trace),
         Route("/trace/hops", console.trace_hops),
