@@ -26,7 +26,7 @@ from chalicelib.settings import get_settings
 from operations import queues, redrive, trace
 from opsconsole.timemachine import AccountHistory, HistoryCache
 from projections import loyalty
-from projections.accounts import Account
+from projections.accounts import ACCOUNT_TYPES, Account
 from projections.envelope import decode_event
 from projections.event_types import (
     ACCOUNT_OPENED,
@@ -236,10 +236,11 @@ class ConsoleData:
     def applied(events: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
         """Per consumer (and the projector), the ids of ``events`` it has applied."""
         done: dict[str, set[str]] = {}
-        positions: dict[tuple[str, str], dict[str, dict[str, Any] | None]] = {}
+        positions: dict[tuple[str, bool], dict[str, dict[str, Any] | None]] = {}
         for event in events:
-            # One look-up per aggregate and consumer group, not per event.
-            key = (str(event["subject"]), str(event["type"]))
+            # One look-up per aggregate, not per event (the projector's row depends only
+            # on whether the aggregate is an account).
+            key = (str(event["subject"]), event["type"] in ACCOUNT_TYPES)
             if key not in positions:
                 positions[key] = subscribers.applied_positions(event)
             for name, position in positions[key].items():

@@ -39,7 +39,8 @@ if CHROMIUM is None:
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
-PAGES = ["accounts", "account", "person", "trace", "failures", "flow"]
+# The stack shares a loaded machine: a page's data may take seconds (never a timed assertion).
+expect.set_options(timeout=30_000)
 
 
 @pytest.fixture(scope="module")
@@ -364,7 +365,7 @@ def _settle(page: Page, name: str) -> None:
     if name == "trace":
         expect(page.locator("#hops")).to_have_attribute("data-done", "true", timeout=120_000)
     if name == "flow":
-        expect(page.locator("body")).to_have_attribute("data-flow-loaded", "true")
+        expect(page.locator("body")).to_have_attribute("data-flow-loaded", "true", timeout=90_000)
     if name in ("account", "person"):
         expect(page.locator(".chart canvas").first).to_be_visible()
 
