@@ -11,10 +11,15 @@ DDB_LOCAL_SHA512 := c63c43e7910157c900f5d318ae2f9af605e641259a9f34ce19fe0ed3039b
 DDB_LOCAL_TARBALL := $(DDB_LOCAL_PACKAGE)-$(DDB_LOCAL_VERSION).tgz
 DDB_LOCAL_DIR := .tools/dynamodb-local
 DDB_LOCAL_STAMP := $(DDB_LOCAL_DIR)/.installed-$(DDB_LOCAL_VERSION)
+# The operator console's browser assets (served by the console itself, no CDN) and
+# axe-core for its accessibility tests: npm packages, pinned.
+CONSOLE_NPM := htmx.org@2.0.11 uplot@1.6.32 axe-core@4.14.1
+CONSOLE_DIR := .tools/console
+CONSOLE_STAMP := $(CONSOLE_DIR)/.installed-$(subst @,-,$(subst $() ,_,$(CONSOLE_NPM)))
 
-.PHONY: install test test-fast lint demo rehearse openapi clean
+.PHONY: install test test-fast lint demo rehearse openapi clean console console-screenshots
 
-install: $(STAMP) $(DDB_LOCAL_STAMP)
+install: $(STAMP) $(DDB_LOCAL_STAMP) $(CONSOLE_STAMP)
 
 # setuptools ends every first editable install with an "Editable installation."
 # notice block (its informational warning, not a problem of this project).
@@ -23,7 +28,7 @@ QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
 $(STAMP): pyproject.toml chalice_app/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(QUIET_EDITABLE) $(BIN)/pip install --quiet -e ".[dev,bench]"
+	$(QUIET_EDITABLE) $(BIN)/pip install --quiet -e ".[dev,bench,console]"
 	touch $(STAMP)
 
 $(DDB_LOCAL_STAMP):
@@ -34,6 +39,11 @@ $(DDB_LOCAL_STAMP):
 	rm -f $(DDB_LOCAL_DIR)/$(DDB_LOCAL_TARBALL)
 	test -f $(DDB_LOCAL_DIR)/DynamoDBLocal.jar
 	touch $(DDB_LOCAL_STAMP)
+
+$(CONSOLE_STAMP):
+	rm -rf $(CONSOLE_DIR) && mkdir -p $(CONSOLE_DIR)
+	cd $(CONSOLE_DIR) && echo '{"private": true}' > package.json && npm install --silent --no-audit --no-fund --save-exact $(CONSOLE_NPM)
+	touch $(CONSOLE_STAMP)
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -50,6 +60,14 @@ openapi: install
 
 demo: install
 	$(BIN)/python scripts/demo.py
+
+# The operator console on a local stack with demo data; Ctrl-C stops both.
+console: install
+	$(BIN)/python scripts/console.py --demo
+
+# The README's console screenshots (docs/console/*.png), from the browser tests.
+console-screenshots: install
+	CONSOLE_SCREENSHOTS=docs/console $(BIN)/python -m pytest -q tests/e2e/test_console_e2e.py
 
 rehearse: install
 	$(BIN)/python scripts/deploy_rehearsal.py

@@ -26,14 +26,10 @@ from chalicelib.settings import get_settings
 from local_aws import stack_state
 from local_aws.stack_state import StackNotRunning
 from local_aws.tool_errors import explain
-from operations import queues, stream_failures, trace
+from operations import queues, redrive, trace
 from operations.environment import use_local_stack
-from operations.invokers import InProcessInvoker, LambdaInvoker
 
-APP_DIR = Path(__file__).resolve().parent.parent / "chalice_app"
 INDEX_STATES = {True: "indexed", False: "not indexed", None: "unknown"}
-
-Invoke = Callable[[str, dict[str, Any]], None]
 
 
 def _print_table(rows: list[list[str]]) -> None:
@@ -63,54 +59,21 @@ def cmd_dlq(args: argparse.Namespace) -> dict[str, Any]:
     return {"queues": [s.to_dict() for s in statuses], "total": sum(s.depth for s in statuses)}
 
 
-def _invoker(local: bool) -> Invoke:
-    if not local:
-        return LambdaInvoker(aws.client("lambda"))
-    import importlib
-
-    from local_aws.event_sources import LambdaContext
-
-    # The handlers run here, as the local stack's event sources run them.
-    if str(APP_DIR) not in sys.path:
-        sys.path.insert(0, str(APP_DIR))
-    app_module = importlib.import_module("app")
-    settings = get_settings()
-    return InProcessInvoker(
-        app_module, LambdaContext("ops-redrive", settings.region, "123456789012", 60)
-    )
-
-
 def cmd_redrive(args: argparse.Namespace) -> dict[str, Any]:
-    settings = get_settings()
-    queue = queues.find_queue(settings, args.queue)
-    sqs = aws.client("sqs")
-    if queue.kind == queues.STREAM_FAILURES:
-        url = sqs.get_queue_url(QueueName=queue.name)["QueueUrl"]
-        kinesis, ddb_streams = aws.client("kinesis"), aws.client("dynamodbstreams")
-        result: dict[str, Any] = stream_failures.redrive_stream_failures(
-            sqs,
-            url,
-            _invoker(args.aws_port is not None),
-            lambda batch: stream_failures.fetch_records(
-                batch, kinesis, ddb_streams, settings.region
-            ),
-        )
-        result["method"] = "reinvoke"
-    else:
-        result = queues.move_messages(sqs, queue)
-    result = {"queue": queue.name, "source": queue.source, **result}
+    result = redrive.redrive(args.queue, local=args.aws_port is not None)
+    queue = result["queue"]
     if not args.json:
-        if queue.kind == queues.STREAM_FAILURES:
+        if result.get("method") == "reinvoke":
             # Nothing goes back on the stream: the function that failed is invoked again
             # on the records it failed on, read back from the stream.
             print(
                 f"re-invoked {result['moved']} failed batch(es) ({result['records']} record(s) "
-                f"read back from {queue.source}) and removed them from {queue.name}"
+                f"read back from {result['source']}) and removed them from {queue}"
             )
         else:
-            print(f"moved {result['moved']} message(s) from {queue.name} back to {queue.source}")
+            print(f"moved {result['moved']} message(s) from {queue} back to {result['source']}")
         if result.get("failed"):
-            print(f"{result['failed']} failed again and stay in {queue.name}")
+            print(f"{result['failed']} failed again and stay in {queue}")
     return result
 
 

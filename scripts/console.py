@@ -1,0 +1,103 @@
+"""The operator console in the browser: time machine, person, trace, failures, flow.
+
+``python scripts/console.py [--aws-port P] [--port 8300] [--no-browser]``
+
+Like ``ops.py``: with ``--aws-port`` it works on the local stack serving AWS
+on that port; without it, on AWS with the stage's settings from the
+environment (NAME_PREFIX, AWS_REGION, ... as the Lambdas have them) and the
+operator's own AWS credentials. ``--demo`` (``make console``) starts a local
+stack, fills it with demo data, and stops it when the console stops (Ctrl-C).
+The console listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import webbrowser
+from pathlib import Path
+
+import uvicorn
+
+from local_aws import stack_state
+from local_aws.stack_process import running_local_stack
+from local_aws.stack_state import StackNotRunning
+from operations.environment import use_local_stack
+from opsconsole.data import ConsoleData
+from opsconsole.demo_data import seed
+from opsconsole.web import create_app
+
+HOST = "127.0.0.1"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--aws-port", type=int, help="AWS port of a running local stack (default: AWS)"
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=stack_state.DEFAULT_STATE_DIR,
+        help="where the local stack publishes its environment (`up --state-dir`)",
+    )
+    parser.add_argument("--port", type=int, default=8300, help="the console's port (8300)")
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    parser.add_argument(
+        "--demo", action="store_true", help="start a local stack with demo data and use it"
+    )
+    return parser
+
+
+def serve(data: ConsoleData, port: int, open_browser: bool) -> None:
+    """Serve the console on 127.0.0.1:``port`` until Ctrl-C (no access log: URLs hold ids)."""
+    url = f"http://{HOST}:{port}/"
+    print(f"Console ready at {url}", flush=True)
+    if open_browser:
+        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
+    uvicorn.run(create_app(data), host=HOST, port=port, access_log=False, log_level="warning")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="console-demo-") as workdir:
+        log = Path(workdir) / "stack.log"
+        print(f"starting a local stack (log: {log}) ...", flush=True)
+        with running_local_stack(log) as stack:
+            use_local_stack(stack.aws_port, stack.state_dir)
+            created = seed(stack)
+            print(
+                f"demo data: {len(created['users'])} people, accounts "
+                + ", ".join(created["accounts"]),
+                flush=True,
+            )
+            serve(ConsoleData(local=True), args.port, not args.no_browser)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.demo:
+        return _demo(args)
+    if args.aws_port is not None:
+        try:
+            use_local_stack(args.aws_port, args.state_dir)
+        except StackNotRunning as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    elif "NAME_PREFIX" not in os.environ:
+        # Against AWS the stage's settings must be explicit, never defaults.
+        print(
+            "set the stage's settings (NAME_PREFIX, AWS_REGION, ... as in "
+            "chalice_app/.chalice/config.json) or pass --aws-port of a local stack",
+            file=sys.stderr,
+        )
+        return 2
+    serve(ConsoleData(local=args.aws_port is not None), args.port, not args.no_browser)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
