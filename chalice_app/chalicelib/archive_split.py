@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from chalicelib.archive import ArchiveObject
+from chalicelib.archive import ArchiveObject, delivery_order
 from projections.archive_buckets import bucket_of
 from projections.replay import Chunk, Filtered
 
@@ -109,12 +109,16 @@ def split_archive(objects: Sequence[ArchiveObject], parts: int) -> list[ArchiveP
 def part_chunks(
     part: ArchivePart, source: ObjectSource, progress: Callable[[int], None] | None = None
 ) -> Iterator[Chunk]:
-    """The replay engine's input for ``part``: its buckets whole, the shared objects filtered."""
-    for obj in part.owned:
-        yield source.read(obj.key)
-        if progress is not None:
-            progress(obj.size)
-    for obj in part.shared:
-        yield Filtered(source.read(obj.key), part.owns, count_invalid=part.index == 0)
+    """The replay engine's input for ``part``: its buckets whole, the shared objects filtered.
+
+    In day order across both, so an aggregate's older (often unbucketed) events come first.
+    """
+    shared = set(part.shared)
+    for obj in sorted((*part.owned, *part.shared), key=delivery_order):
+        body = source.read(obj.key)
+        if obj in shared:
+            yield Filtered(body, part.owns, count_invalid=part.index == 0)
+        else:
+            yield body
         if progress is not None:
             progress(obj.size)

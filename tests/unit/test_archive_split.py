@@ -83,12 +83,13 @@ def test_part_chunks_read_owned_whole_and_shared_filtered_counting_invalid_once(
     progress: list[int] = []
     # WHEN the chunks of each part are listed
     chunks = [list(part_chunks(part, Source(), progress.append)) for part in parts]
-    # THEN owned bodies come as they are, the shared one filtered; only part 0 counts its junk
+    # THEN in day order: the older shared object filtered, then the owned body as it is;
+    # only part 0 counts the shared object's invalid lines
     for part, listed in zip(parts, chunks, strict=True):
-        assert listed[0] == part.owned[0].key.encode()
-        shared = listed[1]
+        shared, owned = listed
         assert isinstance(shared, Filtered) and shared.chunk == LEGACY.key.encode()
         assert shared.count_invalid is (part.index == 0)
+        assert owned == part.owned[0].key.encode()
     assert sum(progress) == 2 * (3 + 50)
 
 
