@@ -77,10 +77,10 @@ locals {
   archive = {
     bucket_suffix              = "archive"
     delivery_suffix            = "archive"
-    prefix                     = "events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
+    prefix                     = "events/buckets={count}/bucket=!{partitionKeyFromQuery:bucket}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
     error_prefix               = "errors/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
     buffering_interval_seconds = 60
-    buffering_size_mb          = 5
+    buffering_size_mb          = 64
   }
 
   # Kinesis -> search_transform (decrypts personal fields) -> OpenSearch. Only

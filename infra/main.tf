@@ -114,7 +114,8 @@ module "archive" {
   source_stream_arn          = module.event_log.stream_arn
   source_stream_kms_key_arn  = module.key_event_log.key_arn
   kms_key_arn                = module.key_archive.key_arn
-  prefix                     = local.archive.prefix
+  prefix                     = replace(local.archive.prefix, "{count}", tostring(var.archive_bucket_count))
+  bucket_count               = var.archive_bucket_count
   error_prefix               = local.archive.error_prefix
   buffering_interval_seconds = local.archive.buffering_interval_seconds
   buffering_size_mb          = local.archive.buffering_size_mb

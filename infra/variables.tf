@@ -82,6 +82,19 @@ variable "archive_transition_days" {
   }
 }
 
+variable "archive_bucket_count" {
+  description = "Hash buckets of the archive: Firehose writes each event under bucket=<hash of its subject mod this> (resources.ARCHIVE_DELIVERY.bucket_count is the default), so a replay folds buckets apart. Objects written under another count stay readable (replay filters them by subject)."
+  type        = number
+  default     = 64
+
+  validation {
+    # Firehose allows 500 active partitions per delivery stream; around midnight
+    # two days of every bucket are open.
+    condition     = var.archive_bucket_count >= 1 && var.archive_bucket_count <= 250 && floor(var.archive_bucket_count) == var.archive_bucket_count
+    error_message = "archive_bucket_count must be a whole number between 1 and 250."
+  }
+}
+
 variable "archive_glacier_days" {
   description = "Days after which archived events move to GLACIER (must be later than archive_transition_days)."
   type        = number

@@ -173,6 +173,15 @@ class AccountsReducer:
             row.extend((data.owner_id, data.currency, 0))
 
     @staticmethod
+    def partial() -> None:
+        """Nothing but the rows: a parallel replay's parts merge by their rows."""
+        return None
+
+    @staticmethod
+    def absorb(partial: None) -> None:
+        """Nothing to merge besides the rows."""
+
+    @staticmethod
     def positions(rows: Mapping[str, list[Any]]) -> dict[str, dict[str, int]]:
         """Per account: its own last version."""
         return {key: {key: row[0]} for key, row in rows.items() if len(row) == 4}

@@ -47,6 +47,7 @@ __all__ = [
     "LoyaltyPolicy",
     "LoyaltyProjection",
     "LoyaltyReducer",
+    "combined",
     "early_adopters",
     "evolve",
     "fold",
@@ -203,6 +204,22 @@ def fold(
     return state
 
 
+def combined(one: Loyalty, other: Loyalty) -> Loyalty:
+    """One user's state from two folds of disjoint aggregates (a parallel replay's parts).
+
+    Only the part holding the user aggregate has seen user events; the other
+    folded purchases only, all pending (no horizon yet). The fold is the same in
+    every order across aggregates, so those purchases are folded into the first.
+    """
+    if other.horizon is not None:
+        one, other = other, one
+    if other.horizon is not None or other.memberships or other.settled_points:
+        raise ProjectionError(f"user {one.user_id}'s events were folded in two parts")
+    for time, points in other.pending:
+        one = _purchased(one, time, points)
+    return one
+
+
 def early_adopters(states: Iterable[Loyalty], count: int) -> list[str]:
     """The first ``count`` registered users, by registration time then id."""
     registered = sorted((s.registered_at, s.user_id) for s in states if s.registered_at is not None)
@@ -244,6 +261,16 @@ class LoyaltyReducer:
 
     def finish(self, rows: Mapping[str, list[Any]]) -> dict[str, Loyalty]:
         return with_early_adopter_bonus(self.users, self.policy)
+
+    def partial(self) -> dict[str, Loyalty]:
+        """The users folded so far, before the bonus (a parallel replay's part)."""
+        return self.users
+
+    def absorb(self, partial: Mapping[str, Loyalty]) -> None:
+        """Merge another part's users: a user's purchases may be folded in another part."""
+        for user_id, state in partial.items():
+            mine = self.users.get(user_id)
+            self.users[user_id] = state if mine is None else combined(mine, state)
 
     @staticmethod
     def positions(rows: Mapping[str, list[Any]]) -> dict[str, dict[str, int]]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from projections.envelope import Event
+from projections.errors import ProjectionError
 from projections.replay import Projection, Row
 
 __all__ = ["FoldProjection", "FoldReducer", "ReadModelFold"]
@@ -75,6 +76,20 @@ class FoldReducer(Generic[S]):
 
     def finish(self, rows: Mapping[str, Row]) -> dict[str, S]:
         return self.states
+
+    def partial(self) -> dict[str, S]:
+        """The states folded so far (a parallel replay's part)."""
+        return self.states
+
+    def absorb(self, partial: Mapping[str, S]) -> None:
+        """Take another part's states; a key both parts folded cannot be merged."""
+        shared = self.states.keys() & partial.keys()
+        if shared:
+            raise ProjectionError(
+                f"keys folded from aggregates of two parts: {sorted(shared)[:3]} "
+                "(this fold's keys span aggregates; it needs its own merge)"
+            )
+        self.states.update(partial)
 
     @staticmethod
     def positions(rows: Mapping[str, Row]) -> dict[str, dict[str, int]]:

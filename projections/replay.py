@@ -27,7 +27,19 @@ from projections.envelope import Event, decode_event, decode_lines
 from projections.errors import InvalidLine
 from projections.timekeys import CANONICAL_LENGTH, time_key
 
-__all__ = ["Projection", "Reducer", "ReplayResult", "ReplayStats", "replay"]
+__all__ = [
+    "Chunk",
+    "Filtered",
+    "Projection",
+    "Reducer",
+    "ReplayPart",
+    "ReplayResult",
+    "ReplayStats",
+    "SplitReducer",
+    "merge_parts",
+    "replay",
+    "replay_part",
+]
 
 S = TypeVar("S")
 
@@ -50,6 +62,20 @@ class Reducer(Protocol[S]):
     def positions(self, rows: Mapping[str, Row]) -> dict[str, dict[str, int]]:
         """Per state key: the last applied version of each aggregate folded into it."""
         ...
+
+
+class SplitReducer(Reducer[S], Protocol[S]):
+    """A reducer whose work can be split by aggregate and merged (a parallel replay).
+
+    ``partial`` is what the reducer holds besides the rows (picklable; None if
+    nothing), after folding some aggregates; ``absorb`` merges the partial of
+    other aggregates into this reducer, so that ``finish`` over the union of
+    the rows gives what one reducer folding every aggregate would.
+    """
+
+    def partial(self) -> Any: ...
+
+    def absorb(self, partial: Any, /) -> None: ...
 
 
 class Projection(Protocol[S]):
@@ -92,8 +118,34 @@ class ReplayResult(Generic[S]):
     positions: dict[str, dict[str, int]]
 
 
+@dataclass(frozen=True)
+class Filtered:
+    """A chunk of which only the events of the aggregates ``keep`` accepts are folded.
+
+    Every part reads such a chunk; only the one with ``count_invalid`` counts
+    its invalid lines, so the parts' counts add up to one replay's.
+    """
+
+    chunk: bytes | str
+    keep: Callable[[str], bool]
+    count_invalid: bool = False
+
+
+Chunk = bytes | str | Filtered
+"""One input of the engine: an NDJSON buffer, or one to fold only in part."""
+
+
+@dataclass(frozen=True)
+class ReplayPart:
+    """One worker's fold of a disjoint set of aggregates, before ``finish``."""
+
+    partial: Any
+    rows: dict[str, Row]
+    stats: ReplayStats
+
+
 def replay(
-    chunks: Iterable[bytes | str],
+    chunks: Iterable[Chunk],
     projection: Projection[S],
     *,
     until: datetime | str | None = None,
@@ -106,8 +158,69 @@ def replay(
     in ``stats.invalid_lines`` when ``strict`` is false.
     """
     started = time.perf_counter()
-    stats = ReplayStats()
     reducer = projection.reducer()
+    rows, stats = _fold(chunks, reducer, until, strict)
+    return _finished(reducer, rows, stats, started)
+
+
+def replay_part(
+    chunks: Iterable[Chunk],
+    projection: Projection[S],
+    *,
+    until: datetime | str | None = None,
+    strict: bool = True,
+) -> ReplayPart:
+    """Fold ``chunks`` as ``replay`` does, but stop before ``finish``: one worker's part.
+
+    The chunks must hold whole aggregates no other part holds (an archive
+    bucket, or a Filtered chunk); ``merge_parts`` joins the parts.
+    """
+    started = time.perf_counter()
+    reducer = projection.reducer()
+    if not hasattr(reducer, "absorb"):
+        raise TypeError(f"projection {projection.name} cannot be replayed in parts")
+    rows, stats = _fold(chunks, reducer, until, strict)
+    stats.seconds = time.perf_counter() - started
+    return ReplayPart(reducer.partial(), rows, stats)  # type: ignore[attr-defined]
+
+
+def merge_parts(projection: Projection[S], parts: Iterable[ReplayPart]) -> ReplayResult[S]:
+    """The replay of every part's aggregates: rows united, partials absorbed, counts summed."""
+    started = time.perf_counter()
+    reducer = projection.reducer()
+    rows: dict[str, Row] = {}
+    stats = ReplayStats()
+    gaps: list[str] = []
+    for part in parts:
+        overlap = rows.keys() & part.rows.keys()
+        if overlap:
+            raise ValueError(f"aggregates in two parts: {sorted(overlap)[:3]}")
+        rows.update(part.rows)
+        reducer.absorb(part.partial)  # type: ignore[attr-defined]
+        for name in ("events_read", "applied", "duplicates_skipped", "after_until"):
+            setattr(stats, name, getattr(stats, name) + getattr(part.stats, name))
+        stats.invalid_lines += part.stats.invalid_lines
+        stats.unresolved_gaps += part.stats.unresolved_gaps
+        gaps.extend(part.stats.gap_aggregates)
+    result = _finished(reducer, rows, stats, started)
+    result.stats.gap_aggregates = sorted(gaps)
+    return result
+
+
+def _finished(
+    reducer: Reducer[S], rows: dict[str, Row], stats: ReplayStats, started: float
+) -> ReplayResult[S]:
+    states = reducer.finish(rows)
+    stats.aggregates = len(states)
+    stats.seconds = time.perf_counter() - started
+    return ReplayResult(states=states, stats=stats, positions=reducer.positions(rows))
+
+
+def _fold(
+    chunks: Iterable[Chunk], reducer: Reducer[Any], until: datetime | str | None, strict: bool
+) -> tuple[dict[str, Row], ReplayStats]:
+    """Apply every event of ``chunks`` to ``reducer``; the rows and the counts."""
+    stats = ReplayStats()
     apply = reducer.apply
     rows: dict[str, Row] = {}
     row_of = rows.get
@@ -153,7 +266,6 @@ def replay(
                 else:
                     waiting[version] = event
 
-    states = reducer.finish(rows)
     stats.events_read = read
     stats.duplicates_skipped = duplicates
     stats.after_until = late
@@ -161,20 +273,27 @@ def replay(
     # Every event read was applied, skipped as a duplicate, cut by `until`, or is still waiting.
     stats.applied = read - duplicates - late - stats.unresolved_gaps
     stats.gap_aggregates = sorted(pending)
-    stats.aggregates = len(states)
-    stats.seconds = time.perf_counter() - started
-    return ReplayResult(states=states, stats=stats, positions=reducer.positions(rows))
+    return rows, stats
 
 
-def _decoded(
-    chunks: Iterable[bytes | str], strict: bool, stats: ReplayStats
-) -> Iterator[list[Event]]:
+def _decoded(chunks: Iterable[Chunk], strict: bool, stats: ReplayStats) -> Iterator[list[Event]]:
     """Each chunk's events; a chunk that fails as a whole is retried line by line."""
     for chunk in chunks:
-        try:
-            yield decode_lines(chunk)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            yield _decode_each(chunk, strict, stats)
+        if isinstance(chunk, Filtered):
+            keep = chunk.keep
+            events = _decoded_one(
+                chunk.chunk, strict, stats if chunk.count_invalid else ReplayStats()
+            )
+            yield [event for event in events if keep(event.subject)]
+        else:
+            yield _decoded_one(chunk, strict, stats)
+
+
+def _decoded_one(chunk: bytes | str, strict: bool, stats: ReplayStats) -> list[Event]:
+    try:
+        return decode_lines(chunk)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return _decode_each(chunk, strict, stats)
 
 
 def _decode_each(chunk: bytes | str, strict: bool, stats: ReplayStats) -> list[Event]:

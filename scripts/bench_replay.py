@@ -1,9 +1,11 @@
 """Benchmark: replaying a synthetic archive versus merely parsing it.
 
 Writes a synthetic archive (NDJSON objects in the Firehose layout
-``events/year=YYYY/month=MM/day=DD/``) into a temporary directory, then in
-the same run measures (a) ``orjson.loads`` of every line, (b) a full
-replay into the account projection and (c) the same events in a peer,
+``events/buckets=64/bucket=NN/year=YYYY/month=MM/day=DD/``) into a temporary
+directory, then in the same run measures (a) ``orjson.loads`` of every line,
+(b) a full replay into the account projection, with ``--workers N`` (d) the
+same replay split into N processes by bucket and merged (scripts/replay_parts.py),
+next to (e) the bare parse in N processes, and (c) the same events in a peer,
 pyeventsourcing (bench_peer.py): reconstructing every account aggregate and
 running a balances projection. The last line of output is JSON:
 ``{"events","parse_events_per_s","replay_events_per_s","ratio_to_parse",
@@ -11,12 +13,19 @@ running a balances projection. The last line of output is JSON:
 "peer_events_per_s","ratio_to_peer"}``; ``peer_events_per_s`` is the faster
 of the peer's two passes and ``ratio_to_peer`` is ours / that, both counting
 distinct events (ours would gain from the re-sent ones it skips).
+With ``--workers N`` it adds ``"workers","replay_workers_events_per_s",
+"ratio_workers_to_one"`` (N processes / one), ``"parse_workers_events_per_s"``
+(the bare parse in N processes: what the machine allows right now),
+``"workers_ratio_to_parse"`` (N-process replay / N-process parse) and
+``"load_average"`` (1 min, at the start: the machine is shared).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
+import os
 import random
 import sys
 import tempfile
@@ -32,12 +41,17 @@ from uuid import UUID
 import bench_peer
 import orjson
 from eventsourcing.application import Application
+from replay_parts import replay_in_parts
 
+from chalicelib.archive import ArchiveObject
+from chalicelib.archive_split import ArchivePart, split_archive
 from chalicelib.events import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
 from projections.accounts import ACCOUNTS
+from projections.archive_buckets import bucket_label, bucket_of
 from projections.replay import replay
 
-EVENTS_PER_OBJECT = 10_000  # about 4 MB, near Firehose's 5 MB buffer
+EVENTS_PER_OBJECT = 10_000  # about 4 MB
+BUCKETS = 64  # resources.ARCHIVE_DELIVERY.bucket_count
 EVENTS_PER_DAY = 100_000
 DUPLICATE_RATE = 0.005  # at-least-once delivery re-sends a few records
 
@@ -94,30 +108,92 @@ def synthetic_events(count: int, accounts: int, seed: int) -> Iterator[bytes]:
 
 
 def write_archive(root: Path, count: int, accounts: int, seed: int) -> list[Path]:
-    """Write the synthetic archive under ``root``; the object paths in delivery order."""
+    """Write the synthetic archive under ``root`` (bucketed); the object paths in key order."""
     rng = random.Random(seed + 1)
     paths: list[Path] = []
-    batch: list[bytes] = []
+    batches: dict[int, list[bytes]] = {}
     day = datetime(2026, 1, 1, tzinfo=UTC)
 
-    def flush(n: int) -> None:
+    def flush(bucket: int, n: int) -> None:
         when = day + timedelta(days=n // EVENTS_PER_DAY)
-        folder = root / f"events/year={when:%Y}/month={when:%m}/day={when:%d}"
+        label = bucket_label(bucket, BUCKETS)
+        folder = root / (
+            f"events/buckets={BUCKETS}/bucket={label}/year={when:%Y}/month={when:%m}/day={when:%d}"
+        )
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"evp-archive-1-{when:%Y-%m-%d-%H-%M-%S}-{len(paths):06d}"
-        path.write_bytes(b"\n".join(batch) + b"\n")
+        path.write_bytes(b"\n".join(batches[bucket]) + b"\n")
         paths.append(path)
-        batch.clear()
+        batches[bucket] = []
 
+    subject_bucket: dict[bytes, int] = {}
     for n, line in enumerate(synthetic_events(count, accounts, seed)):
+        subject = orjson.loads(line)["subject"]
+        bucket = subject_bucket.setdefault(subject, bucket_of(subject, BUCKETS))
+        batch = batches.setdefault(bucket, [])
         batch.append(line)
         if rng.random() < DUPLICATE_RATE:
             batch.append(line)
-        if len(batch) >= EVENTS_PER_OBJECT:
-            flush(n)
-    if batch:
-        flush(count - 1)
-    return paths
+        if len(batch) >= EVENTS_PER_OBJECT // 4:
+            flush(bucket, n)
+    for bucket, batch in list(batches.items()):
+        if batch:
+            flush(bucket, count - 1)
+    return sorted(paths)
+
+
+class FolderSource:
+    """Archive objects read from a folder (keys relative to it)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def read(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+
+def measure_workers(
+    root: Path, paths: Sequence[Path], workers: int
+) -> tuple[int, float, list[ArchivePart]]:
+    """(d) The replay split by bucket into ``workers`` processes, merged."""
+    objects = [ArchiveObject(str(p.relative_to(root)), p.stat().st_size) for p in paths]
+    parts = split_archive(objects, workers)
+    source = FolderSource(root)
+    started = time.perf_counter()
+    result, _ = replay_in_parts(parts, lambda: source, ACCOUNTS)
+    elapsed = time.perf_counter() - started
+    if result.stats.unresolved_gaps:
+        raise SystemExit(f"replay left {result.stats.unresolved_gaps} events unapplied")
+    return result.stats.events_read, elapsed, parts
+
+
+def _parse_part(root: Path, keys: list[str], out: Any) -> None:
+    loads = orjson.loads
+    count = 0
+    for key in keys:
+        for line in (root / key).read_bytes().splitlines():
+            if line:
+                loads(line)
+                count += 1
+    out.put(count)
+
+
+def measure_parse_workers(root: Path, parts: Sequence[ArchivePart]) -> tuple[int, float]:
+    """(e) The bare parse of the same parts, in as many processes."""
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    started = time.perf_counter()
+    processes = [
+        context.Process(target=_parse_part, args=(root, [o.key for o in part.owned], out))
+        for part in parts
+    ]
+    for process in processes:
+        process.start()
+    count = sum(out.get() for _ in processes)
+    elapsed = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    return count, elapsed
 
 
 def archive_objects(paths: Sequence[Path]) -> Iterator[bytes]:
@@ -190,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="best of N for each measurement")
     parser.add_argument("--dir", type=Path, help="write the archive here instead of a temp dir")
     parser.add_argument("--no-peer", action="store_true", help="skip the pyeventsourcing peer")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="also replay in N processes, split by bucket"
+    )
     args = parser.parse_args(argv)
     if args.events < args.accounts:
         parser.error("--events must be at least --accounts")
@@ -208,16 +287,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in paths:
             path.read_bytes()
         gc.collect()
-        parse_best = replay_best = float("inf")
+        load_average = os.getloadavg()[0]
+        parse_best = replay_best = workers_best = parse_workers_best = float("inf")
         lines = events = aggregates = 0
         for _ in range(max(1, args.rounds)):
             lines, seconds = measure_parse(paths)
             parse_best = min(parse_best, seconds)
             events, seconds, aggregates = measure_replay(paths)
             replay_best = min(replay_best, seconds)
+            # Side by side in each round: the same replay and parse in N processes.
+            if args.workers > 1:
+                split_events, seconds, parts = measure_workers(root, paths, args.workers)
+                if split_events != events:
+                    raise SystemExit(f"{args.workers} workers read {split_events}, one {events}")
+                workers_best = min(workers_best, seconds)
+                _, seconds = measure_parse_workers(root, parts)
+                parse_workers_best = min(parse_workers_best, seconds)
         print(
             f"parse: {lines} lines in {parse_best:.2f}s; replay: {events} lines "
-            f"into {aggregates} accounts in {replay_best:.2f}s",
+            f"into {aggregates} accounts in {replay_best:.2f}s"
+            + (
+                f"; {args.workers} workers: {workers_best:.2f}s "
+                f"(their bare parse {parse_workers_best:.2f}s)"
+                if args.workers > 1
+                else ""
+            )
+            + f"; load average {load_average:.2f}",
             file=sys.stderr,
         )
         # The peer goes last: its million stored events in memory slow any
@@ -232,6 +327,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         peer = peer_figures(peer_runs, replay_best) if peer_runs else {}
     parse_rate = lines / parse_best
     replay_rate = events / replay_best
+    split: dict[str, Any] = {}
+    if args.workers > 1:
+        workers_rate = events / workers_best
+        parse_workers_rate = lines / parse_workers_best
+        split = {
+            "workers": args.workers,
+            "replay_workers_events_per_s": round(workers_rate),
+            "parse_workers_events_per_s": round(parse_workers_rate),
+            "workers_ratio_to_parse": round(workers_rate / parse_workers_rate, 3),
+            "load_average": round(load_average, 2),
+            "ratio_workers_to_one": round(workers_rate / replay_rate, 3),
+        }
     print(
         orjson.dumps(
             {
@@ -240,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "replay_events_per_s": round(replay_rate),
                 "ratio_to_parse": round(replay_rate / parse_rate, 3),
                 **peer,
+                **split,
             }
         ).decode()
     )

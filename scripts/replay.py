@@ -2,7 +2,7 @@
 
     python scripts/replay.py --projection {<declared read model>,search}
         [--source archive|ledger|all] [--until ISO] [--table NAME] [--aws-port PORT]
-        [--new-generation | --drop-previous]
+        [--new-generation | --drop-previous] [--workers N]
 
 The read models are those declared in resources.READ_MODELS (accounts,
 loyalty, statements, ...).
@@ -20,6 +20,11 @@ them); without, against whatever the environment's AWS settings say.
 generation that the live projector also keeps, caught up from the ledger,
 then switched to at once (chalicelib.read_model_rebuild); the replaced
 generation stays until ``--drop-previous`` deletes it.
+
+``--workers N`` folds the archive in N processes, each a disjoint set of the
+archive's hash buckets (objects of the earlier, unbucketed layout are read by
+every worker and filtered by subject), and merges their parts: the same
+result as one process (scripts/replay_parts.py).
 """
 
 from __future__ import annotations
@@ -36,10 +41,12 @@ from typing import Any
 import boto3
 import orjson
 from botocore.exceptions import NoCredentialsError
+from replay_parts import replay_in_parts
 from tqdm import tqdm
 
 from chalicelib import resources
 from chalicelib.archive import ArchiveReader
+from chalicelib.archive_split import split_archive
 from chalicelib.ledger import EventLedger
 from chalicelib.read_model_catalog import read_model
 from chalicelib.read_model_generations import GenerationStore
@@ -52,7 +59,7 @@ from chalicelib.settings import get_settings
 from local_aws import stack_state
 from local_aws.stack_state import DEFAULT_STATE_DIR, StackNotRunning
 from local_aws.tool_errors import one_line_errors
-from projections.replay import replay
+from projections.replay import ReplayResult, replay
 from projections.timekeys import time_key
 
 LEDGER_CHUNK = 1000  # ledger events joined into one NDJSON chunk
@@ -181,6 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="delete the generations a rebuild replaced (no replay)",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="fold the archive's buckets in this many processes (--source archive)",
+    )
+    parser.add_argument(
         "--aws-port",
         type=int,
         help="replay against the local stack on this AWS port (default: the environment's AWS)",
@@ -189,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="the local stack's state folder"
     )
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.workers > 1 and (args.source != "archive" or args.new_generation):
+        parser.error("--workers splits the archive: --source archive, without --new-generation")
     if args.aws_port is not None:
         try:
             stack_state.use(args.aws_port, args.state_dir)
@@ -246,6 +263,8 @@ def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser, until: st
                 ReadModelStore(live_table), generations, model, chunks, history
             )
             result = rebuilt.result
+        elif args.workers > 1:
+            result = _replay_workers(args.workers, settings, model.fold.projection, until, bar)
         else:
             # The archive holds whatever reached the stream, poison records included:
             # those lines are counted and skipped, as the stream consumers skipped them.
@@ -272,6 +291,7 @@ def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser, until: st
     summary = {
         "projection": args.projection,
         "source": args.source,
+        "workers": args.workers,
         "until": until,
         "table": None if args.dry_run else table_name,
         "events_read": stats.events_read,
@@ -290,6 +310,24 @@ def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser, until: st
     }
     print(orjson.dumps(summary).decode())
     return 0
+
+
+def _replay_workers(
+    workers: int, settings: Any, projection: Any, until: str | None, bar: tqdm
+) -> ReplayResult[Any]:
+    """Fold the archive in ``workers`` processes, one part of its buckets each."""
+
+    def open_reader() -> ArchiveReader:
+        # In the worker process: its own session and connections.
+        client = boto3.session.Session(region_name=settings.region).client("s3")
+        return ArchiveReader(client, settings.archive_bucket)
+
+    parts = split_archive(open_reader().objects(), workers)
+    bar.reset(total=sum(part.size for part in parts))
+    result, _ = replay_in_parts(
+        parts, open_reader, projection, until=until, strict=False, progress=bar.update
+    )
+    return result
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Reading the S3 event archive Firehose writes.
 
-Objects live under ``events/year=YYYY/month=MM/day=DD/``; each holds
+Objects live under ``events/buckets=N/bucket=BB/year=YYYY/month=MM/day=DD/``
+(a hash bucket of the subject, see chalicelib.archive_split), or under
+``events/year=YYYY/month=MM/day=DD/`` when written before buckets; each holds
 newline-delimited CloudEvent JSON (gzip when Firehose compresses). Objects
 can repeat events: delivery is at least once, so readers must deduplicate
 (the replay engine does, by subject and version).
@@ -9,20 +11,29 @@ can repeat events: delivery is at least once, so readers must deduplicate
 from __future__ import annotations
 
 import gzip
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ARCHIVE_PREFIX", "ArchiveObject", "ArchiveReader"]
+__all__ = ["ARCHIVE_PREFIX", "ArchiveObject", "ArchiveReader", "delivery_order"]
 
 ARCHIVE_PREFIX = "events/"
 _GZIP_MAGIC = b"\x1f\x8b"
+_DAY = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})/")
 
 
 @dataclass(frozen=True)
 class ArchiveObject:
     key: str
     size: int
+
+
+def delivery_order(obj: ArchiveObject) -> tuple[str, str]:
+    """Sort key: the object's day, then its key (so an aggregate's older events come first,
+    whichever layout or bucket holds them, and the engine rarely has to wait for a gap)."""
+    found = _DAY.search(obj.key)
+    return ("".join(found.groups()) if found else "", obj.key)
 
 
 class ArchiveReader:
@@ -34,12 +45,12 @@ class ArchiveReader:
         self.prefix = prefix
 
     def objects(self) -> list[ArchiveObject]:
-        """Every archive object, in key (so date, then delivery) order."""
+        """Every archive object, in day order, then key (bucket, then delivery) order."""
         found: list[ArchiveObject] = []
         paginator = self._s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
             found.extend(ArchiveObject(o["Key"], int(o["Size"])) for o in page.get("Contents", []))
-        return sorted(found, key=lambda o: o.key)
+        return sorted(found, key=delivery_order)
 
     def read(self, key: str) -> bytes:
         """One object's NDJSON bytes (gunzipped if needed)."""

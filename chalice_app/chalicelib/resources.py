@@ -191,10 +191,18 @@ class ArchiveSpec:
     bucket_env_var: str
     bucket_suffix: str
     delivery_suffix: str
+    # ``{count}`` is the bucket count (Terraform's var.archive_bucket_count); the
+    # bucket itself comes from Firehose's metadata extraction (dynamic partitioning).
     prefix: str
     error_prefix: str
     buffering_interval_seconds: int
     buffering_size_mb: int
+    # The default of var.archive_bucket_count, which the local stack uses too.
+    bucket_count: int
+
+    def prefix_for(self, count: int) -> str:
+        """The object key prefix (Firehose expressions left in) for ``count`` buckets."""
+        return self.prefix.replace("{count}", str(count))
 
 
 @dataclass(frozen=True)
@@ -529,10 +537,14 @@ ARCHIVE_DELIVERY = ArchiveSpec(
     bucket_env_var="ARCHIVE_BUCKET",
     bucket_suffix="archive",
     delivery_suffix="archive",
-    prefix="events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",
+    # Bucketed by a hash of the subject (projections.archive_buckets), so one bucket
+    # holds whole aggregates; objects of the earlier layout (events/year=...) stay readable.
+    prefix="events/buckets={count}/bucket=!{partitionKeyFromQuery:bucket}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",
     error_prefix="errors/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",
     buffering_interval_seconds=60,
-    buffering_size_mb=5,
+    # Firehose's minimum buffer with dynamic partitioning (it buffers per bucket).
+    buffering_size_mb=64,
+    bucket_count=64,
 )
 
 # Kinesis -> search_transform (decrypts) -> OpenSearch. Separate from the

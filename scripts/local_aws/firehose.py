@@ -9,7 +9,12 @@ Firehose's key layout::
 
     <prefix, !{timestamp:...} evaluated><delivery name>-1-<yyyy-MM-dd-HH-mm-ss>-<uuid4>
 
-Timestamps are the UTC arrival time of the oldest record in the object.
+Timestamps are the UTC arrival time of the oldest record in the object. A
+prefix with ``!{partitionKeyFromQuery:bucket}`` is dynamically partitioned as
+the archive delivery stream is: each flushed buffer becomes one object per
+bucket (projections.archive_buckets, the hash Firehose's JQ query computes),
+and a record that is not JSON goes under the error prefix
+(``processing-failed``), as Firehose's metadata extraction sends it there.
 Extra sinks (e.g. a search index) receive the record bytes of every flushed
 buffer. Checkpoints only advance once the object is written (at least once).
 """
@@ -30,10 +35,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import orjson
 from botocore.exceptions import ClientError
 
 from chalicelib.resources import ARCHIVE_DELIVERY
 from local_aws.event_sources import CheckpointStore, ClientFactory, make_client_factory
+from projections.archive_buckets import bucket_label, bucket_of
 
 __all__ = ["FirehoseEmulator", "FirehoseStats", "Sink", "render_prefix"]
 
@@ -46,6 +53,9 @@ _MAX_DRAIN_ROUNDS = 1000
 _JAVA_TO_STRFTIME = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
 _TIMESTAMP_NS = re.compile(r"!\{timestamp:([^}]*)\}")
 _RANDOM_NS = "!{firehose:random-string}"
+_BUCKET_NS = "!{partitionKeyFromQuery:bucket}"
+_ERROR_TYPE_NS = "!{firehose:error-output-type}"
+_PROCESSING_FAILED = "processing-failed"
 
 
 def _java_format(pattern: str, when: datetime) -> str:
@@ -55,12 +65,17 @@ def _java_format(pattern: str, when: datetime) -> str:
     return when.strftime(out)
 
 
-def render_prefix(prefix: str, when: datetime) -> str:
+def render_prefix(prefix: str, when: datetime, bucket: str | None = None) -> str:
     """Evaluate Firehose's ``!{timestamp:...}`` namespaces in ``prefix`` at ``when`` (UTC).
 
     Like Firehose, a prefix without a timestamp namespace gets ``yyyy/MM/dd/HH/`` appended.
+    ``bucket`` fills ``!{partitionKeyFromQuery:bucket}``.
     """
     when = when.astimezone(UTC)
+    if bucket is not None:
+        prefix = prefix.replace(_BUCKET_NS, bucket)
+    elif _BUCKET_NS in prefix:
+        raise ValueError(f"{prefix!r} needs a bucket")
     if "!{timestamp:" not in prefix:
         prefix = prefix + "!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/!{timestamp:HH}/"
     rendered = _TIMESTAMP_NS.sub(lambda m: _java_format(m.group(1), when), prefix)
@@ -102,7 +117,9 @@ class FirehoseEmulator:
         session: boto3.session.Session | None = None,
         *,
         client_factory: ClientFactory | None = None,
-        prefix: str = ARCHIVE_DELIVERY.prefix,
+        prefix: str | None = None,
+        error_prefix: str = ARCHIVE_DELIVERY.error_prefix,
+        bucket_count: int = ARCHIVE_DELIVERY.bucket_count,
         buffering_interval_seconds: float = ARCHIVE_DELIVERY.buffering_interval_seconds,
         buffering_size_mb: float = ARCHIVE_DELIVERY.buffering_size_mb,
         sinks: Iterable[Sink] = (),
@@ -112,7 +129,9 @@ class FirehoseEmulator:
         self.stream_name = stream_name
         self.bucket = bucket
         self.delivery_name = delivery_name
-        self.prefix = prefix
+        self.prefix = ARCHIVE_DELIVERY.prefix_for(bucket_count) if prefix is None else prefix
+        self.error_prefix = error_prefix
+        self.bucket_count = bucket_count
         self.buffering_interval_seconds = float(buffering_interval_seconds)
         self.buffering_size_bytes = int(buffering_size_mb * 1024 * 1024)
         self.poll_interval_seconds = poll_interval_seconds
@@ -286,17 +305,37 @@ class FirehoseEmulator:
             self._flush()
 
     def _flush(self) -> str | None:
+        """Write the buffer (one object per bucket when partitioned); the last key or None."""
         if not self._buffer:
             return None
         when = self._oldest_arrival or datetime.now(UTC)
-        key = (
-            f"{render_prefix(self.prefix, when)}{self.delivery_name}-1-"
-            f"{when:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}"
-        )
-        body = b"".join(self._buffer)
+        suffix = f"{self.delivery_name}-1-{when:%Y-%m-%d-%H-%M-%S}-"
+        objects: list[tuple[str, list[bytes]]] = []
+        if _BUCKET_NS in self.prefix:
+            partitions = self._partitioned(self._buffer)
+            for bucket, records_of in sorted(partitions.items(), key=lambda i: i[0] or ""):
+                if bucket is None:
+                    prefix = render_prefix(
+                        self.error_prefix.replace(_ERROR_TYPE_NS, _PROCESSING_FAILED), when
+                    )
+                else:
+                    prefix = render_prefix(self.prefix, when, bucket)
+                objects.append((f"{prefix}{suffix}{uuid.uuid4()}", records_of))
+        else:
+            objects.append(
+                (f"{render_prefix(self.prefix, when)}{suffix}{uuid.uuid4()}", self._buffer)
+            )
+        written = 0
+        key = ""
         try:
-            self._client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
+            for key, records_of in objects:
+                body = b"".join(records_of)
+                self._client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
+                written += len(body)
+                self.keys_written.append(key)
         except ClientError as exc:
+            # Objects already written are written again with the retry: duplicates, which
+            # every reader skips by version (Firehose delivers at least once too).
             self._stats.put_errors += 1
             logger.warning(
                 "firehose %s: writing s3://%s/%s failed: %r",
@@ -311,13 +350,13 @@ class FirehoseEmulator:
         self._oldest_arrival = None
         for shard_id, seq in pending.items():
             self._checkpoints.set(f"{self._namespace}|{shard_id}", seq)
-        self._stats.objects_written += 1
-        self._stats.bytes_written += len(body)
-        self.keys_written.append(key)
+        self._stats.objects_written += len(objects)
+        self._stats.bytes_written += written
         logger.info(
-            "firehose %s: wrote %d record(s) to s3://%s/%s",
+            "firehose %s: wrote %d record(s) to %d object(s) in s3://%s/, last %s",
             self.delivery_name,
             len(records),
+            len(objects),
             self.bucket,
             key,
         )
@@ -328,3 +367,23 @@ class FirehoseEmulator:
                 self._stats.sink_errors += 1
                 logger.warning("firehose %s: sink %r failed: %r", self.delivery_name, sink, exc)
         return key
+
+    def _partitioned(self, records: list[bytes]) -> dict[str | None, list[bytes]]:
+        """Records by bucket label, as the metadata extraction query gives it (None: not JSON)."""
+        out: dict[str | None, list[bytes]] = {}
+        for record in records:
+            try:
+                document = orjson.loads(record)
+            except orjson.JSONDecodeError:
+                out.setdefault(None, []).append(record)
+                continue
+            if not isinstance(document, dict):
+                # JQ cannot index a number, string or array with .subject: extraction fails.
+                out.setdefault(None, []).append(record)
+                continue
+            subject = document.get("subject")
+            # JQ's `.subject // ""`: a missing, null or false subject hashes as "".
+            text = subject if isinstance(subject, str) else ""
+            label = bucket_label(bucket_of(text, self.bucket_count), self.bucket_count)
+            out.setdefault(label, []).append(record)
+        return out

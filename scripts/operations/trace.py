@@ -4,7 +4,8 @@ The ledger is scanned for the id (an operator's look-up, not a hot path: the
 ledger's key is the aggregate, not the event id). The stream record is found
 on the shard its partition key hashes to, read from the event's time on;
 the archive object under the event's day (and the next, for deliveries
-around midnight); the index document by subject; and each consumer's and
+around midnight), in its subject's bucket of every bucket count the archive
+holds and in the earlier unbucketed layout; the index document by subject; and each consumer's and
 the projector's applied version for the aggregate.
 """
 
@@ -19,10 +20,12 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 
 from chalicelib import resources
-from chalicelib.archive import ArchiveReader
+from chalicelib.archive import ARCHIVE_PREFIX, ArchiveReader
+from chalicelib.archive_split import bucket_of_key
 from chalicelib.roots import search, subscribers
 from chalicelib.search import parse_search_query
 from operations.subscriptions import receives
+from projections.archive_buckets import bucket_label, bucket_of
 
 __all__ = ["find_ledger_entry", "trace"]
 
@@ -89,15 +92,30 @@ def _iso(arrived: Any) -> str:
     return arrived.isoformat() if isinstance(arrived, datetime) else str(arrived)
 
 
-def _days(event_time: str) -> Iterator[str]:
-    day = datetime.fromisoformat(event_time.replace("Z", "+00:00"))
+def _bucket_counts(s3: Any, bucket: str) -> list[int]:
+    """The bucket counts the archive was written under (``events/buckets=N/``)."""
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=ARCHIVE_PREFIX, Delimiter="/")
+    counts = []
+    for common in listed.get("CommonPrefixes", []):
+        if (found := bucket_of_key(f"{common['Prefix']}bucket=0/")) is not None:
+            counts.append(found[0])
+    return sorted(counts)
+
+
+def _days(event: Mapping[str, Any], counts: list[int]) -> Iterator[str]:
+    day = datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
+    subject = str(event.get("subject") or "")
     for when in (day, day + timedelta(days=1)):
-        yield f"events/year={when:%Y}/month={when:%m}/day={when:%d}/"
+        dated = f"year={when:%Y}/month={when:%m}/day={when:%d}/"
+        for count in counts:
+            label = bucket_label(bucket_of(subject, count), count)
+            yield f"{ARCHIVE_PREFIX}buckets={count}/bucket={label}/{dated}"
+        yield f"{ARCHIVE_PREFIX}{dated}"
 
 
 def _archive_location(s3: Any, bucket: str, event: Mapping[str, Any]) -> str | None:
     needle = str(event["id"]).encode()
-    for prefix in _days(str(event["time"])):
+    for prefix in _days(event, _bucket_counts(s3, bucket)):
         reader = ArchiveReader(s3, bucket, prefix)
         for obj in reader.objects():
             for line in reader.read(obj.key).splitlines():

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import requests
 
+from chalicelib.resources import ARCHIVE_DELIVERY
 from local_aws.stack_process import LocalStackProcess, wait_for
+from projections.archive_buckets import bucket_label, bucket_of
 from tests.e2e.conftest import AuthHeaders
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -89,7 +91,7 @@ def test_archive_holds_every_event_once_per_line(
     account_id = _open_account(owner, local_stack, "20")
     _post(owner, local_stack, f"/accounts/{account_id}/withdrawals", {"amount": "5.25"})
 
-    # THEN Firehose's archive soon holds all three events as NDJSON, date-partitioned
+    # THEN Firehose's archive soon holds all three events as NDJSON, by subject bucket and date
     def archived() -> list[dict[str, Any]]:
         mine = [e for e in _archived_events(local_stack) if e["subject"] == account_id]
         return mine if len(mine) >= 3 else []
@@ -102,7 +104,13 @@ def test_archive_holds_every_event_once_per_line(
             Bucket=local_stack.name("archive"), Prefix="events/"
         )["Contents"]
     ]
-    assert all(k.startswith("events/year=") and "/month=" in k and "/day=" in k for k in keys)
+    count = ARCHIVE_DELIVERY.bucket_count
+    label = bucket_label(bucket_of(account_id, count), count)
+    assert all(
+        k.startswith(f"events/buckets={count}/bucket=") and "/year=" in k and "/day=" in k
+        for k in keys
+    )
+    assert any(k.startswith(f"events/buckets={count}/bucket={label}/") for k in keys)
 
 
 def _read_model(stack: LocalStackProcess, table: str, account_id: str) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ import boto3
 
 from chalicelib import aws, resources
 from chalicelib.search.sqlite import SqliteSearchIndex
+from local_aws.firehose import FirehoseEmulator
 from operations import trace
 from tests.handler.helpers import post_json, table_items, user_body
 from tests.handler.test_event_pipeline import _ledger_stream_event, _stream_data
@@ -84,3 +85,28 @@ def test_trace_tells_consumers_the_filter_keeps_away_from_pending_ones(
     # AND the stream record's arrival is an ISO 8601 time
     arrived = datetime.fromisoformat(found["stream"]["arrived"])
     assert arrived.tzinfo is not None
+
+
+def test_trace_finds_the_event_in_its_subjects_bucket_and_in_the_unbucketed_layout(
+    client: Any, aws_env: dict[str, str], sqlite_search_index: SqliteSearchIndex
+) -> None:
+    # GIVEN a registration relayed to the stream, and the local Firehose delivering it
+    post_json(client, "/users", user_body(loyalty=False))
+    (item,) = table_items(aws_env["LEDGER_TABLE"])
+    client.lambda_.invoke("ledger_relay", _ledger_stream_event(aws_env))
+    bucket = aws_env["ARCHIVE_BUCKET"]
+    with FirehoseEmulator(aws_env["EVENT_STREAM"], bucket, "evp-archive", boto3.Session()) as hose:
+        key = hose.flush_now()
+    # WHEN tracing its event
+    found = _trace(aws_env, item["event_id"])
+    # THEN it is found in the object of its subject's bucket
+    assert key is not None and key.startswith("events/buckets=64/bucket=")
+    assert found["archive"] == key
+    # AND once only an unbucketed copy of the day remains, it is found there
+    s3 = boto3.client("s3")
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    day = datetime.fromisoformat(json.loads(body)["time"].replace("Z", "+00:00"))
+    legacy = f"events/year={day:%Y}/month={day:%m}/day={day:%d}/old"
+    s3.put_object(Bucket=bucket, Key=legacy, Body=body)
+    s3.delete_object(Bucket=bucket, Key=key)
+    assert _trace(aws_env, item["event_id"])["archive"] == legacy

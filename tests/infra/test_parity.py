@@ -259,7 +259,12 @@ def test_archive_delivery_matches_resources(root: hcl.Module) -> None:
     )
     assert hcl.attr(firehose, "destination") == "extended_s3"
     assert "opensearch_configuration" not in firehose
-    assert "processing_configuration" not in s3 and "dynamic" not in s3
+    # (its only processing is Firehose's own metadata extraction: no Lambda sees the events)
+    processors = [
+        p for c in hcl.blocks(s3, "processing_configuration") for p in hcl.blocks(c, "processors")
+    ]
+    assert [hcl.attr(p, "type") for p in processors] == ["MetadataExtraction"]
+    assert "dynamic" not in s3
     assert hcl.expression(hcl.attr(s3, "prefix")) == "var.prefix"
     assert hcl.expression(hcl.attr(s3, "error_output_prefix")) == "var.error_prefix"
     assert hcl.expression(hcl.attr(s3, "buffering_interval")) == "var.buffering_interval_seconds"

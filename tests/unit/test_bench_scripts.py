@@ -62,6 +62,23 @@ def test_bench_replay_without_the_peer_keeps_its_own_figures(
     assert set(figures) == {"events", "parse_events_per_s", "replay_events_per_s", "ratio_to_parse"}
 
 
+def test_bench_replay_with_workers_prints_both_rates_and_their_ratio(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import bench_replay
+
+    # WHEN replaying 3,000 events with one process and with two, side by side
+    argv = ["--events", "3000", "--accounts", "60", "--rounds", "1", "--no-peer", "--workers", "2"]
+    assert bench_replay.main(argv) == 0
+    # THEN the last line holds both rates, their ratio, the parallel parse and the load
+    figures = _summary(capsys)
+    assert figures["workers"] == 2
+    ratio = figures["replay_workers_events_per_s"] / figures["replay_events_per_s"]
+    assert abs(figures["ratio_workers_to_one"] - ratio) < 0.01
+    for key in ("parse_workers_events_per_s", "workers_ratio_to_parse", "load_average"):
+        assert isinstance(figures[key], int | float) and figures[key] >= 0, key
+
+
 def test_bench_cold_start_prints_import_and_first_call_per_handler(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -12,10 +12,11 @@ import pytest
 
 from chalicelib.resources import ARCHIVE_DELIVERY
 from local_aws.firehose import FirehoseEmulator, render_prefix
+from projections.archive_buckets import bucket_label, bucket_of
 
 REGION: Final = "eu-west-1"
 KEY_RE = re.compile(
-    r"^events/year=(\d{4})/month=(\d{2})/day=(\d{2})/"
+    r"^events/buckets=64/bucket=00/year=(\d{4})/month=(\d{2})/day=(\d{2})/"
     r"evp-archive-1-(\d{4})-(\d{2})-(\d{2})-\d{2}-\d{2}-\d{2}-"
     r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$"
 )
@@ -179,6 +180,41 @@ def test_render_prefix_evaluates_timestamp_namespaces_in_utc() -> None:
     # GIVEN the archive prefix and a time
     when = datetime(2024, 3, 9, 23, 5, 7, tzinfo=UTC)
 
-    # WHEN / THEN it is rendered as Firehose would
-    assert render_prefix(ARCHIVE_DELIVERY.prefix, when) == "events/year=2024/month=03/day=09/"
+    # WHEN / THEN it is rendered as Firehose would, the bucket filled in
+    assert (
+        render_prefix(ARCHIVE_DELIVERY.prefix_for(64), when, "07")
+        == "events/buckets=64/bucket=07/year=2024/month=03/day=09/"
+    )
     assert render_prefix("raw/", when) == "raw/2024/03/09/23/"
+    with pytest.raises(ValueError):
+        render_prefix(ARCHIVE_DELIVERY.prefix_for(64), when)
+
+
+def test_each_bucket_gets_its_own_object_and_non_json_goes_to_errors(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN events of subjects in different buckets of 4, and a record that is not JSON
+    subjects = [f"acc-{n}" for n in range(12)]
+    lines = [f'{{"subject":"{s}","n":{i}}}\n' for i, s in enumerate(subjects)]
+    _put(session, *lines, "not json\n")
+    emulator = _emulator(session, bucket_count=4)
+
+    # WHEN the buffer is flushed
+    with emulator:
+        emulator.flush_now()
+
+    # THEN each bucket's object holds exactly the records whose subject hashes there
+    objects = _objects(session)
+    expected: dict[str, list[str]] = {}
+    for subject, line in zip(subjects, lines, strict=True):
+        expected.setdefault(bucket_label(bucket_of(subject, 4), 4), []).append(line)
+    assert len(expected) > 1
+    bucketed = {
+        match.group(1): body.decode()
+        for key, body in objects.items()
+        if (match := re.match(r"events/buckets=4/bucket=(\d)/year=\d{4}/", key))
+    }
+    assert bucketed == {label: "".join(found) for label, found in expected.items()}
+    # AND the record the metadata extraction cannot parse is under the error prefix
+    (failed,) = [k for k in objects if k.startswith("errors/processing-failed/")]
+    assert objects[failed] == b"not json\n"

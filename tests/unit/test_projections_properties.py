@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import orjson
 from hypothesis import given, settings
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from projections import accounts, loyalty
 from projections.envelope import decode_event
-from projections.replay import replay
+from projections.replay import Filtered, merge_parts, replay, replay_part
 
 
 @st.composite
@@ -295,3 +295,36 @@ def _unique(lines: list[bytes]) -> list[bytes]:
     """The lines without repeats (the projector skips a version it already applied)."""
     seen: set[bytes] = set()
     return [x for x in lines if not (x in seen or seen.add(x))]  # type: ignore[func-returns-value]
+
+
+def in_part(owner: dict[str, int], index: int) -> Callable[[str], bool]:
+    """Whether an aggregate is dealt to part ``index``."""
+    return lambda subject: owner[subject] == index
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), history=membership_histories())
+def test_loyalty_folded_in_parts_of_any_aggregates_merges_into_one_replay(
+    data: st.DataObject, history: tuple[dict[str, list[bytes]], int]
+) -> None:
+    # GIVEN a user's events and purchases delivered in any interleaving
+    streams, _ = history
+    projection = loyalty.LoyaltyProjection(loyalty.LoyaltyPolicy(early_adopter_count=1))
+    lines = data.draw(deliveries(streams))
+    # AND the aggregates dealt into 1 to 3 parts at random (the user's and its purchases apart)
+    parts = data.draw(st.integers(1, 3))
+    owner = {subject: data.draw(st.integers(0, parts - 1)) for subject in streams}
+    # WHEN each part folds only its aggregates and the parts are merged
+    folded = [
+        replay_part(
+            [Filtered(b"\n".join(lines), in_part(owner, i), count_invalid=i == 0)],
+            projection,
+        )
+        for i in range(parts)
+    ]
+    merged = merge_parts(projection, folded)
+    # THEN it is the one-process replay: states (bonus included), positions and counts
+    whole = replay(lines, projection)
+    assert merged.states == whole.states
+    assert merged.positions == whole.positions
+    assert merged.stats.duplicates_skipped == whole.stats.duplicates_skipped

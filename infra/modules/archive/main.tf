@@ -391,8 +391,18 @@ resource "aws_iam_role_policy" "firehose" {
 }
 
 # Every event, as sealed in the ledger, newline-delimited (the relay ends each
-# record with "\n") and date partitioned. No processing configuration: nothing
-# here may ever see a decrypted personal field.
+# record with "\n"), under a hash bucket of its subject and its date. The bucket
+# comes from Firehose's own metadata extraction (dynamic partitioning, a JQ query
+# on the record; no Lambda): JQ has no hash function, so the query spells one, a
+# polynomial over the subject's code points mod bucket_count, zero-padded. It is
+# projections/archive_buckets.py bucket_of; tests run this query with jq against
+# it. The record itself is not changed (no field added, the CloudEvent stays as
+# the ledger sealed it) and nothing here sees a decrypted personal field.
+locals {
+  bucket_width = length(tostring(var.bucket_count - 1))
+  bucket_query = "{bucket: ((.subject // \"\") | explode | reduce .[] as $c (0; (. * 31 + $c) % ${var.bucket_count}) | tostring | (\"${join("", [for _ in range(local.bucket_width) : "0"])}\"[0:(${local.bucket_width} - length)] + .))}"
+}
+
 resource "aws_kinesis_firehose_delivery_stream" "archive" {
   #checkov:skip=CKV_AWS_240:Server-side encryption cannot be enabled on a delivery stream whose source is a Kinesis stream; the source stream is KMS-encrypted and so is the bucket.
   #checkov:skip=CKV_AWS_241:Same reason as CKV_AWS_240: the source stream's CMK and the bucket's CMK protect the data.
@@ -414,10 +424,40 @@ resource "aws_kinesis_firehose_delivery_stream" "archive" {
     compression_format  = "UNCOMPRESSED"
     kms_key_arn         = var.kms_key_arn
 
+    dynamic_partitioning_configuration {
+      enabled        = true
+      retry_duration = 300
+    }
+
+    processing_configuration {
+      enabled = true
+
+      processors {
+        type = "MetadataExtraction"
+
+        parameters {
+          parameter_name  = "JsonParsingEngine"
+          parameter_value = "JQ-1.6"
+        }
+
+        parameters {
+          parameter_name  = "MetadataExtractionQuery"
+          parameter_value = local.bucket_query
+        }
+      }
+    }
+
     cloudwatch_logging_options {
       enabled         = true
       log_group_name  = aws_cloudwatch_log_group.firehose.name
       log_stream_name = aws_cloudwatch_log_stream.s3.name
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = strcontains(var.prefix, "!{partitionKeyFromQuery:bucket}")
+      error_message = "The archive prefix must hold !{partitionKeyFromQuery:bucket}."
     }
   }
 

@@ -33,6 +33,16 @@ variable "prefix" {
   type        = string
 }
 
+variable "bucket_count" {
+  description = "Hash buckets of the archive (the prefix holds !{partitionKeyFromQuery:bucket}): bucket = polynomial hash of the subject mod this, as projections/archive_buckets.py computes it."
+  type        = number
+
+  validation {
+    condition     = var.bucket_count >= 1 && var.bucket_count <= 250
+    error_message = "bucket_count must be between 1 and 250 (Firehose's active partitions)."
+  }
+}
+
 variable "error_prefix" {
   description = "S3 key prefix of records Firehose failed to deliver or index."
   type        = string
@@ -49,12 +59,12 @@ variable "buffering_interval_seconds" {
 }
 
 variable "buffering_size_mb" {
-  description = "Firehose buffer size (1..100 MiB)."
+  description = "Firehose buffer size (64..100 MiB: the range with dynamic partitioning, buffered per bucket)."
   type        = number
 
   validation {
-    condition     = var.buffering_size_mb >= 1 && var.buffering_size_mb <= 100
-    error_message = "buffering_size_mb must be between 1 and 100."
+    condition     = var.buffering_size_mb >= 64 && var.buffering_size_mb <= 100
+    error_message = "buffering_size_mb must be between 64 and 100 (dynamic partitioning)."
   }
 }
 
