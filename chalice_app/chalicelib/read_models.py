@@ -7,23 +7,34 @@ Items::
     {"pk": "loyalty#<user_id>", "kind": "loyalty", "user_id", "enrolled", "points",
      "tier", "purchase_points", "settled_points", "bonus_points", "purchases", "registered_at",
      "horizon", "memberships": [[time, bool]], "pending": [[time, N]],
-     "version": N, "positions": {aggregate id: N}}
+     "version": N, "positions": {user_id: N}}
+    {"pk": "loyalty-position#<aggregate id>", "kind": "loyalty-position", "user_id",
+     "version": N}
 
 ``positions`` is the last applied version of each aggregate folded into the
-item; ``version`` is their sum, so it grows with every applied event. Writes
-are conditional on it: the projector writes only over the exact version it
-read (optimistic concurrency), a rebuild only over an older or equal one, so
-a stale writer never overwrites a newer state.
+item; ``version`` counts the events applied to it (the sum of the positions),
+so it grows with every applied event. Writes are conditional on it: the
+projector writes only over the exact version it read (optimistic
+concurrency), a rebuild only over an older or equal one, so a stale writer
+never overwrites a newer state.
+
+A loyalty item keeps only its user's own position: a purchase is an
+aggregate of its own (one per order), so its position lives in its own
+``loyalty-position#`` item, written in the same transaction as the loyalty
+item. The loyalty item therefore does not grow with purchases (``pending``
+is kept short by ``projections.loyalty.settle``). Positions of other
+aggregates that items written before this layout hold stay where they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
+from chalicelib.dynamo import cancellation_codes
 from chalicelib.exceptions import ConcurrencyConflict
 from projections.accounts import Account
 from projections.loyalty import DEFAULT_POLICY, Loyalty, LoyaltyPolicy
@@ -33,18 +44,24 @@ __all__ = ["EARLY_ADOPTERS_PK", "ReadModelStore", "Stored", "WriteStats"]
 S = TypeVar("S")
 
 EARLY_ADOPTERS_PK = "loyalty-meta#early-adopters"
+LOYALTY_POSITION_PREFIX = "loyalty-position#"
 
 
 @dataclass(frozen=True)
 class Stored(Generic[S]):
-    """A read model's state and how far into each aggregate it is."""
+    """A read model's state and how far into each aggregate it is.
+
+    ``positions`` are those kept in the item; ``revision`` is the count of
+    events applied when some positions live elsewhere (None: their sum).
+    """
 
     state: S
     positions: Mapping[str, int]
+    revision: int | None = field(default=None, kw_only=True)
 
     @property
     def version(self) -> int:
-        return sum(self.positions.values())
+        return sum(self.positions.values()) if self.revision is None else self.revision
 
 
 @dataclass
@@ -65,7 +82,7 @@ def _account_item(account: Account, positions: Mapping[str, int]) -> dict[str, A
 
 
 def _loyalty_item(
-    state: Loyalty, positions: Mapping[str, int], policy: LoyaltyPolicy
+    state: Loyalty, positions: Mapping[str, int], policy: LoyaltyPolicy, version: int
 ) -> dict[str, Any]:
     item = {
         "pk": f"loyalty#{state.user_id}",
@@ -77,7 +94,7 @@ def _loyalty_item(
         "purchases": state.purchases,
         "memberships": [[time, member] for time, member in state.memberships],
         "pending": [[time, points] for time, points in state.pending],
-        "version": sum(positions.values()),
+        "version": version,
         "positions": dict(positions),
     }
     if state.registered_at is not None:
@@ -85,6 +102,15 @@ def _loyalty_item(
     if state.horizon is not None:
         item["horizon"] = state.horizon
     return item
+
+
+def _position_item(aggregate_id: str, user_id: str, version: int) -> dict[str, Any]:
+    return {
+        "pk": f"{LOYALTY_POSITION_PREFIX}{aggregate_id}",
+        "kind": "loyalty-position",
+        "user_id": user_id,
+        "version": version,
+    }
 
 
 def _positions(item: Mapping[str, Any]) -> dict[str, int]:
@@ -145,8 +171,23 @@ class ReadModelStore:
         return None if item is None else Stored(_account(item), _positions(item))
 
     def load_loyalty(self, user_id: str) -> Stored[Loyalty] | None:
+        """The user's loyalty state, its revision and the positions its item keeps."""
         item = self._get(f"loyalty#{user_id}")
-        return None if item is None else Stored(_loyalty(item), _positions(item))
+        if item is None:
+            return None
+        return Stored(_loyalty(item), _positions(item), revision=int(item["version"]))
+
+    def loyalty_position(self, aggregate_id: str) -> int:
+        """How far the loyalty model is into ``aggregate_id`` by its own position item (0: not)."""
+        item = self._get(f"{LOYALTY_POSITION_PREFIX}{aggregate_id}")
+        return 0 if item is None else int(item["version"])
+
+    def loyalty_applied(self, user_id: str, aggregate_id: str) -> int | None:
+        """The last version of ``aggregate_id`` folded into ``user_id``'s loyalty, or None."""
+        stored = self.load_loyalty(user_id)
+        if stored is not None and aggregate_id in stored.positions:
+            return int(stored.positions[aggregate_id])
+        return self.loyalty_position(aggregate_id) or None
 
     def _get(self, pk: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self._table.get_item(Key={"pk": pk}, ConsistentRead=True).get(
@@ -163,9 +204,53 @@ class ReadModelStore:
         """
         self._put_exact(_account_item(new.state, new.positions), expected_version)
 
-    def save_loyalty(self, new: Stored[Loyalty], expected_version: int) -> None:
-        """Like save_account, for a loyalty item."""
-        self._put_exact(_loyalty_item(new.state, new.positions, self.policy), expected_version)
+    def save_loyalty(
+        self,
+        new: Stored[Loyalty],
+        expected_version: int,
+        position: tuple[str, int] | None = None,
+    ) -> None:
+        """Like save_account, for a loyalty item.
+
+        ``position`` ``(aggregate id, version)``: the applied event's aggregate
+        keeps its position in its own item, written in the same transaction
+        and only over the version before (so an event is applied once).
+        """
+        item = _loyalty_item(new.state, new.positions, self.policy, new.version)
+        if position is None:
+            self._put_exact(item, expected_version)
+            return
+        aggregate_id, version = position
+        if expected_version == 0:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "version = :expected",
+                "ExpressionAttributeValues": {":expected": expected_version},
+            }
+        marker = _position_item(aggregate_id, new.state.user_id, version)
+        if version == 1:
+            marker_condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            marker_condition = {
+                "ConditionExpression": "version = :previous",
+                "ExpressionAttributeValues": {":previous": version - 1},
+            }
+        name = self._table.name
+        try:
+            self._table.meta.client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": name, "Item": item, **condition}},
+                    {"Put": {"TableName": name, "Item": marker, **marker_condition}},
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException" and any(
+                code == "ConditionalCheckFailed" for code in cancellation_codes(dict(exc.response))
+            ):
+                # The item or the position moved: reload (the event may be a duplicate now).
+                raise ConcurrencyConflict(item["pk"]) from exc
+            raise
 
     def _put_exact(self, item: dict[str, Any], expected_version: int) -> None:
         if expected_version == 0:
@@ -195,10 +280,23 @@ class ReadModelStore:
     def write_loyalty(
         self, states: Mapping[str, Loyalty], positions: Mapping[str, Mapping[str, int]]
     ) -> WriteStats:
-        """Write replayed loyalty states and record who the early adopters are."""
-        stats = self._put_all(
-            _loyalty_item(s, positions.get(key, {}), self.policy) for key, s in states.items()
-        )
+        """Write replayed loyalty states and record who the early adopters are.
+
+        Each written item is followed by the position items of the other
+        aggregates folded into it (its purchases), so the live projector
+        skips them when they come again.
+        """
+        stats = WriteStats()
+        for key, state in states.items():
+            folded = positions.get(key, {})
+            own = {key: folded[key]} if key in folded else {}
+            item = _loyalty_item(state, own, self.policy, sum(folded.values()))
+            if not self._put_rebuilt(item, stats):
+                continue
+            with self._table.batch_writer() as batch:
+                for aggregate_id, version in folded.items():
+                    if aggregate_id != key:
+                        batch.put_item(Item=_position_item(aggregate_id, key, version))
         adopters = [s.user_id for s in states.values() if s.bonus_points > 0]
         self.set_early_adopters(adopters)
         return stats
@@ -206,18 +304,24 @@ class ReadModelStore:
     def _put_all(self, items: Iterable[dict[str, Any]]) -> WriteStats:
         stats = WriteStats()
         for item in items:
-            try:
-                self._table.put_item(
-                    Item=item,
-                    ConditionExpression="attribute_not_exists(pk) OR version <= :version",
-                    ExpressionAttributeValues={":version": item["version"]},
-                )
-                stats.written += 1
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
-                stats.skipped_newer += 1
+            self._put_rebuilt(item, stats)
         return stats
+
+    def _put_rebuilt(self, item: dict[str, Any], stats: WriteStats) -> bool:
+        """Put a rebuilt item unless the stored one is newer; counts the outcome in ``stats``."""
+        try:
+            self._table.put_item(
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR version <= :version",
+                ExpressionAttributeValues={":version": item["version"]},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            stats.skipped_newer += 1
+            return False
+        stats.written += 1
+        return True
 
     # -- early adopters for the live projector --------------------------------
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from chalicelib import aws, faults, resources, roots
 from chalicelib.consumers import SqsBatchProcessor, UserEventConsumer
 from chalicelib.events import CloudEvent
-from chalicelib.read_models import Stored
 from chalicelib.roots import stores
 from chalicelib.settings import get_settings
 from chalicelib.user_records import History
@@ -103,12 +102,12 @@ def applied_positions(event: Mapping[str, Any]) -> dict[str, dict[str, Any] | No
         s.key: subscriber_consumer(s.key).position(subject) for s in resources.SUBSCRIBERS
     }
     store = stores.read_models()
-    stored: Stored[Any] | None
+    version: int | None
     if event["type"] in ACCOUNT_TYPES:
         stored = store.load_account(subject)
+        version = stored.positions.get(subject) if stored else None
     else:
         user_id = (event.get("data") or {}).get("user_id") or subject
-        stored = store.load_loyalty(str(user_id))
-    version = stored.positions.get(subject) if stored else None
+        version = store.loyalty_applied(str(user_id), subject)
     positions["projector"] = None if version is None else {"version": int(version)}
     return positions
