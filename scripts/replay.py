@@ -11,6 +11,11 @@ the search index into a new index ``<alias>-<timestamp>`` and swaps the alias
 (SEARCH_BACKEND and its settings say which index). With ``--aws-port`` it runs
 against that local stack (its endpoints and settings as the stack published
 them); without, against whatever the environment's AWS settings say.
+
+Loyalty states are written settled up to a watermark (no user event older
+than it was missed), so that a heavy buyer's item stays small: with the
+ledger among the sources, its scan gives it for everyone; from the archive
+alone, the ledger is asked for the users with many pending purchases.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -29,7 +35,9 @@ import orjson
 from tqdm import tqdm
 
 from chalicelib.archive import ArchiveReader
+from chalicelib.events import utc_now
 from chalicelib.ledger import EventLedger
+from chalicelib.projector import SETTLE_PENDING_AT, loyalty_watermark
 from chalicelib.read_models import ReadModelStore
 from chalicelib.search.factory import make_search_index
 from chalicelib.search.rebuild import index_chunks, rebuild_index
@@ -37,7 +45,8 @@ from chalicelib.settings import get_settings
 from local_aws import stack_state
 from local_aws.stack_state import DEFAULT_STATE_DIR, StackNotRunning
 from projections.accounts import ACCOUNTS
-from projections.loyalty import DEFAULT_POLICY, LoyaltyProjection
+from projections.envelope import decode_event
+from projections.loyalty import DEFAULT_POLICY, Loyalty, LoyaltyProjection, settle
 from projections.replay import replay
 from projections.timekeys import time_key
 
@@ -101,6 +110,34 @@ def _replay_search(args: argparse.Namespace, session: boto3.session.Session) -> 
     return 0
 
 
+def _just_after(time: str) -> str:
+    return time_key(datetime.fromisoformat(time.replace("Z", "+00:00")) + timedelta(microseconds=1))
+
+
+def _settle_from_ledger(
+    states: dict[str, Loyalty],
+    positions: dict[str, dict[str, int]],
+    ledger: EventLedger,
+    watermark: str,
+) -> int:
+    """Settle the states with many pending purchases up to what the ledger vouches for.
+
+    A user's watermark is ``watermark``, or the time of the first user event
+    the replay did not fold, if earlier. Returns how many users were asked about.
+    """
+    asked = 0
+    for user_id, state in states.items():
+        if len(state.pending) < SETTLE_PENDING_AT:
+            continue
+        asked += 1
+        folded = positions.get(user_id, {}).get(user_id, 0)
+        missed = [
+            decode_event(raw).time for raw in ledger.raw_events(user_id, after_version=folded)
+        ]
+        states[user_id] = settle(state, min([watermark, *map(time_key, missed)]))
+    return asked
+
+
 def _ensure_read_model_table(dynamodb: Any, name: str) -> None:
     """Create ``name`` shaped like the read-model table if it does not exist (a fresh rebuild)."""
     client = dynamodb.meta.client
@@ -153,13 +190,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--until does not apply to --projection search")
         return _replay_search(args, session)
     dynamodb = session.resource("dynamodb")
+    # No user event older than this was still uncommitted when the replay began.
+    watermark = loyalty_watermark(utc_now())
+    if until is not None:
+        # As of `until`, every later event is cut: purchases up to it are all settled.
+        watermark = min(watermark, _just_after(until))
     if args.projection == "accounts":
         projection: Any = ACCOUNTS
         policy = DEFAULT_POLICY
     else:
         count = settings.early_adopter_count if args.early_adopters is None else args.early_adopters
         policy = replace(DEFAULT_POLICY, early_adopter_count=count)
-        projection = LoyaltyProjection(policy)
+        # A ledger scan sees every event committed before it began.
+        scanned = args.source in ("ledger", "all")
+        projection = LoyaltyProjection(policy, watermark=watermark if scanned else None)
 
     started = time.perf_counter()
     unit, scale = ("B", True) if args.source == "archive" else ("events", False)
@@ -179,6 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     stats = result.stats
+    if args.projection == "loyalty" and args.source == "archive":
+        ledger = EventLedger(dynamodb.Table(settings.table("ledger")))
+        _settle_from_ledger(result.states, result.positions, ledger, watermark)
     written = skipped = 0
     table_name = args.table or settings.table("read_models")
     if not args.dry_run:
