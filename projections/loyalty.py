@@ -19,10 +19,19 @@ and counts while the user is a member now, until a later user event settles
 it. So the live projector and a replay agree whatever order events arrive in,
 as long as each aggregate's events come in version order (user event times
 never decrease along versions: the write side stamps them so).
+
+``pending`` is what keeps the state order-independent, and it is the only
+part that grows with purchases. ``settle`` bounds it: given a *watermark*
+(no user event older than it can still arrive, which only the ledger can
+tell), the pending purchases made before it are settled. The live projector
+settles with the ledger's watermark, so a user's state holds the purchases
+of the last few minutes, not of years. Positions (which purchases were
+folded) live outside the state, in the read model's store.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -42,6 +51,7 @@ from projections.timekeys import time_key
 __all__ = [
     "DEFAULT_POLICY",
     "LOYALTY_TYPES",
+    "SETTLE_PENDING_AT",
     "TIERS",
     "Loyalty",
     "LoyaltyPolicy",
@@ -52,12 +62,20 @@ __all__ = [
     "evolve",
     "fold",
     "loyalty_key",
+    "settle",
+    "settle_due",
     "with_early_adopter_bonus",
+    "with_purchases",
 ]
 
 # Every user event is folded (the horizon moves, and the read model's position
 # in the user aggregate stays contiguous); only some change membership.
 LOYALTY_TYPES = USER_TYPES | {PURCHASE_MADE}
+
+# Pending purchases are settled once this many can be: fewer cost little to
+# keep, most users never have as many between lifecycle events, and a heavy
+# buyer's state costs a ledger read once per this many purchases.
+SETTLE_PENDING_AT = 16
 
 # Minimum points per tier, highest first: bronze < 500 <= silver < 2000 <= gold.
 TIERS: tuple[tuple[int, str], ...] = ((2000, "gold"), (500, "silver"), (0, "bronze"))
@@ -122,12 +140,9 @@ class Loyalty:
 
     def member_at(self, time: str) -> bool:
         """Whether the user was a member at ``time`` (canonical), by the known history."""
-        member = False
-        for since, value in self.memberships:
-            if since > time:
-                break
-            member = value
-        return member
+        # Membership times never decrease (user events come in version order).
+        index = bisect_right(self.memberships, time, key=lambda change: change[0])
+        return index > 0 and self.memberships[index - 1][1]
 
     def to_dict(self, policy: LoyaltyPolicy = DEFAULT_POLICY) -> dict[str, Any]:
         """The API shape: ``{"user_id","enrolled","points","tier"}``."""
@@ -173,7 +188,54 @@ def _purchased(state: Loyalty, time: str, points: int) -> Loyalty:
     if state.horizon is not None and time < state.horizon:
         earned = points if state.member_at(time) else 0
         return replace(state, settled_points=state.settled_points + earned)
-    return replace(state, pending=tuple(sorted((*state.pending, (time, points)))))
+    pending = list(state.pending)
+    insort(pending, (time, points))  # purchases mostly come in time order: an append
+    return replace(state, pending=tuple(pending))
+
+
+def settle(state: Loyalty, watermark: str) -> Loyalty:
+    """Settle the pending purchases made before ``watermark`` (canonical time).
+
+    The caller vouches that every user event older than ``watermark`` is
+    already folded into ``state`` (the ledger holds no other); then the
+    membership at each of those purchases is known, and a purchase still to
+    come from before it is settled at once. Points do not change; the state
+    is the one the fold reaches once a user event at ``watermark`` is folded,
+    without that event's membership change.
+    """
+    if state.horizon is not None and watermark <= state.horizon:
+        return state
+    return _advance_horizon(state, watermark)
+
+
+def settle_due(state: Loyalty, watermark: str) -> bool:
+    """Whether at least SETTLE_PENDING_AT pending purchases were made before ``watermark``."""
+    pending = state.pending
+    return len(pending) >= SETTLE_PENDING_AT and pending[SETTLE_PENDING_AT - 1][0] < watermark
+
+
+def with_purchases(state: Loyalty, purchases: Iterable[tuple[str, int]]) -> Loyalty:
+    """``state`` with the purchases ``(time, points)`` folded, in O(n log n) for n purchases.
+
+    The same state as folding them one by one (in any order): the replay folds
+    a user's purchases in one go after the user's events.
+    """
+    settled = bought = 0
+    pending = list(state.pending)
+    horizon = state.horizon
+    for time, points in purchases:
+        bought += 1
+        if horizon is not None and time < horizon:
+            settled += points if state.member_at(time) else 0
+        else:
+            pending.append((time, points))
+    pending.sort()
+    return replace(
+        state,
+        purchases=state.purchases + bought,
+        settled_points=state.settled_points + settled,
+        pending=tuple(pending),
+    )
 
 
 def _advance_horizon(state: Loyalty, time: str) -> Loyalty:
@@ -239,28 +301,54 @@ def with_early_adopter_bonus(
 
 @dataclass
 class LoyaltyReducer:
-    """Replay accumulator; rows are ``[version, user_id]``."""
+    """Replay accumulator; rows are ``[version, user_id]``.
+
+    User events are folded as they come; each user's purchases are gathered
+    and folded in one go at the end (``with_purchases``), which the fold's
+    order-independence allows, so a heavy buyer costs O(n log n), not O(n^2).
+    With a ``watermark`` every state is settled up to it at the end.
+    """
 
     policy: LoyaltyPolicy = DEFAULT_POLICY
     users: dict[str, Loyalty] = field(default_factory=dict)
+    watermark: str | None = None
+    bought: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        users, policy = self.users, self.policy
+        users, bought, policy = self.users, self.bought, self.policy
 
         # Loyalty events are a small share of the stream: the pure fold is fast enough.
         def apply(row: list[Any], event: Event) -> None:
-            if event.type not in LOYALTY_TYPES:
+            kind = event.type
+            if kind not in LOYALTY_TYPES:
                 return
-            state = evolve(users.get(event.data.user_id or ""), event, policy)
-            assert state is not None  # evolve only returns None for other types
+            user_id = event.data.user_id
+            if user_id is None:
+                raise ProjectionError(
+                    f"{kind} {event.subject} v{event.aggregateversion} has no user_id"
+                )
+            if kind == PURCHASE_MADE:
+                points = policy.purchase_points(event.data.amount)
+                bought.setdefault(user_id, []).append((time_key(event.time), points))
+            else:
+                state = evolve(users.get(user_id), event, policy)
+                assert state is not None  # evolve only returns None for other types
+                users[user_id] = state
             if len(row) == 1:
-                row.append(state.user_id)
-            users[state.user_id] = state
+                row.append(user_id)
 
         self.apply = apply
 
     def finish(self, rows: Mapping[str, list[Any]]) -> dict[str, Loyalty]:
-        return with_early_adopter_bonus(self.users, self.policy)
+        states = {}
+        only_bought = (user_id for user_id in self.bought if user_id not in self.users)
+        for user_id in [*self.users, *only_bought]:
+            state = self.users.get(user_id) or Loyalty(user_id=user_id)
+            state = with_purchases(state, self.bought.get(user_id, ()))
+            if self.watermark is not None:
+                state = settle(state, self.watermark)
+            states[user_id] = state
+        return with_early_adopter_bonus(states, self.policy)
 
     def partial(self) -> dict[str, Loyalty]:
         """The users folded so far, before the bonus (a parallel replay's part)."""
@@ -288,6 +376,8 @@ class LoyaltyProjection:
 
     policy: LoyaltyPolicy = DEFAULT_POLICY
     name: str = "loyalty"
+    # Settle every state up to this canonical time at the end (see ``settle``).
+    watermark: str | None = None
 
     def reducer(self) -> LoyaltyReducer:
-        return LoyaltyReducer(self.policy)
+        return LoyaltyReducer(self.policy, watermark=self.watermark)

@@ -18,9 +18,24 @@ from projections.envelope import Event
 from projections.errors import ProjectionError
 from projections.replay import Projection, Row
 
-__all__ = ["FoldProjection", "FoldReducer", "ReadModelFold"]
+__all__ = ["FoldProjection", "FoldReducer", "ReadModelFold", "Settling"]
 
 S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Settling(Generic[S]):
+    """How a state that keeps events waiting on its key's own aggregate is settled.
+
+    ``settle(state, watermark)`` folds in what a *watermark* (a canonical
+    time before which no event of the key's own aggregate can still be
+    committed) makes final, so the state stops growing with the waiting
+    events; it changes no result. ``due(state, watermark)`` says whether
+    settling is worth the ledger read that vouches for the watermark.
+    """
+
+    due: Callable[[S, str], bool]
+    settle: Callable[[S, str], S]
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,9 @@ class ReadModelFold(Generic[S]):
     (state, event, store) -> state, for a model whose live rule needs shared
     state a replay computes at the end (loyalty's early-adopter places);
     ``after_rebuild`` then records that shared state (states, store) -> None.
+    ``settling``, when set, bounds a state that holds events waiting on its
+    key's own aggregate (loyalty's pending purchases): the projector and a
+    replay settle it at a watermark the ledger vouches for.
     """
 
     key: Callable[[Event], str | None]
@@ -45,6 +63,7 @@ class ReadModelFold(Generic[S]):
     projection: Projection[S]
     live_evolve: Callable[[S | None, Event, Any], S | None] | None = None
     after_rebuild: Callable[[Mapping[str, S], Any], None] | None = None
+    settling: Settling[S] | None = None
 
 
 class FoldReducer(Generic[S]):

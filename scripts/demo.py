@@ -424,8 +424,12 @@ def _late_joiner(
             TableName=stack.name("read-models"), Key={"pk": {"S": f"loyalty#{user['id']}"}}
         ).get("Item")
         positions = item["positions"]["M"] if item else {}
-        # Folded: the user's join (v2) and both purchases.
-        if len(positions) != 3 or positions.get(user["id"], {}).get("N") != "2":
+        # Folded: registration and join (the user at v2) and both purchases: 4 events.
+        if (
+            item is None
+            or item["version"]["N"] != "4"
+            or positions.get(user["id"], {}).get("N") != "2"
+        ):
             return []
         return [int(item["purchase_points"]["N"])]
 

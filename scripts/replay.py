@@ -16,6 +16,12 @@ the search index into a new index ``<alias>-<timestamp>`` and swaps the alias
 against that local stack (its endpoints and settings as the stack published
 them); without, against whatever the environment's AWS settings say.
 
+A read model declared with ``settling`` (loyalty) is written settled up to
+a watermark (no event older than it was still uncommitted when the replay
+began), so a heavy buyer's item stays small: the ledger is asked, for each
+state due to be settled, whether an event of its key's own aggregate was
+missed, which would hold the watermark back to it.
+
 ``--new-generation`` rebuilds a read model without downtime: into a new
 generation that the live projector also keeps, caught up from the ledger,
 then switched to at once (chalicelib.read_model_rebuild); the replaced
@@ -34,6 +40,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -47,10 +54,12 @@ from tqdm import tqdm
 from chalicelib import resources
 from chalicelib.archive import ArchiveReader
 from chalicelib.archive_split import split_archive
+from chalicelib.events import utc_now
 from chalicelib.ledger import EventLedger
+from chalicelib.projector import settle_watermark
 from chalicelib.read_model_catalog import read_model
 from chalicelib.read_model_generations import GenerationStore
-from chalicelib.read_model_rebuild import GenerationRebuild, rebuild_generation
+from chalicelib.read_model_rebuild import GenerationRebuild, rebuild_generation, settle_replayed
 from chalicelib.read_models import ReadModelStore
 from chalicelib.roots.search import open_event_personal_fields
 from chalicelib.search.factory import make_search_index
@@ -133,6 +142,10 @@ def _replay_search(args: argparse.Namespace, session: boto3.session.Session) -> 
     }
     print(orjson.dumps(summary).decode())
     return 0
+
+
+def _just_after(time: str) -> str:
+    return time_key(datetime.fromisoformat(time.replace("Z", "+00:00")) + timedelta(microseconds=1))
 
 
 def _ensure_read_model_table(dynamodb: Any, name: str) -> None:
@@ -244,6 +257,11 @@ def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser, until: st
     model = read_model(args.projection, settings)
     model = model.at(generations.of(model.name).active)
     rebuilt: GenerationRebuild | None = None
+    # No event older than this was still uncommitted when the replay began.
+    watermark = settle_watermark(utc_now())
+    if until is not None:
+        # As of `until`, every later event is cut: what came before it is all settled.
+        watermark = min(watermark, _just_after(until))
 
     started = time.perf_counter()
     unit, scale = ("B", True) if args.source == "archive" else ("events", False)
@@ -269,6 +287,8 @@ def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser, until: st
             # The archive holds whatever reached the stream, poison records included:
             # those lines are counted and skipped, as the stream consumers skipped them.
             result = replay(chunks, model.fold.projection, until=until, strict=False)
+            ledger = EventLedger(dynamodb.Table(settings.table("ledger")))
+            settle_replayed(model, result.states, result.positions, ledger.raw_events, watermark)
 
     stats = result.stats
     written = skipped = 0

@@ -1,8 +1,10 @@
 """The loyalty read model's definition (declared in resources.READ_MODELS).
 
 The fold is projections.loyalty; the item shape is read_models'
-``_loyalty_item``/``_loyalty``; the policy comes from the settings. Live, the
-first users to register claim the early-adopter places as they are projected;
+``_loyalty_item``/``_loyalty``; the policy comes from the settings. The
+declaration keeps each purchase's position in an item of its own and the
+fold settles pending purchases at a watermark, so the item stays bounded.
+Live, the first users to register claim the early-adopter places as they are projected;
 a replay ranks them by registration time at the end (LoyaltyReducer.finish).
 """
 
@@ -18,7 +20,7 @@ from projections import loyalty
 from projections.envelope import Event
 from projections.event_types import USER_CREATED
 from projections.loyalty import DEFAULT_POLICY, Loyalty, LoyaltyPolicy, LoyaltyProjection
-from projections.read_model import ReadModelFold
+from projections.read_model import ReadModelFold, Settling
 
 __all__ = ["read_model"]
 
@@ -63,4 +65,6 @@ def read_model(settings: Any = None) -> ReadModelFold[Loyalty]:
         projection=LoyaltyProjection(policy),
         live_evolve=live_evolve,
         after_rebuild=after_rebuild,
+        # Pending purchases wait on the user's events; the ledger's watermark settles them.
+        settling=Settling(due=loyalty.settle_due, settle=loyalty.settle),
     )

@@ -9,6 +9,12 @@ its ``aggregateversion`` is the next one that model expects from that
 aggregate: older versions are duplicates (skipped), a newer one means a
 predecessor is missing, so OutOfOrderEvent fails the batch and Kinesis
 retries it (already applied records are then skipped as duplicates).
+
+A model declared with ``position_items`` keeps the positions of the other
+aggregates it folds (loyalty: each purchase) in items of their own, written
+in the same transaction (chalicelib.read_models), so its item does not grow
+with them; a model with ``settling`` (loyalty's pending purchases) is settled
+at the ledger's watermark once it is due (``_settled``).
 """
 
 from __future__ import annotations
@@ -16,22 +22,43 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.events import parse_event
+from chalicelib.events import parse_event, utc_now
 from chalicelib.exceptions import ConcurrencyConflict, InvalidEvent, OutOfOrderEvent
 from chalicelib.observability import BatchObserver, Outcome, safe_reason
 from chalicelib.read_model_catalog import ReadModel
 from chalicelib.read_models import ReadModelStore, Stored
-from projections.envelope import Event, from_mapping
+from projections.envelope import Event, decode_event, from_mapping
 from projections.errors import ProjectionError
 from projections.ordering import Arrival, arrival
+from projections.timekeys import time_key
 
-__all__ = ["ProjectorStats", "apply_history", "project_records"]
+__all__ = [
+    "EVENT_COMMIT_BOUND",
+    "ProjectorStats",
+    "apply_history",
+    "project_records",
+    "settle_watermark",
+]
 
 # Concurrent writers of one item are rare (two shards touching one user); a few
 # reloads settle it, and a batch retry covers the rest.
 MAX_CONFLICT_RETRIES = 5
+
+# An event's time is stamped by the function that appends it, before its
+# conditional write to the ledger; the function's timeout bounds the gap
+# (tests/handler/test_projector.py checks every one), so an event still to be
+# committed is never older than now minus this.
+EVENT_COMMIT_BOUND = timedelta(minutes=2)
+
+History = Callable[[str], Iterable[bytes | str]]
+
+
+def settle_watermark(now: datetime) -> str:
+    """The time before which no event can still be committed (canonical)."""
+    return time_key(now - EVENT_COMMIT_BOUND)
 
 
 @dataclass
@@ -48,6 +75,7 @@ def project_records(
     history: Callable[[str], Iterable[bytes | str]] | None = None,
     observer: BatchObserver | None = None,
     guard: Callable[[str], None] | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> ProjectorStats:
     """Apply each record's event to every one of ``models`` it changes, in order.
 
@@ -56,7 +84,9 @@ def project_records(
     given, so a lost or reordered stream record cannot stall a shard; without
     it OutOfOrderEvent fails the batch. Raises InvalidEvent for a record that
     is not a valid event (or that no valid history can produce, e.g. an
-    overdraft). ``observer`` logs each record's outcome.
+    overdraft). ``observer`` logs each record's outcome. With ``history``, a
+    model with ``settling`` is settled up to the watermark that the ledger
+    and ``clock`` give.
 
     Read models are isolated from one another: when one fails on a record
     (``guard(name)`` raising is a failure too: the fault switch), it is left
@@ -69,15 +99,15 @@ def project_records(
 
     def apply_to(model: ReadModel[Any], key: str, event: Event) -> bool:
         try:
-            return _apply(event, model, key, store)
+            return _apply(event, model, key, store, history, clock)
         except OutOfOrderEvent:
             if history is None:
                 raise
             for earlier in history(event.subject):
                 previous = _decode(earlier)
                 if previous.aggregateversion < event.aggregateversion and model.reads(previous):
-                    _apply(previous, model, key, store)
-            return _apply(event, model, key, store)
+                    _apply(previous, model, key, store, history, clock)
+            return _apply(event, model, key, store, history, clock)
 
     for raw in records:
         with _observed(observer, raw) as slot:
@@ -143,20 +173,28 @@ def _decode(raw: bytes | str) -> Event:
         raise InvalidEvent(f"cannot project event {event.id}: {exc}") from exc
 
 
-def _apply(event: Event, model: ReadModel[Any], key: str, store: ReadModelStore) -> bool:
+def _apply(
+    event: Event,
+    model: ReadModel[Any],
+    key: str,
+    store: ReadModelStore,
+    history: History | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> bool:
     """Apply ``event`` to ``model``'s item ``key``; False if it was already applied."""
     live_evolve = model.fold.live_evolve
+    subject, version = event.subject, event.aggregateversion
     for _ in range(MAX_CONFLICT_RETRIES):
         stored = store.load(model, key)
-        positions = dict(stored.positions) if stored else {}
-        current = positions.get(event.subject, 0)
-        where = arrival(current, event.aggregateversion)
+        kept = dict(stored.positions) if stored else {}
+        in_item = model.keeps_in_item(key, subject, kept)
+        current = kept.get(subject, 0) if in_item else store.position(model, subject)
+        where = arrival(current, version)
         if where is Arrival.DUPLICATE:
             return False
         if where is Arrival.EARLY:
             raise OutOfOrderEvent(
-                f"{model.name}: {event.type} {event.subject} v{event.aggregateversion}: "
-                f"read model is at v{current}"
+                f"{model.name}: {event.type} {subject} v{version}: read model is at v{current}"
             )
         previous = stored.state if stored else None
         try:
@@ -168,10 +206,45 @@ def _apply(event: Event, model: ReadModel[Any], key: str, store: ReadModelStore)
             raise InvalidEvent(str(exc)) from exc
         if state is None:
             return False
-        positions[event.subject] = event.aggregateversion
+        if in_item:
+            kept[subject] = version
+        if history is not None:
+            state = _settled(model, key, state, kept.get(key, 0), history, clock)
+        revision = stored.version if stored else 0
         try:
-            store.save(model, key, Stored(state, positions), stored.version if stored else 0)
+            store.save(
+                model,
+                key,
+                Stored(state, kept, revision=revision + 1),
+                revision,
+                None if in_item else (subject, version),
+            )
         except ConcurrencyConflict:
             continue
         return True
-    raise OutOfOrderEvent(f"{event.subject} v{event.aggregateversion}: kept losing write races")
+    raise OutOfOrderEvent(f"{subject} v{version}: kept losing write races")
+
+
+def _settled(
+    model: ReadModel[Any],
+    key: str,
+    state: Any,
+    own_version: int,
+    history: History,
+    clock: Callable[[], datetime],
+) -> Any:
+    """``state`` settled up to the ledger's watermark, when the model says it is due.
+
+    The watermark holds only if every event of the key's own aggregate (the
+    user, for loyalty) that the ledger has is folded: with one still on its
+    way in the stream, the state waits (that event settles it when it comes).
+    """
+    settling = model.fold.settling
+    if settling is None:
+        return state
+    watermark = settle_watermark(clock())
+    if not settling.due(state, watermark):
+        return state  # not worth a ledger read yet
+    if any(decode_event(raw).aggregateversion > own_version for raw in history(key)):
+        return state
+    return settling.settle(state, watermark)

@@ -55,14 +55,43 @@ class ReadModel(Generic[S]):
         prefix = self.spec.item_prefix
         return f"{prefix}#{key}" if self.generation == 0 else f"{prefix}@{self.generation}#{key}"
 
-    def item(self, key: str, state: S, positions: Mapping[str, int]) -> dict[str, Any]:
-        """The item that stores ``state`` (``version`` is the sum of the positions)."""
+    def position_pk(self, aggregate_id: str) -> str:
+        """The item that keeps ``aggregate_id``'s position (a model with ``position_items``)."""
+        prefix = f"{self.spec.item_prefix}-position"
+        if self.generation:
+            prefix = f"{prefix}@{self.generation}"
+        return f"{prefix}#{aggregate_id}"
+
+    def keeps_in_item(self, key: str, aggregate_id: str, kept: Mapping[str, int]) -> bool:
+        """Whether item ``key`` keeps ``aggregate_id``'s position (else its own item does).
+
+        Items written before a model had ``position_items`` keep what they hold.
+        """
+        return not self.spec.position_items or aggregate_id == key or aggregate_id in kept
+
+    def item(
+        self, key: str, state: S, positions: Mapping[str, int], version: int | None = None
+    ) -> dict[str, Any]:
+        """The item that stores ``state``.
+
+        ``version`` counts the events applied to it: the sum of the positions
+        unless some live in position items.
+        """
         return {
             **self.fold.to_item(state),
             "pk": self.pk(key),
             "kind": self.spec.item_prefix,
-            "version": sum(positions.values()),
+            "version": sum(positions.values()) if version is None else version,
             "positions": dict(positions),
+        }
+
+    def position_item(self, aggregate_id: str, key: str, version: int) -> dict[str, Any]:
+        """The item keeping ``aggregate_id``'s position, folded into item ``key``."""
+        return {
+            "pk": self.position_pk(aggregate_id),
+            "kind": f"{self.spec.item_prefix}-position",
+            "key": key,
+            "version": version,
         }
 
 

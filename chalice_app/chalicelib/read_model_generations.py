@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -132,9 +133,18 @@ class GenerationStore:
 
     def items(self, model: ReadModel[Any]) -> Iterator[dict[str, Any]]:
         """Every item of ``model``'s generation (a filtered scan of the table)."""
+        return self._scan(model.pk(""))
+
+    def position_items(self, model: ReadModel[Any]) -> Iterator[dict[str, Any]]:
+        """Every position item of ``model``'s generation (a model with ``position_items``)."""
+        if not model.spec.position_items:
+            return iter(())
+        return self._scan(model.position_pk(""))
+
+    def _scan(self, prefix: str) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {
             "FilterExpression": "begins_with(pk, :prefix)",
-            "ExpressionAttributeValues": {":prefix": model.pk("")},
+            "ExpressionAttributeValues": {":prefix": prefix},
             "ConsistentRead": True,
         }
         while True:
@@ -145,10 +155,10 @@ class GenerationStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def drop(self, model: ReadModel[Any]) -> int:
-        """Delete every item of ``model``'s generation; how many."""
+        """Delete every item (position items too) of ``model``'s generation; how many."""
         deleted = 0
         with self._table.batch_writer() as batch:
-            for item in self.items(model):
+            for item in chain(self.items(model), self.position_items(model)):
                 batch.delete_item(Key={"pk": item["pk"]})
                 deleted += 1
         return deleted

@@ -18,17 +18,20 @@ state older than the one it could read before the rebuild started.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.projector import apply_history
+from chalicelib.events import utc_now
+from chalicelib.projector import apply_history, settle_watermark
 from chalicelib.read_model_catalog import ReadModel
 from chalicelib.read_model_generations import GenerationStore
 from chalicelib.read_models import ReadModelStore, WriteStats, _positions
+from projections.envelope import decode_event
 from projections.replay import ReplayResult, replay
+from projections.timekeys import time_key
 
-__all__ = ["GenerationRebuild", "catch_up", "rebuild_generation"]
+__all__ = ["GenerationRebuild", "catch_up", "rebuild_generation", "settle_replayed"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,38 @@ class GenerationRebuild:
     result: ReplayResult[Any]
     written: WriteStats
     caught_up: int
+
+
+def settle_replayed(
+    model: ReadModel[Any],
+    states: dict[str, Any],
+    positions: Mapping[str, Mapping[str, int]],
+    history: Callable[[str], Iterable[bytes | str]],
+    watermark: str,
+) -> int:
+    """Settle, in place, the replayed states that are due, up to what the ledger vouches for.
+
+    For a model with ``settling`` (else nothing): a key's watermark is
+    ``watermark`` (taken before the replay read anything), or the time of the
+    first event of the key's own aggregate that the replay did not fold, if
+    earlier. Returns how many keys the ledger was asked about.
+    """
+    settling = model.fold.settling
+    if settling is None:
+        return 0
+    asked = 0
+    for key, state in states.items():
+        if not settling.due(state, watermark):
+            continue
+        asked += 1
+        folded = positions.get(key, {}).get(key, 0)
+        missed = [
+            time_key(event.time)
+            for event in map(decode_event, history(key))
+            if event.aggregateversion > folded
+        ]
+        states[key] = settling.settle(state, min([watermark, *missed]))
+    return asked
 
 
 def catch_up(
@@ -58,6 +93,12 @@ def catch_up(
         for aggregate, version in _positions(item).items():
             if have.get(aggregate, 0) < version:
                 applied += apply_history(store, target, key, history(aggregate))
+    # Aggregates whose positions live in items of their own (position_items).
+    for position in generations.position_items(active):
+        aggregate = str(position["pk"]).split("#", 1)[1]
+        key = str(position["key"])
+        if (store.applied(target, key, aggregate) or 0) < int(position["version"]):
+            applied += apply_history(store, target, key, history(aggregate))
     return applied
 
 
@@ -76,8 +117,11 @@ def rebuild_generation(
     previous = generations.of(model.name).active
     new = generations.start(model.name)
     target = model.at(new)
+    # No event older than this was still uncommitted when the rebuild began.
+    watermark = settle_watermark(utc_now())
     try:
         result = replay(chunks, target.fold.projection, strict=False)
+        settle_replayed(target, result.states, result.positions, history, watermark)
         written = store.write_all(target, result.states, result.positions)
         caught = catch_up(store, generations, model.at(previous), target, history)
         generations.switch(model.name, new)

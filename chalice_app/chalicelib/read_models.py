@@ -12,20 +12,33 @@ purchase_points, settled_points, bonus_points, purchases, registered_at,
 horizon, memberships: [[time, bool]], pending: [[time, N]]``.
 
 ``positions`` is the last applied version of each aggregate folded into the
-item; ``version`` is their sum, so it grows with every applied event. Writes
-are conditional on it: the projector writes only over the exact version it
-read (optimistic concurrency), a rebuild only over an older or equal one, so
-a stale writer never overwrites a newer state.
+item; ``version`` counts the events applied to it (the sum of the
+positions), so it grows with every applied event. Writes are conditional on
+it: the projector writes only over the exact version it read (optimistic
+concurrency), a rebuild only over an older or equal one, so a stale writer
+never overwrites a newer state.
+
+A model declared with ``position_items`` (loyalty: each purchase is an
+aggregate of its own) keeps in its item only the position of the aggregate
+its key names; any other aggregate's position is an item of its own::
+
+    {"pk": "<item_prefix>-position#<aggregate id>", "kind": "<item_prefix>-position",
+     "key": <the item's key>, "version": N}
+
+written in the same transaction as the item, only over the version before,
+so the item does not grow with the aggregates folded into it and an event is
+still applied once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
+from chalicelib.dynamo import cancellation_codes
 from chalicelib.exceptions import ConcurrencyConflict
 from chalicelib.read_model_catalog import ReadModel
 from projections.envelope import decode_event
@@ -40,14 +53,19 @@ EARLY_ADOPTERS_PK = "loyalty-meta#early-adopters"
 
 @dataclass(frozen=True)
 class Stored(Generic[S]):
-    """A read model's state and how far into each aggregate it is."""
+    """A read model's state and how far into each aggregate it is.
+
+    ``positions`` are those kept in the item; ``revision`` is the count of
+    events applied when some positions live in position items (None: their sum).
+    """
 
     state: S
     positions: Mapping[str, int]
+    revision: int | None = field(default=None, kw_only=True)
 
     @property
     def version(self) -> int:
-        return sum(self.positions.values())
+        return sum(self.positions.values()) if self.revision is None else self.revision
 
 
 @dataclass
@@ -103,6 +121,16 @@ def _loyalty(item: Mapping[str, Any]) -> Loyalty:
     )
 
 
+def _over(expected_version: int) -> dict[str, Any]:
+    """The condition of a write exactly over ``expected_version`` (0: the item is absent)."""
+    if expected_version == 0:
+        return {"ConditionExpression": "attribute_not_exists(pk)"}
+    return {
+        "ConditionExpression": "version = :expected",
+        "ExpressionAttributeValues": {":expected": expected_version},
+    }
+
+
 class ReadModelStore:
     """Every declared read model's items, over a boto3 DynamoDB Table resource."""
 
@@ -114,7 +142,22 @@ class ReadModelStore:
     def load(self, model: ReadModel[S], key: str) -> Stored[S] | None:
         """The state stored under ``key`` and its positions, or None."""
         item = self._get(model.pk(key))
-        return None if item is None else Stored(model.fold.from_item(item), _positions(item))
+        if item is None:
+            return None
+        return Stored(model.fold.from_item(item), _positions(item), revision=int(item["version"]))
+
+    def position(self, model: ReadModel[S], aggregate_id: str) -> int:
+        """``aggregate_id``'s position by its own position item (0: none)."""
+        item = self._get(model.position_pk(aggregate_id))
+        return 0 if item is None else int(item["version"])
+
+    def applied(self, model: ReadModel[S], key: str, aggregate_id: str) -> int | None:
+        """The last version of ``aggregate_id`` folded into item ``key``, or None."""
+        stored = self.load(model, key)
+        kept = stored.positions if stored else {}
+        if model.keeps_in_item(key, aggregate_id, kept):
+            return kept.get(aggregate_id)
+        return self.position(model, aggregate_id) or None
 
     def state(self, model: ReadModel[S], key: str) -> S | None:
         """The state stored under ``key``, or None."""
@@ -148,23 +191,46 @@ class ReadModelStore:
 
     # -- projector writes (exactly over what was read) ----------------------
 
-    def save(self, model: ReadModel[S], key: str, new: Stored[S], expected_version: int) -> None:
+    def save(
+        self,
+        model: ReadModel[S],
+        key: str,
+        new: Stored[S],
+        expected_version: int,
+        position: tuple[str, int] | None = None,
+    ) -> None:
         """Write ``new`` if the stored item is still at ``expected_version`` (0: absent).
 
-        Raises ConcurrencyConflict otherwise.
+        ``position`` ``(aggregate id, version)``: the applied event's aggregate
+        keeps its position in its own item, written in the same transaction
+        and only over the version before (so an event is applied once).
+        Raises ConcurrencyConflict if the item or the position moved.
         """
-        self._put_exact(model.item(key, new.state, new.positions), expected_version)
+        item = model.item(key, new.state, new.positions, new.version)
+        if position is None:
+            self._put_exact(item, expected_version)
+            return
+        aggregate_id, version = position
+        marker = model.position_item(aggregate_id, key, version)
+        name = self._table.name
+        try:
+            self._table.meta.client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": name, "Item": item, **_over(expected_version)}},
+                    {"Put": {"TableName": name, "Item": marker, **_over(version - 1)}},
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException" and any(
+                code == "ConditionalCheckFailed" for code in cancellation_codes(dict(exc.response))
+            ):
+                # The item or the position moved: reload (the event may be a duplicate now).
+                raise ConcurrencyConflict(item["pk"]) from exc
+            raise
 
     def _put_exact(self, item: dict[str, Any], expected_version: int) -> None:
-        if expected_version == 0:
-            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
-        else:
-            condition = {
-                "ConditionExpression": "version = :expected",
-                "ExpressionAttributeValues": {":expected": expected_version},
-            }
         try:
-            self._table.put_item(Item=item, **condition)
+            self._table.put_item(Item=item, **_over(expected_version))
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise ConcurrencyConflict(item["pk"]) from exc
@@ -178,10 +244,28 @@ class ReadModelStore:
         states: Mapping[str, S],
         positions: Mapping[str, Mapping[str, int]],
     ) -> WriteStats:
-        """Write replayed states, skipping items a live projector already moved past."""
-        stats = self._put_all(
-            model.item(key, state, positions.get(key, {})) for key, state in states.items()
-        )
+        """Write replayed states, skipping items a live projector already moved past.
+
+        For a model with ``position_items``, each written item is followed by
+        the position items of the other aggregates folded into it, so the live
+        projector skips them when they come again.
+        """
+        if not model.spec.position_items:
+            stats = self._put_all(
+                model.item(key, state, positions.get(key, {})) for key, state in states.items()
+            )
+        else:
+            stats = WriteStats()
+            for key, state in states.items():
+                folded = positions.get(key, {})
+                own = {key: folded[key]} if key in folded else {}
+                item = model.item(key, state, own, sum(folded.values()))
+                if not self._put_rebuilt(item, stats):
+                    continue
+                with self._table.batch_writer() as batch:
+                    for aggregate_id, version in folded.items():
+                        if aggregate_id != key:
+                            batch.put_item(Item=model.position_item(aggregate_id, key, version))
         if model.fold.after_rebuild is not None:
             model.fold.after_rebuild(states, self)
         return stats
@@ -189,18 +273,24 @@ class ReadModelStore:
     def _put_all(self, items: Iterable[dict[str, Any]]) -> WriteStats:
         stats = WriteStats()
         for item in items:
-            try:
-                self._table.put_item(
-                    Item=item,
-                    ConditionExpression="attribute_not_exists(pk) OR version <= :version",
-                    ExpressionAttributeValues={":version": item["version"]},
-                )
-                stats.written += 1
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
-                stats.skipped_newer += 1
+            self._put_rebuilt(item, stats)
         return stats
+
+    def _put_rebuilt(self, item: dict[str, Any], stats: WriteStats) -> bool:
+        """Put a rebuilt item unless the stored one is newer; counts the outcome in ``stats``."""
+        try:
+            self._table.put_item(
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR version <= :version",
+                ExpressionAttributeValues={":version": item["version"]},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            stats.skipped_newer += 1
+            return False
+        stats.written += 1
+        return True
 
     # -- early adopters for the live projector --------------------------------
 

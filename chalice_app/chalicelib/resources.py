@@ -157,6 +157,11 @@ class ReadModelSpec:
     (``--projection``), ops trace and the bound test derive from this.
     ``max_item_bytes`` is the most one item may hold, whatever the number of
     events folded into it (tests/unit/test_read_model_bounds.py folds 100,000).
+    With ``position_items`` an item keeps only the position of the aggregate
+    its key names; every other aggregate folded into it (e.g. each purchase,
+    an aggregate of its own) keeps its position in an item of its own,
+    ``<item_prefix>-position#<aggregate id>``, written in the same
+    transaction, so the item does not grow with the aggregates it folds.
     """
 
     name: str
@@ -164,6 +169,7 @@ class ReadModelSpec:
     event_types: frozenset[str]
     fold: str
     max_item_bytes: int
+    position_items: bool = False
 
 
 @dataclass(frozen=True)
@@ -484,7 +490,9 @@ READ_MODELS: tuple[ReadModelSpec, ...] = (
         # Every user event moves the horizon; purchases earn points.
         event_types=USER_TYPES | {PURCHASE_MADE},
         fold="chalicelib.loyalty_read_model:read_model",
-        max_item_bytes=400_000,  # DynamoDB's item limit, until the loyalty item is bounded
+        # Pending purchases are settled at the ledger's watermark (issue 25).
+        max_item_bytes=8_192,
+        position_items=True,
     ),
     ReadModelSpec(
         name="statements",

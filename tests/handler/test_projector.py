@@ -10,13 +10,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import orjson
 import pytest
+from tf_outputs_to_chalice import lambda_timeouts
 
 from chalicelib import observability
 from chalicelib.events import (
     AccountDeposited,
     AccountOpened,
     AccountWithdrawn,
+    LoyaltyLeft,
     PurchaseMade,
     UserCreated,
     new_event,
@@ -27,11 +30,12 @@ from chalicelib.exceptions import (
     InvalidEvent,
     OutOfOrderEvent,
 )
-from chalicelib.projector import ProjectorStats
+from chalicelib.projector import EVENT_COMMIT_BOUND, ProjectorStats
 from chalicelib.projector import project_records as project
 from chalicelib.read_model_catalog import read_model, read_models
 from chalicelib.read_models import ReadModelStore, Stored
 from projections.accounts import Account
+from projections.loyalty import SETTLE_PENDING_AT
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -256,3 +260,112 @@ def test_the_record_a_read_model_failed_on_is_logged_failed_with_the_model(
     (line,) = [json.loads(raw) for raw in buffer.getvalue().splitlines() if raw.startswith("{")]
     assert (line["consumer"], line["outcome"]) == ("projector", "failed")
     assert line["reason"].startswith("statements: InjectedFault")
+
+
+def project_live(
+    records: list[bytes],
+    store: ReadModelStore,
+    history: Any,
+    clock: Any,
+) -> ProjectorStats:
+    """The projector with the ledger's history and a clock (no early-adopter places)."""
+    models = read_models(SimpleNamespace(early_adopter_count=0))
+    return project(records, store, models, history, clock=clock)
+
+
+def order(uid: str, n: int, at: datetime, amount: str = "10.00") -> bytes:
+    """Purchase ``n`` of ``uid``: an aggregate of its own, as the API writes it."""
+    data = PurchaseMade(user_id=uid, order_id=f"o{n}", amount=amount, currency="EUR")
+    return new_event(data, subject=f"purchase-{uid}-{n}", version=1, time=at).to_json()
+
+
+def test_purchase_positions_live_outside_the_users_item(table: Any) -> None:
+    # GIVEN a member with many purchases
+    store = ReadModelStore(table)
+    records = [user_created("u1")] + [order("u1", n, T0 + timedelta(minutes=n)) for n in range(40)]
+    project_records(records, store, early_adopters=0)
+    # WHEN one of them is delivered again, long after
+    stats = project_records([records[1]], store, early_adopters=0)
+    # THEN it is skipped, the points count it once
+    assert (stats.applied, stats.duplicates) == (0, 1)
+    assert loyalty_of(store, "u1")["points"] == 400  # type: ignore[index]
+    # AND the user's item keeps only the user's position; each purchase has its own
+    stored = store.load(LOYALTY, "u1")
+    assert stored is not None and dict(stored.positions) == {"u1": 1}
+    assert stored.version == 41
+    assert store.applied(LOYALTY, "u1", "purchase-u1-7") == 1
+    assert store.applied(LOYALTY, "u1", "purchase-u1-99") is None
+
+
+def test_a_writer_that_lost_the_race_for_a_purchase_does_not_count_it_twice(table: Any) -> None:
+    # GIVEN two projectors that both read the user's item before a purchase
+    store = ReadModelStore(table)
+    project_records([user_created("u1")], store, early_adopters=0)
+    before = store.load(LOYALTY, "u1")
+    assert before is not None
+    purchase_record = order("u1", 1, T0 + timedelta(minutes=1))
+    # WHEN the first applies it
+    project_records([purchase_record], store, early_adopters=0)
+    # THEN the second's write over what it read is refused
+    with pytest.raises(ConcurrencyConflict):
+        store.save(
+            LOYALTY,
+            "u1",
+            Stored(before.state, before.positions, revision=before.version + 1),
+            before.version,
+            ("purchase-u1-1", 1),
+        )
+    # AND a retry of the record is a duplicate
+    assert project_records([purchase_record], store, early_adopters=0).duplicates == 1
+    assert loyalty_of(store, "u1")["points"] == 10  # type: ignore[index]
+
+
+def _buyer(purchases: int) -> tuple[list[bytes], list[bytes]]:
+    """A member's registration and ``purchases`` orders a minute apart: (user events, all)."""
+    user = [user_created("u1")]
+    return user, user + [order("u1", n, T0 + timedelta(minutes=n + 1)) for n in range(purchases)]
+
+
+def test_the_projector_settles_pending_purchases_at_the_ledgers_watermark(table: Any) -> None:
+    # GIVEN a member buying every minute for two hours, projected a second after each purchase
+    store = ReadModelStore(table)
+    user_events, records = _buyer(120)
+    now = [T0]
+
+    def history(aggregate_id: str) -> list[bytes]:
+        return user_events if aggregate_id == "u1" else []
+
+    # WHEN each record is projected
+    for record in records:
+        now[0] = datetime.fromisoformat(orjson.loads(record)["time"]) + timedelta(seconds=1)
+        project_live([record], store, history, clock=lambda: now[0])
+    # THEN every purchase counts, and only the last few minutes' are still pending
+    stored = store.load(LOYALTY, "u1")
+    assert stored is not None and stored.state.points == 120 * 10
+    assert len(stored.state.pending) < SETTLE_PENDING_AT + 3
+
+
+def test_pending_purchases_wait_while_a_user_event_is_on_its_way(table: Any) -> None:
+    # GIVEN a member whose leaving is in the ledger but not yet projected
+    store = ReadModelStore(table)
+    _, records = _buyer(3 * SETTLE_PENDING_AT)
+    left = new_event(
+        LoyaltyLeft(user_id="u1"), subject="u1", version=2, time=T0 + timedelta(minutes=20)
+    ).to_json()
+    ledger = [records[0], left]
+    # WHEN the purchases are projected long after (the watermark is past all of them)
+    project_live(records, store, lambda _: ledger, clock=lambda: T0 + timedelta(days=1))
+    # THEN none is settled yet: the membership after minute 20 is not known
+    stored = store.load(LOYALTY, "u1")
+    assert stored is not None and len(stored.state.pending) == 3 * SETTLE_PENDING_AT
+    # AND when the leaving comes, the purchases made while a member are the points
+    project_live([left], store, lambda _: ledger, clock=lambda: T0 + timedelta(days=1))
+    assert loyalty_of(store, "u1")["points"] == 19 * 10  # type: ignore[index]
+
+
+def test_the_watermark_leaves_room_for_the_slowest_user_command() -> None:
+    # GIVEN the functions' timeouts: one bounds the gap between a user event's time and its
+    # commit (the API appends user events; any function might one day)
+    slowest = max(lambda_timeouts().values())
+    # THEN the watermark trails the clock by more than the slowest function may run
+    assert timedelta(seconds=slowest) < EVENT_COMMIT_BOUND

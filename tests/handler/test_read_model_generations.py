@@ -17,9 +17,10 @@ from chalicelib.read_model_catalog import read_model
 from chalicelib.read_model_generations import GenerationStore
 from chalicelib.read_models import ReadModelStore
 from chalicelib.roots import stores
-from tests.handler.test_replay import REGION, aws, history, run  # noqa: F401
+from tests.handler.test_replay import REGION, _heavy_buyer, aws, history, run  # noqa: F401
 
 ACCOUNTS = read_model("accounts")
+LOYALTY = read_model("loyalty")
 
 
 @pytest.fixture
@@ -127,3 +128,40 @@ def test_a_failed_rebuild_leaves_readers_where_they_were(
     # AND a switch to it is refused
     with pytest.raises(ConcurrencyConflict):
         generations.switch("accounts", 1)
+
+
+def test_a_loyalty_rebuild_catches_up_purchases_kept_in_position_items(
+    aws: dict[str, Any],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a member's 20 purchases projected live into generation 0 (each purchase's
+    # position in an item of its own), and an archive that lacks the last purchase
+    aws_getters.reset()
+    events = _heavy_buyer(20)
+    ledger = EventLedger(aws["ledger"])
+    for event in events:
+        ledger.append([event])
+    store = ReadModelStore(aws["read_models"])
+    projector.project_records([e.to_json() for e in events], store, [LOYALTY], ledger.raw_events)
+    archived = b"\n".join(e.to_json() for e in events[:-1]) + b"\n"
+    aws["s3"].put_object(
+        Bucket=aws["bucket"], Key="events/year=2026/month=03/day=01/a", Body=archived
+    )
+    # WHEN loyalty is rebuilt into a new generation from the archive
+    summary = run(capsys, "--projection", "loyalty", "--source", "archive", "--new-generation")
+    # THEN the last purchase was caught up from the ledger through its position item
+    assert (summary["generation"], summary["caught_up_events"]) == (1, 1)
+    rebuilt = store.load(LOYALTY.at(1), "u3")
+    assert rebuilt is not None and rebuilt.state.purchase_points == 200
+    assert rebuilt.state.pending == () and dict(rebuilt.positions) == {"u3": 1}
+    assert store.applied(LOYALTY.at(1), "u3", "purchase-u3-19") == 1
+    # AND a retry of every record changes neither generation
+    stats = projector.project_records(
+        [e.to_json() for e in events], store, [LOYALTY, LOYALTY.at(1)], ledger.raw_events
+    )
+    assert (stats.applied, stats.duplicates) == (0, 21)
+    # AND dropping generation 0 deletes its item and its 20 position items
+    dropped = run(capsys, "--projection", "loyalty", "--drop-previous")
+    assert (dropped["dropped_generations"], dropped["items_deleted"]) == ([0], 21)
+    assert store.applied(LOYALTY, "u3", "purchase-u3-0") is None
+    assert store.applied(LOYALTY.at(1), "u3", "purchase-u3-0") == 1

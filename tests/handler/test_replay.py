@@ -14,7 +14,14 @@ import pytest
 import replay as replay_script
 
 from chalicelib.archive import ArchiveReader
-from chalicelib.events import AccountDeposited, AccountOpened, PurchaseMade, UserCreated, new_event
+from chalicelib.events import (
+    AccountDeposited,
+    AccountOpened,
+    LoyaltyLeft,
+    PurchaseMade,
+    UserCreated,
+    new_event,
+)
 from chalicelib.ledger import EventLedger
 from chalicelib.read_model_catalog import read_model
 from chalicelib.read_models import ReadModelStore
@@ -228,3 +235,61 @@ def test_replay_skips_and_counts_poison_lines_in_the_archive(
     # THEN it succeeds, counting the poison line
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (code, summary["events_read"], summary["invalid_lines"]) == (0, 2, 1)
+
+
+def _heavy_buyer(purchases: int) -> list[Any]:
+    """A member (u3) and ``purchases`` purchases, one an hour from T0."""
+    member = UserCreated(
+        user_id="u3", name="E", lastname="F", email="e@example.com", address="z", loyalty=True
+    )
+    return [new_event(member, subject="u3", version=1, time=T0)] + [
+        new_event(
+            PurchaseMade(user_id="u3", order_id=f"o{n}", amount="10.00", currency="EUR"),
+            subject=f"purchase-u3-{n}",
+            version=1,
+            time=T0 + timedelta(hours=n + 1),
+        )
+        for n in range(purchases)
+    ]
+
+
+def test_replay_from_the_archive_settles_a_heavy_buyer_at_the_ledgers_watermark(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a member's 40 purchases in the archive, and in the ledger only the registration
+    events = _heavy_buyer(40)
+    body = b"\n".join(e.to_json() for e in events) + b"\n"
+    aws["s3"].put_object(Bucket=aws["bucket"], Key="events/year=2026/month=03/day=01/h", Body=body)
+    EventLedger(aws["ledger"]).append(events[:1])
+    # WHEN the loyalty projection is rebuilt from the archive
+    run(capsys, "--projection", "loyalty")
+    # THEN every purchase counts and none is left pending (no user event can still come before)
+    store = ReadModelStore(aws["read_models"])
+    stored = store.load(read_model("loyalty"), "u3")
+    assert stored is not None and stored.state.purchase_points == 400
+    assert stored.state.pending == ()
+    # AND the item keeps the user's position, each purchase has its own
+    assert dict(stored.positions) == {"u3": 1} and stored.version == 41
+    assert store.applied(read_model("loyalty"), "u3", "purchase-u3-39") == 1
+
+
+def test_replay_from_the_archive_leaves_pending_what_a_missing_user_event_may_change(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the same archive, while the ledger also holds the member's leaving (hour 30),
+    # which the archive does not have yet
+    events = _heavy_buyer(40)
+    body = b"\n".join(e.to_json() for e in events) + b"\n"
+    aws["s3"].put_object(Bucket=aws["bucket"], Key="events/year=2026/month=03/day=01/h", Body=body)
+    left = new_event(
+        LoyaltyLeft(user_id="u3"), subject="u3", version=2, time=T0 + timedelta(hours=30)
+    )
+    EventLedger(aws["ledger"]).append(events[:1])
+    EventLedger(aws["ledger"]).append([left])
+    # WHEN the loyalty projection is rebuilt from the archive
+    run(capsys, "--projection", "loyalty")
+    # THEN the purchases from hour 30 on stay pending (the leaving will settle them)
+    stored = ReadModelStore(aws["read_models"]).load(read_model("loyalty"), "u3")
+    assert stored is not None
+    assert [time[11:13] for time, _ in stored.state.pending][:1] == ["06"]  # hour 30 = day 2, 06h
+    assert len(stored.state.pending) == 11

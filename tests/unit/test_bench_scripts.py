@@ -202,3 +202,27 @@ def test_readme_aws_call_tables_are_their_units_at_the_declared_prices() -> None
         total = re.search(r"^\| \*\*total\*\* \|.*\| \*\*([\d.]+)\*\* \|$", flow, re.M)
         assert total is not None
         assert sum(costs) == pytest.approx(float(total.group(1)), abs=5e-4)
+
+
+def test_bench_loyalty_item_prints_the_heavy_buyers_item_size_per_chunk(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import bench_loyalty_item
+
+    # WHEN 300 purchases, a leaving and 300 more go through the projector, in chunks of 200
+    # (and 100, a leaving and 100 more without the ledger's watermark, as the baseline)
+    argv = ["--purchases", "300", "--every", "200", "--rounds", "1", "--baseline", "100"]
+    assert bench_loyalty_item.main(argv) == 0
+    # THEN the summary has the item's size and the chunks' times, and the points are the
+    # purchases made while a member (300 x 42); each purchase's position is its own item
+    figures = _summary(capsys)
+    assert figures["events"] == 602
+    assert figures["points"] == 300 * 42
+    assert figures["positions_in_item"] == 1
+    assert figures["position_items"] == 600
+    assert 0 < figures["item_bytes"] < 8 * 1024
+    assert len(figures["seconds_per_chunk"]) == 3
+    assert figures["chunk_spread"] >= 0 and figures["last_to_first"] > 0
+    # AND the baseline settled nothing: every purchase since the leaving is pending
+    assert figures["baseline"]["events"] == 202
+    assert figures["baseline"]["pending"] == 100

@@ -328,3 +328,56 @@ def test_loyalty_folded_in_parts_of_any_aggregates_merges_into_one_replay(
     assert merged.states == whole.states
     assert merged.positions == whole.positions
     assert merged.stats.duplicates_skipped == whole.stats.duplicates_skipped
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), history=membership_histories())
+def test_settling_at_valid_watermarks_changes_no_points_and_no_final_state(
+    data: st.DataObject, history: tuple[dict[str, list[bytes]], int]
+) -> None:
+    # GIVEN a user's events in any interleaving, each aggregate in order
+    streams, expected = history
+    policy = loyalty.LoyaltyPolicy(early_adopter_count=0)
+    lines = _unique(data.draw(deliveries(streams)))
+    # The time of the user's n-th event, and past the last one: no limit
+    user_times = [decode_event(line).time for line in streams["u"]] + ["~"]
+    # WHEN the live fold settles now and then at a watermark the ledger could vouch for:
+    # no later than the first user event not folded yet
+    state, folded_user_events, watermarks = None, 0, []
+    for line in lines:
+        event = decode_event(line)
+        state = loyalty.evolve(state, event, policy)
+        folded_user_events += event.subject == "u"
+        if state is not None and data.draw(st.booleans()):
+            watermark = _minute(data.draw(st.integers(0, 80)))
+            if watermark <= user_times[folded_user_events]:
+                state = loyalty.settle(state, watermark)
+                watermarks.append(watermark)
+    # THEN points are still exactly the purchases made while a member
+    assert state is not None and state.points == expected
+    # AND settled at a later watermark, it equals the fold that never settled, settled there
+    final = max([_minute(90), *watermarks])
+    plain = loyalty.fold((decode_event(line) for line in lines), policy=policy)
+    assert plain is not None
+    assert loyalty.settle(state, final) == loyalty.settle(plain, final)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), history=membership_histories())
+def test_a_replay_settled_at_a_watermark_equals_the_fold_settled_there(
+    data: st.DataObject, history: tuple[dict[str, list[bytes]], int]
+) -> None:
+    # GIVEN a user's events in any interleaving, and a watermark past every user event
+    streams, expected = history
+    policy = loyalty.LoyaltyPolicy(early_adopter_count=0)
+    lines = data.draw(deliveries(streams))
+    last_user_event = decode_event(streams["u"][-1]).time
+    watermark = max(last_user_event, _minute(data.draw(st.integers(0, 90))))
+    # WHEN replayed with that watermark
+    replayed = replay(lines, loyalty.LoyaltyProjection(policy, watermark=watermark)).states["u"]
+    # THEN it is the in-order fold settled there, with no purchase before it left pending
+    plain = loyalty.fold((decode_event(line) for line in _unique(lines)), policy=policy)
+    assert plain is not None
+    assert replayed == loyalty.settle(plain, watermark)
+    assert replayed.points == expected
+    assert all(time >= watermark for time, _ in replayed.pending)

@@ -138,8 +138,7 @@ def applied_positions(event: Mapping[str, Any]) -> dict[str, dict[str, Any] | No
         key = model.fold.key(envelope) if model.reads(envelope) else None
         if key is None:
             continue
-        stored = store.load(model, key)
-        version = stored.positions.get(subject) if stored else None
+        version = store.applied(model, key, subject)
         if version is None:
             missing = True
         else:
