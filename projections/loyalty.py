@@ -57,7 +57,6 @@ __all__ = [
     "LoyaltyPolicy",
     "LoyaltyProjection",
     "LoyaltyReducer",
-    "combined",
     "early_adopters",
     "evolve",
     "fold",
@@ -266,22 +265,6 @@ def fold(
     return state
 
 
-def combined(one: Loyalty, other: Loyalty) -> Loyalty:
-    """One user's state from two folds of disjoint aggregates (a parallel replay's parts).
-
-    Only the part holding the user aggregate has seen user events; the other
-    folded purchases only, all pending (no horizon yet). The fold is the same in
-    every order across aggregates, so those purchases are folded into the first.
-    """
-    if other.horizon is not None:
-        one, other = other, one
-    if other.horizon is not None or other.memberships or other.settled_points:
-        raise ProjectionError(f"user {one.user_id}'s events were folded in two parts")
-    for time, points in other.pending:
-        one = _purchased(one, time, points)
-    return one
-
-
 def early_adopters(states: Iterable[Loyalty], count: int) -> list[str]:
     """The first ``count`` registered users, by registration time then id."""
     registered = sorted((s.registered_at, s.user_id) for s in states if s.registered_at is not None)
@@ -351,14 +334,27 @@ class LoyaltyReducer:
         return with_early_adopter_bonus(states, self.policy)
 
     def partial(self) -> dict[str, Loyalty]:
-        """The users folded so far, before the bonus (a parallel replay's part)."""
-        return self.users
+        """The users folded so far, purchases included, before settling and the bonus.
+
+        A parallel replay's part: a user's own events are all in one part (one
+        aggregate), but their purchases are aggregates of their own, dealt to any part.
+        """
+        users = {}
+        for user_id in {*self.users, *self.bought}:
+            state = self.users.get(user_id) or Loyalty(user_id=user_id)
+            users[user_id] = with_purchases(state, self.bought.get(user_id, ()))
+        return users
 
     def absorb(self, partial: Mapping[str, Loyalty]) -> None:
-        """Merge another part's users: a user's purchases may be folded in another part."""
+        """Merge another part's users (the fold is the same in every order across aggregates)."""
         for user_id, state in partial.items():
-            mine = self.users.get(user_id)
-            self.users[user_id] = state if mine is None else combined(mine, state)
+            if state.horizon is None:
+                # Purchases only, all pending: folded with this part's at the end.
+                self.bought.setdefault(user_id, []).extend(state.pending)
+            elif user_id in self.users:
+                raise ProjectionError(f"user {user_id}'s events were folded in two parts")
+            else:
+                self.users[user_id] = state
 
     @staticmethod
     def positions(rows: Mapping[str, list[Any]]) -> dict[str, dict[str, int]]:
