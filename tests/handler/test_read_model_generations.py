@@ -62,6 +62,9 @@ def test_a_rebuild_never_serves_a_state_older_than_before_it_started(
         table = boto3.resource("dynamodb", region_name=REGION).Table(name)
         while not stop.is_set():
             seen.append(_read_version(table))
+            # A short pause between reads: in-process moto serves both threads under one
+            # lock, and a reader that never pauses can starve the rebuild of it for minutes.
+            stop.wait(0.005)
 
     thread = threading.Thread(target=reader)
     thread.start()

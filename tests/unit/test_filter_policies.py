@@ -100,10 +100,11 @@ def test_only_user_events_are_fanned_out() -> None:
             ConsentsChanged(user_id="u", marketing=False, previous={"marketing": True}),
             {"gdpr", "crm"},
         ),
-        # An erasure reaches the consumers that hold the person's data now.
-        (UserErased(user_id="u", loyalty=True, marketing=False), {"loyalty", "gdpr"}),
-        (UserErased(user_id="u", loyalty=False, marketing=True), {"gdpr", "crm"}),
-        (UserErased(user_id="u", loyalty=False, marketing=False), {"gdpr"}),
+        # An erasure reaches the consumers that hold the person's data now, and
+        # identity deletion, which ends the person's Cognito user.
+        (UserErased(user_id="u", loyalty=True, marketing=False), {"loyalty", "gdpr", "identity"}),
+        (UserErased(user_id="u", loyalty=False, marketing=True), {"gdpr", "crm", "identity"}),
+        (UserErased(user_id="u", loyalty=False, marketing=False), {"gdpr", "identity"}),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, EventData) else None,
 )
