@@ -110,8 +110,10 @@ class ConsoleData:
         if first is not None and orjson.loads(first).get("type") == ACCOUNT_OPENED:
             return [api.get_account(OPERATOR, text, None)]
         table = aws.table("read_models")
+        # The generation readers use now (a rebuild keeps the previous one until dropped).
+        active = stores.read_model("accounts").pk("")
         kwargs: dict[str, Any] = {
-            "FilterExpression": Attr("kind").eq("account") & Attr("owner_id").eq(text)
+            "FilterExpression": Attr("pk").begins_with(active) & Attr("owner_id").eq(text)
         }
         found: list[dict[str, Any]] = []
         while True:
@@ -137,7 +139,7 @@ class ConsoleData:
             raise NotFound(f"account {account_id} not found")
         history = self.histories.put(AccountHistory(account_id, raw))
         now = api.get_account(OPERATOR, account_id, None)
-        stored = stores.read_models().get_account(account_id)
+        stored = stores.read_models().state(stores.read_model("accounts"), account_id)
         return AccountView(history, now, self._check(history, stored))
 
     @staticmethod
