@@ -22,10 +22,9 @@ from pathlib import Path
 
 import uvicorn
 
-from local_aws import stack_state
 from local_aws.stack_process import running_local_stack
 from local_aws.stack_state import StackNotRunning
-from operations.environment import use_local_stack
+from operations.environment import add_target_arguments, use_local_stack
 from opsconsole.data import ConsoleData
 from opsconsole.demo_data import seed
 from opsconsole.web import create_app
@@ -35,15 +34,7 @@ HOST = "127.0.0.1"
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--aws-port", type=int, help="AWS port of a running local stack (default: AWS)"
-    )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=stack_state.DEFAULT_STATE_DIR,
-        help="where the local stack publishes its environment (`up --state-dir`)",
-    )
+    add_target_arguments(parser)
     parser.add_argument("--port", type=int, default=8300, help="the console's port (8300)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     parser.add_argument(

@@ -23,11 +23,10 @@ from typing import Any
 
 from chalicelib import aws
 from chalicelib.settings import get_settings
-from local_aws import stack_state
 from local_aws.stack_state import StackNotRunning
 from local_aws.tool_errors import explain
 from operations import queues, redrive, trace
-from operations.environment import use_local_stack
+from operations.environment import add_target_arguments, use_local_stack
 
 INDEX_STATES = {True: "indexed", False: "not indexed", None: "unknown"}
 
@@ -129,15 +128,7 @@ def _found(result: dict[str, Any]) -> bool:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--aws-port", type=int, help="AWS port of a running local stack (default: AWS)"
-    )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=stack_state.DEFAULT_STATE_DIR,
-        help="where the local stack publishes its environment (`up --state-dir`)",
-    )
+    add_target_arguments(parser)
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     common = argparse.ArgumentParser(add_help=False)
     # Also after the subcommand (ops.py dlq --aws-port 5000 --json); SUPPRESS keeps the

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
 from chalicelib import aws
 from local_aws import stack_state
 
-__all__ = ["use_local_stack"]
+__all__ = ["add_target_arguments", "use_local_stack"]
 
 
 def use_local_stack(aws_port: int, state_dir: Path | None = None) -> dict[str, str]:
@@ -21,3 +22,16 @@ def use_local_stack(aws_port: int, state_dir: Path | None = None) -> dict[str, s
     os.environ.update(environment)
     aws.reset()
     return environment
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--aws-port`` and ``--state-dir``: the operator tools' choice of local stack or AWS."""
+    parser.add_argument(
+        "--aws-port", type=int, help="AWS port of a running local stack (default: AWS)"
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=stack_state.DEFAULT_STATE_DIR,
+        help="where the local stack publishes its environment (`up --state-dir`)",
+    )
