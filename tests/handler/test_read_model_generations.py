@@ -56,18 +56,21 @@ def test_a_rebuild_never_serves_a_state_older_than_before_it_started(
     before = _read_version(live["read_models"])
     assert before == 3
     seen: list[int] = []
-    stop = threading.Event()
+    stop, reading = threading.Event(), threading.Event()
 
     def reader() -> None:
         table = boto3.resource("dynamodb", region_name=REGION).Table(name)
         while not stop.is_set():
             seen.append(_read_version(table))
+            reading.set()
             # A short pause between reads: in-process moto serves both threads under one
             # lock, and a reader that never pauses can starve the rebuild of it for minutes.
             stop.wait(0.005)
 
     thread = threading.Thread(target=reader)
     thread.start()
+    # The rebuild starts once reads are going on (a thread's first read builds its client).
+    assert reading.wait(timeout=60)
     try:
         # WHEN accounts is rebuilt into a new generation from the (stale) archive
         summary = run(capsys, "--projection", "accounts", "--source", "archive", "--new-generation")
