@@ -20,7 +20,7 @@ the middleware) instead of answering 403 itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -40,6 +40,7 @@ __all__ = [
     "is_fallback",
     "is_json_media_type",
     "route_other_methods",
+    "status_error_body",
 ]
 
 logger = logging.getLogger(__name__)
@@ -70,13 +71,20 @@ FALLBACK_PREFIX = "not_routed_"
 Middleware = Callable[[Request, Callable[[Request], Response]], Response]
 
 
-def error_body(status_code: int, message: str, code: str | None = None) -> dict[str, Any]:
-    """The documented error shape for ``status_code``."""
-    return {
-        "error": code or STATUS_CODES.get(status_code, "error"),
-        "message": message,
-        "details": [],
-    }
+def error_body(
+    code: str, message: str, details: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """The documented error body ``{"error","message","details"}``.
+
+    The one writer of that shape: domain errors (chalicelib.http), the edge's
+    own refusals and Chalice's rewritten errors all go through it.
+    """
+    return {"error": code, "message": message, "details": [dict(d) for d in details]}
+
+
+def status_error_body(status_code: int, message: str) -> dict[str, Any]:
+    """The error body of a bare status (Chalice's own errors, an unhandled 500)."""
+    return error_body(STATUS_CODES.get(status_code, "error"), message)
 
 
 def is_json_media_type(content_type: str) -> bool:
@@ -100,7 +108,7 @@ def _json(status_code: int, body: dict[str, Any], headers: Mapping[str, Any]) ->
 
 
 def _error_response(error: ApiError, headers: dict[str, str]) -> Response:
-    return _json(error.status_code, error.body(), headers)
+    return _json(error.status_code, error_body(error.code, error.message, error.details), headers)
 
 
 def _not_routed() -> Response:
@@ -145,7 +153,7 @@ def _conform(response: Response) -> Response:
     if response.status_code >= 500:
         message = "internal server error"
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
-    return _json(response.status_code, error_body(response.status_code, message), headers)
+    return _json(response.status_code, status_error_body(response.status_code, message), headers)
 
 
 def _declared(app: Chalice, path: str) -> frozenset[str]:
@@ -187,7 +195,7 @@ def _middleware(app: Chalice, allowed_origins: frozenset[str]) -> Middleware:
             response = _conform(get_response(request))
         except Exception:
             logger.exception("unhandled error on %s %s", request.method, path)
-            response = _json(500, error_body(500, "internal server error"), {})
+            response = _json(500, status_error_body(500, "internal server error"), {})
         response.headers.update(cors)
         return response
 

@@ -1,7 +1,8 @@
 """Exceptions of chalicelib; the HTTP layer maps them to responses.
 
-``DomainError`` carries the documented body (code, message, details) and no
-status code: chalicelib.http maps each class to its status. Only ``ApiError``,
+``DomainError`` carries what the documented body says (code, message,
+details) and no status code: chalicelib.http maps each class to its status,
+and chalicelib.edge.error_body writes the body. Only ``ApiError``,
 the HTTP edge's own errors (405, 413, 415), names its status.
 """
 
@@ -70,9 +71,6 @@ class DomainError(Exception):
         self.details = details or []
         if code is not None:
             self.code = code
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.code, "message": self.message, "details": self.details}
 
 
 class Unauthorized(DomainError):
