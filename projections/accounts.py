@@ -29,9 +29,12 @@ __all__ = [
     "AccountsReducer",
     "account_at",
     "account_key",
+    "deposited",
     "evolve",
     "fold",
     "read_model",
+    "withdraw_cents",
+    "withdrawn",
 ]
 
 ACCOUNT_TYPES = frozenset({ACCOUNT_OPENED, ACCOUNT_DEPOSITED, ACCOUNT_WITHDRAWN})
@@ -76,6 +79,28 @@ def _opened(state: Account | None, event: Event) -> Account:
     )
 
 
+def withdraw_cents(account_id: str, version: int, balance_cents: int, amount_cents: int) -> int:
+    """The balance after withdrawing ``amount_cents``: the overdraft rule, written once.
+
+    NegativeBalance when the withdrawal exceeds the balance. The fold, the
+    replay reducer, the statements fold and the withdraw command all use it.
+    """
+    if amount_cents > balance_cents:
+        raise NegativeBalance(account_id, version, balance_cents, amount_cents)
+    return balance_cents - amount_cents
+
+
+def deposited(account: Account, amount_cents: int, version: int) -> Account:
+    """``account`` after a deposit of ``amount_cents`` at ``version``."""
+    return replace(account, balance_cents=account.balance_cents + amount_cents, version=version)
+
+
+def withdrawn(account: Account, amount_cents: int, version: int) -> Account:
+    """``account`` after a withdrawal at ``version``; NegativeBalance past the balance."""
+    balance = withdraw_cents(account.id, version, account.balance_cents, amount_cents)
+    return replace(account, balance_cents=balance, version=version)
+
+
 def _existing(state: Account | None, event: Event) -> Account:
     if state is None:
         raise ProjectionError(f"{event.type} for unopened account {event.subject}")
@@ -83,21 +108,11 @@ def _existing(state: Account | None, event: Event) -> Account:
 
 
 def _deposited(state: Account | None, event: Event) -> Account:
-    account = _existing(state, event)
-    amount = to_cents(event.data.amount)
-    return replace(
-        account, balance_cents=account.balance_cents + amount, version=event.aggregateversion
-    )
+    return deposited(_existing(state, event), to_cents(event.data.amount), event.aggregateversion)
 
 
 def _withdrawn(state: Account | None, event: Event) -> Account:
-    account = _existing(state, event)
-    amount = to_cents(event.data.amount)
-    if amount > account.balance_cents:
-        raise NegativeBalance(account.id, event.aggregateversion, account.balance_cents, amount)
-    return replace(
-        account, balance_cents=account.balance_cents - amount, version=event.aggregateversion
-    )
+    return withdrawn(_existing(state, event), to_cents(event.data.amount), event.aggregateversion)
 
 
 _HANDLERS: dict[str, Callable[[Account | None, Event], Account]] = {
@@ -159,9 +174,7 @@ class AccountsReducer:
             except IndexError:
                 raise ProjectionError(f"{kind} for unopened account {event.subject}") from None
             if kind == ACCOUNT_WITHDRAWN:
-                if amount > balance:
-                    raise NegativeBalance(event.subject, row[0], balance, amount)
-                row[3] = balance - amount
+                row[3] = withdraw_cents(event.subject, event.aggregateversion, balance, amount)
             else:
                 row[3] = balance + amount
         elif kind == ACCOUNT_OPENED:

@@ -18,9 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from projections.accounts import withdraw_cents
 from projections.cents import format_cents, to_cents
 from projections.envelope import Event
-from projections.errors import NegativeBalance, ProjectionError
+from projections.errors import ProjectionError
 from projections.event_types import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
 from projections.read_model import FoldProjection, ReadModelFold
 from projections.timekeys import time_key
@@ -80,7 +81,8 @@ def evolve(state: Statements | None, event: Event) -> Statements | None:
     """Apply one account event; other event types leave the state as is.
 
     Raises ProjectionError for events that cannot follow ``state`` and
-    NegativeBalance for a withdrawal past the balance, as the account fold does.
+    NegativeBalance for a withdrawal past the balance (projections.accounts'
+    overdraft rule, which the account fold uses too).
     """
     kind = event.type
     if kind not in _TYPES:
@@ -109,10 +111,7 @@ def evolve(state: Statements | None, event: Event) -> Statements | None:
         return replace(
             state, current=replace(current, deposits_cents=current.deposits_cents + amount)
         )
-    if amount > current.closing_cents:
-        raise NegativeBalance(
-            state.account_id, event.aggregateversion, current.closing_cents, amount
-        )
+    withdraw_cents(state.account_id, event.aggregateversion, current.closing_cents, amount)
     return replace(
         state, current=replace(current, withdrawals_cents=current.withdrawals_cents + amount)
     )
