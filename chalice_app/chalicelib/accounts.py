@@ -1,47 +1,43 @@
-"""Account commands and reads: open, deposit, withdraw, state now and at a time.
+"""Account service: open, deposit, withdraw (account_aggregate decides), and reads.
 
 State is folded from the ledger with the same pure fold the projector uses
 (projections.accounts), starting from a snapshot where one exists. A command
 about an account needs its owner to exist as a person (registered, not
-erased): otherwise it is NotFound, as for an unknown account or owner. Reads
-stay possible, so operators keep seeing the balances of erased people.
+erased): otherwise it is NotFound, as for an unknown account or owner (a
+precondition the service checks when it loads). Reads stay possible, so
+operators keep seeing the balances of erased people.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Protocol
 
 import orjson
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib.commands import CommandRunner, Decision
-from chalicelib.events import (
-    ACCOUNT_OPENED,
-    AccountDeposited,
-    AccountOpened,
-    AccountWithdrawn,
-    format_time,
-    new_event,
-)
-from chalicelib.exceptions import Conflict, NotFound, ValidationFailed
+from chalicelib import account_aggregate
+from chalicelib.account_aggregate import AccountCommand, AccountEvent, Deposit, Open, Withdraw
+from chalicelib.clock import SYSTEM_CLOCK, Clock
+from chalicelib.commands import Changes, CommandRunner
+from chalicelib.events import ACCOUNT_OPENED, format_time, new_event
+from chalicelib.exceptions import NotFound, ValidationFailed
 from chalicelib.idempotency import IdempotencyKey, Outcome, StoredResponse
 from chalicelib.inputs import ClientId, Currency, parse_instant
-from chalicelib.ledger import EventLedger
-from chalicelib.money import PositiveAmount, format_money
-from projections.accounts import Account, account_at, evolve, fold
-from projections.envelope import decode_event, from_mapping
-from projections.errors import NegativeBalance
+from chalicelib.money import PositiveAmount
+from chalicelib.unit_of_work import EventStore
+from projections.accounts import Account, account_at, fold
+from projections.envelope import decode_event
 
 __all__ = [
     "SNAPSHOT_EVERY",
     "AccountService",
     "OpenAccount",
     "SnapshotStore",
+    "Snapshots",
     "Transfer",
     "parse_at",
 ]
@@ -76,6 +72,14 @@ def parse_at(value: str) -> datetime:
 
 
 SNAPSHOT_EVERY = 50
+
+
+class Snapshots(Protocol):
+    """Where account snapshots are kept (a read model of the write side)."""
+
+    def load(self, account_id: str) -> Account | None: ...
+
+    def save(self, account: Account) -> None: ...
 
 
 class SnapshotStore:
@@ -118,27 +122,84 @@ class SnapshotStore:
                 raise
 
 
+class _Accounts:
+    """The account commands' load and record (account_aggregate.decide decides)."""
+
+    def __init__(
+        self,
+        ledger: EventStore,
+        snapshots: Snapshots,
+        person_exists: Callable[[str], bool],
+        clock: Clock,
+    ) -> None:
+        self._ledger = ledger
+        self._snapshots = snapshots
+        self._person_exists = person_exists
+        self._clock = clock
+
+    def current(self, account_id: str, base: Account | None = None) -> Account | None:
+        after = base.version if base is not None else 0
+        tail = self._ledger.raw_events(account_id, after_version=after)
+        return fold((decode_event(raw) for raw in tail), base)
+
+    def load(self, command: AccountCommand) -> Account | None:
+        if isinstance(command, Open):
+            # A new id: nothing to fold.
+            return None
+        account = self.current(command.account_id, self._snapshots.load(command.account_id))
+        if account is not None and not self._person_exists(account.owner_id):
+            # The owner was erased: the account takes no more commands.
+            raise NotFound(f"account {command.account_id} not found")
+        return account
+
+    def decide(self, state: Account | None, command: AccountCommand) -> list[AccountEvent]:
+        return account_aggregate.decide(state, command)
+
+    def record(
+        self, state: Account | None, command: AccountCommand, events: Sequence[AccountEvent]
+    ) -> Changes:
+        version = state.version if state is not None else 0
+        now = self._clock.now()
+        envelopes = [
+            new_event(data, subject=command.account_id, version=version + i, time=now)
+            for i, data in enumerate(events, 1)
+        ]
+        after = state
+        for envelope, data in zip(envelopes, events, strict=True):
+            after = account_aggregate.apply(after, data, envelope.aggregateversion)
+        assert after is not None  # decide opened it or raised NotFound
+        if isinstance(command, Open):
+            body = after.to_dict()
+        else:
+            body = {
+                "event_id": envelopes[-1].id,
+                "version": after.version,
+                "balance": after.to_dict()["balance"],
+            }
+        return Changes(StoredResponse(Outcome.CREATED, body), envelopes)
+
+
 class AccountService:
     """Account commands and ledger reads; ``person_exists`` tells whether an owner exists."""
 
     def __init__(
         self,
-        ledger: EventLedger,
+        ledger: EventStore,
         runner: CommandRunner,
-        snapshots: SnapshotStore,
+        snapshots: Snapshots,
         person_exists: Callable[[str], bool],
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._ledger = ledger
         self._runner = runner
         self._snapshots = snapshots
         self._person_exists = person_exists
+        self._handler = _Accounts(ledger, snapshots, person_exists, clock)
 
     def current(self, account_id: str, base: Account | None = None) -> Account:
         """The account folded from the ledger, from ``base`` (a read model or snapshot)
         on; NotFound if it was never opened."""
-        after = base.version if base is not None else 0
-        tail = self._ledger.raw_events(account_id, after_version=after)
-        account = fold((decode_event(raw) for raw in tail), base)
+        account = self._handler.current(account_id, base)
         if account is None:
             raise NotFound(f"account {account_id} not found")
         return account
@@ -172,6 +233,8 @@ class AccountService:
         self,
         owner_id: str,
         currency: str,
+        *,
+        scope: str,
         idempotency_key: IdempotencyKey | None,
     ) -> StoredResponse:
         """Open an account for ``owner_id`` (201); NotFound if no such person exists."""
@@ -180,66 +243,40 @@ class AccountService:
                 "no such owner",
                 details=[{"field": "owner_id", "message": "not a registered user"}],
             )
-        account_id = str(uuid.uuid4())
-
-        def decide() -> Decision:
-            event = new_event(
-                AccountOpened(account_id=account_id, owner_id=owner_id, currency=currency),
-                subject=account_id,
-                version=1,
-            )
-            body = Account(account_id, owner_id, currency, 0, 1).to_dict()
-            return Decision(response=StoredResponse(Outcome.CREATED, body), events=[event])
-
-        return self._runner.run(decide, scope="POST /accounts", idempotency_key=idempotency_key)
+        command = Open(str(uuid.uuid4()), owner_id, currency)
+        return self._runner.run(
+            self._handler, command, scope=scope, idempotency_key=idempotency_key
+        )
 
     def deposit(
-        self, account_id: str, request: Transfer, idempotency_key: IdempotencyKey | None
+        self,
+        account_id: str,
+        request: Transfer,
+        *,
+        scope: str,
+        idempotency_key: IdempotencyKey | None,
     ) -> StoredResponse:
-        return self._move(account_id, request.amount, withdraw=False, key=idempotency_key)
+        """Deposit ``request.amount`` (201 with the new version and balance)."""
+        return self._run(Deposit(account_id, request.amount), scope, idempotency_key)
 
     def withdraw(
-        self, account_id: str, request: Transfer, idempotency_key: IdempotencyKey | None
+        self,
+        account_id: str,
+        request: Transfer,
+        *,
+        scope: str,
+        idempotency_key: IdempotencyKey | None,
     ) -> StoredResponse:
-        return self._move(account_id, request.amount, withdraw=True, key=idempotency_key)
+        """Withdraw ``request.amount``; Conflict(insufficient_funds) past the balance."""
+        return self._run(Withdraw(account_id, request.amount), scope, idempotency_key)
 
-    def _move(
-        self, account_id: str, amount: Decimal, *, withdraw: bool, key: IdempotencyKey | None
+    def _run(
+        self, command: Deposit | Withdraw, scope: str, key: IdempotencyKey | None
     ) -> StoredResponse:
-        def decide() -> Decision:
-            account = self.current(account_id, self._snapshots.load(account_id))
-            if not self._person_exists(account.owner_id):
-                # The owner was erased: the account takes no more commands.
-                raise NotFound(f"account {account_id} not found")
-            data = (
-                AccountWithdrawn(account_id=account_id, amount=amount)
-                if withdraw
-                else AccountDeposited(account_id=account_id, amount=amount)
-            )
-            event = new_event(data, subject=account_id, version=account.version + 1)
-            # The response's state is the fold's: the balance rule lives in evolve only.
-            try:
-                # A deposit or withdrawal of an existing account yields an account.
-                after = cast(Account, evolve(account, from_mapping(event.to_dict())))
-            except NegativeBalance:
-                raise Conflict(
-                    f"balance {account.to_dict()['balance']} is less than {format_money(amount)}",
-                    code="insufficient_funds",
-                    details=[{"field": "amount", "message": "exceeds the balance"}],
-                ) from None
-            body = {
-                "event_id": event.id,
-                "version": after.version,
-                "balance": after.to_dict()["balance"],
-            }
-            return Decision(response=StoredResponse(Outcome.CREATED, body), events=[event])
-
-        kind = "withdrawals" if withdraw else "deposits"
-        response = self._runner.run(
-            decide, scope=f"POST /accounts/{account_id}/{kind}", idempotency_key=key
-        )
+        response = self._runner.run(self._handler, command, scope=scope, idempotency_key=key)
         version = response.body.get("version", 0) if response.outcome is Outcome.CREATED else 0
         if version and version % SNAPSHOT_EVERY == 0:
             # Best effort: a missing snapshot only means a longer tail to fold.
+            account_id = command.account_id
             self._snapshots.save(self.current(account_id, self._snapshots.load(account_id)))
         return response

@@ -19,7 +19,7 @@ from chalicelib import api_models as out
 from chalicelib.accounts import OpenAccount, Transfer
 from chalicelib.purchases import MakePurchase
 from chalicelib.search.query import SearchParams
-from chalicelib.user_aggregate import SetConsents, SetLoyalty
+from chalicelib.user_lifecycle import SetConsents, SetLoyalty
 from chalicelib.users import RegisterUser
 
 __all__ = ["OPERATIONS", "AtParams", "Operation"]

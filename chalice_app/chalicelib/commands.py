@@ -1,98 +1,109 @@
-"""Running a command: load, decide, append atomically; retry on a version conflict.
+"""Running a command: load state, decide (pure), commit; decide again on a version conflict.
 
-A command is a ``decide`` function that reads current state (from the ledger)
-and returns a Decision: the events to append, extra guarded writes (email
-lock, idempotency record), and the response. The append is one DynamoDB
-transaction; if another writer took the next version first, ``decide`` runs
-again on fresh state (bounded, with jittered backoff).
+Every command has one shape, a ``CommandHandler``:
+
+- ``load(command)`` reads the state the command decides on (I/O; a
+  precondition such as "the owner exists" raises here);
+- ``decide(state, command)`` is the aggregate's pure rule: the new event
+  data, or a domain error (no I/O, no clock, no HTTP);
+- ``record(state, command, events)`` wraps the events in envelopes and adds
+  the guarded side writes and the response.
+
+``CommandRunner.run`` answers a repeated Idempotency-Key from its record,
+then loads, decides and commits through the unit of work; when another writer
+took the next version first, it loads and decides again on fresh state
+(bounded, with jittered backoff on the injected clock).
 """
 
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
-from botocore.exceptions import ClientError
-
-from chalicelib.dynamo import cancellation_codes
+from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.events import CloudEvent
-from chalicelib.exceptions import Conflict, DomainError
-from chalicelib.idempotency import IdempotencyKey, IdempotencyStore, StoredResponse
-from chalicelib.ledger import ledger_put
+from chalicelib.exceptions import ConcurrencyConflict, Conflict
+from chalicelib.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.observability import count_appended
+from chalicelib.unit_of_work import IdempotencyRecord, KeyAlreadyRecorded, UnitOfWork, Write
 
-__all__ = ["CommandRunner", "Decision"]
+__all__ = ["MAX_ATTEMPTS", "Changes", "CommandHandler", "CommandRunner"]
 
 MAX_ATTEMPTS = 40
 
+S = TypeVar("S")
+C = TypeVar("C", contravariant=True)
+E = TypeVar("E")
+
 
 @dataclass(frozen=True)
-class Decision:
-    """What a command decided: events, guarded side writes and the response.
-
-    ``guard_errors`` maps an index of ``guards`` to the error raised when that
-    guard's condition fails (for example the email lock -> email_taken).
-    """
+class Changes:
+    """What one decision commits: events, guarded side writes, and the response."""
 
     response: StoredResponse
     events: Sequence[CloudEvent] = ()
-    guards: Sequence[dict[str, Any]] = ()
-    guard_errors: Mapping[int, DomainError] = field(default_factory=dict)
+    writes: Sequence[Write] = ()
+
+
+class CommandHandler(Protocol[S, C, E]):
+    """A command family's load, pure decide and record (see the module docstring)."""
+
+    def load(self, command: C) -> S: ...
+
+    def decide(self, state: S, command: C) -> Sequence[E]: ...
+
+    def record(self, state: S, command: C, events: Sequence[E]) -> Changes: ...
 
 
 class CommandRunner:
-    """Executes decisions against the ledger; takes the ledger table and idempotency store."""
+    """Runs commands against a unit of work (the one place commands commit)."""
 
-    def __init__(self, ledger_table: Any, idempotency: IdempotencyStore) -> None:
-        self._ledger = ledger_table
-        self._client = ledger_table.meta.client
-        self._idempotency = idempotency
+    def __init__(self, unit_of_work: UnitOfWork, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._uow = unit_of_work
+        self._clock = clock
 
     def run(
         self,
-        decide: Callable[[], Decision],
+        handler: CommandHandler[S, C, E],
+        command: C,
         *,
         scope: str,
         idempotency_key: IdempotencyKey | None = None,
     ) -> StoredResponse:
-        """Decide and commit; returns the response (the stored one for a repeated key).
+        """Decide and commit; the response (the recorded one for a repeated key).
 
-        IdempotencyKeyReused if the key was first used with another body, also
-        when both requests race.
+        ``scope`` is the route the key belongs to (the caller's route supplies
+        it). IdempotencyKeyReused if the key was first used with another body,
+        also when both requests race.
         """
-        if idempotency_key:
-            stored = self._idempotency.get(scope, idempotency_key)
-            if stored is not None:
-                return stored
+        if idempotency_key is not None:
+            recorded = self._uow.recorded(scope, idempotency_key)
+            if recorded is not None:
+                return recorded
         for attempt in range(MAX_ATTEMPTS):
-            decision = decide()
-            if not decision.events and not decision.guards and not idempotency_key:
-                return decision.response
-            guards = list(decision.guards)
-            if idempotency_key:
-                guards.append(self._idempotency.put(scope, idempotency_key, decision.response))
-            items = [ledger_put(self._ledger.name, e) for e in decision.events] + guards
+            state = handler.load(command)
+            changes = handler.record(state, command, handler.decide(state, command))
+            if not changes.events and not changes.writes and idempotency_key is None:
+                return changes.response
+            record = (
+                None
+                if idempotency_key is None
+                else IdempotencyRecord(scope, idempotency_key, changes.response)
+            )
             try:
-                self._client.transact_write_items(TransactItems=items)
-                count_appended(e.type for e in decision.events)
-                return decision.response
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                    raise
-                codes = cancellation_codes(dict(exc.response))
-            failed = [i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
-            n_events = len(decision.events)
-            if idempotency_key and len(items) - 1 in failed:
-                stored = self._idempotency.get(scope, idempotency_key)
-                if stored is not None:
-                    return stored
-            for index in failed:
-                error = decision.guard_errors.get(index - n_events) if index >= n_events else None
-                if error is not None:
-                    raise error
-            # Another writer took a version (or the transaction conflicted): decide again.
-            time.sleep(random.uniform(0, min(0.005 * 2 ** min(attempt, 6), 0.3)))
+                self._uow.commit(changes.events, changes.writes, record)
+            except KeyAlreadyRecorded:
+                assert idempotency_key is not None
+                recorded = self._uow.recorded(scope, idempotency_key)
+                if recorded is not None:
+                    return recorded
+            except ConcurrencyConflict:
+                pass
+            else:
+                count_appended(e.type for e in changes.events)
+                return changes.response
+            # Another writer took a version (or won a race): decide again on fresh state.
+            self._clock.sleep(random.uniform(0, min(0.005 * 2 ** min(attempt, 6), 0.3)))
         raise Conflict("too many concurrent writers on this resource; retry", code="conflict")

@@ -13,13 +13,13 @@ response.
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 import orjson
 
+from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.dynamo import transact_put
 from chalicelib.exceptions import IdempotencyKeyReused
 
@@ -30,6 +30,7 @@ __all__ = [
     "Outcome",
     "StoredResponse",
     "fingerprint",
+    "replay",
 ]
 
 MAX_KEY_LENGTH = 255
@@ -63,12 +64,26 @@ class IdempotencyKey:
     fingerprint: str
 
 
+def replay(
+    recorded_fingerprint: str, key: IdempotencyKey, response: StoredResponse
+) -> StoredResponse:
+    """The recorded ``response`` to a repeat of ``key``; IdempotencyKeyReused if the
+    key first answered another body."""
+    if recorded_fingerprint != key.fingerprint:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used with another request body",
+            details=[{"field": "Idempotency-Key", "message": "reused with another body"}],
+        )
+    return response
+
+
 class IdempotencyStore:
     """Stored responses per (caller, scope, key); takes the idempotency Table resource."""
 
-    def __init__(self, table: Any, ttl_seconds: int) -> None:
+    def __init__(self, table: Any, ttl_seconds: int, clock: Clock = SYSTEM_CLOCK) -> None:
         self._table = table
         self._ttl = ttl_seconds
+        self._clock = clock
 
     @staticmethod
     def _pk(scope: str, key: IdempotencyKey) -> str:
@@ -82,18 +97,14 @@ class IdempotencyStore:
         item = self._table.get_item(Key={"pk": self._pk(scope, key)}, ConsistentRead=True).get(
             "Item"
         )
-        if item is None or int(item.get("expires_at", 0)) < time.time():
+        if item is None or int(item.get("expires_at", 0)) < self._clock.now().timestamp():
             return None
-        if item.get("fingerprint") != key.fingerprint:
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was already used with another request body",
-                details=[{"field": "Idempotency-Key", "message": "reused with another body"}],
-            )
-        return StoredResponse(Outcome(item["outcome"]), orjson.loads(item["body"]))
+        response = StoredResponse(Outcome(item["outcome"]), orjson.loads(item["body"]))
+        return replay(str(item.get("fingerprint")), key, response)
 
     def put(self, scope: str, key: IdempotencyKey, response: StoredResponse) -> dict[str, Any]:
         """The transaction item recording ``response`` for a key not used yet."""
-        now = int(time.time())
+        now = int(self._clock.now().timestamp())
         item = {
             "pk": self._pk(scope, key),
             "fingerprint": key.fingerprint,

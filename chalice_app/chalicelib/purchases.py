@@ -1,4 +1,4 @@
-"""Purchases: one aggregate per (user, order_id), so the order id is a natural key.
+"""Purchases: the service that records a user's orders (purchase_aggregate decides).
 
 The purchase's aggregate id is a UUIDv5 of the user id and order id; its only
 event is version 1. A second purchase with the same order id finds that
@@ -7,28 +7,24 @@ version taken and answers with the first purchase (200), appending nothing.
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib.commands import CommandRunner, Decision
+from chalicelib import purchase_aggregate
+from chalicelib.clock import SYSTEM_CLOCK, Clock
+from chalicelib.commands import Changes, CommandRunner
 from chalicelib.events import PurchaseMade, new_event
 from chalicelib.exceptions import NotFound
 from chalicelib.idempotency import IdempotencyKey, Outcome, StoredResponse
 from chalicelib.inputs import ClientId, Currency
-from chalicelib.ledger import EventLedger
 from chalicelib.money import PositiveAmount
+from chalicelib.purchase_aggregate import RecordPurchase, purchase_id
+from chalicelib.unit_of_work import EventStore
 
 __all__ = ["MakePurchase", "PurchaseService", "purchase_id"]
-
-_NAMESPACE = uuid.UUID("5b0c7a51-8a43-4a8e-9d3c-6f1f0e0c2b71")
-
-
-def purchase_id(user_id: str, order_id: str) -> str:
-    """The purchase aggregate id of a user's order."""
-    return str(uuid.uuid5(_NAMESPACE, f"{user_id}\x00{order_id}"))
 
 
 class MakePurchase(BaseModel):
@@ -45,7 +41,7 @@ class MakePurchase(BaseModel):
     currency: Currency
 
 
-def _view(event: dict[str, Any]) -> dict[str, Any]:
+def _view(event: Mapping[str, Any]) -> dict[str, Any]:
     data = event["data"]
     return {
         "event_id": event["id"],
@@ -58,45 +54,66 @@ def _view(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class PurchaseService:
-    """Records purchases; ``user_exists`` checks the path's user."""
+class _Purchases:
+    """The purchase command's load and record (purchase_aggregate.decide decides)."""
 
-    def __init__(self, ledger: EventLedger, runner: CommandRunner) -> None:
+    def __init__(self, ledger: EventStore, clock: Clock) -> None:
         self._ledger = ledger
+        self._clock = clock
+
+    def load(self, command: RecordPurchase) -> dict[str, Any] | None:
+        raw = self._ledger.raw_event(command.purchase_id, 1)
+        return None if raw is None else dict(orjson.loads(raw))
+
+    def decide(
+        self, state: Mapping[str, Any] | None, command: RecordPurchase
+    ) -> list[PurchaseMade]:
+        return purchase_aggregate.decide(state, command)
+
+    def record(
+        self,
+        state: Mapping[str, Any] | None,
+        command: RecordPurchase,
+        events: Sequence[PurchaseMade],
+    ) -> Changes:
+        if state is not None:
+            return Changes(StoredResponse(Outcome.COMPLETED, _view(state)))
+        envelopes = [
+            new_event(data, subject=command.purchase_id, version=1, time=self._clock.now())
+            for data in events
+        ]
+        return Changes(StoredResponse(Outcome.CREATED, _view(envelopes[0].to_dict())), envelopes)
+
+
+class PurchaseService:
+    """Records purchases of people who exist (``person_exists``: registered, not erased)."""
+
+    def __init__(
+        self,
+        ledger: EventStore,
+        runner: CommandRunner,
+        person_exists: Callable[[str], bool],
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._handler = _Purchases(ledger, clock)
         self._runner = runner
+        self._person_exists = person_exists
 
     def purchase(
         self,
         user_id: str,
         request: MakePurchase,
         *,
-        user_exists: bool,
+        scope: str,
         idempotency_key: IdempotencyKey | None,
     ) -> StoredResponse:
-        if not user_exists:
+        """Record the order (201), or answer the first purchase of its order id (200).
+
+        NotFound for a person who does not exist; ``scope`` is the route's.
+        """
+        if not self._person_exists(user_id):
             raise NotFound(f"user {user_id} not found")
-        aggregate_id = purchase_id(user_id, request.order_id)
-
-        def decide() -> Decision:
-            existing = self._ledger.raw_events(aggregate_id)
-            if existing:
-                return Decision(
-                    response=StoredResponse(Outcome.COMPLETED, _view(orjson.loads(existing[0])))
-                )
-            event = new_event(
-                PurchaseMade(
-                    user_id=user_id,
-                    order_id=request.order_id,
-                    amount=request.amount,
-                    currency=request.currency,
-                ),
-                subject=aggregate_id,
-                version=1,
-            )
-            return Decision(
-                response=StoredResponse(Outcome.CREATED, _view(event.to_dict())), events=[event]
-            )
-
+        command = RecordPurchase(user_id, request.order_id, request.amount, request.currency)
         return self._runner.run(
-            decide, scope=f"POST /users/{user_id}/purchases", idempotency_key=idempotency_key
+            self._handler, command, scope=scope, idempotency_key=idempotency_key
         )

@@ -1,8 +1,9 @@
-"""The user aggregate: its state as a fold of its events, and its lifecycle commands.
+"""The user aggregate: its state as a fold of its events, and its commands.
 
 Pure: no I/O and no clock. ``evolve`` folds one user event into the state;
-``decide`` turns a command into the event data to append (nothing when the
-command asks for the current value, so repeating it appends nothing).
+``decide`` turns a command (register, erase, change loyalty or consents)
+into the event data to append (nothing when the command asks for what is
+already so: a second erasure, the current loyalty or consent).
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-
-from pydantic import BaseModel, ConfigDict, StrictBool
+from typing import Any
 
 from chalicelib.events import (
     USER_CONSENTS_CHANGED,
@@ -22,16 +22,20 @@ from chalicelib.events import (
     CloudEvent,
     Consents,
     ConsentsChanged,
-    EventData,
     LoyaltyJoined,
     LoyaltyLeft,
+    UserCreated,
+    UserErased,
 )
-from chalicelib.exceptions import InvalidEvent, NotFound
+from chalicelib.exceptions import Conflict, InvalidEvent, NotFound
 
 __all__ = [
-    "SetConsents",
-    "SetLoyalty",
+    "ChangeConsents",
+    "ChangeLoyalty",
+    "Erase",
+    "Register",
     "UserCommand",
+    "UserEvent",
     "UserState",
     "decide",
     "evolve",
@@ -39,21 +43,44 @@ __all__ = [
 ]
 
 
-class SetLoyalty(BaseModel):
-    """The body of ``PUT /users/{id}/loyalty``."""
+@dataclass(frozen=True, slots=True)
+class Register:
+    """Create user ``user_id`` (the identity's ``sub``) with its verified ``email``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    member: StrictBool
+    user_id: str
+    name: str
+    lastname: str
+    email: str
+    address: str | dict[str, Any]
+    loyalty: bool = False
+    marketing: bool = False
 
 
-class SetConsents(BaseModel):
-    """The body of ``PUT /users/{id}/consents``."""
+@dataclass(frozen=True, slots=True)
+class Erase:
+    """Erase the person: their key is shredded, ``user.erased`` recorded once."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    marketing: StrictBool
+    user_id: str
 
 
-UserCommand = SetLoyalty | SetConsents
+@dataclass(frozen=True, slots=True)
+class ChangeLoyalty:
+    """Join (``member``) or leave the loyalty programme."""
+
+    user_id: str
+    member: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeConsents:
+    """Give or withdraw marketing consent."""
+
+    user_id: str
+    marketing: bool
+
+
+UserCommand = Register | Erase | ChangeLoyalty | ChangeConsents
+UserEvent = UserCreated | UserErased | LoyaltyJoined | LoyaltyLeft | ConsentsChanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +130,36 @@ def fold(events: Iterable[CloudEvent], state: UserState | None = None) -> UserSt
     return state
 
 
-def decide(state: UserState | None, command: UserCommand) -> list[EventData]:
-    """The events ``command`` produces; NotFound for an unknown or erased user."""
-    if state is None or state.erased:
-        raise NotFound("user not found")
-    if isinstance(command, SetLoyalty):
+def decide(state: UserState | None, command: UserCommand) -> list[UserEvent]:
+    """The events ``command`` produces.
+
+    Conflict(already_registered) to register an identity a second time (even
+    once erased); NotFound for any other command about an unknown user, and
+    for changes to an erased one. Erasing twice appends nothing.
+    """
+    if isinstance(command, Register):
+        if state is not None:
+            raise Conflict("this identity already has a user profile", code="already_registered")
+        return [
+            UserCreated(
+                user_id=command.user_id,
+                name=command.name,
+                lastname=command.lastname,
+                email=command.email,
+                address=command.address,
+                loyalty=command.loyalty,
+                consents=Consents(marketing=command.marketing),
+            )
+        ]
+    if state is None:
+        raise NotFound(f"user {command.user_id} not found")
+    if isinstance(command, Erase):
+        if state.erased:
+            return []
+        return [UserErased(user_id=state.user_id, loyalty=state.loyalty, marketing=state.marketing)]
+    if state.erased:
+        raise NotFound(f"user {command.user_id} not found")
+    if isinstance(command, ChangeLoyalty):
         if command.member == state.loyalty:
             return []
         joined_or_left = LoyaltyJoined if command.member else LoyaltyLeft

@@ -1,87 +1,119 @@
 """User lifecycle commands: join or leave loyalty, change consents.
 
 A command folds the user's ledger events (the source of truth), decides with
-the pure rules of ``user_aggregate`` and appends the new events through the
-CommandRunner: the next version is taken with a conditional write, so two
-concurrent changes cannot both take it and the loser decides again on fresh
-state. The users table item (what ``GET /users/{id}`` reads) is updated in
-the same transaction, so it always equals the fold.
+the pure rules of ``user_aggregate`` and commits through the CommandRunner:
+the next version is taken with a conditional write, so two concurrent
+changes cannot both take it and the loser decides again on fresh state. The
+users table item (what ``GET /users/{id}`` reads) is updated in the same
+unit of work, so it always equals the fold.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from chalicelib.commands import CommandRunner, Decision
-from chalicelib.events import new_event, utc_now
+from pydantic import BaseModel, ConfigDict, StrictBool
+
+from chalicelib import user_aggregate
+from chalicelib.clock import SYSTEM_CLOCK, Clock
+from chalicelib.commands import Changes, CommandRunner
+from chalicelib.events import new_event
 from chalicelib.exceptions import NotFound
 from chalicelib.idempotency import Outcome, StoredResponse
-from chalicelib.ledger import EventLedger
-from chalicelib.user_aggregate import UserCommand, UserState, decide, fold
+from chalicelib.unit_of_work import EventStore, Items, Update
+from chalicelib.user_aggregate import ChangeConsents, ChangeLoyalty, UserEvent, UserState
 from chalicelib.users import UserRegistry, user_pk
 
-__all__ = ["UserLifecycle"]
+__all__ = ["SetConsents", "SetLoyalty", "UserLifecycle"]
+
+
+class SetLoyalty(BaseModel):
+    """The body of ``PUT /users/{id}/loyalty``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    member: StrictBool
+
+
+class SetConsents(BaseModel):
+    """The body of ``PUT /users/{id}/consents``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    marketing: StrictBool
+
+
+LifecycleCommand = ChangeLoyalty | ChangeConsents
+
+
+class _Lifecycle:
+    """The lifecycle commands' load and record (user_aggregate.decide decides)."""
+
+    def __init__(self, users: Items, ledger: EventStore, clock: Clock) -> None:
+        self._users = users
+        self._ledger = ledger
+        self._clock = clock
+
+    def load(self, command: LifecycleCommand) -> UserState | None:
+        return user_aggregate.fold(self._ledger.load(command.user_id))
+
+    def decide(self, state: UserState | None, command: LifecycleCommand) -> list[UserEvent]:
+        return user_aggregate.decide(state, command)
+
+    def record(
+        self, state: UserState | None, command: LifecycleCommand, events: Sequence[UserEvent]
+    ) -> Changes:
+        response = StoredResponse(Outcome.COMPLETED, {})
+        if not events:
+            return Changes(response)
+        assert state is not None  # decide raised NotFound otherwise
+        # Times never go backwards along versions, whatever the writers' clocks say.
+        time = max(self._clock.now(), state.last_time)
+        envelopes = [
+            new_event(data, subject=command.user_id, version=state.version + i, time=time)
+            for i, data in enumerate(events, 1)
+        ]
+        after = user_aggregate.fold(envelopes, state)
+        assert after is not None
+        update = Update(
+            self._users.name,
+            {"pk": user_pk(after.user_id)},
+            {
+                "loyalty": after.loyalty,
+                "consents": {"marketing": after.marketing},
+                "version": after.version,
+            },
+        )
+        return Changes(response, envelopes, [update])
 
 
 class UserLifecycle:
     """Runs lifecycle commands on the user aggregate."""
 
     def __init__(
-        self, users_table: Any, ledger: EventLedger, runner: CommandRunner, registry: UserRegistry
+        self,
+        users: Items,
+        ledger: EventStore,
+        runner: CommandRunner,
+        registry: UserRegistry,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self._users = users_table
         self._ledger = ledger
         self._runner = runner
         self._registry = registry
+        self._handler = _Lifecycle(users, ledger, clock)
 
     def state(self, user_id: str) -> UserState | None:
         """The user folded from the ledger (None if there is none)."""
-        return fold(self._ledger.load(user_id))
+        return user_aggregate.fold(self._ledger.load(user_id))
 
-    def change(self, user_id: str, command: UserCommand, scope: str) -> dict[str, Any]:
+    def change(self, command: LifecycleCommand, *, scope: str) -> dict[str, Any]:
         """Apply ``command``; the user afterwards (as ``GET /users/{id}``).
 
         NotFound for an unknown or erased user. Asking for the current value
-        appends nothing and answers the same body.
+        appends nothing and answers the same body. ``scope`` is the route's.
         """
-
-        def run() -> Decision:
-            state = self.state(user_id)
-            changes = decide(state, command)
-            if not changes:
-                return Decision(response=StoredResponse(Outcome.COMPLETED, {}))
-            assert state is not None  # decide raised otherwise
-            # Times never go backwards along versions, whatever the writers' clocks say.
-            time = max(utc_now(), state.last_time)
-            events = [
-                new_event(data, subject=user_id, version=state.version + i, time=time)
-                for i, data in enumerate(changes, 1)
-            ]
-            after = fold(events, state)
-            assert after is not None
-            return Decision(
-                response=StoredResponse(Outcome.COMPLETED, {}),
-                events=events,
-                guards=[self._update_user(after)],
-            )
-
-        self._runner.run(run, scope=scope)
-        view = self._registry.get(user_id, consistent=True)
+        self._runner.run(self._handler, command, scope=scope)
+        view = self._registry.get(command.user_id, consistent=True)
         if view.get("erased"):
-            raise NotFound(f"user {user_id} not found")
+            raise NotFound(f"user {command.user_id} not found")
         return view
-
-    def _update_user(self, state: UserState) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self._users.name,
-                "Key": {"pk": user_pk(state.user_id)},
-                "UpdateExpression": "SET loyalty = :loyalty, consents = :consents, version = :v",
-                "ConditionExpression": "attribute_exists(pk)",
-                "ExpressionAttributeValues": {
-                    ":loyalty": state.loyalty,
-                    ":consents": {"marketing": state.marketing},
-                    ":v": state.version,
-                },
-            }
-        }

@@ -1,30 +1,34 @@
-"""User registration: validation, email uniqueness and the UserCreated event.
+"""User registration and erasure: the service around the user aggregate's decide.
 
 A person registers the verified email of their own identity (the user
-pool's), never one they merely type: ``registration_email`` is that rule.
-The user item, the email lock and the event are written in one DynamoDB
-transaction, so the event exists in the ledger if and only if the
-registration committed. An erased person no longer exists for any command
-(``UserRegistry.exists``); their email lock is dropped with the erasure, so
-the address may register again under a new identity.
+pool's), never one they merely type: ``registration_email`` is that rule, a
+precondition checked before anything is loaded. The user item, the email
+lock, the data key and the event commit in one unit of work, so the event
+exists in the ledger if and only if the registration committed. An erased
+person no longer exists for any command (``UserRegistry.exists``); their
+email lock is dropped with the erasure, so the address may register again
+under a new identity.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Discriminator, EmailStr, Field, StrictBool, Tag
 
-from chalicelib.commands import CommandRunner, Decision
-from chalicelib.dynamo import transact_put
-from chalicelib.events import USER_ERASED, Consents, UserCreated, UserErased, format_time, new_event
+from chalicelib import user_aggregate
+from chalicelib.clock import SYSTEM_CLOCK, Clock
+from chalicelib.commands import Changes, CommandRunner
+from chalicelib.events import USER_ERASED, CloudEvent, UserCreated, format_time, new_event
 from chalicelib.exceptions import Conflict, Forbidden, NotFound, Unprocessable
 from chalicelib.idempotency import IdempotencyKey, Outcome, StoredResponse
 from chalicelib.inputs import AddressLine, AddressPart, Name
-from chalicelib.ledger import EventLedger
 from chalicelib.personal_data import REDACTED, DataKeyStore, PersonalDataVault
+from chalicelib.unit_of_work import Delete, EventStore, Items, Put, Update
+from chalicelib.user_aggregate import Erase, Register, UserEvent, UserState
 
 __all__ = [
     "PERSONAL_FIELDS",
@@ -138,6 +142,132 @@ def user_view(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _already_registered() -> Conflict:
+    return Conflict("this identity already has a user profile", code="already_registered")
+
+
+def _key_write(put: Mapping[str, Any]) -> Put:
+    """The data key store's transaction Put as a side write (no conflict: decide again)."""
+    return Put(put["Put"]["TableName"], put["Put"]["Item"], key=("user_id",))
+
+
+class _Registration:
+    """The registration command's load and record (user_aggregate.decide decides)."""
+
+    def __init__(
+        self, users: Items, keys: DataKeyStore, vault: PersonalDataVault, clock: Clock
+    ) -> None:
+        self._users = users
+        self._keys = keys
+        self._vault = vault
+        self._clock = clock
+        # The response and data key of this call's latest decision.
+        self.generated: tuple[StoredResponse, bytes] | None = None
+
+    def load(self, command: Register) -> UserState | None:
+        # A precondition: an identity registers once, even after its erasure.
+        if self._users.get({"pk": user_pk(command.user_id)}) is not None:
+            raise _already_registered()
+        return None
+
+    def decide(self, state: UserState | None, command: Register) -> list[UserEvent]:
+        return user_aggregate.decide(state, command)
+
+    def record(
+        self, state: UserState | None, command: Register, events: Sequence[UserEvent]
+    ) -> Changes:
+        user_id = command.user_id
+        key, key_put = self._keys.generate(user_id)
+        (plain,) = events
+        event = new_event(plain, subject=user_id, version=1, time=self._clock.now())
+        sealed_data = self._vault.seal_with(key, user_id, event.data, PERSONAL_FIELDS)
+        event = event.model_copy(update={"data": sealed_data})
+        lock_pk = _email_pk(command.email)
+        user = {
+            "pk": user_pk(user_id),
+            "id": user_id,
+            **{name: sealed_data[name] for name in PERSONAL_FIELDS},
+            "loyalty": command.loyalty,
+            "consents": {"marketing": command.marketing},
+            "created_at": event.to_dict()["time"],
+            "email_lock": lock_pk,
+            "version": 1,
+        }
+        email_taken = Conflict(
+            "a user with this email already exists",
+            code="email_taken",
+            details=[{"field": "email", "message": "already registered"}],
+        )
+        response = StoredResponse(Outcome.CREATED, user_view(user))
+        self.generated = (response, key)
+        return Changes(
+            response,
+            [event],
+            [
+                Put(self._users.name, user, conflict=_already_registered()),
+                Put(self._users.name, {"pk": lock_pk, "user_id": user_id}, conflict=email_taken),
+                _key_write(key_put),
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class _Erasable:
+    """What erasure decides on: the user's fold, its item, and an earlier erasure."""
+
+    user: UserState | None
+    item: Mapping[str, Any]
+    erased: CloudEvent | None
+
+
+class _Erasure:
+    """The erasure command's load and record (user_aggregate.decide decides)."""
+
+    def __init__(self, users: Items, ledger: EventStore, keys: DataKeyStore, clock: Clock) -> None:
+        self._users = users
+        self._ledger = ledger
+        self._keys = keys
+        self._clock = clock
+
+    def load(self, command: Erase) -> _Erasable:
+        item = self._users.get({"pk": user_pk(command.user_id)})
+        if item is None:
+            raise NotFound(f"user {command.user_id} not found")
+        history = self._ledger.load(command.user_id)
+        erased = next((e for e in history if e.type == USER_ERASED), None)
+        return _Erasable(user_aggregate.fold(history), item, erased)
+
+    def decide(self, state: _Erasable, command: Erase) -> list[UserEvent]:
+        return user_aggregate.decide(state.user, command)
+
+    def record(self, state: _Erasable, command: Erase, events: Sequence[UserEvent]) -> Changes:
+        if not events:
+            assert state.erased is not None  # decide appends nothing only once erased
+            return Changes(StoredResponse(Outcome.ACCEPTED, _erasure_view(state.erased.to_dict())))
+        user, user_id = state.user, command.user_id
+        assert user is not None  # decide raised NotFound otherwise
+        # Times never go backwards along versions, whatever the writers' clocks say.
+        time = max(self._clock.now(), user.last_time)
+        envelopes = [
+            new_event(data, subject=user_id, version=user.version + i, time=time)
+            for i, data in enumerate(events, 1)
+        ]
+        redacted: dict[str, Any] = dict.fromkeys(sorted(PERSONAL_FIELDS), REDACTED)
+        shred = self._keys.delete(user_id)["Delete"]
+        writes: list[Put | Update | Delete] = [
+            Update(
+                self._users.name,
+                {"pk": user_pk(user_id)},
+                {**redacted, "erased": True, "erased_at": format_time(time)},
+            ),
+            Delete(shred["TableName"], shred["Key"]),
+        ]
+        if state.item.get("email_lock"):
+            writes.append(Delete(self._users.name, {"pk": state.item["email_lock"]}))
+        body = _erasure_view(envelopes[0].to_dict())
+        return Changes(StoredResponse(Outcome.ACCEPTED, body), envelopes, writes)
+
+
 class UserRegistry:
     """Registers, reads and erases users.
 
@@ -148,17 +278,19 @@ class UserRegistry:
 
     def __init__(
         self,
-        users_table: Any,
-        ledger: EventLedger,
+        users: Items,
+        ledger: EventStore,
         runner: CommandRunner,
         keys: DataKeyStore,
         vault: PersonalDataVault | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self._users = users_table
+        self._users = users
         self._ledger = ledger
         self._runner = runner
         self._keys = keys
         self._vault = vault or PersonalDataVault(keys)
+        self._clock = clock
 
     def open(self, view: dict[str, Any]) -> dict[str, Any]:
         """A user view with its personal fields decrypted (or redacted once erased)."""
@@ -168,133 +300,51 @@ class UserRegistry:
         self,
         user_id: str,
         request: RegisterUser,
-        email: str,
+        identity_email: str | None,
+        *,
+        scope: str = "POST /users",
         idempotency_key: IdempotencyKey | None = None,
     ) -> StoredResponse:
-        """Create the user ``user_id`` with ``email`` (see ``registration_email``) (201);
-        Conflict(already_registered) if that identity registered before (erased
-        or not), Conflict(email_taken) if another user has the email.
+        """Create the user ``user_id`` with its identity's verified email (201).
 
-        The response body is sealed like the stored copies: pass it through ``open``.
+        The preconditions of ``registration_email`` first; then
+        Conflict(already_registered) if that identity registered before
+        (erased or not), Conflict(email_taken) if another user has the email.
+        ``scope`` is the route's. The response body is sealed like the stored
+        copies: pass it through ``open``.
         """
-        already_registered = Conflict(
-            "this identity already has a user profile", code="already_registered"
+        email = registration_email(request, identity_email)
+        command = Register(
+            user_id=user_id,
+            name=request.name,
+            lastname=request.lastname,
+            email=email,
+            address=request.address,
+            loyalty=request.loyalty,
+            marketing=request.consents.marketing,
         )
-
-        generated: list[tuple[StoredResponse, bytes]] = []
-
-        def decide() -> Decision:
-            if self._item(user_id, "pk") is not None:
-                raise already_registered
-            key, key_put = self._keys.generate(user_id)
-            plain = UserCreated(
-                user_id=user_id,
-                name=request.name,
-                lastname=request.lastname,
-                email=email,
-                address=request.address,
-                loyalty=request.loyalty,
-                consents=Consents(marketing=request.consents.marketing),
-            )
-            event = new_event(plain, subject=user_id, version=1)
-            sealed_data = self._vault.seal_with(key, user_id, event.data, PERSONAL_FIELDS)
-            event = event.model_copy(update={"data": sealed_data})
-            lock_pk = _email_pk(email)
-            user = {
-                "pk": user_pk(user_id),
-                "id": user_id,
-                **{name: sealed_data[name] for name in PERSONAL_FIELDS},
-                "loyalty": request.loyalty,
-                "consents": {"marketing": request.consents.marketing},
-                "created_at": event.to_dict()["time"],
-                "email_lock": lock_pk,
-                "version": 1,
-            }
-            new_item = "attribute_not_exists(pk)"
-            email_taken = Conflict(
-                "a user with this email already exists",
-                code="email_taken",
-                details=[{"field": "email", "message": "already registered"}],
-            )
-            response = StoredResponse(Outcome.CREATED, user_view(user))
-            generated[:] = [(response, key)]
-            return Decision(
-                response=response,
-                events=[event],
-                guards=[
-                    transact_put(self._users.name, user, new_item),
-                    transact_put(self._users.name, {"pk": lock_pk, "user_id": user_id}, new_item),
-                    key_put,
-                ],
-                guard_errors={0: already_registered, 1: email_taken},
-            )
-
-        response = self._runner.run(decide, scope="POST /users", idempotency_key=idempotency_key)
-        if generated and response is generated[0][0]:
+        handler = _Registration(self._users, self._keys, self._vault, self._clock)
+        response = self._runner.run(handler, command, scope=scope, idempotency_key=idempotency_key)
+        if handler.generated is not None and response is handler.generated[0]:
             # This call's decision committed, so its key is the user's: opening the
             # response (and anything else in this process) needs no KMS round trip.
-            self._keys.committed(user_id, generated[0][1])
+            self._keys.committed(user_id, handler.generated[1])
         return response
 
-    def erase(self, user_id: str, idempotency_key: IdempotencyKey | None = None) -> StoredResponse:
+    def erase(
+        self, user_id: str, *, scope: str, idempotency_key: IdempotencyKey | None = None
+    ) -> StoredResponse:
         """Shred the user's key and record ``user.erased`` (202); a second erasure is a no-op."""
-
-        def decide() -> Decision:
-            item = self._users.get_item(Key={"pk": user_pk(user_id)}, ConsistentRead=True).get(
-                "Item"
-            )
-            if item is None:
-                raise NotFound(f"user {user_id} not found")
-            history = [orjson.loads(raw) for raw in self._ledger.raw_events(user_id)]
-            erased = [e for e in history if e["type"] == USER_ERASED]
-            if erased:
-                return Decision(response=StoredResponse(Outcome.ACCEPTED, _erasure_view(erased[0])))
-            event = new_event(
-                UserErased(
-                    user_id=user_id,
-                    loyalty=bool(item["loyalty"]),
-                    marketing=bool(item["consents"]["marketing"]),
-                ),
-                subject=user_id,
-                version=len(history) + 1,
-            )
-            redact = {
-                "Update": {
-                    "TableName": self._users.name,
-                    "Key": {"pk": user_pk(user_id)},
-                    "UpdateExpression": "SET "
-                    + ", ".join(f"#{n} = :redacted" for n in sorted(PERSONAL_FIELDS))
-                    + ", erased = :true, erased_at = :at",
-                    "ExpressionAttributeNames": {f"#{n}": n for n in PERSONAL_FIELDS},
-                    "ExpressionAttributeValues": {
-                        ":redacted": REDACTED,
-                        ":true": True,
-                        ":at": format_time(event.time),
-                    },
-                }
-            }
-            guards = [redact, self._keys.delete(user_id)]
-            if item.get("email_lock"):
-                guards.append(
-                    {"Delete": {"TableName": self._users.name, "Key": {"pk": item["email_lock"]}}}
-                )
-            return Decision(
-                response=StoredResponse(Outcome.ACCEPTED, _erasure_view(event.to_dict())),
-                events=[event],
-                guards=guards,
-            )
-
+        handler = _Erasure(self._users, self._ledger, self._keys, self._clock)
         response = self._runner.run(
-            decide, scope=f"POST /gdpr/erasure/{user_id}", idempotency_key=idempotency_key
+            handler, Erase(user_id), scope=scope, idempotency_key=idempotency_key
         )
         self._keys.forget(user_id)
         return response
 
     def get(self, user_id: str, *, consistent: bool = False) -> dict[str, Any]:
         """The stored user, opened; NotFound if there is none."""
-        item = self._users.get_item(Key={"pk": user_pk(user_id)}, ConsistentRead=consistent).get(
-            "Item"
-        )
+        item = self._users.get({"pk": user_pk(user_id)}, consistent=consistent)
         if item is None:
             raise NotFound(f"user {user_id} not found")
         return self.open(user_view(item))
@@ -305,20 +355,11 @@ class UserRegistry:
         The one rule of every command about a person: an erased person is as
         unknown as one who never registered.
         """
-        item = self._item(user_id, "pk", "erased")
+        item = self._users.get({"pk": user_pk(user_id)})
         return item is not None and not item.get("erased", False)
 
-    def _item(self, user_id: str, *attributes: str) -> dict[str, Any] | None:
-        item = self._users.get_item(
-            Key={"pk": user_pk(user_id)},
-            ProjectionExpression=", ".join(f"#{name}" for name in attributes),
-            ExpressionAttributeNames={f"#{name}": name for name in attributes},
-            ConsistentRead=True,
-        ).get("Item")
-        return None if item is None else dict(item)
 
-
-def _erasure_view(event: dict[str, Any]) -> dict[str, Any]:
+def _erasure_view(event: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "user_id": event["subject"],
         "status": "erased",

@@ -10,12 +10,13 @@ import pytest
 
 from chalicelib import aws
 from chalicelib.commands import CommandRunner
+from chalicelib.dynamo_unit_of_work import DynamoItems, DynamoUnitOfWork
 from chalicelib.events import CloudEvent
 from chalicelib.idempotency import IdempotencyStore
 from chalicelib.ledger import EventLedger
 from chalicelib.personal_data import DataKeyStore
 from chalicelib.settings import get_settings
-from chalicelib.user_aggregate import SetConsents, SetLoyalty
+from chalicelib.user_aggregate import ChangeConsents, ChangeLoyalty
 from chalicelib.user_lifecycle import UserLifecycle
 from chalicelib.users import UserRegistry
 from tests.handler.helpers import ApiClient, ledger_events, post_json, put_json, register
@@ -144,7 +145,7 @@ class _RacingLedger(EventLedger):
         events = super().load(aggregate_id, after_version=after_version)
         rival, self._rival = self._rival, None
         if rival is not None:
-            rival.change(self._user_id, SetConsents(marketing=False), scope="rival")
+            rival.change(ChangeConsents(self._user_id, marketing=False), scope="rival")
         return events
 
 
@@ -156,15 +157,17 @@ def test_a_concurrent_change_is_retried_on_fresh_state(
     ledger_table = aws.table("ledger")
 
     def lifecycle(ledger: EventLedger) -> UserLifecycle:
-        runner = CommandRunner(ledger_table, IdempotencyStore(aws.table("idempotency"), 60))
+        store = IdempotencyStore(aws.table("idempotency"), 60)
+        runner = CommandRunner(DynamoUnitOfWork(ledger_table, store))
         keys = boto3.resource("dynamodb").Table(aws_env["PERSONAL_DATA_KEYS_TABLE"])
-        registry = UserRegistry(aws.table("users"), ledger, runner, _keys(keys))
-        return UserLifecycle(aws.table("users"), ledger, runner, registry)
+        users = DynamoItems(aws.table("users"))
+        registry = UserRegistry(users, ledger, runner, _keys(keys))
+        return UserLifecycle(users, ledger, runner, registry)
 
     rival = lifecycle(EventLedger(ledger_table))
     ours = lifecycle(_RacingLedger(ledger_table, rival, user["id"]))
     # WHEN we join
-    view = ours.change(user["id"], SetLoyalty(member=True), scope="test")
+    view = ours.change(ChangeLoyalty(user["id"], member=True), scope="test")
     # THEN both changes are in the ledger at contiguous versions, ours decided on fresh state
     events = ledger_events(aws_env, user["id"])
     assert [(e["type"], e["aggregateversion"]) for e in events] == [

@@ -19,7 +19,14 @@ from chalicelib.events import (
     new_event,
 )
 from chalicelib.exceptions import InvalidEvent, NotFound
-from chalicelib.user_aggregate import SetConsents, SetLoyalty, UserState, decide, evolve, fold
+from chalicelib.user_aggregate import (
+    ChangeConsents,
+    ChangeLoyalty,
+    UserState,
+    decide,
+    evolve,
+    fold,
+)
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -65,7 +72,7 @@ def test_erased_and_unknown_users_are_not_found() -> None:
     erased = evolve(state, _then(state, UserErased(user_id="u")))
     for gone in (None, erased):
         with pytest.raises(NotFound):
-            decide(gone, SetLoyalty(member=True))
+            decide(gone, ChangeLoyalty("u", member=True))
 
 
 def test_a_lifecycle_event_before_the_registration_is_invalid() -> None:
@@ -80,23 +87,23 @@ def test_decide_changes_only_what_differs_and_folding_its_events_gives_the_asked
     # GIVEN any registered user
     state = fold([_created(loyalty, marketing)])
     assert state is not None
-    for command in (SetLoyalty(member=member), SetConsents(marketing=wants)):
+    for command in (ChangeLoyalty("u", member=member), ChangeConsents("u", marketing=wants)):
         # WHEN a command is decided
         events = decide(state, command)
-        asked = command.member if isinstance(command, SetLoyalty) else command.marketing
-        current = state.loyalty if isinstance(command, SetLoyalty) else state.marketing
+        asked = command.member if isinstance(command, ChangeLoyalty) else command.marketing
+        current = state.loyalty if isinstance(command, ChangeLoyalty) else state.marketing
         # THEN nothing is appended when it asks for the current value, one event otherwise
         assert len(events) == (0 if asked == current else 1)
         after = fold([_then(state, data) for data in events], state)
         assert after is not None
-        assert (after.loyalty if isinstance(command, SetLoyalty) else after.marketing) == asked
+        assert (after.loyalty if isinstance(command, ChangeLoyalty) else after.marketing) == asked
         # AND deciding again on the new state appends nothing
         assert decide(after, command) == []
 
 
 def test_a_consent_change_carries_the_previous_value() -> None:
     state = fold([_created(marketing=True)])
-    (event,) = decide(state, SetConsents(marketing=False))
+    (event,) = decide(state, ChangeConsents("u", marketing=False))
     assert event.model_dump() == {
         "user_id": "u",
         "marketing": False,

@@ -30,6 +30,7 @@ from chalicelib.accounts import AccountService, OpenAccount, SnapshotStore, Tran
 from chalicelib.api_routes import OPERATIONS
 from chalicelib.commands import CommandRunner
 from chalicelib.consumers import CrmContactSync, GdprConsentRecord, LoyaltyEnrolment
+from chalicelib.dynamo_unit_of_work import DynamoItems, DynamoUnitOfWork
 from chalicelib.exceptions import NotFound, ValidationFailed
 from chalicelib.idempotency import (
     MAX_KEY_LENGTH,
@@ -45,9 +46,9 @@ from chalicelib.roots import search, stores, vault
 from chalicelib.roots.subscribers import SubscriberResources
 from chalicelib.search import IndexNotFound, SearchUnavailable, parse_search_query
 from chalicelib.settings import get_settings
-from chalicelib.user_aggregate import SetConsents, SetLoyalty
-from chalicelib.user_lifecycle import UserLifecycle
-from chalicelib.users import RegisterUser, UserRegistry, registration_email
+from chalicelib.user_aggregate import ChangeConsents, ChangeLoyalty
+from chalicelib.user_lifecycle import SetConsents, SetLoyalty, UserLifecycle
+from chalicelib.users import RegisterUser, UserRegistry
 from projections import statements
 from projections.loyalty import DEFAULT_POLICY, Loyalty
 
@@ -104,11 +105,13 @@ def openapi_document(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 def _runner() -> CommandRunner:
     store = IdempotencyStore(aws.table("idempotency"), get_settings().idempotency_ttl_seconds)
-    return CommandRunner(aws.table("ledger"), store)
+    return CommandRunner(DynamoUnitOfWork(aws.table("ledger"), store))
 
 
 def _users() -> UserRegistry:
-    return UserRegistry(aws.table("users"), stores.ledger(), _runner(), vault.data_keys())
+    return UserRegistry(
+        DynamoItems(aws.table("users")), stores.ledger(), _runner(), vault.data_keys()
+    )
 
 
 def _accounts() -> AccountService:
@@ -150,16 +153,23 @@ def register_user(
 ) -> StoredResponse:
     """Register the caller with their identity's verified email (201, id = the token's ``sub``)."""
     request = parse_body(raw_body, RegisterUser)
-    email = registration_email(request, identity.verified_email(headers.get("authorization")))
     users = _users()
-    response = users.register(caller.sub, request, email, _key(caller, headers, request))
+    response = users.register(
+        caller.sub,
+        request,
+        identity.verified_email(headers.get("authorization")),
+        scope="POST /users",
+        idempotency_key=_key(caller, headers, request),
+    )
     return replace(response, body=users.open(response.body))
 
 
 @authorize(person("user_id"))
 def erase_user(caller: Caller, user_id: str, headers: Mapping[str, str]) -> StoredResponse:
     """Crypto-shred the user's personal data (202); repeating it is a no-op."""
-    return _users().erase(user_id, _key(caller, headers))
+    return _users().erase(
+        user_id, scope=f"POST /gdpr/erasure/{user_id}", idempotency_key=_key(caller, headers)
+    )
 
 
 def open_account(
@@ -174,7 +184,12 @@ def open_account(
 def _open_account(
     caller: Caller, owner_id: str, request: OpenAccount, headers: Mapping[str, str]
 ) -> StoredResponse:
-    return _accounts().open(owner_id, request.currency, _key(caller, headers, request))
+    return _accounts().open(
+        owner_id,
+        request.currency,
+        scope="POST /accounts",
+        idempotency_key=_key(caller, headers, request),
+    )
 
 
 @authorize(owner(_account_owner, "account_id"))
@@ -182,7 +197,12 @@ def deposit(
     caller: Caller, account_id: str, raw_body: bytes | str | None, headers: Mapping[str, str]
 ) -> StoredResponse:
     request = parse_body(raw_body, Transfer)
-    return _accounts().deposit(account_id, request, _key(caller, headers, request))
+    return _accounts().deposit(
+        account_id,
+        request,
+        scope=f"POST /accounts/{account_id}/deposits",
+        idempotency_key=_key(caller, headers, request),
+    )
 
 
 @authorize(owner(_account_owner, "account_id"))
@@ -190,7 +210,12 @@ def withdraw(
     caller: Caller, account_id: str, raw_body: bytes | str | None, headers: Mapping[str, str]
 ) -> StoredResponse:
     request = parse_body(raw_body, Transfer)
-    return _accounts().withdraw(account_id, request, _key(caller, headers, request))
+    return _accounts().withdraw(
+        account_id,
+        request,
+        scope=f"POST /accounts/{account_id}/withdrawals",
+        idempotency_key=_key(caller, headers, request),
+    )
 
 
 @authorize(owner(_account_owner, "account_id"))
@@ -233,11 +258,11 @@ def make_purchase(
     caller: Caller, user_id: str, raw_body: bytes | str | None, headers: Mapping[str, str]
 ) -> StoredResponse:
     request = parse_body(raw_body, MakePurchase)
-    purchases = PurchaseService(stores.ledger(), _runner())
+    purchases = PurchaseService(stores.ledger(), _runner(), _users().exists)
     return purchases.purchase(
         user_id,
         request,
-        user_exists=_users().exists(user_id),
+        scope=f"POST /users/{user_id}/purchases",
         idempotency_key=_key(caller, headers, request),
     )
 
@@ -248,21 +273,23 @@ def get_user(caller: Caller, user_id: str) -> dict[str, Any]:
 
 
 def _lifecycle() -> UserLifecycle:
-    return UserLifecycle(aws.table("users"), stores.ledger(), _runner(), _users())
+    return UserLifecycle(DynamoItems(aws.table("users")), stores.ledger(), _runner(), _users())
 
 
 @authorize(person("user_id"))
 def set_loyalty(caller: Caller, user_id: str, raw_body: bytes | str | None) -> dict[str, Any]:
     """Join or leave the loyalty programme; the user afterwards."""
-    command = parse_body(raw_body, SetLoyalty)
-    return _lifecycle().change(user_id, command, scope=f"PUT /users/{user_id}/loyalty")
+    request = parse_body(raw_body, SetLoyalty)
+    command = ChangeLoyalty(user_id, request.member)
+    return _lifecycle().change(command, scope=f"PUT /users/{user_id}/loyalty")
 
 
 @authorize(person("user_id"))
 def set_consents(caller: Caller, user_id: str, raw_body: bytes | str | None) -> dict[str, Any]:
     """Give or withdraw marketing consent; the user afterwards."""
-    command = parse_body(raw_body, SetConsents)
-    return _lifecycle().change(user_id, command, scope=f"PUT /users/{user_id}/consents")
+    request = parse_body(raw_body, SetConsents)
+    command = ChangeConsents(user_id, request.marketing)
+    return _lifecycle().change(command, scope=f"PUT /users/{user_id}/consents")
 
 
 @authorize(person("user_id"))
