@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop(endpoint, None)
     with mock_aws():
         from chalicelib import aws
+        from chalicelib.dynamo_unit_of_work import DynamoItems
         from chalicelib.roots import api, stores
         from chalicelib.users import RegisterUser, UserRegistry
         from local_aws.provision import provision
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         registries = {
             "sealed": api._users(),  # the production wiring
             "plain": UserRegistry(
-                aws.table("users"),
+                DynamoItems(aws.table("users")),
                 stores.ledger(),
                 api._runner(),
                 no_keys,
