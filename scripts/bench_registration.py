@@ -38,13 +38,13 @@ class _PlainVault(PersonalDataVault):
 
 
 class _NoKeys(DataKeyStore):
-    """Baseline: no KMS call, no key item."""
+    """Baseline: no KMS call; an empty key item keeps the transaction's shape."""
 
     def generate(self, user_id: str) -> tuple[bytes, dict[str, Any]]:
         return b"\0" * 32, {
-            "ConditionCheck": {
+            "Put": {
                 "TableName": self._table.name,
-                "Key": {"user_id": user_id},
+                "Item": {"user_id": user_id, "encrypted_key": b""},
                 "ConditionExpression": "attribute_not_exists(user_id)",
             }
         }
