@@ -20,14 +20,20 @@ the middleware) instead of answering 403 itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import orjson
 from chalice import Chalice, Response
 from chalice.app import Request
 
-from chalicelib.exceptions import ApiError, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
+from chalicelib.exceptions import (
+    ApiError,
+    DomainError,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from chalicelib.json_body import MAX_BODY_BYTES
 
 __all__ = [
@@ -40,7 +46,7 @@ __all__ = [
     "is_fallback",
     "is_json_media_type",
     "route_other_methods",
-    "status_error_body",
+    "status_error",
 ]
 
 logger = logging.getLogger(__name__)
@@ -71,20 +77,18 @@ FALLBACK_PREFIX = "not_routed_"
 Middleware = Callable[[Request, Callable[[Request], Response]], Response]
 
 
-def error_body(
-    code: str, message: str, details: Sequence[Mapping[str, Any]] = ()
-) -> dict[str, Any]:
-    """The documented error body ``{"error","message","details"}``.
+def error_body(error: DomainError) -> dict[str, Any]:
+    """The documented error body ``{"error","message","details"}`` of ``error``.
 
     The one writer of that shape: domain errors (chalicelib.http), the edge's
-    own refusals and Chalice's rewritten errors all go through it.
+    own refusals, Chalice's rewritten errors and every 500 go through it.
     """
-    return {"error": code, "message": message, "details": [dict(d) for d in details]}
+    return {"error": error.code, "message": error.message, "details": list(error.details)}
 
 
-def status_error_body(status_code: int, message: str) -> dict[str, Any]:
-    """The error body of a bare status (Chalice's own errors, an unhandled 500)."""
-    return error_body(STATUS_CODES.get(status_code, "error"), message)
+def status_error(status_code: int, message: str) -> DomainError:
+    """The error of a bare status (Chalice's own errors, an unhandled 500), coded by status."""
+    return DomainError(message, code=STATUS_CODES.get(status_code, "error"))
 
 
 def is_json_media_type(content_type: str) -> bool:
@@ -108,7 +112,7 @@ def _json(status_code: int, body: dict[str, Any], headers: Mapping[str, Any]) ->
 
 
 def _error_response(error: ApiError, headers: dict[str, str]) -> Response:
-    return _json(error.status_code, error_body(error.code, error.message, error.details), headers)
+    return _json(error.status_code, error_body(error), headers)
 
 
 def _not_routed() -> Response:
@@ -153,7 +157,9 @@ def _conform(response: Response) -> Response:
     if response.status_code >= 500:
         message = "internal server error"
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
-    return _json(response.status_code, status_error_body(response.status_code, message), headers)
+    return _json(
+        response.status_code, error_body(status_error(response.status_code, message)), headers
+    )
 
 
 def _declared(app: Chalice, path: str) -> frozenset[str]:
@@ -195,7 +201,7 @@ def _middleware(app: Chalice, allowed_origins: frozenset[str]) -> Middleware:
             response = _conform(get_response(request))
         except Exception:
             logger.exception("unhandled error on %s %s", request.method, path)
-            response = _json(500, status_error_body(500, "internal server error"), {})
+            response = _json(500, error_body(status_error(500, "internal server error")), {})
         response.headers.update(cors)
         return response
 

@@ -18,7 +18,7 @@ from chalice.app import Request
 
 from chalicelib import roots
 from chalicelib.access import Caller, is_public
-from chalicelib.edge import MAX_PATH_PARAMETER_LENGTH, error_body, status_error_body
+from chalicelib.edge import MAX_PATH_PARAMETER_LENGTH, error_body, status_error
 from chalicelib.exceptions import (
     ApiError,
     Conflict,
@@ -93,9 +93,7 @@ def status_of(error: DomainError) -> int:
 
 def error_response(error: DomainError) -> Response:
     """The documented JSON response of a domain error."""
-    response = _finish(
-        "", json_response(error_body(error.code, error.message, error.details), status_of(error))
-    )
+    response = _finish("", json_response(error_body(error), status_of(error)))
     if isinstance(error, Unauthorized):
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return response
@@ -153,6 +151,8 @@ def api_errors(handler: Callable[..., Any]) -> Callable[..., Any]:
             return error_response(exc)
         except Exception:
             logger.exception("unhandled error in %s", handler.__name__)
-            return _finish("", json_response(status_error_body(500, "internal server error"), 500))
+            return _finish(
+                "", json_response(error_body(status_error(500, "internal server error")), 500)
+            )
 
     return wrapper
