@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 loyalty=i % 3 == 0,
             )
             started = time.perf_counter()
-            registry.register(f"bench-user-{i}", request, f"b{i}@example.com")
+            registry.register(f"bench-user-{i}", request, f"b{i}@example.com", scope="POST /users")
             elapsed = (time.perf_counter() - started) * 1000
             if i >= 20:  # warm-up
                 timings[mode].append(elapsed)

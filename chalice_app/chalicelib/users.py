@@ -302,7 +302,7 @@ class UserRegistry:
         request: RegisterUser,
         identity_email: str | None,
         *,
-        scope: str = "POST /users",
+        scope: str,
         idempotency_key: IdempotencyKey | None = None,
     ) -> StoredResponse:
         """Create the user ``user_id`` with its identity's verified email (201).

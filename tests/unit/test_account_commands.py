@@ -28,7 +28,7 @@ def _transfer(amount: str) -> Transfer:
 
 def _with_owner(world: Services, owner: str = "ada") -> Services:
     request = RegisterUser(name="Ada", lastname="Lovelace", address="12 St James's Square")
-    world.users.register(owner, request, f"{owner}@example.com")
+    world.users.register(owner, request, f"{owner}@example.com", scope="POST /users")
     return world
 
 

@@ -20,7 +20,7 @@ ORDER = MakePurchase(order_id="order-1", amount=Decimal("42.00"), currency="EUR"
 def _with_ada() -> Services:
     world = services()
     request = RegisterUser(name="Ada", lastname="Lovelace", address="12 St James's Square")
-    world.users.register("ada", request, "ada@example.com")
+    world.users.register("ada", request, "ada@example.com", scope="POST /users")
     return world
 
 

@@ -33,7 +33,7 @@ STATE = UserState("ada", version=1, loyalty=True, marketing=True, last_time=STAR
 
 def _registered(email: str = "ada@example.com") -> Services:
     world = services()
-    world.users.register("ada", ADA, email)
+    world.users.register("ada", ADA, email, scope="POST /users")
     return world
 
 
@@ -84,7 +84,7 @@ def test_an_erased_person_takes_no_lifecycle_change() -> None:
 def test_registration_commits_the_user_its_email_lock_its_key_and_the_event() -> None:
     # WHEN ada registers with her identity's email
     world = services()
-    response = world.users.register("ada", ADA, "ada@example.com")
+    response = world.users.register("ada", ADA, "ada@example.com", scope="POST /users")
     # THEN one commit wrote the event at version 1, with personal fields sealed
     assert world.uow.commits == 1
     (event,) = world.ledger.events("ada")
@@ -110,7 +110,7 @@ def test_registration_commits_the_user_its_email_lock_its_key_and_the_event() ->
 def test_a_second_registration_of_an_identity_is_already_registered() -> None:
     world = _registered()
     with pytest.raises(Conflict) as raised:
-        world.users.register("ada", ADA, "ada@example.com")
+        world.users.register("ada", ADA, "ada@example.com", scope="POST /users")
     assert raised.value.code == "already_registered"
     assert world.ledger.count() == 1
 
@@ -120,7 +120,7 @@ def test_another_identity_with_the_same_email_is_email_taken_case_insensitively(
     world = _registered()
     # WHEN another identity registers the same address, differently cased
     with pytest.raises(Conflict) as raised:
-        world.users.register("eve", ADA, "ADA@Example.com")
+        world.users.register("eve", ADA, "ADA@Example.com", scope="POST /users")
     # THEN it is email_taken, and nothing of eve's was written
     assert raised.value.code == "email_taken"
     assert world.ledger.raw_events("eve") == []
@@ -134,9 +134,9 @@ def test_the_identitys_email_is_a_precondition() -> None:
     # WHEN registering
     # THEN 403 email_not_verified / 422 email_mismatch, before anything is loaded or written
     with pytest.raises(Forbidden):
-        world.users.register("ada", ADA, None)
+        world.users.register("ada", ADA, None, scope="POST /users")
     with pytest.raises(Unprocessable) as mismatch:
-        world.users.register("ada", other, "ada@example.com")
+        world.users.register("ada", other, "ada@example.com", scope="POST /users")
     assert mismatch.value.code == "email_mismatch"
     assert (world.ledger.count(), world.uow.commits) == (0, 0)
 
@@ -144,8 +144,12 @@ def test_the_identitys_email_is_a_precondition() -> None:
 def test_a_registration_key_answers_the_first_response() -> None:
     world = services()
     key = IdempotencyKey(caller="ada", key="k", fingerprint="f")
-    first = world.users.register("ada", ADA, "ada@example.com", idempotency_key=key)
-    again = world.users.register("ada", ADA, "ada@example.com", idempotency_key=key)
+    first = world.users.register(
+        "ada", ADA, "ada@example.com", idempotency_key=key, scope="POST /users"
+    )
+    again = world.users.register(
+        "ada", ADA, "ada@example.com", idempotency_key=key, scope="POST /users"
+    )
     assert again == first
     assert world.ledger.count() == 1
 
@@ -177,7 +181,7 @@ def test_erasure_shreds_the_key_redacts_the_user_frees_the_email_and_records_it_
     user = world.users.get("ada")
     assert (user["email"], user["erased"]) == (REDACTED, True)
     assert not world.users.exists("ada")
-    world.users.register("ada-2", ADA, "ada@example.com")
+    world.users.register("ada-2", ADA, "ada@example.com", scope="POST /users")
 
 
 def test_erasing_an_unknown_person_is_not_found() -> None:
