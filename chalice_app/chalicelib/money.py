@@ -27,7 +27,10 @@ MAX_AMOUNT = float(10**MAX_INTEGER_DIGITS - CENT)
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]{1,2})?")
 # The strings parse_amount accepts, as one JSON Schema pattern: > 0, at most
 # MAX_INTEGER_DIGITS significant digits before the point and 2 after.
-AMOUNT_PATTERN = r"^0*(?:[1-9][0-9]{0,11}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?))$"
+AMOUNT_PATTERN = (
+    rf"^0*(?:[1-9][0-9]{{0,{MAX_INTEGER_DIGITS - 1}}}(?:\.[0-9]{{1,2}})?"
+    r"|0\.(?:0[1-9]|[1-9][0-9]?))$"
+)
 AMOUNT_RULE = (
     'must be a number or a decimal string such as "12.50": ASCII digits, greater than 0, '
     f"at most {MAX_INTEGER_DIGITS} digits before the point and 2 after"
