@@ -17,7 +17,7 @@ CONSOLE_NPM := htmx.org@2.0.11 uplot@1.6.32 axe-core@4.14.1
 CONSOLE_DIR := .tools/console
 CONSOLE_STAMP := $(CONSOLE_DIR)/.installed-$(subst @,-,$(subst $() ,_,$(CONSOLE_NPM)))
 
-.PHONY: install test test-fast lint demo rehearse openapi clean console console-screenshots
+.PHONY: install test test-fast lint fuzz demo rehearse openapi clean console console-screenshots
 
 install: $(STAMP) $(DDB_LOCAL_STAMP) $(CONSOLE_STAMP)
 
@@ -50,6 +50,10 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# schemathesis --checks all, 100 examples per operation, on a local stack.
+fuzz: install
+	FUZZ_MAX_EXAMPLES=100 $(BIN)/python -m pytest -q tests/e2e/test_api_fuzz_e2e.py
 
 lint: install
 	$(BIN)/ruff check chalice_app projections scripts tests

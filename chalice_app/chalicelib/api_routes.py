@@ -10,6 +10,7 @@ both read it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -17,10 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import api_models as out
 from chalicelib.accounts import OpenAccount, Transfer
+from chalicelib.inputs import INSTANT_PATTERN
 from chalicelib.purchases import MakePurchase
 from chalicelib.search.query import SearchParams
 from chalicelib.user_lifecycle import SetConsents, SetLoyalty
 from chalicelib.users import RegisterUser
+from projections.statements import MONTH_PATTERN
 
 __all__ = ["OPERATIONS", "AtParams", "Operation"]
 
@@ -31,9 +34,9 @@ class AtParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
     at: str | None = Field(
         None,
-        description="Answer as of this instant (ISO-8601, between 1970 and 9999 UTC; "
-        "without an offset, UTC): the fold of the events with time <= at.",
-        json_schema_extra={"format": "date-time", "examples": ["2026-11-27T10:00:00Z"]},
+        description="Answer as of this instant (ISO-8601 date or date-time written in the "
+        "years 1970 to 9999; without an offset, UTC): the fold of the events with time <= at.",
+        json_schema_extra={"pattern": INSTANT_PATTERN, "examples": ["2026-11-27T10:00:00Z"]},
     )
 
 
@@ -44,7 +47,8 @@ class Operation:
     ``responses`` maps each success status to its body model (None: any JSON
     object). Common errors are derived: 400 when it reads a body or query,
     401 unless ``public``, 404 with path parameters, 413/415/422 for bodies
-    and POSTs, 500 always.
+    and POSTs, 500 always. ``path_patterns`` gives the pattern (JSON Schema
+    syntax) of a path parameter the route validates (a 400 otherwise).
     """
 
     summary: str
@@ -55,6 +59,12 @@ class Operation:
     errors: Mapping[int, str] = field(default_factory=dict)
     public: bool = False
     description: str = ""
+    path_patterns: Mapping[str, str] = field(default_factory=dict)
+
+
+def _json_schema_pattern(pattern: re.Pattern[str]) -> str:
+    """A Python pattern used with ``.match`` and ending in ``\\Z``, as a JSON Schema pattern."""
+    return "^" + pattern.pattern.removesuffix(r"\Z") + "$"
 
 
 _COMMAND_CONFLICT = "too many concurrent writers on this resource (`conflict`); retry"
@@ -143,6 +153,7 @@ OPERATIONS: dict[str, Operation] = {
         "A monthly statement of an account",
         "accounts",
         {200: out.Statement},
+        path_patterns={"month": _json_schema_pattern(MONTH_PATTERN)},
         errors={
             400: "`validation_error`: `month` is not `yyyy-mm`",
             404: "`not_found`: no such account (or another person's), "

@@ -12,6 +12,7 @@ __all__ = [
     "AMOUNT_PATTERN",
     "AMOUNT_RULE",
     "CENT",
+    "MAX_AMOUNT",
     "Money",
     "PositiveAmount",
     "format_money",
@@ -21,8 +22,15 @@ __all__ = [
 CENT = Decimal("0.01")
 # DynamoDB numbers hold 38 digits; far above any real balance.
 MAX_INTEGER_DIGITS = 12
-AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
-_AMOUNT = re.compile(AMOUNT_PATTERN.strip("^$"))
+MAX_AMOUNT = float(10**MAX_INTEGER_DIGITS - CENT)
+# The shape of a decimal string; parse_amount then checks its value.
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]{1,2})?")
+# The strings parse_amount accepts, as one JSON Schema pattern: > 0, at most
+# MAX_INTEGER_DIGITS significant digits before the point and 2 after.
+AMOUNT_PATTERN = (
+    rf"^0*(?:[1-9][0-9]{{0,{MAX_INTEGER_DIGITS - 1}}}(?:\.[0-9]{{1,2}})?"
+    r"|0\.(?:0[1-9]|[1-9][0-9]?))$"
+)
 AMOUNT_RULE = (
     'must be a number or a decimal string such as "12.50": ASCII digits, greater than 0, '
     f"at most {MAX_INTEGER_DIGITS} digits before the point and 2 after"
@@ -37,14 +45,15 @@ def format_money(value: Decimal) -> str:
 def parse_amount(value: Any) -> Decimal:
     """Validate a request amount (``AMOUNT_RULE``); ValueError in words otherwise.
 
-    A string must match ``AMOUNT_PATTERN``; a JSON number (int, or Decimal as
-    the body decoder reads it, keeping its digits) must be written with at
-    most 2 decimals, so ``1.000`` is refused like the string ``"1.000"``.
+    A string is ASCII digits with at most 2 decimals (the strings accepted
+    are exactly ``AMOUNT_PATTERN``); a JSON number (int, or Decimal as the
+    body decoder reads it, keeping its digits) must be written with at most 2
+    decimals, so ``1.000`` is refused like the string ``"1.000"``.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise ValueError(AMOUNT_RULE)
     if isinstance(value, str):
-        if not _AMOUNT.fullmatch(value):
+        if not _DECIMAL.fullmatch(value):
             raise ValueError(AMOUNT_RULE)
         amount = Decimal(value)
     else:
@@ -81,7 +90,13 @@ PositiveAmount = Annotated[
             "description": AMOUNT_RULE,
             "anyOf": [
                 {"type": "string", "pattern": AMOUNT_PATTERN},
-                {"type": "number", "exclusiveMinimum": 0, "maximum": 999999999999.99},
+                # A number written with at most 2 decimals is a multiple of 0.01.
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": MAX_AMOUNT,
+                    "multipleOf": 0.01,
+                },
             ],
             "examples": ["12.50", 100],
         },

@@ -104,6 +104,17 @@ def _error_statuses(method: str, entry: Any, operation: Operation) -> dict[int, 
     return statuses
 
 
+def _path_schema(name: str, operation: Operation) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_PATH_PARAMETER_LENGTH,
+    }
+    if name in operation.path_patterns:
+        schema["pattern"] = operation.path_patterns[name]
+    return schema
+
+
 def _operation(
     path: str, method: str, entry: Any, operation: Operation, schemas: _Schemas
 ) -> dict[str, Any]:
@@ -115,12 +126,7 @@ def _operation(
     if operation.description:
         doc["description"] = operation.description
     parameters: list[dict[str, Any]] = [
-        {
-            "name": name,
-            "in": "path",
-            "required": True,
-            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_PATH_PARAMETER_LENGTH},
-        }
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(name, operation)}
         for name in entry.view_args
     ]
     if operation.query is not None:

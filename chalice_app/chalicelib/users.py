@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Discriminator, EmailStr, Field, StrictBool, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, Tag
 
 from chalicelib import user_aggregate
 from chalicelib.clock import SYSTEM_CLOCK, Clock
@@ -25,7 +25,7 @@ from chalicelib.commands import Changes, CommandRunner
 from chalicelib.events import USER_ERASED, CloudEvent, UserCreated, format_time, new_event
 from chalicelib.exceptions import Conflict, Forbidden, NotFound, Unprocessable
 from chalicelib.idempotency import IdempotencyKey, Outcome, StoredResponse
-from chalicelib.inputs import AddressLine, AddressPart, Name
+from chalicelib.inputs import AddressLine, AddressPart, Name, dict_schema
 from chalicelib.personal_data import REDACTED, DataKeyStore, PersonalDataVault
 from chalicelib.unit_of_work import Delete, EventStore, Items, Put, Update
 from chalicelib.user_aggregate import Erase, Register, UserEvent, UserState
@@ -47,7 +47,11 @@ def _address_kind(value: Any) -> str:
 # One line of text, or named parts ({"street": ..., "city": ...}).
 Address = Annotated[
     Annotated[AddressLine, Tag("text")]
-    | Annotated[dict[Name, AddressPart], Field(min_length=1, max_length=20), Tag("parts")],
+    | Annotated[
+        dict[Name, AddressPart],
+        Field(min_length=1, max_length=20, json_schema_extra=dict_schema(Name, AddressPart)),
+        Tag("parts"),
+    ],
     Discriminator(_address_kind),
 ]
 
@@ -60,8 +64,7 @@ class RequestConsents(BaseModel):
 class RegisterUser(BaseModel):
     """The body of ``POST /users``; ``email``, if given, must be the identity's."""
 
-    # Built on the first registration: its email validation (email_validator)
-    # is not imported by the API's other routes.
+    # Built on the first registration, not when the API starts.
     model_config = ConfigDict(
         extra="ignore",
         defer_build=True,
@@ -80,9 +83,12 @@ class RegisterUser(BaseModel):
 
     name: Name
     lastname: Name
+    # Only compared with the identity's verified email: any other text, an
+    # email or not, is the same 422, so its form is not a rule of its own.
     email: Annotated[
-        EmailStr | None,
+        str | None,
         Field(
+            strict=True,
             max_length=254,
             description="Optional: the email of the caller's identity, which is what is "
             "registered; another one is 422 `email_mismatch`.",

@@ -77,7 +77,6 @@ def test_search_filters_and_free_text(client: Any, search_index: SqliteSearchInd
         ({"from": "yesterday"}, "from"),
         ({"to": "2026-13-01"}, "to"),
         ({"from": "1969-12-31T23:59:59Z"}, "from"),
-        ({"from": "2026-03-02", "to": "2026-03-01"}, "from"),
         ({"q": "x" * 501}, "q"),
         ({"type": "t" * 257}, "type"),
         ({"sort": "time"}, "sort"),

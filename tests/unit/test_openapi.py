@@ -12,6 +12,8 @@ from openapi_spec_validator import validate
 
 from chalicelib import edge
 from chalicelib.api_routes import OPERATIONS
+from chalicelib.inputs import INSTANT_PATTERN, NON_BLANK_TEXT_PATTERN, TEXT_PATTERN
+from chalicelib.money import AMOUNT_PATTERN, MAX_AMOUNT
 from chalicelib.openapi import UndocumentedRoute, build_document, documented_routes
 
 PUBLIC = {("GET", "/health"), ("GET", "/openapi.json")}
@@ -69,7 +71,7 @@ def test_requests_and_parameters_come_from_the_validating_models(
         "$ref": "#/components/schemas/Transfer"
     }
     amount = document["components"]["schemas"]["Transfer"]["properties"]["amount"]
-    assert amount["anyOf"][0]["pattern"] == "^[0-9]{1,12}(\\.[0-9]{1,2})?$"
+    assert amount["anyOf"][0]["pattern"] == AMOUNT_PATTERN
     names = {p["name"]: p["in"] for p in deposit["parameters"]}
     assert names == {"account_id": "path", "Idempotency-Key": "header"}
     search = {p["name"] for p in document["paths"]["/search"]["get"]["parameters"]}
@@ -96,3 +98,44 @@ def test_the_api_serves_the_document_without_a_token(anonymous: Any) -> None:
     response = anonymous.http.get("/openapi.json")
     assert response.status_code == 200
     assert json.loads(response.body) == json.loads(write_openapi.DEFAULT_OUTPUT.read_text())
+
+
+def _query(document: dict[str, Any], path: str, name: str) -> dict[str, Any]:
+    (parameter,) = [p for p in document["paths"][path]["get"]["parameters"] if p["name"] == name]
+    return dict(parameter["schema"])
+
+
+def test_every_rule_the_api_enforces_is_in_the_schema(document: dict[str, Any]) -> None:
+    # GIVEN the published document
+    schemas = document["components"]["schemas"]
+    # THEN instants state the years 1970..9999 (a blank search bound is no bound)
+    assert _query(document, "/accounts/{account_id}", "at")["pattern"] == INSTANT_PATTERN
+    assert _query(document, "/gdpr/consents/{user_id}", "at")["pattern"] == INSTANT_PATTERN
+    for bound in ("from", "to"):
+        pattern = _query(document, "/search", bound)["pattern"]
+        assert INSTANT_PATTERN[1:-1] in pattern and pattern.startswith("^(?:[")
+    # AND a statement's month is yyyy-mm
+    statement = document["paths"]["/accounts/{account_id}/statements/{month}"]["get"]
+    (month,) = [p for p in statement["parameters"] if p["name"] == "month"]
+    assert month["schema"]["pattern"] == "^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])$"
+    # AND amounts are > 0 with at most 2 decimals, as a string or a number
+    for body in ("Transfer", "MakePurchase"):
+        text, number = schemas[body]["properties"]["amount"]["anyOf"]
+        assert text == {"type": "string", "pattern": AMOUNT_PATTERN}
+        assert number == {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": MAX_AMOUNT,
+            "multipleOf": 0.01,
+        }
+    # AND free text refuses control characters; a person's names are not blank
+    user = schemas["RegisterUser"]["properties"]
+    assert user["name"]["pattern"] == user["lastname"]["pattern"] == NON_BLANK_TEXT_PATTERN
+    assert schemas["MakePurchase"]["properties"]["order_id"]["pattern"] == NON_BLANK_TEXT_PATTERN
+    line, parts = user["address"]["oneOf"]
+    assert line["pattern"] == NON_BLANK_TEXT_PATTERN
+    assert parts["propertyNames"]["pattern"] == NON_BLANK_TEXT_PATTERN
+    assert parts["additionalProperties"]["pattern"] == TEXT_PATTERN
+    assert "patternProperties" not in parts
+    # AND an object that refuses unknown fields says so
+    assert schemas["RequestConsents"]["additionalProperties"] is False

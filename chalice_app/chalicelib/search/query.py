@@ -11,7 +11,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.exceptions import ValidationFailed
-from chalicelib.inputs import parse_instant, validation_details
+from chalicelib.inputs import (
+    BLANK_PATTERN,
+    INSTANT_PATTERN,
+    is_blank,
+    parse_instant,
+    validation_details,
+)
 
 __all__ = [
     "DEFAULT_SIZE",
@@ -32,6 +38,8 @@ MAX_FILTER_LENGTH = 256
 # which only holds instants up to here; later bounds are clamped to it.
 MAX_TIME = datetime(2262, 4, 11, tzinfo=UTC)
 _TERM = re.compile(r"\w+")
+# A blank value counts as absent (an empty search box); both are anchored patterns.
+_INSTANT_OR_BLANK = f"^(?:{BLANK_PATTERN[1:-1]}|{INSTANT_PATTERN[1:-1]})$"
 
 
 def normalize_time(value: datetime) -> str:
@@ -86,13 +94,15 @@ class SearchParams(BaseModel):
     from_: str | None = Field(
         None,
         alias="from",
-        description="Earliest event time, ISO-8601, between 1970 and 9999 UTC (inclusive).",
-        json_schema_extra={"format": "date-time"},
+        description="Earliest event time (inclusive): an ISO-8601 date or date-time written in "
+        "the years 1970 to 9999, UTC without an offset. Blank: no bound.",
+        json_schema_extra={"pattern": _INSTANT_OR_BLANK},
     )
     to: str | None = Field(
         None,
-        description="Latest event time, ISO-8601, between 1970 and 9999 UTC (inclusive).",
-        json_schema_extra={"format": "date-time"},
+        description="Latest event time (inclusive), as `from`. Blank: no bound; "
+        "before `from`: no event.",
+        json_schema_extra={"pattern": _INSTANT_OR_BLANK},
     )
     size: int = Field(
         DEFAULT_SIZE, ge=1, le=MAX_SIZE, strict=False, description="Events per page."
@@ -115,9 +125,11 @@ def _parse_time(field: str, value: str) -> tuple[str | None, dict[str, Any] | No
 def parse_search_query(params: Mapping[str, str] | None) -> SearchQuery:
     """Validate ``GET /search`` query parameters; ValidationFailed (400) on any bad one.
 
-    Empty values count as absent (an empty search box); unknown parameters are errors.
+    Blank values count as absent (an empty search box); unknown parameters are
+    errors. ``to`` before ``from`` selects no event (not an error: JSON Schema
+    cannot state a rule across parameters, and the contract says all rules).
     """
-    raw = {key: value for key, value in (params or {}).items() if value.strip() != ""}
+    raw = {key: value for key, value in (params or {}).items() if not is_blank(value)}
     details: list[dict[str, Any]] = []
     try:
         parsed = SearchParams.model_validate(raw)
@@ -132,8 +144,6 @@ def parse_search_query(params: Mapping[str, str] | None) -> SearchQuery:
             times[name], problem = _parse_time(name, raw[name])
             details += [problem] if problem else []
     time_from, time_to = times["from"], times["to"]
-    if time_from and time_to and time_from > time_to:
-        details.append(_detail("from", "must not be after 'to'"))
     if details or parsed is None:
         raise ValidationFailed("invalid search parameters", details=details)
     return SearchQuery(
