@@ -205,3 +205,24 @@ def admin(as_caller: Callable[..., ApiClient]) -> ApiClient:
     """The client of an operator in the ``admin`` group."""
     return as_caller("operator", "admin")
 
+
+# Fixtures that start a process (Java, moto server, the local stack): their tests are slow.
+STARTS_A_PROCESS = frozenset({"dynamodb_local_url", "moto_endpoint", "local_stack"})
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark by tier, so ``-m "not slow"`` is the in-process tiers whatever a file declares.
+
+    tests/e2e is ``e2e`` and ``slow``; tests/tools (processes) is ``slow``; so is any
+    test using a fixture that starts a process. Under pytest-xdist (``make test``),
+    tests/e2e runs on one worker, so that one local stack serves it all.
+    """
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier == "e2e":
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if tier in ("e2e", "tools") or STARTS_A_PROCESS & fixtures:
+            item.add_marker(pytest.mark.slow)
