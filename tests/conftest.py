@@ -211,6 +211,8 @@ STARTS_A_PROCESS = frozenset({"dynamodb_local_url", "moto_endpoint", "local_stac
 TESTS = Path(__file__).parent
 
 
+# First: pytest-xdist reads the xdist_group marks in its own hook, registered before this one.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark by tier, so ``-m "not slow"`` is the in-process tiers whatever a file declares.
 
