@@ -45,11 +45,15 @@ $(CONSOLE_STAMP):
 	cd $(CONSOLE_DIR) && echo '{"private": true}' > package.json && npm install --silent --no-audit --no-fund --save-exact $(CONSOLE_NPM)
 	touch $(CONSOLE_STAMP)
 
+# Both cores: pytest-xdist spreads the tests over two workers; tests/e2e stays on
+# one of them (one local stack). Tiers and their times: README, "Tests".
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
+# All but the slow tests (the local stack, scripts run as processes, DynamoDB Local,
+# terraform plans, checkov, packaging): unit, handler and infra's static checks.
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
 
 # schemathesis --checks all, 100 examples per operation, on a local stack.
 fuzz: install

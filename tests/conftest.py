@@ -1,16 +1,20 @@
-"""Shared fixtures: an in-process moto account provisioned like the local stack,
-a stand-in user pool signing test tokens, and API clients acting as someone."""
+"""Shared fixtures: an in-process moto account provisioned like the local stack (once
+per run, restored for each test), a stand-in user pool signing test tokens, and API
+clients acting as someone."""
 
 from __future__ import annotations
 
 import importlib
 import subprocess
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto import mock_aws
 
@@ -19,12 +23,28 @@ from chalicelib.personal_data import forget_all_keys
 from chalicelib.search import ensure_alias
 from chalicelib.search.sqlite import SqliteSearchIndex
 from local_aws import dynamodb_local
+from local_aws.provision import provision
 from local_aws.stack_process import free_port, wait_for
 from local_aws.token_signer import TokenSigner
 from tests.handler.helpers import ApiClient
+from tests.moto_account import AccountSnapshot
 
 PREFIX = "evp"
 REGION = "eu-west-1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_botocore_loader() -> Iterator[None]:
+    """Every boto3 session of the run reads each service's model files once.
+
+    botocore caches them per session, and the tests make a session per moto
+    account and per client reset: reading them again is most of creating a client.
+    """
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(
+            botocore.session, "create_loader", cache(botocore.loaders.create_loader)
+        )
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -59,9 +79,8 @@ def dynamodb_local_url() -> Iterator[str]:
         process.wait(timeout=30)
 
 
-@pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
-    """GIVEN an empty in-process moto account (eu-west-1, test credentials, no endpoint)."""
+def _test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test credentials in eu-west-1 and no endpoint: boto3 calls go to in-process moto."""
     for var in (
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_DYNAMODB",
@@ -72,24 +91,42 @@ def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+@pytest.fixture
+def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
+    """GIVEN an empty in-process moto account (eu-west-1, test credentials, no endpoint)."""
+    _test_credentials(monkeypatch)
     with mock_aws():
         yield boto3.session.Session(region_name=REGION)
 
 
+@pytest.fixture(scope="session")
+def provisioned_account() -> tuple[dict[str, str], AccountSnapshot]:
+    """Every platform resource provisioned in moto once per test run, and its snapshot."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _test_credentials(monkeypatch)
+        with mock_aws():
+            env = provision(PREFIX, session=boto3.session.Session(region_name=REGION))
+            return env, AccountSnapshot()
+
+
 @pytest.fixture
 def aws_env(
-    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+    session: boto3.session.Session,
+    provisioned_account: tuple[dict[str, str], AccountSnapshot],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[dict[str, str]]:
-    """GIVEN every platform resource provisioned in moto (eu-west-1, prefix evp)."""
-    from local_aws.provision import provision
-
-    env = provision(PREFIX)
+    """GIVEN every platform resource provisioned in moto (eu-west-1, prefix evp), and
+    nothing in them: the session's provisioned account, restored for this test."""
+    env, snapshot = provisioned_account
+    snapshot.restore()
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     aws_getters.reset()
     # User ids are token subs, the same in every test: keys cached in the last account are stale.
     forget_all_keys()
-    yield env
+    yield dict(env)
     aws_getters.reset()
     forget_all_keys()
 
@@ -167,3 +204,27 @@ def client(as_caller: Callable[..., ApiClient]) -> ApiClient:
 def admin(as_caller: Callable[..., ApiClient]) -> ApiClient:
     """The client of an operator in the ``admin`` group."""
     return as_caller("operator", "admin")
+
+
+# Fixtures that start a process (Java, moto server, the local stack): their tests are slow.
+STARTS_A_PROCESS = frozenset({"dynamodb_local_url", "moto_endpoint", "local_stack"})
+TESTS = Path(__file__).parent
+
+
+# First: pytest-xdist reads the xdist_group marks in its own hook, registered before this one.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark by tier, so ``-m "not slow"`` is the in-process tiers whatever a file declares.
+
+    tests/e2e is ``e2e`` and ``slow``; tests/tools (processes) is ``slow``; so is any
+    test using a fixture that starts a process. Under pytest-xdist (``make test``),
+    tests/e2e runs on one worker, so that one local stack serves it all.
+    """
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier == "e2e":
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if tier in ("e2e", "tools") or STARTS_A_PROCESS & fixtures:
+            item.add_marker(pytest.mark.slow)

@@ -1,7 +1,7 @@
 """Where moto server differs from AWS on the deployment path, patched in one place.
 
 Each patch names the upstream moto behaviour (moto 5.2.5) and what AWS does,
-and tests/unit/test_moto_patches.py shows the moto behaviour it works around:
+and tests/handler/test_moto_patches.py shows the moto behaviour it works around:
 when moto fixes one, that test fails and the patch can go. Only the deploy
 rehearsal's moto server (``python -m local_aws.moto_server``) applies them.
 

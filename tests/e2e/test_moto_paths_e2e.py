@@ -3,7 +3,7 @@
 Many producers publish at once while consumers receive, leave failing
 batch-mates for redelivery and delete the rest; every acknowledged message
 must arrive, and every acknowledged Kinesis record must be stored once.
-(Why moto is served one request at a time: tests/unit/test_moto_concurrency_gap.py.)
+(Why moto is served one request at a time: tests/handler/test_moto_concurrency_gap.py.)
 """
 
 from __future__ import annotations

@@ -16,10 +16,13 @@ from local_aws.terraform_cli import terraform
 from projections.archive_buckets import bucket_label, bucket_of
 from tests.infra import hcl
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("terraform") is None or shutil.which("jq") is None,
-    reason="needs terraform and jq on PATH",
-)
+pytestmark = [
+    pytest.mark.slow,  # terraform init and apply per case
+    pytest.mark.skipif(
+        shutil.which("terraform") is None or shutil.which("jq") is None,
+        reason="needs terraform and jq on PATH",
+    ),
+]
 
 
 def rendered_query(work: Path, count: int) -> str:

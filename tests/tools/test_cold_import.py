@@ -1,0 +1,167 @@
+"""A function imports what its own role needs: app.py reaches each role through roots.
+
+Each function is started once as a cold Lambda would be (a fresh process with a
+deployed function's environment, bench_cold_start's): ``import app``, then its
+first invocation on an empty batch; then ``sys.modules`` is read. So is a
+process that only imported app.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from bench_cold_start import APP_DIR, invocation, lambda_environment
+from tf_outputs_to_chalice import (
+    API_HANDLER,
+    FIREHOSE_PROCESSORS,
+    HANDLERS,
+    SEARCH_LATE_REDACTION_HANDLER,
+    SQS_CONSUMERS,
+)
+
+from chalicelib import roots
+from chalicelib.resources import SUBSCRIBERS, Need
+
+# What only the API uses: request and response models (email validation),
+# OpenAPI, token verification (PyJWT), the HTTP operations.
+API_ONLY = (
+    "chalicelib.roots.api",
+    "chalicelib.api_routes",
+    "chalicelib.api_models",
+    "chalicelib.openapi",
+    "chalicelib.users",
+    "chalicelib.accounts",
+    "chalicelib.identity",
+    "chalicelib.tokens",
+    "jwt",
+    "email_validator",
+)
+# Opening personal fields (cryptography), and querying the search index.
+PERSONAL_DATA = ("chalicelib.personal_data", "chalicelib.roots.vault", "cryptography")
+SEARCH_CLIENT = ("chalicelib.search.opensearch", "chalicelib.search.transport")
+OPENS_PERSONAL_DATA = frozenset(
+    {s.handler for s in SUBSCRIBERS if Need.OPEN_PERSONAL_DATA in s.needs}
+    | set(FIREHOSE_PROCESSORS)
+)
+NON_API = [h for h in HANDLERS if h != API_HANDLER]
+
+# The child imports app, makes the call (if any), then reports what it loaded.
+CHILD = """\
+import json, sys
+import app
+{call}
+print(json.dumps(sorted(sys.modules)))
+"""
+# Each function's role (app.py reaches it as ``roots.<role>``), and the roles there are.
+ROLE_OF = {
+    API_HANDLER: "api",
+    "ledger_relay": "relay",
+    "user_events_fanout": "fanout",
+    "projector": "projector",
+    "search_erasure": "search",
+    SEARCH_LATE_REDACTION_HANDLER: "search",
+    **{handler: "search" for handler in FIREHOSE_PROCESSORS},
+    **{handler: "subscribers" for handler in SQS_CONSUMERS.values()},
+}
+ROLES = frozenset(roots.__all__)
+# No call: a function's process right after ``import app``, before its first event.
+IMPORT_ONLY = "import app"
+
+
+def _cold_start(handler: str) -> set[str]:
+    call = "" if handler == IMPORT_ONLY else invocation(handler)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD.format(call=call)],
+        cwd=APP_DIR,
+        env=lambda_environment([APP_DIR, APP_DIR / "vendor"]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    # Handlers log and emit metrics on stdout first; the child's report is the last line.
+    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture(scope="module")
+def loaded_by() -> dict[str, set[str]]:
+    """What each function had loaded after its first call, and after ``import app`` alone.
+
+    One fresh process per function, two at a time, shared by this module's tests.
+    """
+    starts = [IMPORT_ONLY, *HANDLERS]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(starts, pool.map(_cold_start, starts), strict=True))
+
+
+def _found(loaded: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in loaded if any(m == n or m.startswith(f"{n}.") for n in names))
+
+
+def _roles(loaded: set[str]) -> set[str]:
+    return {m.split(".")[2] for m in _found(loaded, tuple(f"chalicelib.roots.{r}" for r in ROLES))}
+
+
+def test_every_function_has_its_role_named_here_and_each_role_is_a_root() -> None:
+    assert set(ROLE_OF) == set(HANDLERS)
+    assert set(ROLE_OF.values()) <= ROLES
+    assert set(HANDLERS) >= OPENS_PERSONAL_DATA
+
+
+def test_importing_app_imports_no_role(loaded_by: dict[str, set[str]]) -> None:
+    # WHEN a fresh process imports app and calls nothing
+    loaded = loaded_by[IMPORT_ONLY]
+    # THEN it has imported no function's role, nothing only the API uses, no search
+    # client and nothing that opens personal data
+    assert _roles(loaded) == set()
+    assert _found(loaded, API_ONLY + SEARCH_CLIENT + PERSONAL_DATA) == []
+
+
+@pytest.mark.parametrize("handler", NON_API)
+def test_a_function_imports_its_own_role_and_no_other(
+    handler: str, loaded_by: dict[str, set[str]]
+) -> None:
+    # WHEN a fresh process imports app and invokes the handler (an empty batch, GET /health)
+    roles = _roles(loaded_by[handler])
+    # THEN it imported its role; of the others, at most the vault, if it opens personal data
+    assert ROLE_OF[handler] in roles
+    allowed = {"vault"} if handler in OPENS_PERSONAL_DATA else set()
+    assert roles - {ROLE_OF[handler]} <= allowed
+
+
+@pytest.mark.parametrize("handler", NON_API)
+def test_a_function_imports_neither_the_api_nor_what_its_role_does_not_use(
+    handler: str, loaded_by: dict[str, set[str]]
+) -> None:
+    # WHEN a fresh process imports app and invokes the handler on an empty batch
+    loaded = loaded_by[handler]
+    # THEN nothing only the API uses was imported
+    assert _found(loaded, API_ONLY) == []
+    # AND no search client on an empty batch, nor cryptography unless it opens personal data
+    assert _found(loaded, SEARCH_CLIENT) == []
+    if handler not in OPENS_PERSONAL_DATA:
+        assert _found(loaded, PERSONAL_DATA) == []
+
+
+def test_the_ledger_relay_forwards_bytes_without_event_models(
+    loaded_by: dict[str, set[str]],
+) -> None:
+    # WHEN the ledger relay's function starts
+    loaded = loaded_by["ledger_relay"]
+    # THEN it imported neither the event models nor pydantic's model machinery
+    assert _found(loaded, ("chalicelib.events", "pydantic.main")) == []
+
+
+def test_the_api_function_imports_its_role_on_the_first_request(
+    loaded_by: dict[str, set[str]],
+) -> None:
+    # WHEN the API's function serves its first request (GET /health)
+    loaded = loaded_by[API_HANDLER]
+    # THEN each part of its role was imported: the role, its routes, token verification
+    for part in ("chalicelib.roots.api", "chalicelib.api_routes", "jwt"):
+        assert part in loaded
