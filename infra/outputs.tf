@@ -221,3 +221,8 @@ output "replay_worker" {
   description = "Lambda memory and timeout of the replay worker, which Chalice deploys (tf_outputs_to_chalice.py)."
   value       = module.replay.worker
 }
+
+output "replay_definition_values" {
+  description = "The values the replay state machine's definition was rendered with (the deploy rehearsal checks the deployed definition against them)."
+  value       = module.replay.definition_values
+}

@@ -6,7 +6,9 @@ when moto fixes one, that test fails and the patch can go. Only the deploy
 rehearsal's moto server (``python -m local_aws.moto_server``) applies them.
 
 What moto cannot create at all is not patched here: ``NOT_EMULATED`` lists it,
-and the rehearsal leaves it out of the apply and reports it.
+and the rehearsal leaves it out of the apply and reports it. What moto creates
+but does not run is ``NOT_EXECUTED``: the rehearsal applies it, checks its
+wiring, and reports the gap in ``not_emulated`` too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,17 @@ from typing import Any
 # setattr, or a test's monkeypatch.setattr (undone after the test)
 Setter = Callable[[Any, str, Any], None]
 
-__all__ = ["NOT_EMULATED", "PATCHES", "NotEmulated", "Patch", "apply_all", "not_emulated_reason"]
+__all__ = [
+    "NOT_EMULATED",
+    "NOT_EXECUTED",
+    "PATCHES",
+    "NotEmulated",
+    "NotExecuted",
+    "Patch",
+    "apply_all",
+    "not_emulated_reason",
+    "not_executed_reason",
+]
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,41 @@ NOT_EMULATED: tuple[NotEmulated, ...] = (
         ),
     ),
 )
+
+
+@dataclass(frozen=True)
+class NotExecuted:
+    """A kind of Terraform resource moto creates, but whose runs it does not emulate."""
+
+    resource_type: str
+    reason: str
+
+
+# moto.stepfunctions (5.2.5) stores a state machine and records its executions,
+# but as configured for the rehearsal runs none of their states (no Task invokes
+# its Lambda: moto's optional `execute_state_machine` parser is off, and it would
+# invoke moto's Lambda, not the app), and list_map_runs / describe_map_run are
+# stubs ([] and {}).
+# tests/handler/test_replay_state_machine.py shows it, and runs the deployed
+# definition against the local worker instead.
+NOT_EXECUTED: tuple[NotExecuted, ...] = (
+    NotExecuted(
+        resource_type="aws_sfn_state_machine",
+        reason=(
+            "moto creates the state machine but runs no execution of it: no Task invokes "
+            "its Lambda and no Distributed Map run exists (list_map_runs is a stub); "
+            "tests/handler/test_replay_state_machine.py runs its definition on the worker"
+        ),
+    ),
+)
+
+
+def not_executed_reason(resource_type: str) -> str | None:
+    """Why moto does not run what a resource of this type defines, or None if it does."""
+    for gap in NOT_EXECUTED:
+        if gap.resource_type == resource_type:
+            return gap.reason
+    return None
 
 
 def not_emulated_reason(resource_type: str, values: dict[str, Any]) -> str | None:

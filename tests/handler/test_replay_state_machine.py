@@ -24,6 +24,7 @@ from replay_aws import render_definition
 from chalicelib.read_model_generations import POINTER_PK
 from chalicelib.replay_worker import part_key
 from chalicelib.settings import get_settings
+from local_aws.moto_patches import not_executed_reason
 from tests.handler.test_replay_workers import COUNT, history, put_mixed_archive
 
 REGION: Final = "eu-west-1"
@@ -252,3 +253,22 @@ def test_the_map_runs_the_declared_concurrency_and_tolerance() -> None:
     assert (fold["MaxConcurrency"], fold["ToleratedFailurePercentage"]) == (7, 5)
     assert fold["ItemsPath"] == "$.opened.buckets"
     assert fold["ItemSelector"]["count"] == COUNT
+
+
+def test_moto_runs_no_state_of_a_replay_execution(session: boto3.session.Session) -> None:
+    # GIVEN the rendered definition created as a state machine in moto
+    sfn = session.client("stepfunctions")
+    role = "arn:aws:iam::123456789012:role/replay-states"
+    machine = sfn.create_state_machine(
+        name="replay", definition=orjson.dumps(definition()).decode(), roleArn=role
+    )["stateMachineArn"]
+    # WHEN an execution starts
+    execution = sfn.start_execution(stateMachineArn=machine, input='{"projection": "accounts"}')
+    arn = execution["executionArn"]
+    # THEN moto reports it running for ever without running a state: no Map run, no summary
+    described = sfn.describe_execution(executionArn=arn)
+    assert described["status"] == "RUNNING"
+    assert sfn.list_map_runs(executionArn=arn).get("mapRuns", []) == []
+    assert "events_read" not in orjson.loads(described.get("output") or "{}")
+    # AND that is the gap the rehearsal reports for every state machine
+    assert not_executed_reason("aws_sfn_state_machine") is not None

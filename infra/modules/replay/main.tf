@@ -12,12 +12,14 @@ locals {
   arn_prefix = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
   # Built from the name: the role's policy needs it before the state machine exists.
   state_machine_arn = "${local.arn_prefix}:stateMachine:${var.name}"
-  definition = templatefile("${path.module}/definition.asl.json", {
+  # What definition.asl.json is rendered with (scripts/replay_aws.py renders it the same way).
+  definition_values = {
     worker_function_arn          = var.worker_function_arn
     bucket_count                 = var.bucket_count
     max_concurrency              = var.max_concurrency
     tolerated_failure_percentage = var.tolerated_failure_percentage
-  })
+  }
+  definition = templatefile("${path.module}/definition.asl.json", local.definition_values)
 }
 
 resource "aws_cloudwatch_log_group" "replay" {

@@ -25,3 +25,8 @@ output "worker" {
     timeout_seconds = var.worker_timeout_seconds
   }
 }
+
+output "definition_values" {
+  description = "The values definition.asl.json is rendered with: the deploy rehearsal renders it with them and compares it with the deployed definition."
+  value       = local.definition_values
+}
