@@ -267,6 +267,52 @@ def _sesv2_identity_tags_by_aws_arn(set_: Setter) -> None:
     set_(SESV2Backend, "create_email_identity", create_email_identity)
 
 
+def _asl_problems(states: Any, where: str) -> list[str]:
+    """What makes an ASL state list invalid, as far as the shape goes (not every rule AWS has)."""
+    if not isinstance(states, dict) or not isinstance(states.get("States"), dict):
+        return [f"{where}: no States"]
+    names = states["States"]
+    problems = [] if states.get("StartAt") in names else [f"{where}: StartAt names no state"]
+    for name, state in names.items():
+        targets = [state.get("Next"), *(c.get("Next") for c in state.get("Catch", []))]
+        problems += [f"{where}/{name}: Next {t!r} names no state" for t in targets
+                     if t is not None and t not in names]  # fmt: skip
+        ends = state.get("End") or state.get("Type") in ("Succeed", "Fail")
+        if state.get("Next") is None and not ends:
+            problems.append(f"{where}/{name}: neither Next nor End")
+        if state.get("Type") == "Map":
+            inner = state.get("ItemProcessor") or state.get("Iterator")
+            problems += _asl_problems(inner, f"{where}/{name}")
+    return problems
+
+
+def _sfn_validate_definition(set_: Setter) -> None:
+    # moto: ValidateStateMachineDefinition is not implemented (NotImplementedError),
+    # and the AWS provider calls it when it plans an aws_sfn_state_machine, so no
+    # plan of one succeeds. AWS answers OK, or FAIL with diagnostics: the patch
+    # checks the document's shape (JSON, StartAt, every Next and End, nested
+    # Map processors), not every rule AWS applies.
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def validate_state_machine_definition(self: Any) -> Any:
+        try:
+            problems = _asl_problems(json.loads(self._get_param("definition")), "")
+        except ValueError as exc:
+            problems = [f"not JSON: {exc}"]
+        diagnostics = [
+            {"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": problem}
+            for problem in problems
+        ]
+        return ActionResult({"result": "FAIL" if problems else "OK", "diagnostics": diagnostics})
+
+    set_(
+        StepFunctionResponse,
+        "validate_state_machine_definition",
+        validate_state_machine_definition,
+    )
+
+
 PATCHES: tuple[Patch, ...] = (
     Patch(
         name="sqs-redrive-allow-policy",
@@ -303,6 +349,12 @@ PATCHES: tuple[Patch, ...] = (
         moto="ListEventSourceMappings(FunctionName) matches the string used at creation",
         aws="ListEventSourceMappings(FunctionName) accepts the function's name or ARN",
         apply=_lambda_mappings_by_function_arn,
+    ),
+    Patch(
+        name="sfn-validate-definition",
+        moto="ValidateStateMachineDefinition is not implemented (a plan of a state machine fails)",
+        aws="ValidateStateMachineDefinition answers OK, or FAIL with diagnostics",
+        apply=_sfn_validate_definition,
     ),
 )
 

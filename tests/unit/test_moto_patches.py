@@ -289,3 +289,47 @@ def test_every_patch_says_what_moto_and_aws_do() -> None:
     # THEN each names moto's behaviour and AWS's, and the names are unique
     assert all(p.moto and p.aws and p.moto != p.aws for p in moto_patches.PATCHES)
     assert len({p.name for p in moto_patches.PATCHES}) == len(moto_patches.PATCHES)
+
+
+def _replay_definition() -> str:
+    from replay_aws import render_definition
+
+    values = {
+        "worker_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:evp-replay_worker",
+        "bucket_count": 4,
+        "max_concurrency": 4,
+        "tolerated_failure_percentage": 0,
+    }
+    return json.dumps(render_definition(values))
+
+
+def test_moto_cannot_validate_a_state_machine_definition(session: boto3.session.Session) -> None:
+    # GIVEN unpatched moto
+    # WHEN the provider's plan-time check asks it to validate a definition
+    # THEN moto has no such action
+    with pytest.raises(NotImplementedError):
+        session.client("stepfunctions").validate_state_machine_definition(
+            definition=_replay_definition()
+        )
+
+
+def test_patched_moto_validates_the_shape_of_a_definition(
+    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN moto patched
+    _patched("sfn-validate-definition", monkeypatch)
+    sfn = session.client("stepfunctions")
+    broken = json.loads(_replay_definition())
+    broken["States"]["FoldBuckets"]["Next"] = "Nowhere"
+    del broken["States"]["FoldBuckets"]["ItemProcessor"]["States"]["FoldBucket"]["End"]
+    # WHEN validating the replay definition, and a broken copy of it
+    good = sfn.validate_state_machine_definition(definition=_replay_definition())
+    bad = sfn.validate_state_machine_definition(definition=json.dumps(broken))
+    # THEN the first is OK, the second FAILs naming both faults
+    assert (good["result"], good["diagnostics"]) == ("OK", [])
+    assert bad["result"] == "FAIL"
+    messages = [d["message"] for d in bad["diagnostics"]]
+    assert messages == [
+        "/FoldBuckets: Next 'Nowhere' names no state",
+        "/FoldBuckets/FoldBucket: neither Next nor End",
+    ]
