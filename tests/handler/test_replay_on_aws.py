@@ -1,4 +1,4 @@
-"""scripts/replay.py --on aws: starts the replay state machine, shows the Map run, prints the summary.
+"""replay.py --on aws: starts the replay state machine, shows the Map run, prints the summary.
 
 moto runs no execution (moto_patches.NOT_EXECUTED), so Step Functions is an
 in-memory fake here that plays an execution's life: running before the Map,
@@ -93,7 +93,7 @@ def fake_sfn(session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch) ->
     """GIVEN Step Functions (a fake) behind every boto3 session the script opens."""
     monkeypatch.setenv("NAME_PREFIX", "t")
     sfn = FakeStepFunctions(LIFE, SUMMARY)
-    client = boto3.session.Session.client
+    client: Any = boto3.session.Session.client
 
     def faked(self: boto3.session.Session, service: str, *args: Any, **kwargs: Any) -> Any:
         return sfn if service == "stepfunctions" else client(self, service, *args, **kwargs)
