@@ -127,7 +127,6 @@ REQUIRED_OUTPUTS: tuple[str, ...] = (
     "email_sender",
     "lambda_iam_policies",
     "lambda_reserved_concurrency",
-    "replay_worker",
     *IDENTITY_OUTPUTS,
 )
 # The API stage's rate limits, which post_deploy.py applies (not the functions' environment).
@@ -272,6 +271,10 @@ def build_stage(
             raise HandoffError(f"IAM policy output for {handler} has no statements")
         policies[policy_file_name(stage, handler)] = document
 
+    if "replay_worker" not in outputs:
+        raise HandoffError(
+            "Terraform output(s) missing: replay_worker (is infra/outputs.tf applied?)"
+        )
     config = dict(existing or {})
     config["environment_variables"] = {**config.get("environment_variables", {}), **env}
     config["autogen_policy"] = False
