@@ -313,6 +313,31 @@ def _sfn_validate_definition(set_: Setter) -> None:
     )
 
 
+def _sfn_list_state_machine_versions(set_: Setter) -> None:
+    # moto: ListStateMachineVersions is not implemented, though moto keeps the
+    # versions CreateStateMachine(publish=True) makes. The AWS provider lists them
+    # each time it reads an aws_sfn_state_machine, and retries the 500 for minutes.
+    # AWS lists the published versions, newest first (none unless published).
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def list_state_machine_versions(self: Any) -> Any:
+        machine = self.stepfunction_backend.describe_state_machine(
+            self._get_param("stateMachineArn")
+        )
+        versions = sorted(machine.versions.values(), key=lambda v: -v.version)
+        return ActionResult(
+            {
+                "stateMachineVersions": [
+                    {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date}
+                    for v in versions
+                ]
+            }
+        )
+
+    set_(StepFunctionResponse, "list_state_machine_versions", list_state_machine_versions)
+
+
 PATCHES: tuple[Patch, ...] = (
     Patch(
         name="sqs-redrive-allow-policy",
@@ -355,6 +380,12 @@ PATCHES: tuple[Patch, ...] = (
         moto="ValidateStateMachineDefinition is not implemented (a plan of a state machine fails)",
         aws="ValidateStateMachineDefinition answers OK, or FAIL with diagnostics",
         apply=_sfn_validate_definition,
+    ),
+    Patch(
+        name="sfn-list-state-machine-versions",
+        moto="ListStateMachineVersions is not implemented (reading a state machine fails)",
+        aws="ListStateMachineVersions lists the published versions, newest first",
+        apply=_sfn_list_state_machine_versions,
     ),
 )
 

@@ -333,3 +333,36 @@ def test_patched_moto_validates_the_shape_of_a_definition(
         "/FoldBuckets: Next 'Nowhere' names no state",
         "/FoldBuckets/FoldBucket: neither Next nor End",
     ]
+
+
+def test_moto_cannot_list_state_machine_versions(session: boto3.session.Session) -> None:
+    # GIVEN unpatched moto and a state machine
+    sfn = session.client("stepfunctions")
+    role = "arn:aws:iam::123456789012:role/replay-states"
+    arn = sfn.create_state_machine(name="r", definition=_replay_definition(), roleArn=role)
+    # WHEN the provider lists its versions, THEN moto has no such action
+    with pytest.raises(NotImplementedError):
+        sfn.list_state_machine_versions(stateMachineArn=arn["stateMachineArn"])
+
+
+def test_patched_moto_lists_the_published_versions_newest_first(
+    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN moto patched, one state machine never published and one published twice
+    _patched("sfn-list-state-machine-versions", monkeypatch)
+    sfn = session.client("stepfunctions")
+    role = "arn:aws:iam::123456789012:role/replay-states"
+    plain = sfn.create_state_machine(name="a", definition=_replay_definition(), roleArn=role)
+    published = sfn.create_state_machine(
+        name="b", definition=_replay_definition(), roleArn=role, publish=True
+    )["stateMachineArn"]
+    sfn.update_state_machine(stateMachineArn=published, publish=True)
+    # WHEN listing their versions
+    none = sfn.list_state_machine_versions(stateMachineArn=plain["stateMachineArn"])
+    two = sfn.list_state_machine_versions(stateMachineArn=published)
+    # THEN the first has none, the second both, newest first
+    assert none["stateMachineVersions"] == []
+    assert [v["stateMachineVersionArn"] for v in two["stateMachineVersions"]] == [
+        f"{published}:2",
+        f"{published}:1",
+    ]
