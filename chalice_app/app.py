@@ -200,6 +200,11 @@ def search_transform(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return roots.search.firehose_transform(event)
 
 
+@app.lambda_function(name=resources.REPLAY.handler)
+def replay_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return roots.replay.replay_step(event)
+
+
 def _subscribe(subscriber: resources.Subscriber) -> None:
     """Register the SQS handler of one declared subscriber as ``app.<handler>``."""
     key, queue = subscriber.key, subscriber.queue

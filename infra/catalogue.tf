@@ -111,6 +111,14 @@ locals {
     dlq_message_retention_seconds = 1209600
   }
 
+  # resources.REPLAY: the replay state machine's worker (modules/replay).
+  replay = {
+    handler              = "replay_worker"
+    state_machine_suffix = "replay"
+    parts_prefix         = "replay/"
+    timeout_seconds      = 900
+  }
+
   # resources.USER_POOL: the Cognito pool the API trusts, its app client and groups.
   user_pool = {
     suffix            = "users"

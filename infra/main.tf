@@ -204,6 +204,33 @@ module "iam" {
   search_redaction_queue_arn = module.archive.search_redaction_queue_arn
   user_pool_arn              = module.identity.user_pool_arn
   opensearch_read_alias      = module.archive.opensearch_index
+  archive_bucket_arn         = module.archive.bucket_arn
+  archive_kms_key_arn        = module.key_archive.key_arn
+  replay_parts_prefix        = local.replay.parts_prefix
+}
+
+# ------------------------------------------------------------------ replay
+
+# Replay beyond one machine: a Distributed Map over the archive's buckets, one
+# child (the replay_worker Lambda) per bucket; `scripts/replay.py --on aws`.
+module "key_replay" {
+  source       = "./modules/kms_key"
+  alias        = "${var.name_prefix}-replay"
+  description  = "${var.name_prefix}: replay state machine and its logs"
+  logs_service = true
+}
+
+module "replay" {
+  source                       = "./modules/replay"
+  name                         = "${var.name_prefix}-${local.replay.state_machine_suffix}"
+  worker_function_arn          = module.iam.function_arns[local.replay.handler]
+  bucket_count                 = var.archive_bucket_count
+  max_concurrency              = var.replay_max_concurrency
+  tolerated_failure_percentage = var.replay_tolerated_failure_percentage
+  worker_memory_mb             = var.replay_worker_memory_mb
+  worker_timeout_seconds       = local.replay.timeout_seconds
+  kms_key_arn                  = module.key_replay.key_arn
+  log_retention_days           = var.log_retention_days
 }
 
 # ------------------------------------------------------------------ operations

@@ -211,3 +211,18 @@ output "api_web_acl_arn" {
   description = "WAF web ACL of the REST API (rate limits per identity and per IP); scripts/post_deploy.py associates it with the stage."
   value       = module.api_protection.web_acl_arn
 }
+
+output "replay_state_machine_arn" {
+  description = "Replay state machine: scripts/replay.py --on aws --state-machine <this> --projection NAME."
+  value       = module.replay.state_machine_arn
+}
+
+output "replay_worker" {
+  description = "Lambda memory and timeout of the replay worker, which Chalice deploys (tf_outputs_to_chalice.py)."
+  value       = module.replay.worker
+}
+
+output "replay_definition_values" {
+  description = "The values the replay state machine's definition was rendered with (the deploy rehearsal checks the deployed definition against them)."
+  value       = module.replay.definition_values
+}

@@ -346,3 +346,36 @@ variable "api_rate_limit_window_seconds" {
     error_message = "api_rate_limit_window_seconds must be 60, 120, 300 or 600."
   }
 }
+
+variable "replay_max_concurrency" {
+  description = "Children of the replay state machine's Distributed Map running at once (one per archive bucket at most; Step Functions allows 10,000)."
+  type        = number
+  default     = 64
+
+  validation {
+    condition     = var.replay_max_concurrency >= 1 && var.replay_max_concurrency <= 10000
+    error_message = "replay_max_concurrency must be between 1 and 10000."
+  }
+}
+
+variable "replay_tolerated_failure_percentage" {
+  description = "Percentage of the replay's bucket folds that may fail without stopping the Map at once; the finish step still refuses to switch readers with a bucket missing."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.replay_tolerated_failure_percentage >= 0 && var.replay_tolerated_failure_percentage <= 100
+    error_message = "replay_tolerated_failure_percentage must be between 0 and 100."
+  }
+}
+
+variable "replay_worker_memory_mb" {
+  description = "Memory of the replay_worker Lambda (128 to 10240 MB; 1769 MB is one full vCPU)."
+  type        = number
+  default     = 1769
+
+  validation {
+    condition     = var.replay_worker_memory_mb >= 128 && var.replay_worker_memory_mb <= 10240
+    error_message = "replay_worker_memory_mb must be between 128 and 10240."
+  }
+}

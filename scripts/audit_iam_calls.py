@@ -7,7 +7,8 @@ Runs the whole pipeline in this process on moto, as bench_aws_calls.py does
 synchronous pump, the Firehose transformation), through every route of the
 API and the lifecycle of a person: registration, account, deposit,
 withdrawal, purchases (with an idempotency key, and its replay), loyalty and
-consent changes, every read, a search, the erasure. Every AWS call a function
+consent changes, every read, a search, the erasure; then the replay state
+machine's steps over the archived history (replay_worker). Every AWS call a function
 makes is recorded (local_aws.call_counter) and turned into the IAM requests
 AWS makes for it (local_aws.iam_audit), with the resource ARNs of the moto
 account. The OpenSearch requests of the API's search are recorded from the
@@ -35,16 +36,19 @@ from bench_aws_calls import REGION, Bench, in_process_platform, own_process
 
 from chalicelib import aws, resources
 from chalicelib.accounts import SNAPSHOT_EVERY
+from chalicelib.ledger import EventLedger
 from chalicelib.search import ensure_alias
 from chalicelib.search.opensearch import OpenSearchIndex
 from chalicelib.search.query import parse_search_query
 from chalicelib.search.sqlite import SqliteSearchIndex
+from chalicelib.settings import get_settings
 from local_aws.iam_audit import IamRequest, iam_requests
 
 __all__ = ["api_search_requests", "main", "record"]
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 API_HANDLER = "api_handler"
+REPLAY_BUCKETS = 2  # the archive's buckets in the replay flow
 
 
 class Flows:
@@ -139,6 +143,45 @@ class Flows:
         )
         self.call("GET", "/search", "operator", ("admin",), query=f"?subject={user}")
 
+    def replay(self) -> None:
+        """The replay state machine's steps (replay_worker) over the archived history.
+
+        The ledger's events are archived first, as Firehose would (half in the
+        earlier layout, half bucketed); then every step runs as the state machine
+        invokes it, for the loyalty read model (it settles against the ledger).
+        """
+        bench, count, run = self.bench, REPLAY_BUCKETS, "audit-replay"
+        settings = get_settings()
+        # What the stream delivered, archived by Firehose (its calls are not a function's).
+        with bench.counter.acting_as("firehose"):
+            lines = sorted(EventLedger(aws.table("ledger")).scan_raw())
+            half = len(lines) // 2
+            s3 = aws.client("s3")
+            s3.put_object(
+                Bucket=settings.archive_bucket,
+                Key="events/year=2026/month=01/day=01/audit-legacy",
+                Body="\n".join(lines[:half]).encode(),
+            )
+            s3.put_object(
+                Bucket=settings.archive_bucket,
+                Key=f"events/buckets={count}/bucket=0/year=2026/month=01/day=02/audit",
+                Body="\n".join(lines[half:]).encode(),
+            )
+
+        def step(**payload: Any) -> Any:
+            with bench.counter.acting_as(resources.REPLAY.handler), own_process():
+                invoked = bench.client.lambda_.invoke(resources.REPLAY.handler, payload)
+            return invoked.payload
+
+        common = {"projection": "loyalty", "count": count, "run": run}
+        opened = step(step="open", **common)
+        for bucket in opened["buckets"]:
+            step(step="fold", bucket=bucket, **common)
+        step(step="finish", opened=opened, **common)
+        # A failed run closes its generation: the abandon step, on a second one.
+        step(step="open", **common)
+        step(step="abandon", **common)
+
 
 class _RecordingHttp:
     """The OpenSearch transport's interface, recording each request (an empty result)."""
@@ -190,6 +233,7 @@ def _provisioned(env: Mapping[str, str], key_arn: Any) -> dict[str, Any]:
         "personal_data_kms_key_arn": key_arn(env[resources.PERSONAL_DATA_KEY_ENV_VAR]),
         "email_sender": env.get(resources.EMAIL_SENDER_ENV_VAR, ""),
         "user_pool_arn": f"arn:aws:cognito-idp:{REGION}:{ACCOUNT_ID}:userpool/{pool_id}",
+        "archive_bucket_arn": f"arn:aws:s3:::{env[resources.ARCHIVE_DELIVERY.bucket_env_var]}",
     }
 
 
@@ -210,6 +254,7 @@ def record() -> dict[str, Any]:
         kms = counted("kms")
         flows = Flows(bench)
         flows.person()
+        flows.replay()
         calls = bench.counter.calls()
 
         def key_arn(key_id: str) -> str:

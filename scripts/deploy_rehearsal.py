@@ -12,7 +12,11 @@ event source mappings, API routes), runs ``terraform destroy`` and stops moto.
 
 What moto cannot create (local_aws.moto_patches.NOT_EMULATED, and whatever
 depends on it) is left out of the apply, covered by a final ``terraform plan``
-that must plan exactly those creations, and listed in ``not_emulated``.
+that must plan exactly those creations, and listed in ``not_emulated``. What
+moto creates but does not run (NOT_EXECUTED: the replay state machine's
+Distributed Map executions) is applied, its wiring checked (the deployed
+definition is the module's template rendered with its values, and invokes the
+deployed replay worker), and listed in ``not_emulated`` as well.
 
 The last line of output is a JSON summary. Exit 0 only if every check held;
 exit 0 with ``"skipped"`` when terraform or the provider mirror is missing.
@@ -45,10 +49,15 @@ for _path in (ROOT / "scripts", ROOT / "chalice_app"):
         sys.path.insert(0, str(_path))
 
 from post_deploy import desired_settings, rest_api  # noqa: E402
+from replay_aws import render_definition  # noqa: E402
 from tf_outputs_to_chalice import environment_variables  # noqa: E402
 
 from local_aws import rehearsal_checks as checks  # noqa: E402
-from local_aws.moto_patches import PATCHES, not_emulated_reason  # noqa: E402
+from local_aws.moto_patches import (  # noqa: E402
+    PATCHES,
+    not_emulated_reason,
+    not_executed_reason,
+)
 from local_aws.stack_process import free_port, wait_for  # noqa: E402
 from local_aws.terraform_cli import (  # noqa: E402
     PlannedResource,
@@ -236,9 +245,15 @@ def apply_infra(tf_dir: Path, url: str, steps: dict[str, float]) -> dict[str, An
     with _step(steps, "terraform apply -refresh-only (outputs)"):
         # A targeted apply only writes the outputs of what it targeted.
         terraform(["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"], tf_dir)
+    not_executed = {
+        r.address: reason
+        for r in resources
+        if r.config not in excluded and (reason := not_executed_reason(r.type)) is not None
+    }
     return {
         "planned": resources,
         "not_emulated": not_emulated,
+        "not_executed": not_executed,
         "applied": len([r for r in resources if r.config not in excluded]),
     }
 
@@ -340,6 +355,7 @@ def check_deployment(
         lam, app, f"{app.app_name}-{stage}", settings
     )
     routes, api_problems = checks.check_api(_client(url, "apigateway"), app)
+    replay_problems = check_replay_state_machine(url, outputs)
     protection, protection_problems = checks.check_api_protection(
         _client(url, "apigateway"),
         _client(url, "wafv2"),
@@ -353,8 +369,41 @@ def check_deployment(
         "mappings": mappings,
         "routes": routes,
         "api_protection": protection,
-        "problems": [*problems, *mapping_problems, *api_problems, *protection_problems],
+        "replay_state_machine": not replay_problems,
+        "problems": [
+            *problems,
+            *mapping_problems,
+            *api_problems,
+            *protection_problems,
+            *replay_problems,
+        ],
     }
+
+
+def check_replay_state_machine(url: str, outputs: Mapping[str, Any]) -> list[str]:
+    """The replay state machine runs the module's definition and invokes the deployed worker."""
+    values = outputs["replay_definition_values"]
+    sfn, lam = _client(url, "stepfunctions"), _client(url, "lambda")
+    machine = sfn.describe_state_machine(stateMachineArn=outputs["replay_state_machine_arn"])
+    worker_name = outputs["lambda_function_names"]["replay_worker"]
+    worker = lam.get_function(FunctionName=worker_name)["Configuration"]
+    problems = []
+    if json.loads(machine["definition"]) != render_definition(values):
+        problems.append("replay: the deployed definition is not the module's, rendered")
+    if worker["FunctionArn"] != values["worker_function_arn"]:
+        problems.append(
+            f"replay: the definition invokes {values['worker_function_arn']}, "
+            f"not the deployed worker {worker['FunctionArn']}"
+        )
+    expected = outputs["replay_worker"]
+    deployed = {"memory_mb": worker["MemorySize"], "timeout_seconds": worker["Timeout"]}
+    if deployed != expected:
+        problems.append(f"replay: the worker runs with {deployed}, Terraform says {expected}")
+    if machine.get("tracingConfiguration", {}).get("enabled") is not True:
+        problems.append("replay: the state machine is not traced")
+    if machine.get("loggingConfiguration", {}).get("level") != "ALL":
+        problems.append("replay: the state machine's executions are not logged")
+    return problems
 
 
 def _empty_bucket(s3: Any, bucket: str) -> None:
@@ -416,7 +465,8 @@ def rehearse(work: Path, stage: str, summary: dict[str, Any]) -> None:
         applied = apply_infra(tf_dir, url, steps)
         summary["resources"] = applied["applied"]
         summary["not_emulated"] = [
-            {"address": a, "reason": r} for a, r in applied["not_emulated"].items()
+            {"address": a, "reason": r}
+            for a, r in {**applied["not_emulated"], **applied["not_executed"]}.items()
         ]
         with _step(steps, "terraform plan: only the not emulated left"):
             problems += check_plan_covers_only_the_gaps(tf_dir, applied["not_emulated"])

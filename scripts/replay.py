@@ -3,6 +3,7 @@
     python scripts/replay.py --projection {<declared read model>,search}
         [--source archive|ledger|all] [--until ISO] [--table NAME] [--aws-port PORT]
         [--new-generation | --drop-previous] [--workers N]
+    python scripts/replay.py --on aws --state-machine ARN --projection <declared read model>
 
 The read models are those declared in resources.READ_MODELS (accounts,
 loyalty, statements, ...).
@@ -31,6 +32,13 @@ generation stays until ``--drop-previous`` deletes it.
 archive's hash buckets (objects of the earlier, unbucketed layout are read by
 every worker and filtered by subject), and merges their parts: the same
 result as one process (scripts/replay_parts.py).
+
+``--on aws`` runs the replay in AWS instead: it starts an execution of the
+replay state machine (Terraform output ``replay_state_machine_arn``; a
+Distributed Map folds every archive bucket in a Lambda of its own, then the
+parts are merged into a new generation and readers switched to it, see
+chalicelib/replay_worker.py), prints the Map run's item counts while it
+runs, then the same JSON summary.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ from typing import Any
 import boto3
 import orjson
 from botocore.exceptions import NoCredentialsError
+from replay_aws import ExecutionFailed, run_execution
 from replay_parts import replay_in_parts
 from tqdm import tqdm
 
@@ -207,6 +216,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="fold the archive's buckets in this many processes (--source archive)",
     )
     parser.add_argument(
+        "--on",
+        choices=("local", "aws"),
+        default="local",
+        help="aws: run the replay state machine (a Distributed Map over the archive's buckets)",
+    )
+    parser.add_argument(
+        "--state-machine",
+        help="--on aws: the replay state machine ARN (Terraform output replay_state_machine_arn)",
+    )
+    parser.add_argument(
         "--aws-port",
         type=int,
         help="replay against the local stack on this AWS port (default: the environment's AWS)",
@@ -219,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--workers must be at least 1")
     if args.workers > 1 and (args.source != "archive" or args.new_generation):
         parser.error("--workers splits the archive: --source archive, without --new-generation")
+    if args.on == "aws":
+        _check_aws_arguments(args, parser)
     if args.aws_port is not None:
         try:
             stack_state.use(args.aws_port, args.state_dir)
@@ -240,6 +261,8 @@ def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser, until: st
     session = boto3.session.Session(region_name=settings.region)
     if session.get_credentials() is None:
         raise NoCredentialsError()  # now, not from the first read under a progress bar
+    if args.on == "aws":
+        return _replay_on_aws(args, session)
     if args.projection == "search":
         if args.until:
             parser.error("--until does not apply to --projection search")
@@ -328,6 +351,55 @@ def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser, until: st
         "seconds": round(seconds, 3),
         "events_per_s": round(stats.events_read / seconds) if seconds > 0 else 0,
     }
+    print(orjson.dumps(summary).decode())
+    return 0
+
+
+def _check_aws_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """--on aws rebuilds a declared read model from the archive into a new generation."""
+    if args.state_machine is None:
+        parser.error("--on aws needs --state-machine (Terraform output replay_state_machine_arn)")
+    if args.projection == "search":
+        parser.error("--on aws replays a read model: the search index is rebuilt locally")
+    local_only = {
+        "--until": args.until,
+        "--table": args.table,
+        "--dry-run": args.dry_run,
+        "--new-generation": args.new_generation,
+        "--drop-previous": args.drop_previous,
+        "--early-adopters": args.early_adopters is not None,
+        "--workers": args.workers != 1,
+        "--source": args.source != "archive",
+    }
+    given = [name for name, value in local_only.items() if value]
+    if given:
+        parser.error(
+            f"--on aws always rebuilds a new generation from the archive: not {', '.join(given)}"
+        )
+
+
+def _replay_on_aws(args: argparse.Namespace, session: boto3.session.Session) -> int:
+    """Run the replay state machine for the projection; its progress, then its summary."""
+
+    def report(status: str, counts: dict[str, int] | None) -> None:
+        if counts is None:
+            print(f"replay {args.projection}: {status}", file=sys.stderr, flush=True)
+            return
+        print(
+            f"replay {args.projection}: {status}, buckets {counts['succeeded']}/"
+            f"{counts['total']} folded, {counts['running']} running, {counts['pending']} "
+            f"pending, {counts['failed'] + counts['timedOut'] + counts['aborted']} failed",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        summary = run_execution(
+            session.client("stepfunctions"), args.state_machine, args.projection, report
+        )
+    except ExecutionFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(orjson.dumps(summary).decode())
     return 0
 

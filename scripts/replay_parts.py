@@ -10,6 +10,7 @@ child).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import queue
 from collections.abc import Callable, Sequence
@@ -64,8 +65,14 @@ def replay_in_parts(
         )
         for part in parts
     ]
-    for worker in workers:
-        worker.start()
+    # Objects the parent made before the fork are shared copy-on-write: frozen, the
+    # children's garbage collections do not walk them (and so do not copy their pages).
+    gc.freeze()
+    try:
+        for worker in workers:
+            worker.start()
+    finally:
+        gc.unfreeze()
     done: dict[int, ReplayPart] = {}
     try:
         while len(done) < len(parts):

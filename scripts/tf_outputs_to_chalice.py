@@ -8,7 +8,8 @@ writes the stage into the Chalice config: the environment variables the app
 reads (chalicelib/settings.py), ``autogen_policy: false`` with one
 least-privilege IAM policy file per function (written next to the config),
 Lambda timeouts (SQS consumers from chalicelib/resources.py; the Firehose
-transformation ``search_transform`` its own), reserved concurrency and X-Ray
+transformation ``search_transform`` its own, the replay worker Lambda's 15 minutes
+and its memory from the ``replay_worker`` output), reserved concurrency and X-Ray
 tracing (``xray: true``) for every function, and the API stage's rate limits
 (``api-protection-<stage>.json`` next to the config: stage throttling and the
 WAF web ACL, which post_deploy.py applies to the stage Chalice deploys). Other
@@ -40,6 +41,7 @@ __all__ = [
     "FIREHOSE_PROCESSORS",
     "HANDLERS",
     "IDENTITY_OUTPUTS",
+    "REPLAY_WORKER_HANDLER",
     "REQUIRED_OUTPUTS",
     "RUNTIME_ENVIRONMENT",
     "SEARCH_LATE_REDACTION_HANDLER",
@@ -79,12 +81,16 @@ SEARCH_LATE_REDACTION_HANDLER = resources.SEARCH_LATE_REDACTION.handler
 FIREHOSE_PROCESSORS: dict[str, int] = {
     "search_transform": resources.SEARCH_DELIVERY.transform_timeout_seconds
 }
+# Invoked by the replay state machine (infra/modules/replay) for each of its steps,
+# a bucket's fold within Lambda's 15 minutes; its memory is a Terraform variable.
+REPLAY_WORKER_HANDLER = resources.REPLAY.handler
 HANDLERS: tuple[str, ...] = (
     API_HANDLER,
     *STREAM_CONSUMERS,
     *SQS_CONSUMERS.values(),
     SEARCH_LATE_REDACTION_HANDLER,
     *FIREHOSE_PROCESSORS,
+    REPLAY_WORKER_HANDLER,
 )
 
 API_TIMEOUT_SECONDS = 30
@@ -213,6 +219,7 @@ def lambda_timeouts() -> dict[str, int]:
         timeouts[subscriber.handler] = subscriber.queue.lambda_timeout_seconds
     timeouts[SEARCH_LATE_REDACTION_HANDLER] = resources.SEARCH_LATE_REDACTION.lambda_timeout_seconds
     timeouts.update(FIREHOSE_PROCESSORS)
+    timeouts[REPLAY_WORKER_HANDLER] = resources.REPLAY.timeout_seconds
     return timeouts
 
 
@@ -264,6 +271,10 @@ def build_stage(
             raise HandoffError(f"IAM policy output for {handler} has no statements")
         policies[policy_file_name(stage, handler)] = document
 
+    if "replay_worker" not in outputs:
+        raise HandoffError(
+            "Terraform output(s) missing: replay_worker (is infra/outputs.tf applied?)"
+        )
     config = dict(existing or {})
     config["environment_variables"] = {**config.get("environment_variables", {}), **env}
     config["autogen_policy"] = False
@@ -280,6 +291,8 @@ def build_stage(
             settings["reserved_concurrency"] = int(reserved[handler])
         else:
             settings.pop("reserved_concurrency", None)
+        if handler == REPLAY_WORKER_HANDLER:
+            settings["lambda_memory_size"] = int(outputs["replay_worker"]["memory_mb"])
         functions[handler] = settings
     config["lambda_functions"] = functions
     return config, policies

@@ -31,6 +31,7 @@ __all__ = [
     "PLATFORM_TABLES",
     "QUEUES",
     "READ_MODELS",
+    "REPLAY",
     "SEARCH_DELIVERY",
     "SEARCH_LATE_REDACTION",
     "STAGE_ENV_VAR",
@@ -43,6 +44,7 @@ __all__ = [
     "Need",
     "QueueSpec",
     "ReadModelSpec",
+    "ReplaySpec",
     "SearchDeliverySpec",
     "SearchLateRedactionSpec",
     "StreamSpec",
@@ -270,6 +272,25 @@ class SearchDeliverySpec:
             + self.buffering_interval_seconds
             + self.retry_duration_seconds
         )
+
+
+@dataclass(frozen=True)
+class ReplaySpec:
+    """A replay in AWS: a Step Functions Distributed Map over the archive's buckets.
+
+    The state machine (infra/modules/replay) runs ``handler`` for each step:
+    ``open`` starts a new read-model generation, ``fold`` folds one archive
+    bucket (a Map child; the same engine as ``replay.py --workers``) and stores
+    its part under ``parts_prefix`` in the archive bucket, ``finish`` merges the
+    parts into the new generation and switches readers, ``abandon`` closes a
+    failed run. ``timeout_seconds`` is Lambda's limit (15 min): a bucket must
+    fold within it, so the bucket count is raised as the archive grows.
+    """
+
+    handler: str
+    state_machine_suffix: str
+    parts_prefix: str
+    timeout_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -575,6 +596,9 @@ SEARCH_LATE_REDACTION = SearchLateRedactionSpec(
     suffix="search-redaction",
     margin_seconds=60,
 )
+
+# Replay beyond one machine: the worker Lambda the replay state machine invokes.
+REPLAY = ReplaySpec(handler="replay_worker", state_machine_suffix="replay", parts_prefix="replay/")
 
 USER_POOL = UserPoolSpec(
     suffix="users",

@@ -47,6 +47,8 @@ _SINGLE_ACTION = {
     "sqs:SendMessageBatch": "sqs:SendMessage",
     "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
     "sns:PublishBatch": "sns:Publish",
+    # Listing a bucket's objects is authorised as s3:ListBucket on the bucket.
+    "s3:ListObjectsV2": "s3:ListBucket",
 }
 # botocore's service name -> IAM's service prefix, where they differ.
 _IAM_PREFIX = {"sesv2": "ses"}
@@ -182,6 +184,13 @@ def iam_requests(
     service, _, name = operation.partition(":")
     if service == "dynamodb":
         return _dynamodb(account, name, params)
+    if operation == "s3:DeleteObjects":
+        # A multi-object delete is authorised as s3:DeleteObject on each key.
+        bucket = params["Bucket"]
+        return [
+            IamRequest("s3:DeleteObject", f"arn:aws:s3:::{bucket}/{entry['Key']}")
+            for entry in params["Delete"]["Objects"]
+        ]
     resource, context = _resource_and_context(account, service, name, params, response)
     action = _SINGLE_ACTION.get(operation, f"{_IAM_PREFIX.get(service, service)}:{name}")
     return [IamRequest(action, resource, context)]

@@ -6,7 +6,9 @@ when moto fixes one, that test fails and the patch can go. Only the deploy
 rehearsal's moto server (``python -m local_aws.moto_server``) applies them.
 
 What moto cannot create at all is not patched here: ``NOT_EMULATED`` lists it,
-and the rehearsal leaves it out of the apply and reports it.
+and the rehearsal leaves it out of the apply and reports it. What moto creates
+but does not run is ``NOT_EXECUTED``: the rehearsal applies it, checks its
+wiring, and reports the gap in ``not_emulated`` too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,17 @@ from typing import Any
 # setattr, or a test's monkeypatch.setattr (undone after the test)
 Setter = Callable[[Any, str, Any], None]
 
-__all__ = ["NOT_EMULATED", "PATCHES", "NotEmulated", "Patch", "apply_all", "not_emulated_reason"]
+__all__ = [
+    "NOT_EMULATED",
+    "NOT_EXECUTED",
+    "PATCHES",
+    "NotEmulated",
+    "NotExecuted",
+    "Patch",
+    "apply_all",
+    "not_emulated_reason",
+    "not_executed_reason",
+]
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,41 @@ NOT_EMULATED: tuple[NotEmulated, ...] = (
         ),
     ),
 )
+
+
+@dataclass(frozen=True)
+class NotExecuted:
+    """A kind of Terraform resource moto creates, but whose runs it does not emulate."""
+
+    resource_type: str
+    reason: str
+
+
+# moto.stepfunctions (5.2.5) stores a state machine and records its executions,
+# but as configured for the rehearsal runs none of their states (no Task invokes
+# its Lambda: moto's optional `execute_state_machine` parser is off, and it would
+# invoke moto's Lambda, not the app), and list_map_runs / describe_map_run are
+# stubs ([] and {}).
+# tests/handler/test_replay_state_machine.py shows it, and runs the deployed
+# definition against the local worker instead.
+NOT_EXECUTED: tuple[NotExecuted, ...] = (
+    NotExecuted(
+        resource_type="aws_sfn_state_machine",
+        reason=(
+            "moto creates the state machine but runs no execution of it: no Task invokes "
+            "its Lambda and no Distributed Map run exists (list_map_runs is a stub); "
+            "tests/handler/test_replay_state_machine.py runs its definition on the worker"
+        ),
+    ),
+)
+
+
+def not_executed_reason(resource_type: str) -> str | None:
+    """Why moto does not run what a resource of this type defines, or None if it does."""
+    for gap in NOT_EXECUTED:
+        if gap.resource_type == resource_type:
+            return gap.reason
+    return None
 
 
 def not_emulated_reason(resource_type: str, values: dict[str, Any]) -> str | None:
@@ -220,6 +267,77 @@ def _sesv2_identity_tags_by_aws_arn(set_: Setter) -> None:
     set_(SESV2Backend, "create_email_identity", create_email_identity)
 
 
+def _asl_problems(states: Any, where: str) -> list[str]:
+    """What makes an ASL state list invalid, as far as the shape goes (not every rule AWS has)."""
+    if not isinstance(states, dict) or not isinstance(states.get("States"), dict):
+        return [f"{where}: no States"]
+    names = states["States"]
+    problems = [] if states.get("StartAt") in names else [f"{where}: StartAt names no state"]
+    for name, state in names.items():
+        targets = [state.get("Next"), *(c.get("Next") for c in state.get("Catch", []))]
+        problems += [f"{where}/{name}: Next {t!r} names no state" for t in targets
+                     if t is not None and t not in names]  # fmt: skip
+        ends = state.get("End") or state.get("Type") in ("Succeed", "Fail")
+        if state.get("Next") is None and not ends:
+            problems.append(f"{where}/{name}: neither Next nor End")
+        if state.get("Type") == "Map":
+            inner = state.get("ItemProcessor") or state.get("Iterator")
+            problems += _asl_problems(inner, f"{where}/{name}")
+    return problems
+
+
+def _sfn_validate_definition(set_: Setter) -> None:
+    # moto: ValidateStateMachineDefinition is not implemented (NotImplementedError),
+    # and the AWS provider calls it when it plans an aws_sfn_state_machine, so no
+    # plan of one succeeds. AWS answers OK, or FAIL with diagnostics: the patch
+    # checks the document's shape (JSON, StartAt, every Next and End, nested
+    # Map processors), not every rule AWS applies.
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def validate_state_machine_definition(self: Any) -> Any:
+        try:
+            problems = _asl_problems(json.loads(self._get_param("definition")), "")
+        except ValueError as exc:
+            problems = [f"not JSON: {exc}"]
+        diagnostics = [
+            {"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": problem}
+            for problem in problems
+        ]
+        return ActionResult({"result": "FAIL" if problems else "OK", "diagnostics": diagnostics})
+
+    set_(
+        StepFunctionResponse,
+        "validate_state_machine_definition",
+        validate_state_machine_definition,
+    )
+
+
+def _sfn_list_state_machine_versions(set_: Setter) -> None:
+    # moto: ListStateMachineVersions is not implemented, though moto keeps the
+    # versions CreateStateMachine(publish=True) makes. The AWS provider lists them
+    # each time it reads an aws_sfn_state_machine, and retries the 500 for minutes.
+    # AWS lists the published versions, newest first (none unless published).
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def list_state_machine_versions(self: Any) -> Any:
+        machine = self.stepfunction_backend.describe_state_machine(
+            self._get_param("stateMachineArn")
+        )
+        versions = sorted(machine.versions.values(), key=lambda v: -v.version)
+        return ActionResult(
+            {
+                "stateMachineVersions": [
+                    {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date}
+                    for v in versions
+                ]
+            }
+        )
+
+    set_(StepFunctionResponse, "list_state_machine_versions", list_state_machine_versions)
+
+
 PATCHES: tuple[Patch, ...] = (
     Patch(
         name="sqs-redrive-allow-policy",
@@ -256,6 +374,18 @@ PATCHES: tuple[Patch, ...] = (
         moto="ListEventSourceMappings(FunctionName) matches the string used at creation",
         aws="ListEventSourceMappings(FunctionName) accepts the function's name or ARN",
         apply=_lambda_mappings_by_function_arn,
+    ),
+    Patch(
+        name="sfn-validate-definition",
+        moto="ValidateStateMachineDefinition is not implemented (a plan of a state machine fails)",
+        aws="ValidateStateMachineDefinition answers OK, or FAIL with diagnostics",
+        apply=_sfn_validate_definition,
+    ),
+    Patch(
+        name="sfn-list-state-machine-versions",
+        moto="ListStateMachineVersions is not implemented (reading a state machine fails)",
+        aws="ListStateMachineVersions lists the published versions, newest first",
+        apply=_sfn_list_state_machine_versions,
     ),
 )
 

@@ -289,3 +289,80 @@ def test_every_patch_says_what_moto_and_aws_do() -> None:
     # THEN each names moto's behaviour and AWS's, and the names are unique
     assert all(p.moto and p.aws and p.moto != p.aws for p in moto_patches.PATCHES)
     assert len({p.name for p in moto_patches.PATCHES}) == len(moto_patches.PATCHES)
+
+
+def _replay_definition() -> str:
+    from replay_aws import render_definition
+
+    values = {
+        "worker_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:evp-replay_worker",
+        "bucket_count": 4,
+        "max_concurrency": 4,
+        "tolerated_failure_percentage": 0,
+    }
+    return json.dumps(render_definition(values))
+
+
+def test_moto_cannot_validate_a_state_machine_definition(session: boto3.session.Session) -> None:
+    # GIVEN unpatched moto
+    # WHEN the provider's plan-time check asks it to validate a definition
+    # THEN moto has no such action
+    with pytest.raises(NotImplementedError):
+        session.client("stepfunctions").validate_state_machine_definition(
+            definition=_replay_definition()
+        )
+
+
+def test_patched_moto_validates_the_shape_of_a_definition(
+    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN moto patched
+    _patched("sfn-validate-definition", monkeypatch)
+    sfn = session.client("stepfunctions")
+    broken = json.loads(_replay_definition())
+    broken["States"]["FoldBuckets"]["Next"] = "Nowhere"
+    del broken["States"]["FoldBuckets"]["ItemProcessor"]["States"]["FoldBucket"]["End"]
+    # WHEN validating the replay definition, and a broken copy of it
+    good = sfn.validate_state_machine_definition(definition=_replay_definition())
+    bad = sfn.validate_state_machine_definition(definition=json.dumps(broken))
+    # THEN the first is OK, the second FAILs naming both faults
+    assert (good["result"], good["diagnostics"]) == ("OK", [])
+    assert bad["result"] == "FAIL"
+    messages = [d["message"] for d in bad["diagnostics"]]
+    assert messages == [
+        "/FoldBuckets: Next 'Nowhere' names no state",
+        "/FoldBuckets/FoldBucket: neither Next nor End",
+    ]
+
+
+def test_moto_cannot_list_state_machine_versions(session: boto3.session.Session) -> None:
+    # GIVEN unpatched moto and a state machine
+    sfn = session.client("stepfunctions")
+    role = "arn:aws:iam::123456789012:role/replay-states"
+    arn = sfn.create_state_machine(name="r", definition=_replay_definition(), roleArn=role)
+    # WHEN the provider lists its versions, THEN moto has no such action
+    with pytest.raises(NotImplementedError):
+        sfn.list_state_machine_versions(stateMachineArn=arn["stateMachineArn"])
+
+
+def test_patched_moto_lists_the_published_versions_newest_first(
+    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN moto patched, one state machine never published and one published twice
+    _patched("sfn-list-state-machine-versions", monkeypatch)
+    sfn = session.client("stepfunctions")
+    role = "arn:aws:iam::123456789012:role/replay-states"
+    plain = sfn.create_state_machine(name="a", definition=_replay_definition(), roleArn=role)
+    published = sfn.create_state_machine(
+        name="b", definition=_replay_definition(), roleArn=role, publish=True
+    )["stateMachineArn"]
+    sfn.update_state_machine(stateMachineArn=published, publish=True)
+    # WHEN listing their versions
+    none = sfn.list_state_machine_versions(stateMachineArn=plain["stateMachineArn"])
+    two = sfn.list_state_machine_versions(stateMachineArn=published)
+    # THEN the first has none, the second both, newest first
+    assert none["stateMachineVersions"] == []
+    assert [v["stateMachineVersionArn"] for v in two["stateMachineVersions"]] == [
+        f"{published}:2",
+        f"{published}:1",
+    ]

@@ -6,18 +6,26 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from local_aws.stack_process import free_port, wait_for
 
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    """A moto server on loopback: the provider reads the caller identity from it."""
+    """A moto server on loopback: the provider reads the caller identity from it.
+
+    The project's patched server (local_aws.moto_server): a plan of the replay
+    state machine asks it to validate the definition, which plain moto cannot.
+    """
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "local_aws.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        cwd=SCRIPTS,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -39,6 +39,11 @@ def test_the_documented_deployment_succeeds_against_moto() -> None:
     assert summary["resources"] > 0 and summary["functions"] > 0 and summary["mappings"] > 0
     assert summary["routes"] > 0
     assert all(gap["reason"] for gap in summary["not_emulated"])
+    # AND the replay state machine was applied and wired to the deployed worker, and the
+    # rehearsal says that moto does not run its executions
+    assert summary["replay_state_machine"] is True
+    gaps = {gap["address"]: gap["reason"] for gap in summary["not_emulated"]}
+    assert "Distributed Map" in gaps["module.replay.aws_sfn_state_machine.replay"]
     assert summary["destroyed"] is True
     # AND the repository was left as it was (the hand-off wrote into a copy)
     after = subprocess.run(

@@ -70,6 +70,14 @@ BY_FUNCTION: dict[str, dict[str, dict[str, str]]] = {
     },
     "search_erasure": {"RedactSearchDocuments": {"*": UNRECORDED_SEARCH_REQUESTS}},
     "search_late_redaction": {"RedactSearchDocuments": {"*": UNRECORDED_SEARCH_REQUESTS}},
+    "replay_worker": {
+        "ReadLedger": {
+            "*": "settles a due loyalty state and catches the new generation up from the "
+            "ledger; the flows' replay has neither to do"
+        },
+        "ArchiveKey": {"*": "S3 decrypts and encrypts the archive's objects with its key"},
+        "WriteReadModels": {"dynamodb:DeleteItem": "the early-adopter list, when rebuilt empty"},
+    },
 }
 EVERY_SUBSCRIBER: dict[str, dict[str, str]] = {
     # One statement for every subscriber's own versioned table.
@@ -130,6 +138,8 @@ def _module_inputs(found: dict[str, Any]) -> dict[str, Any]:
         "opensearch_domain_arn": _domain_arn(found),
         "opensearch_read_alias": SEARCH_ALIAS,
         "user_pool_arn": provisioned["user_pool_arn"],
+        "archive_bucket_arn": provisioned["archive_bucket_arn"],
+        "archive_kms_key_arn": f"arn:aws:kms:{account}:key/archive",
     }
     variables = hcl.module("modules/iam").variables
     unknown = sorted(n for n, v in variables.items() if n not in known and "default" not in v)
@@ -240,6 +250,26 @@ def test_no_policy_grants_more_than_the_calls_and_the_declared_allowances(
     ]
     # THEN every grant was needed by a call, or is declared above with its reason
     assert beyond == []
+
+
+def test_the_replay_worker_cannot_rewrite_the_archive_or_the_ledger(
+    recorded: dict[str, Any], policies: dict[str, dict[str, Any]]
+) -> None:
+    # GIVEN the replay worker's policy and what it must never do
+    worker = policies[resources.REPLAY.handler]
+    archive = recorded["resources"]["archive_bucket_arn"]
+    ledger = recorded["resources"]["table_arns"]["ledger"]
+    forbidden = [
+        IamRequest("s3:PutObject", f"{archive}/events/year=2026/month=01/day=01/x"),
+        IamRequest("s3:DeleteObject", f"{archive}/events/buckets=64/bucket=01/x"),
+        IamRequest("s3:GetObject", f"{archive}/search-failed/x"),
+        IamRequest("dynamodb:PutItem", ledger),
+        IamRequest("dynamodb:DeleteItem", ledger),
+    ]
+    # WHEN each is evaluated against it
+    # THEN IAM denies every one; its parts prefix it may write
+    assert [r for r in forbidden if allows(worker, r)] == []
+    assert allows(worker, IamRequest("s3:PutObject", f"{archive}/replay/run/part-00001.pickle"))
 
 
 def test_the_api_cannot_read_the_archive_rewrite_the_ledger_or_write_the_index(

@@ -330,6 +330,30 @@ def test_search_delivery_matches_resources(root: hcl.Module) -> None:
     assert root.variable_default("search_transform_enabled") is True
 
 
+def test_replay_state_machine_matches_resources(root: hcl.Module) -> None:
+    # GIVEN the catalogue's replay settings and resources.REPLAY
+    declared = root.locals["replay"]
+    spec = resources.REPLAY
+    call = root.modules["replay"]
+    # WHEN comparing them
+    # THEN the declaration is the same, and the root module builds the state machine from it
+    assert declared == {
+        "handler": spec.handler,
+        "state_machine_suffix": spec.state_machine_suffix,
+        "parts_prefix": spec.parts_prefix,
+        "timeout_seconds": spec.timeout_seconds,
+    }
+    assert hcl.attr(call, "name") == "${var.name_prefix}-${local.replay.state_machine_suffix}"
+    assert hcl.expression(hcl.attr(call, "worker_function_arn")) == (
+        "module.iam.function_arns[local.replay.handler]"
+    )
+    assert hcl.expression(hcl.attr(call, "worker_timeout_seconds")) == (
+        "local.replay.timeout_seconds"
+    )
+    parts = hcl.attr(root.modules["iam"], "replay_parts_prefix")
+    assert hcl.expression(parts) == "local.replay.parts_prefix"
+
+
 def test_search_redaction_queue_matches_resources(root: hcl.Module) -> None:
     # GIVEN the catalogue's late redaction settings and resources.SEARCH_LATE_REDACTION
     declared = root.locals["search_late_redaction"]

@@ -152,6 +152,7 @@ PLATFORM_HANDLERS = {
     "search_erasure",
     "search_late_redaction",
     "search_transform",
+    "replay_worker",
 }
 # What the root module hands the iam module: handler -> queue, table, needs.
 SUBSCRIBERS = {

@@ -84,6 +84,7 @@ def outputs_document(**overrides: Any) -> dict[str, Any]:
         "cognito_jwks_url": f"{ISSUER}/.well-known/jwks.json",
         "api_throttling": {"rate_limit": 25, "burst_limit": 40},
         "api_web_acl_arn": WEB_ACL_ARN,
+        "replay_worker": {"memory_mb": 3008, "timeout_seconds": 900},
     }
     values.update(overrides)
     return {
@@ -284,6 +285,20 @@ def test_search_functions_get_their_policies_and_timeouts(
     # AND the transformation's timeout is its own, within Firehose's 5-minute processor limit
     assert functions["search_transform"]["lambda_timeout"] == 60
     assert functions["search_transform"]["lambda_timeout"] <= 300
+
+
+def test_the_replay_worker_gets_lambdas_limit_and_the_memory_terraform_declares(
+    fake_terraform: dict[str, Path], config: Path
+) -> None:
+    # GIVEN outputs whose replay worker has 3008 MB
+    # WHEN handing the outputs to the dev stage
+    run(fake_terraform, config, "--stage", "dev")
+    functions = json.loads(config.read_text())["stages"]["dev"]["lambda_functions"]
+    worker = functions[resources.REPLAY.handler]
+    # THEN the worker has its policy, Lambda's 15 minutes and that memory; no one else has it
+    assert worker["iam_policy_file"] == f"policy-dev-{resources.REPLAY.handler}.json"
+    assert (worker["lambda_timeout"], worker["lambda_memory_size"]) == (900, 3008)
+    assert [h for h, f in functions.items() if "lambda_memory_size" in f] == ["replay_worker"]
 
 
 def test_every_chalice_function_of_the_app_is_handed_a_policy(chalice_app: ModuleType) -> None:

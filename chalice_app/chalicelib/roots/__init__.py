@@ -22,9 +22,18 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     # What mypy sees; at run time __getattr__ imports each on first use.
-    from chalicelib.roots import api, fanout, projector, relay, search, subscribers, vault
+    from chalicelib.roots import (
+        api,
+        fanout,
+        projector,
+        relay,
+        replay,
+        search,
+        subscribers,
+        vault,
+    )
 
-__all__ = ["api", "fanout", "projector", "relay", "search", "subscribers", "vault"]
+__all__ = ["api", "fanout", "projector", "relay", "replay", "search", "subscribers", "vault"]
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -19,6 +19,7 @@ locals {
     "search_erasure",
     "search_late_redaction",
     "search_transform",
+    "replay_worker",
   ]
   handlers = concat(local.platform_handlers, keys(var.subscribers))
   # Chalice names the REST API's function <app>-<stage> and every other one
@@ -387,6 +388,58 @@ data "aws_iam_policy_document" "search_late_redaction" {
     sid       = "RedactSearchDocuments"
     actions   = ["es:ESHttpGet", "es:ESHttpPost", "es:ESHttpPut"]
     resources = [var.opensearch_domain_arn, "${var.opensearch_domain_arn}/*"]
+  }
+}
+
+# ------------------------------------------------------------- replay in AWS
+
+# Invoked by the replay state machine (modules/replay) for each step: reads the
+# archive, stores and reads the buckets' parts under the replay prefix, writes
+# the new read-model generation (and its pointer), reads the ledger to settle
+# and catch up. It never writes the archive's events or the ledger.
+data "aws_iam_policy_document" "replay_worker" {
+  source_policy_documents = [data.aws_iam_policy_document.read_ledger.json, data.aws_iam_policy_document.tracing.json]
+
+  statement {
+    sid       = "Logs"
+    actions   = local.logs_write
+    resources = ["${local.log_group_arn}/${local.function_names["replay_worker"]}:*"]
+  }
+
+  statement {
+    sid       = "ListArchive"
+    actions   = ["s3:ListBucket"]
+    resources = [var.archive_bucket_arn]
+  }
+
+  statement {
+    sid       = "ReadArchive"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.archive_bucket_arn}/${var.archive_prefix}*"]
+  }
+
+  statement {
+    sid       = "ReplayParts"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
+    resources = ["${var.archive_bucket_arn}/${var.replay_parts_prefix}*"]
+  }
+
+  statement {
+    sid       = "ArchiveKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.archive_kms_key_arn]
+  }
+
+  statement {
+    sid       = "WriteReadModels"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:Scan"]
+    resources = [local.t["read_models"]]
+  }
+
+  statement {
+    sid       = "TableKey"
+    actions   = local.kms_use
+    resources = [var.state_kms_key_arn]
   }
 }
 

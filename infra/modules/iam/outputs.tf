@@ -9,6 +9,7 @@ output "policies" {
       search_erasure        = data.aws_iam_policy_document.search_erasure.json
       search_late_redaction = data.aws_iam_policy_document.search_late_redaction.json
       search_transform      = data.aws_iam_policy_document.search_transform.json
+      replay_worker         = data.aws_iam_policy_document.replay_worker.json
     },
     { for handler, policy in data.aws_iam_policy_document.queue_consumer : handler => policy.json },
   )

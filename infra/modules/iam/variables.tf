@@ -87,3 +87,25 @@ variable "opensearch_read_alias" {
   description = "Alias the API searches through (OPENSEARCH_INDEX): the API may query <domain>/<alias>/_search only."
   type        = string
 }
+
+variable "archive_bucket_arn" {
+  description = "ARN of the event archive bucket (the replay worker reads it and keeps its parts there)."
+  type        = string
+}
+
+variable "archive_prefix" {
+  description = "Key prefix of the archived events (chalicelib.archive.ARCHIVE_PREFIX): the replay worker reads objects under it only."
+  type        = string
+  default     = "events/"
+}
+
+variable "replay_parts_prefix" {
+  description = "Key prefix of a replay's bucket parts in the archive bucket (resources.REPLAY.parts_prefix)."
+  type        = string
+  default     = "replay/"
+}
+
+variable "archive_kms_key_arn" {
+  description = "KMS key of the archive bucket."
+  type        = string
+}
