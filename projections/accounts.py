@@ -14,10 +14,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from projections.catalogue import (
+    ACCOUNT_TYPES,
+    AccountDeposited,
+    AccountOpened,
+    AccountWithdrawn,
+    Event,
+)
 from projections.cents import cents_to_decimal, format_cents, to_cents
-from projections.envelope import Event
 from projections.errors import NegativeBalance, ProjectionError
-from projections.event_types import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
 from projections.read_model import ReadModelFold
 from projections.replay import replay
 
@@ -33,8 +38,6 @@ __all__ = [
     "fold",
     "read_model",
 ]
-
-ACCOUNT_TYPES = frozenset({ACCOUNT_OPENED, ACCOUNT_DEPOSITED, ACCOUNT_WITHDRAWN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +65,9 @@ class Account:
         }
 
 
-def _opened(state: Account | None, event: Event) -> Account:
+def _opened(state: Account | None, event: Event, data: AccountOpened) -> Account:
     if state is not None:
         raise ProjectionError(f"account {state.id} opened twice")
-    data = event.data
-    if data.owner_id is None or data.currency is None:
-        raise ProjectionError(f"account {event.subject} opened without owner_id/currency")
     return Account(
         id=event.subject,
         owner_id=data.owner_id,
@@ -82,17 +82,17 @@ def _existing(state: Account | None, event: Event) -> Account:
     return state
 
 
-def _deposited(state: Account | None, event: Event) -> Account:
+def _deposited(state: Account | None, event: Event, data: AccountDeposited) -> Account:
     account = _existing(state, event)
-    amount = to_cents(event.data.amount)
+    amount = to_cents(data.amount)
     return replace(
         account, balance_cents=account.balance_cents + amount, version=event.aggregateversion
     )
 
 
-def _withdrawn(state: Account | None, event: Event) -> Account:
+def _withdrawn(state: Account | None, event: Event, data: AccountWithdrawn) -> Account:
     account = _existing(state, event)
-    amount = to_cents(event.data.amount)
+    amount = to_cents(data.amount)
     if amount > account.balance_cents:
         raise NegativeBalance(account.id, event.aggregateversion, account.balance_cents, amount)
     return replace(
@@ -100,10 +100,10 @@ def _withdrawn(state: Account | None, event: Event) -> Account:
     )
 
 
-_HANDLERS: dict[str, Callable[[Account | None, Event], Account]] = {
-    ACCOUNT_OPENED: _opened,
-    ACCOUNT_DEPOSITED: _deposited,
-    ACCOUNT_WITHDRAWN: _withdrawn,
+_HANDLERS: dict[type[Any], Callable[[Account | None, Event, Any], Account]] = {
+    AccountOpened: _opened,
+    AccountDeposited: _deposited,
+    AccountWithdrawn: _withdrawn,
 }
 
 
@@ -113,8 +113,9 @@ def evolve(state: Account | None, event: Event) -> Account | None:
     Raises NegativeBalance for a withdrawal past the balance and
     ProjectionError for events that cannot follow ``state``.
     """
-    handler = _HANDLERS.get(event.type)
-    return state if handler is None else handler(state, event)
+    data = event.data
+    handler = _HANDLERS.get(data.__class__)
+    return state if handler is None else handler(state, event, data)
 
 
 def fold(events: Iterable[Event], state: Account | None = None) -> Account | None:
@@ -142,34 +143,32 @@ class AccountsReducer:
     @staticmethod
     def apply(row: list[Any], event: Event) -> None:
         """Apply the aggregate's next event to its row."""
-        kind = event.type
-        # Two equality tests beat building a tuple or hashing a fresh string.
-        if kind == ACCOUNT_DEPOSITED or kind == ACCOUNT_WITHDRAWN:  # noqa: SIM109
-            text = event.data.amount
+        data: Any = event.data
+        kind = data.__class__
+        # Two identity tests beat a lookup or an isinstance.
+        if kind is AccountDeposited or kind is AccountWithdrawn:
+            text: str = data.amount
             # to_cents inlined for the contract's spelling (exactly two decimals);
             # anything else takes the exact Decimal route.
             try:
-                if text[-3] != "." or text[0] == "-":  # type: ignore[index]
+                if text[-3] != "." or text[0] == "-":
                     raise ValueError(text)
-                amount = int(text.replace(".", "", 1))  # type: ignore[union-attr]
-            except (ValueError, IndexError, TypeError, AttributeError):
-                amount = to_cents(text)  # type: ignore[arg-type]
+                amount = int(text.replace(".", "", 1))
+            except (ValueError, IndexError):
+                amount = to_cents(text)
             try:
                 balance = row[3]  # _CENTS, as a literal: no global lookup
             except IndexError:
-                raise ProjectionError(f"{kind} for unopened account {event.subject}") from None
-            if kind == ACCOUNT_WITHDRAWN:
+                raise ProjectionError(f"{data.type} for unopened account {event.subject}") from None
+            if kind is AccountWithdrawn:
                 if amount > balance:
                     raise NegativeBalance(event.subject, row[0], balance, amount)
                 row[3] = balance - amount
             else:
                 row[3] = balance + amount
-        elif kind == ACCOUNT_OPENED:
+        elif kind is AccountOpened:
             if len(row) != 1:
                 raise ProjectionError(f"account {event.subject} opened twice")
-            data = event.data
-            if data.owner_id is None or data.currency is None:
-                raise ProjectionError(f"account {event.subject} opened without owner_id/currency")
             row.extend((data.owner_id, data.currency, 0))
 
     @staticmethod

@@ -34,7 +34,7 @@ from chalicelib.inputs import ClientId, Currency, parse_instant
 from chalicelib.ledger import EventLedger
 from chalicelib.money import PositiveAmount, format_money
 from projections.accounts import Account, account_at, evolve, fold
-from projections.envelope import decode_event, from_mapping
+from projections.catalogue import decode_event, from_mapping
 from projections.errors import NegativeBalance
 
 __all__ = [

@@ -19,7 +19,14 @@ from pydantic import BaseModel, ConfigDict, Discriminator, EmailStr, Field, Stri
 
 from chalicelib.commands import CommandRunner, Decision
 from chalicelib.dynamo import transact_put
-from chalicelib.events import USER_ERASED, Consents, UserCreated, UserErased, format_time, new_event
+from chalicelib.events import (
+    USER_ERASED,
+    UserCreated,
+    UserErased,
+    format_time,
+    new_event,
+    with_data,
+)
 from chalicelib.exceptions import Conflict, Forbidden, NotFound, Unprocessable
 from chalicelib.idempotency import IdempotencyKey, Outcome, StoredResponse
 from chalicelib.inputs import AddressLine, AddressPart, Name
@@ -194,11 +201,13 @@ class UserRegistry:
                 email=email,
                 address=request.address,
                 loyalty=request.loyalty,
-                consents=Consents(marketing=request.consents.marketing),
+                marketing=request.consents.marketing,
             )
             event = new_event(plain, subject=user_id, version=1)
-            sealed_data = self._vault.seal_with(key, user_id, event.data, PERSONAL_FIELDS)
-            event = event.model_copy(update={"data": sealed_data})
+            sealed_data = self._vault.seal_with(
+                key, user_id, event.to_dict()["data"], PERSONAL_FIELDS
+            )
+            event = with_data(event, sealed_data)
             lock_pk = _email_pk(email)
             user = {
                 "pk": user_pk(user_id),

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.exceptions import ValidationFailed
 from chalicelib.inputs import parse_instant, validation_details
+from projections.catalogue import USER_CREATED
 
 __all__ = [
     "DEFAULT_SIZE",
@@ -75,7 +76,7 @@ class SearchParams(BaseModel):
     type: str | None = Field(
         None,
         max_length=MAX_FILTER_LENGTH,
-        description="Event type, such as com.example.user.created.",
+        description=f"Event type, such as {USER_CREATED}.",
     )
     subject: str | None = Field(
         None, max_length=MAX_FILTER_LENGTH, description="Aggregate id (the event's subject)."
@@ -94,9 +95,7 @@ class SearchParams(BaseModel):
         description="Latest event time, ISO-8601, between 1970 and 9999 UTC (inclusive).",
         json_schema_extra={"format": "date-time"},
     )
-    size: int = Field(
-        DEFAULT_SIZE, ge=1, le=MAX_SIZE, strict=False, description="Events per page."
-    )
+    size: int = Field(DEFAULT_SIZE, ge=1, le=MAX_SIZE, strict=False, description="Events per page.")
 
 
 def _detail(field: str, message: str) -> dict[str, Any]:
