@@ -49,6 +49,7 @@ __all__ = [
     "AccountDeposited",
     "AccountOpened",
     "AccountWithdrawn",
+    "CloudEvent",
     "Consents",
     "ConsentsChanged",
     "Event",
@@ -62,9 +63,11 @@ __all__ = [
     "UserCreatedV1",
     "UserErased",
     "current_mapping",
+    "decode_cloud_event",
     "decode_event",
     "decode_lines",
     "from_mapping",
+    "new",
     "schema_uri",
     "schema_version",
 ]
@@ -308,29 +311,36 @@ USER_TYPES = frozenset(t for t in DATA_TYPES if t.startswith(USER_TYPE_PREFIX))
 ACCOUNT_TYPES = frozenset({ACCOUNT_OPENED, ACCOUNT_DEPOSITED, ACCOUNT_WITHDRAWN})
 
 
-class Event(msgspec.Struct, frozen=True, gc=False, tag_field="type", forbid_unknown_fields=True):
-    """A structured-mode CloudEvents 1.0 event of this platform, its data typed.
+class Event(msgspec.Struct, frozen=True, gc=False, tag_field="type", kw_only=True):
+    """A platform event as a fold reads it: a CloudEvent's aggregate attributes and typed data.
 
     ``subject`` is the aggregate id, ``aggregateversion`` (an extension
     attribute) its 1-based, gap-free version; ``time`` is RFC 3339 as written
     (the platform writes ``YYYY-MM-DDTHH:MM:SS.ffffffZ``). Decoded, an event
-    is of one subclass per type (the tag), its ``data`` of the current version.
+    is of one subclass per type (the tag), its ``data`` of the current
+    version. The other CloudEvents attributes are skipped without being
+    read (a replay reads millions); ``CloudEvent`` has them all.
     """
 
-    id: str
-    source: str
     subject: str
     aggregateversion: int
     time: str
     data: EventData
-    specversion: str = "1.0"
-    datacontenttype: str = "application/json"
     dataschema: str | msgspec.UnsetType = msgspec.UNSET
 
     @property
     def type(self) -> str:
         """The CloudEvents ``type`` (the union's tag)."""
         return self.data.type
+
+
+class CloudEvent(Event, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True):
+    """A structured-mode CloudEvents 1.0 event of this platform, every attribute of it."""
+
+    id: str
+    source: str
+    specversion: str = "1.0"
+    datacontenttype: str = "application/json"
 
     def to_dict(self) -> dict[str, Any]:
         """The event as JSON-ready builtins (the CloudEvent as it travels)."""
@@ -342,33 +352,41 @@ class Event(msgspec.Struct, frozen=True, gc=False, tag_field="type", forbid_unkn
 
 
 _encoder = msgspec.json.Encoder()
+E = TypeVar("E", bound=Event)
 
 
-def _event_class(data: type[EventData]) -> type[Event]:
+def _event_class(data: type[EventData], base: type[E], suffix: str) -> type[E]:
     # A type that had older versions decodes its data as builtins first
     # (the dataschema says which shape they have), then is upcast.
     data_type: Any = data if not data.upcasts else Any
-    event_class: type[Event] = msgspec.defstruct(  # type: ignore[assignment]
-        f"{data.__name__}Event",
+    event_class: type[E] = msgspec.defstruct(  # type: ignore[assignment]
+        f"{data.__name__}{suffix}",
         [("data", data_type)],
-        bases=(Event,),
+        bases=(base,),
         tag=data.type,
         frozen=True,
         gc=False,
-        forbid_unknown_fields=True,
+        kw_only=True,
         module=__name__,
     )
     return event_class
 
 
-_EVENT_CLASSES = {t: _event_class(d) for t, d in DATA_TYPES.items()}
-_VERSIONED = {_EVENT_CLASSES[t]: d for t, d in DATA_TYPES.items() if d.upcasts}
-# Which chunks may hold an event to upcast (a cheap substring test spares the rest a pass).
-_VERSIONED_TAGS = tuple(f'"{d.type}"'.encode() for d in _VERSIONED.values())
-_UNION: Any = _EVENT_CLASSES[USER_CREATED]
-for _cls in list(_EVENT_CLASSES.values())[1:]:
-    _UNION = _UNION | _cls
-_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_UNION)
+class _Union(Generic[E]):
+    """One subclass of ``base`` per type, and their tagged union's decoders."""
+
+    def __init__(self, base: type[E], suffix: str) -> None:
+        self.classes = {t: _event_class(d, base, suffix) for t, d in DATA_TYPES.items()}
+        self.versioned = {self.classes[t]: d for t, d in DATA_TYPES.items() if d.upcasts}
+        union: Any = None
+        for cls in self.classes.values():
+            union = cls if union is None else union | cls
+        self.union = union
+        self.decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(union)
+
+
+_FOLDED = _Union(Event, "Record")
+_WHOLE = _Union(CloudEvent, "Event")
 # ``dataschema`` -> (type, version) of every version this code reads.
 _SCHEMAS: dict[str, tuple[str, int]] = {
     schema_uri(t, v): (t, v) for t, d in DATA_TYPES.items() for v in (*d.upcasts, d.version)
@@ -389,7 +407,7 @@ def schema_version(event_type: str, dataschema: str | msgspec.UnsetType | None) 
     return known[1]
 
 
-def _current(event: Event, data_type: type[EventData]) -> Event:
+def _current(event: E, data_type: type[EventData]) -> E:
     version = schema_version(data_type.type, event.dataschema)
     raw: Any = event.data
     if version == data_type.version:
@@ -409,7 +427,7 @@ def _current(event: Event, data_type: type[EventData]) -> Event:
 
 
 def _upcast_all(events: list[Event]) -> list[Event]:
-    versioned = _VERSIONED
+    versioned = _FOLDED.versioned
     for i, event in enumerate(events):
         data_type = versioned.get(event.__class__)
         if data_type is not None:
@@ -418,42 +436,55 @@ def _upcast_all(events: list[Event]) -> list[Event]:
 
 
 def decode_event(raw: bytes | str) -> Event:
-    """One CloudEvent JSON document, of the current version.
+    """One CloudEvent JSON document as a fold reads it, of the current version.
 
     Raises msgspec.ValidationError/DecodeError for anything that is not an
     event of a known type, UnknownEventVersion for an unknown ``dataschema``.
     """
-    event: Event = _decoder.decode(raw)
-    data_type = _VERSIONED.get(event.__class__)
+    event: Event = _FOLDED.decoder.decode(raw)
+    data_type = _FOLDED.versioned.get(event.__class__)
     return event if data_type is None else _current(event, data_type)
 
 
 def decode_lines(raw: bytes | str) -> list[Event]:
     """Every event of an NDJSON buffer (blank lines skipped); one bad line fails the call."""
-    events: list[Event] = _decoder.decode_lines(raw)
-    buffer = raw.encode() if isinstance(raw, str) else raw
-    if any(tag in buffer for tag in _VERSIONED_TAGS):
+    events: list[Event] = _FOLDED.decoder.decode_lines(raw)
+    # The classes present, gathered at C speed: most chunks need no upcast pass.
+    if _FOLDED.versioned.keys() & set(map(type, events)):
         return _upcast_all(events)
     return events
 
 
 def from_mapping(event: Mapping[str, Any]) -> Event:
-    """An Event from an already parsed CloudEvent dict, of the current version."""
-    decoded: Event = msgspec.convert(event, _UNION, strict=True)
-    data_type = _VERSIONED.get(decoded.__class__)
+    """An Event (as a fold reads it) from an already parsed CloudEvent dict, current version."""
+    decoded: Event = msgspec.convert(event, _FOLDED.union, strict=True)
+    data_type = _FOLDED.versioned.get(decoded.__class__)
     return decoded if data_type is None else _current(decoded, data_type)
+
+
+def decode_cloud_event(raw: bytes | str | Mapping[str, Any]) -> CloudEvent:
+    """A whole CloudEvent (JSON, or a parsed dict), of the current version.
+
+    Unknown attributes are refused; errors as ``decode_event``'s.
+    """
+    event: CloudEvent = (
+        msgspec.convert(raw, _WHOLE.union, strict=True)
+        if isinstance(raw, Mapping)
+        else _WHOLE.decoder.decode(raw)
+    )
+    data_type = _WHOLE.versioned.get(event.__class__)
+    return event if data_type is None else _current(event, data_type)
 
 
 def current_mapping(event: Mapping[str, Any]) -> dict[str, Any]:
     """A CloudEvent dict as the current version of its type writes it (``to_dict``)."""
-    return from_mapping(event).to_dict()
+    return decode_cloud_event(event).to_dict()
 
 
-def new(data: EventData, **envelope: Any) -> Event:
-    """An Event of ``data``'s type: the catalogue's only constructor of envelopes."""
+def new(data: EventData, **envelope: Any) -> CloudEvent:
+    """A CloudEvent of ``data``'s type: the catalogue's only constructor of envelopes."""
     data_type = type(data)
-    cls = _EVENT_CLASSES[data_type.type]
+    cls = _WHOLE.classes[data_type.type]
     if data_type.version > 1:
         envelope["dataschema"] = schema_uri(data_type.type, data_type.version)
-    event: Event = cls(source=data_type.source, data=data, **envelope)
-    return event
+    return cls(source=data_type.source, data=data, **envelope)

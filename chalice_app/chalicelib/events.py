@@ -36,9 +36,9 @@ from projections.catalogue import (
     AccountDeposited,
     AccountOpened,
     AccountWithdrawn,
+    CloudEvent,
     Consents,
     ConsentsChanged,
-    Event,
     EventData,
     LoyaltyJoined,
     LoyaltyLeft,
@@ -46,8 +46,7 @@ from projections.catalogue import (
     UnknownEventVersion,
     UserCreated,
     UserErased,
-    decode_event,
-    from_mapping,
+    decode_cloud_event,
     new,
 )
 from projections.timekeys import CANONICAL_LENGTH, time_key
@@ -85,8 +84,6 @@ __all__ = [
     "with_data",
 ]
 
-# A platform CloudEvent (the catalogue's envelope; ``data`` typed by ``type``).
-CloudEvent = Event
 # The data struct of every event type, by CloudEvents ``type``.
 DATA_MODELS = DATA_TYPES
 _CENT = Decimal("0.01")
@@ -136,7 +133,8 @@ def with_data(event: CloudEvent, data: Mapping[str, Any]) -> CloudEvent:
     return parse_event({**event.to_dict(), "data": dict(data)})
 
 
-def _check_envelope(event: CloudEvent) -> None:
+def _checked_envelope(event: CloudEvent) -> CloudEvent:
+    """``event`` if its envelope is valid, its time in the canonical spelling; else InvalidEvent."""
     if event.specversion != "1.0":
         raise InvalidEvent(f"specversion must be 1.0, not {event.specversion!r}")
     if event.datacontenttype != "application/json":
@@ -146,13 +144,15 @@ def _check_envelope(event: CloudEvent) -> None:
     if event.aggregateversion < 1:
         raise InvalidEvent(f"aggregateversion must be at least 1, not {event.aggregateversion}")
     stamp = event.time
-    if len(stamp) != CANONICAL_LENGTH or stamp[-1] != "Z":
-        try:
-            parsed = datetime.fromisoformat(stamp)
-        except ValueError as exc:
-            raise InvalidEvent(f"event time {stamp!r} is not RFC 3339") from exc
-        if parsed.tzinfo is None:
-            raise InvalidEvent("event time must carry a timezone")
+    if len(stamp) == CANONICAL_LENGTH and stamp[-1] == "Z" and stamp[19] == ".":
+        return event
+    try:
+        parsed = datetime.fromisoformat(stamp)
+    except ValueError as exc:
+        raise InvalidEvent(f"event time {stamp!r} is not RFC 3339") from exc
+    if parsed.tzinfo is None:
+        raise InvalidEvent("event time must carry a timezone")
+    return msgspec.structs.replace(event, time=format_time(parsed))
 
 
 def parse_event(raw: str | bytes | Mapping[str, Any]) -> CloudEvent:
@@ -162,10 +162,9 @@ def parse_event(raw: str | bytes | Mapping[str, Any]) -> CloudEvent:
     type and version.
     """
     try:
-        event = from_mapping(raw) if isinstance(raw, Mapping) else decode_event(raw)
+        event = decode_cloud_event(raw)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise InvalidEvent(f"not a valid CloudEvent of a known type: {exc}") from exc
     except UnknownEventVersion as exc:
         raise InvalidEvent(str(exc)) from exc
-    _check_envelope(event)
-    return event
+    return _checked_envelope(event)

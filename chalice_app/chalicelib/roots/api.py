@@ -44,7 +44,7 @@ from chalicelib.purchases import MakePurchase, PurchaseService
 from chalicelib.roots import search, stores, vault
 from chalicelib.roots.subscribers import SubscriberResources
 from chalicelib.search import IndexNotFound, SearchUnavailable, parse_search_query
-from chalicelib.search.documents import current_event
+from chalicelib.search.documents import current_event, shown_event
 from chalicelib.settings import get_settings
 from chalicelib.user_aggregate import SetConsents, SetLoyalty
 from chalicelib.user_lifecycle import UserLifecycle
@@ -307,4 +307,4 @@ def search_events(caller: Caller, query_params: Mapping[str, str] | None) -> dic
     except IndexNotFound as exc:
         raise SearchUnavailable(f"the search index is not set up: {exc}") from exc
     # Documents indexed before a type's latest version are shown as that version.
-    return {"total": result.total, "events": [current_event(e) for e in result.events]}
+    return {"total": result.total, "events": [shown_event(e) for e in result.events]}

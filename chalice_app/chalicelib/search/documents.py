@@ -19,6 +19,7 @@ __all__ = [
     "document_time",
     "event_text",
     "parse_ndjson",
+    "shown_event",
     "to_document",
 ]
 
@@ -61,6 +62,18 @@ def current_event(event: Mapping[str, Any]) -> dict[str, Any]:
         return current_mapping(event)
     except (msgspec.ValidationError, UnknownEventVersion) as exc:
         raise InvalidDocument(f"not a valid {data_type.type} event: {exc}") from None
+
+
+def shown_event(document: Mapping[str, Any]) -> dict[str, Any]:
+    """An indexed event as a reader is shown it: the current version when it can be upcast.
+
+    A document that cannot (indexed from a malformed event) is shown as it was
+    indexed: reading the index never fails on one document.
+    """
+    try:
+        return current_event(document)
+    except InvalidDocument:
+        return dict(document)
 
 
 def to_document(event: Mapping[str, Any]) -> dict[str, Any]:
