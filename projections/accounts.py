@@ -144,7 +144,7 @@ class AccountsReducer:
     def apply(row: list[Any], event: Event) -> None:
         """Apply the aggregate's next event to its row."""
         data: Any = event.data
-        kind = data.__class__
+        kind = type(data)
         # Two identity tests beat a lookup or an isinstance.
         if kind is AccountDeposited or kind is AccountWithdrawn:
             text: str = data.amount
