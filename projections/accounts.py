@@ -14,10 +14,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from projections.catalogue import (
+    ACCOUNT_TYPES,
+    AccountDeposited,
+    AccountOpened,
+    AccountWithdrawn,
+    Event,
+)
 from projections.cents import cents_to_decimal, format_cents, to_cents
-from projections.envelope import Event
 from projections.errors import NegativeBalance, ProjectionError
-from projections.event_types import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
 from projections.read_model import ReadModelFold
 from projections.replay import replay
 
@@ -36,8 +41,6 @@ __all__ = [
     "withdraw_cents",
     "withdrawn",
 ]
-
-ACCOUNT_TYPES = frozenset({ACCOUNT_OPENED, ACCOUNT_DEPOSITED, ACCOUNT_WITHDRAWN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +68,9 @@ class Account:
         }
 
 
-def _opened(state: Account | None, event: Event) -> Account:
+def _opened(state: Account | None, event: Event, data: AccountOpened) -> Account:
     if state is not None:
         raise ProjectionError(f"account {state.id} opened twice")
-    data = event.data
-    if data.owner_id is None or data.currency is None:
-        raise ProjectionError(f"account {event.subject} opened without owner_id/currency")
     return Account(
         id=event.subject,
         owner_id=data.owner_id,
@@ -107,18 +107,18 @@ def _existing(state: Account | None, event: Event) -> Account:
     return state
 
 
-def _deposited(state: Account | None, event: Event) -> Account:
-    return deposited(_existing(state, event), to_cents(event.data.amount), event.aggregateversion)
+def _deposited(state: Account | None, event: Event, data: AccountDeposited) -> Account:
+    return deposited(_existing(state, event), to_cents(data.amount), event.aggregateversion)
 
 
-def _withdrawn(state: Account | None, event: Event) -> Account:
-    return withdrawn(_existing(state, event), to_cents(event.data.amount), event.aggregateversion)
+def _withdrawn(state: Account | None, event: Event, data: AccountWithdrawn) -> Account:
+    return withdrawn(_existing(state, event), to_cents(data.amount), event.aggregateversion)
 
 
-_HANDLERS: dict[str, Callable[[Account | None, Event], Account]] = {
-    ACCOUNT_OPENED: _opened,
-    ACCOUNT_DEPOSITED: _deposited,
-    ACCOUNT_WITHDRAWN: _withdrawn,
+_HANDLERS: dict[type[Any], Callable[[Account | None, Event, Any], Account]] = {
+    AccountOpened: _opened,
+    AccountDeposited: _deposited,
+    AccountWithdrawn: _withdrawn,
 }
 
 
@@ -128,8 +128,9 @@ def evolve(state: Account | None, event: Event) -> Account | None:
     Raises NegativeBalance for a withdrawal past the balance and
     ProjectionError for events that cannot follow ``state``.
     """
-    handler = _HANDLERS.get(event.type)
-    return state if handler is None else handler(state, event)
+    data = event.data
+    handler = _HANDLERS.get(data.__class__)
+    return state if handler is None else handler(state, event, data)
 
 
 def fold(events: Iterable[Event], state: Account | None = None) -> Account | None:
@@ -157,32 +158,30 @@ class AccountsReducer:
     @staticmethod
     def apply(row: list[Any], event: Event) -> None:
         """Apply the aggregate's next event to its row."""
-        kind = event.type
-        # Two equality tests beat building a tuple or hashing a fresh string.
-        if kind == ACCOUNT_DEPOSITED or kind == ACCOUNT_WITHDRAWN:  # noqa: SIM109
-            text = event.data.amount
+        data: Any = event.data
+        kind = type(data)
+        # Two identity tests beat a lookup or an isinstance.
+        if kind is AccountDeposited or kind is AccountWithdrawn:
+            text: str = data.amount
             # to_cents inlined for the contract's spelling (exactly two decimals);
             # anything else takes the exact Decimal route.
             try:
-                if text[-3] != "." or text[0] == "-":  # type: ignore[index]
+                if text[-3] != "." or text[0] == "-":
                     raise ValueError(text)
-                amount = int(text.replace(".", "", 1))  # type: ignore[union-attr]
-            except (ValueError, IndexError, TypeError, AttributeError):
-                amount = to_cents(text)  # type: ignore[arg-type]
+                amount = int(text.replace(".", "", 1))
+            except (ValueError, IndexError):
+                amount = to_cents(text)
             try:
                 balance = row[3]  # _CENTS, as a literal: no global lookup
             except IndexError:
-                raise ProjectionError(f"{kind} for unopened account {event.subject}") from None
-            if kind == ACCOUNT_WITHDRAWN:
+                raise ProjectionError(f"{data.type} for unopened account {event.subject}") from None
+            if kind is AccountWithdrawn:
                 row[3] = withdraw_cents(event.subject, event.aggregateversion, balance, amount)
             else:
                 row[3] = balance + amount
-        elif kind == ACCOUNT_OPENED:
+        elif kind is AccountOpened:
             if len(row) != 1:
                 raise ProjectionError(f"account {event.subject} opened twice")
-            data = event.data
-            if data.owner_id is None or data.currency is None:
-                raise ProjectionError(f"account {event.subject} opened without owner_id/currency")
             row.extend((data.owner_id, data.currency, 0))
 
     @staticmethod

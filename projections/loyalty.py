@@ -36,16 +36,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from projections.cents import to_cents
-from projections.envelope import Event
-from projections.errors import ProjectionError
-from projections.event_types import (
+from projections.catalogue import (
     PURCHASE_MADE,
-    USER_CREATED,
-    USER_LOYALTY_JOINED,
-    USER_LOYALTY_LEFT,
     USER_TYPES,
+    ConsentsChanged,
+    Event,
+    LoyaltyJoined,
+    LoyaltyLeft,
+    PurchaseMade,
+    UserCreated,
+    UserErased,
 )
+from projections.cents import to_cents
+from projections.errors import ProjectionError
 from projections.timekeys import time_key
 
 __all__ = [
@@ -70,6 +73,8 @@ __all__ = [
 # Every user event is folded (the horizon moves, and the read model's position
 # in the user aggregate stays contiguous); only some change membership.
 LOYALTY_TYPES = USER_TYPES | {PURCHASE_MADE}
+# Their data (each names the user).
+_LOYALTY_DATA = (UserCreated, UserErased, LoyaltyJoined, LoyaltyLeft, ConsentsChanged, PurchaseMade)
 
 # Pending purchases are settled once this many can be: fewer cost little to
 # keep, most users never have as many between lifecycle events, and a heavy
@@ -155,30 +160,26 @@ class Loyalty:
 
 def loyalty_key(event: Event) -> str | None:
     """The user whose loyalty state ``event`` changes, or None if it changes none."""
-    if event.type in LOYALTY_TYPES:
-        return event.data.user_id
-    return None
+    data = event.data
+    return data.user_id if isinstance(data, _LOYALTY_DATA) else None
 
 
 def evolve(
     state: Loyalty | None, event: Event, policy: LoyaltyPolicy = DEFAULT_POLICY
 ) -> Loyalty | None:
     """Apply one event to a user's loyalty state; other event types leave it as is."""
-    kind = event.type
-    if kind not in LOYALTY_TYPES:
-        return state
     data = event.data
-    if data.user_id is None:
-        raise ProjectionError(f"{kind} {event.subject} v{event.aggregateversion} has no user_id")
+    if not isinstance(data, _LOYALTY_DATA):
+        return state
     current = state or Loyalty(user_id=data.user_id)
     time = time_key(event.time)
-    if kind == PURCHASE_MADE:
+    if isinstance(data, PurchaseMade):
         return _purchased(current, time, policy.purchase_points(data.amount))
     current = _advance_horizon(current, time)
-    if kind == USER_CREATED:
+    if isinstance(data, UserCreated):
         return _membership(replace(current, registered_at=time), time, data.loyalty)
-    if kind in (USER_LOYALTY_JOINED, USER_LOYALTY_LEFT):
-        return _membership(current, time, kind == USER_LOYALTY_JOINED)
+    if isinstance(data, (LoyaltyJoined, LoyaltyLeft)):
+        return _membership(current, time, isinstance(data, LoyaltyJoined))
     return current
 
 
@@ -302,16 +303,12 @@ class LoyaltyReducer:
 
         # Loyalty events are a small share of the stream: the pure fold is fast enough.
         def apply(row: list[Any], event: Event) -> None:
-            kind = event.type
-            if kind not in LOYALTY_TYPES:
+            data = event.data
+            if not isinstance(data, _LOYALTY_DATA):
                 return
-            user_id = event.data.user_id
-            if user_id is None:
-                raise ProjectionError(
-                    f"{kind} {event.subject} v{event.aggregateversion} has no user_id"
-                )
-            if kind == PURCHASE_MADE:
-                points = policy.purchase_points(event.data.amount)
+            user_id = data.user_id
+            if isinstance(data, PurchaseMade):
+                points = policy.purchase_points(data.amount)
                 bought.setdefault(user_id, []).append((time_key(event.time), points))
             else:
                 state = evolve(users.get(user_id), event, policy)

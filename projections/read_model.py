@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from projections.envelope import Event
+from projections.catalogue import Event
 from projections.errors import ProjectionError
 from projections.replay import Projection, Row
 

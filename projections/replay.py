@@ -8,9 +8,9 @@ arrives early waits in a per-aggregate buffer until the gap is filled.
 
 The input is an iterable of NDJSON chunks: a whole archive object, or one
 event's JSON. Each chunk is decoded in one msgspec call into GC-untracked
-structs holding only the fields folds read (projections.envelope); nothing is
-validated with pydantic here. That keeps a replay close to the cost of bare
-JSON parsing.
+typed structs (projections.catalogue: one per event type, upcast to the
+current version), without building dicts. That keeps a replay close to the
+cost of bare JSON parsing.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
-from projections.envelope import Event, decode_event, decode_lines
+from projections.catalogue import Event, UnknownEventVersion, decode_event, decode_lines
 from projections.errors import InvalidLine
 from projections.timekeys import CANONICAL_LENGTH, time_key
 
@@ -292,7 +292,7 @@ def _decoded(chunks: Iterable[Chunk], strict: bool, stats: ReplayStats) -> Itera
 def _decoded_one(chunk: bytes | str, strict: bool, stats: ReplayStats) -> list[Event]:
     try:
         return decode_lines(chunk)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnknownEventVersion):
         return _decode_each(chunk, strict, stats)
 
 
@@ -304,7 +304,7 @@ def _decode_each(chunk: bytes | str, strict: bool, stats: ReplayStats) -> list[E
             continue
         try:
             events.append(decode_event(line))
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, UnknownEventVersion) as exc:
             if strict:
                 raise InvalidLine(f"line {number} of a chunk: {exc}: {line[:200]!r}") from exc
             stats.invalid_lines += 1

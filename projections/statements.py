@@ -19,10 +19,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from projections.accounts import withdraw_cents
+from projections.catalogue import (
+    ACCOUNT_TYPES,
+    AccountDeposited,
+    AccountOpened,
+    AccountWithdrawn,
+    Event,
+)
 from projections.cents import format_cents, to_cents
-from projections.envelope import Event
 from projections.errors import ProjectionError
-from projections.event_types import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
 from projections.read_model import FoldProjection, ReadModelFold
 from projections.timekeys import time_key
 
@@ -38,8 +43,6 @@ __all__ = [
 
 # yyyy-mm, years 0001 to 9999, ASCII digits only (use with .match).
 MONTH_PATTERN = re.compile(r"(?!0000)[0-9]{4}-(0[1-9]|1[0-2])\Z")
-
-_TYPES = frozenset({ACCOUNT_OPENED, ACCOUNT_DEPOSITED, ACCOUNT_WITHDRAWN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +73,7 @@ class Statements:
 
 def statement_key(event: Event) -> str | None:
     """The account an event changes (its subject), or None for other events."""
-    return event.subject if event.type in _TYPES else None
+    return event.subject if event.type in ACCOUNT_TYPES else None
 
 
 def _month(event: Event) -> str:
@@ -84,19 +87,17 @@ def evolve(state: Statements | None, event: Event) -> Statements | None:
     NegativeBalance for a withdrawal past the balance (projections.accounts'
     overdraft rule, which the account fold uses too).
     """
-    kind = event.type
-    if kind not in _TYPES:
-        return state
-    if kind == ACCOUNT_OPENED:
+    data = event.data
+    if isinstance(data, AccountOpened):
         if state is not None:
             raise ProjectionError(f"account {state.account_id} opened twice")
-        if event.data.currency is None:
-            raise ProjectionError(f"account {event.subject} opened without currency")
         month = _month(event)
-        return Statements(event.subject, event.data.currency, month, MonthTotals(month, 0))
+        return Statements(event.subject, data.currency, month, MonthTotals(month, 0))
+    if not isinstance(data, (AccountDeposited, AccountWithdrawn)):
+        return state
     if state is None:
-        raise ProjectionError(f"{kind} for unopened account {event.subject}")
-    amount = to_cents(event.data.amount)
+        raise ProjectionError(f"{data.type} for unopened account {event.subject}")
+    amount = to_cents(data.amount)
     current = state.current
     # An event stamped in an earlier month than the latest (clock skew) counts in the latest.
     month = max(_month(event), current.month)
@@ -107,7 +108,7 @@ def evolve(state: Statements | None, event: Event) -> Statements | None:
             current=MonthTotals(month, current.closing_cents),
         )
         current = state.current
-    if kind == ACCOUNT_DEPOSITED:
+    if isinstance(data, AccountDeposited):
         return replace(
             state, current=replace(current, deposits_cents=current.deposits_cents + amount)
         )

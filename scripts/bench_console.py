@@ -41,6 +41,7 @@ from opsconsole.demo_data import seed
 from opsconsole.timemachine import AccountHistory
 from opsconsole.web import create_app
 from projections.accounts import account_at
+from projections.catalogue import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
 
 ACCOUNT = "bench-account"
 # What shows a page's data drawn (after the load event, htmx and the charts run).
@@ -67,19 +68,23 @@ def _events(count: int) -> list[str]:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     raw = []
     for version in range(1, count + 1):
-        kind = "opened" if version == 1 else ("withdrawn" if version % 5 == 0 else "deposited")
+        kind = (
+            ACCOUNT_OPENED
+            if version == 1
+            else (ACCOUNT_WITHDRAWN if version % 5 == 0 else ACCOUNT_DEPOSITED)
+        )
         data: dict[str, Any] = {"account_id": ACCOUNT}
-        if kind == "opened":
+        if kind == ACCOUNT_OPENED:
             data |= {"owner_id": "bench-owner", "currency": "EUR"}
         else:
-            data["amount"] = "3.00" if kind == "withdrawn" else "10.00"
+            data["amount"] = "3.00" if kind == ACCOUNT_WITHDRAWN else "10.00"
         raw.append(
             json.dumps(
                 {
                     "specversion": "1.0",
                     "id": f"bench-{version}",
                     "source": "/accounts",
-                    "type": f"com.example.account.{kind}",
+                    "type": kind,
                     "time": (start + timedelta(seconds=version)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                     "subject": ACCOUNT,
                     "datacontenttype": "application/json",

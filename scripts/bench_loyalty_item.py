@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 
 from chalicelib.dynamo import item_size
+from chalicelib.events import PURCHASE_MADE, USER_CREATED, USER_LOYALTY_LEFT
 from chalicelib.projector import project_records
 from chalicelib.read_model_catalog import read_model
 from chalicelib.read_models import ReadModelStore
@@ -90,13 +91,15 @@ class MemoryTable:
         raise RuntimeError(f"benchmark table: condition {expression!r} failed on {pk}")
 
 
-def _event(kind: str, subject: str, version: int, at: datetime, data: dict[str, Any]) -> bytes:
+def _event(
+    event_type: str, subject: str, version: int, at: datetime, data: dict[str, Any]
+) -> bytes:
     return orjson.dumps(
         {
             "specversion": "1.0",
             "id": f"{subject}-{version}",
             "source": "/bench",
-            "type": f"com.example.{kind}",
+            "type": event_type,
             "time": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "subject": subject,
             "datacontenttype": "application/json",
@@ -117,15 +120,15 @@ def heavy_buyer(purchases: int, spacing: timedelta) -> Iterator[tuple[datetime, 
         "loyalty": True,
         "consents": {"marketing": False},
     }
-    yield START, _event("user.created", USER, 1, START, created)
+    yield START, _event(USER_CREATED, USER, 1, START, created)
     at = START
     for n in range(2 * purchases):
         if n == purchases:
             at += spacing
-            yield at, _event("user.loyalty_left", USER, 2, at, {"user_id": USER})
+            yield at, _event(USER_LOYALTY_LEFT, USER, 2, at, {"user_id": USER})
         at += spacing
         order = {"user_id": USER, "order_id": f"o{n}", "amount": "42.50", "currency": "EUR"}
-        yield at, _event("purchase.made", f"p-{n}", 1, at, order)
+        yield at, _event(PURCHASE_MADE, f"p-{n}", 1, at, order)
 
 
 def run(

@@ -30,6 +30,7 @@ import requests
 
 from local_aws.identities import UserPoolIdentities
 from local_aws.stack_process import LocalStackProcess, running_local_stack, wait_for
+from projections.catalogue import PURCHASE_MADE
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSUMER_TABLES = {
@@ -461,9 +462,7 @@ def search_story(stack: LocalStackProcess, users: list[dict[str, Any]], tokens: 
             return body if body["total"] else {}
 
         by_name = wait_for(found, timeout=30, interval=0.5)
-        _, purchases = _call(
-            http, "GET", f"{api}/search?type=com.example.purchase.made&size=3", token=token
-        )
+        _, purchases = _call(http, "GET", f"{api}/search?type={PURCHASE_MADE}&size=3", token=token)
         _, by_subject = _call(http, "GET", f"{api}/search?subject={person['id']}", token=token)
         _, bad = _call(http, "GET", f"{api}/search?size=1000", token=token)
         customer, _ = _call(
@@ -474,7 +473,7 @@ def search_story(stack: LocalStackProcess, users: list[dict[str, Any]], tokens: 
         f"{by_name['events'][0]['type']} of {by_name['events'][0]['subject'][:8]}..."
     )
     print(
-        f"  type=com.example.purchase.made: {purchases['total']} events, newest "
+        f"  type={PURCHASE_MADE}: {purchases['total']} events, newest "
         f"{purchases['events'][0]['data']['amount']} {purchases['events'][0]['data']['currency']}"
     )
     print(

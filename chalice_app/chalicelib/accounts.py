@@ -30,7 +30,7 @@ from chalicelib.inputs import ClientId, Currency, parse_instant
 from chalicelib.money import PositiveAmount
 from chalicelib.unit_of_work import EventStore
 from projections.accounts import Account, account_at, fold
-from projections.envelope import decode_event
+from projections.catalogue import decode_event
 
 __all__ = [
     "SNAPSHOT_EVERY",

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from projections.catalogue import ACCOUNT_DEPOSITED
+
 __all__ = [
     "Account",
     "ConsentChange",
@@ -261,7 +263,7 @@ class Event(_Response):
                     "specversion": "1.0",
                     "id": _EVENT_ID,
                     "source": "/accounts",
-                    "type": "com.example.account.deposited",
+                    "type": ACCOUNT_DEPOSITED,
                     "time": _TIME,
                     "subject": _ACCOUNT_ID,
                     "datacontenttype": "application/json",
@@ -279,6 +281,10 @@ class Event(_Response):
     subject: str
     datacontenttype: Literal["application/json"]
     aggregateversion: int = Field(ge=1)
+    dataschema: str | None = Field(
+        None,
+        description="The version of the type's data schema; absent for a type's first version.",
+    )
     data: dict[str, Any]
 
 

@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from chalicelib.batching import BatchLimits, send_batches
 from chalicelib.events import (
-    USER_CONSENTS_CHANGED,
-    USER_CREATED,
-    USER_ERASED,
-    USER_LOYALTY_JOINED,
-    USER_LOYALTY_LEFT,
     CloudEvent,
+    ConsentsChanged,
+    LoyaltyJoined,
+    LoyaltyLeft,
     UserCreated,
+    UserErased,
     format_time,
     parse_event,
 )
@@ -62,7 +61,7 @@ class UserEventConsumer(Protocol):
 
 
 def _time(event: CloudEvent) -> str:
-    return str(event.to_dict()["time"])
+    return format_time(event.time)
 
 
 def _erased(event: CloudEvent) -> dict[str, Any]:
@@ -74,16 +73,14 @@ class LoyaltyEnrolment(UserRecordConsumer):
 
     def build(self, current: dict[str, Any] | None, event: CloudEvent) -> Mapping[str, Any]:
         record = dict(current or {})
-        joined = event.type == USER_LOYALTY_JOINED or (
-            event.type == USER_CREATED and bool(event.data.get("loyalty"))
-        )
-        if joined:
+        data = event.data
+        if isinstance(data, LoyaltyJoined) or (isinstance(data, UserCreated) and data.loyalty):
             return {**record, "enrolled": True, "enrolled_at": _time(event)}
-        if event.type == USER_CREATED:
+        if isinstance(data, UserCreated):
             return {"enrolled": False}
-        if event.type == USER_LOYALTY_LEFT:
+        if isinstance(data, LoyaltyLeft):
             return {**record, "enrolled": False, "left_at": _time(event)}
-        if event.type == USER_ERASED:
+        if isinstance(data, UserErased):
             # Points stay (they are not personal data); the enrolment is marked.
             return {**record, **_erased(event)}
         return record
@@ -114,13 +111,13 @@ class GdprConsentRecord(UserRecordConsumer):
 
     def build(self, current: dict[str, Any] | None, event: CloudEvent) -> Mapping[str, Any]:
         record = dict(current or {})
-        if event.type == USER_CREATED:
-            marketing = bool(event.data.get("consents", {}).get("marketing"))
-            return {"history": [_consent_entry(event, marketing)]}
-        if event.type == USER_CONSENTS_CHANGED:
-            entry = _consent_entry(event, bool(event.data["marketing"]))
+        data = event.data
+        if isinstance(data, UserCreated):
+            return {"history": [_consent_entry(event, data.marketing)]}
+        if isinstance(data, ConsentsChanged):
+            entry = _consent_entry(event, data.marketing)
             return {**record, "history": [*_consent_history(record), entry]}
-        if event.type == USER_ERASED:
+        if isinstance(data, UserErased):
             # The record holds no personal data; it keeps the proof of consent and erasure.
             return {**record, **_erased(event)}
         return record
@@ -173,28 +170,29 @@ class CrmContactSync(UserRecordConsumer):
         return cls(context.table, context.history, context.vault)
 
     def build(self, current: dict[str, Any] | None, event: CloudEvent) -> Mapping[str, Any]:
-        if event.type == USER_CREATED:
-            if not event.data.get("consents", {}).get("marketing"):
+        data = event.data
+        if isinstance(data, UserCreated):
+            if not data.marketing:
                 return {"marketing_consent": False}
-            return self._contact(event.data, event)
-        if event.type == USER_CONSENTS_CHANGED:
-            if not event.data["marketing"]:
+            return self._contact(data, event)
+        if isinstance(data, ConsentsChanged):
+            if not data.marketing:
                 return {"marketing_consent": False, "withdrawn_at": _time(event)}
             return self._contact(self._registration(event.subject), event)
-        if event.type == USER_ERASED:
+        if isinstance(data, UserErased):
             return {"marketing_consent": False, **_erased(event)}
         return dict(current or {})
 
-    def _registration(self, user_id: str) -> Mapping[str, Any]:
-        created = [e for e in self._history(user_id, 0) if e.type == USER_CREATED]
-        if not created:
-            raise OutOfOrderEvent(f"user.created of {user_id} is not in the ledger")
-        return created[0].data
+    def _registration(self, user_id: str) -> UserCreated:
+        for past in self._history(user_id, 0):
+            if isinstance(past.data, UserCreated):
+                return past.data
+        raise OutOfOrderEvent(f"user.created of {user_id} is not in the ledger")
 
     @staticmethod
-    def _contact(data: Mapping[str, Any], event: CloudEvent) -> dict[str, Any]:
+    def _contact(data: UserCreated, event: CloudEvent) -> dict[str, Any]:
         return {
-            **{name: data[name] for name in sorted(UserCreated.personal_fields)},
+            **{name: getattr(data, name) for name in sorted(UserCreated.personal_fields)},
             "marketing_consent": True,
             "synced_at": _time(event),
         }

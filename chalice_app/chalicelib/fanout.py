@@ -1,7 +1,10 @@
 """Fan-out: user events from the Kinesis stream -> the SNS topic.
 
 Message attributes carry what the subscriptions' filter policies need:
-``type``, ``loyalty`` and ``marketing`` (``"true"``/``"false"``).
+``type``, and the flags each event type declares (``EventData.sns_attributes``
+in the catalogue: ``loyalty``, ``marketing``, as ``"true"``/``"false"``).
+Events are published as the current version of their type (the stream may
+still carry older ones).
 """
 
 from __future__ import annotations
@@ -11,19 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.batching import BatchLimits, send_batches
-from chalicelib.events import (
-    USER_CONSENTS_CHANGED,
-    USER_CREATED,
-    USER_ERASED,
-    USER_LOYALTY_JOINED,
-    USER_LOYALTY_LEFT,
-    CloudEvent,
-    parse_event,
-)
+from chalicelib.events import USER_TYPE_PREFIX, CloudEvent, parse_event
 
 __all__ = ["FANOUT_TYPE_PREFIX", "PUBLISH_BATCH_LIMITS", "UserEventFanout", "message_attributes"]
 
-FANOUT_TYPE_PREFIX = "com.example.user."
+FANOUT_TYPE_PREFIX = USER_TYPE_PREFIX
 # PublishBatch: at most 10 messages and 256 KiB (messages plus attributes) per call.
 PUBLISH_BATCH_LIMITS = BatchLimits(max_entries=10, max_bytes=256 * 1024)
 
@@ -39,17 +34,8 @@ def message_attributes(event: CloudEvent) -> dict[str, dict[str, str]]:
     value for the lifecycle events; the event says which flag it changes).
     """
     attributes = {"type": {"DataType": "String", "StringValue": event.type}}
-    if event.type == USER_CREATED:
-        attributes["loyalty"] = _flag(bool(event.data.get("loyalty")))
-        attributes["marketing"] = _flag(bool(event.data.get("consents", {}).get("marketing")))
-    elif event.type == USER_ERASED:
-        # The erasure reaches every consumer that was sent the person's data.
-        attributes["loyalty"] = _flag(bool(event.data.get("loyalty")))
-        attributes["marketing"] = _flag(bool(event.data.get("marketing")))
-    elif event.type in (USER_LOYALTY_JOINED, USER_LOYALTY_LEFT):
-        attributes["loyalty"] = _flag(event.type == USER_LOYALTY_JOINED)
-    elif event.type == USER_CONSENTS_CHANGED:
-        attributes["marketing"] = _flag(bool(event.data.get("marketing")))
+    for name, value in event.data.sns_attributes().items():
+        attributes[name] = _flag(value)
     return attributes
 
 

@@ -1,6 +1,6 @@
 """Erasure ends the identity: the erased person's Cognito user is deleted.
 
-A subscriber of ``com.example.user.erased`` (resources.SUBSCRIBERS,
+A subscriber of ``user.erased`` (resources.SUBSCRIBERS,
 ``Need.DELETE_IDENTITY``) calls ``AdminDeleteUser`` for the person's ``sub``
 (the pool's username is the email, so Cognito's username of a person is their
 ``sub``), then records the deletion. Deleting is idempotent: a redelivery, or

@@ -31,7 +31,7 @@ def ledger_item(event: CloudEvent) -> dict[str, Any]:
         "version": event.aggregateversion,
         "event_id": event.id,
         "type": event.type,
-        "time": event.to_dict()["time"],
+        "time": event.time,
         "event": event.to_json().decode(),
     }
 

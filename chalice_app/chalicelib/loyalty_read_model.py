@@ -17,8 +17,7 @@ from typing import Any
 from chalicelib.read_model_catalog import STORE_ATTRIBUTES
 from chalicelib.read_models import _loyalty, _loyalty_item
 from projections import loyalty
-from projections.envelope import Event
-from projections.event_types import USER_CREATED
+from projections.catalogue import USER_CREATED, Event
 from projections.loyalty import DEFAULT_POLICY, Loyalty, LoyaltyPolicy, LoyaltyProjection
 from projections.read_model import ReadModelFold, Settling
 

@@ -30,7 +30,7 @@ from chalicelib.exceptions import ConcurrencyConflict, InvalidEvent, OutOfOrderE
 from chalicelib.observability import BatchObserver, Outcome, safe_reason
 from chalicelib.read_model_catalog import ReadModel
 from chalicelib.read_models import ReadModelStore, Stored
-from projections.envelope import Event, decode_event, from_mapping
+from projections.catalogue import Event, decode_event
 from projections.errors import ProjectionError
 from projections.ordering import Arrival, arrival
 from projections.timekeys import time_key
@@ -166,11 +166,8 @@ def _observed(observer: BatchObserver | None, raw: bytes | str) -> Iterator[dict
 
 
 def _decode(raw: bytes | str) -> Event:
-    event = parse_event(raw)  # full validation: the projector is not a hot path
-    try:
-        return from_mapping(event.to_dict())
-    except Exception as exc:  # the envelope is a subset of a valid CloudEvent
-        raise InvalidEvent(f"cannot project event {event.id}: {exc}") from exc
+    # Full validation (envelope checks too): the projector is not a hot path.
+    return parse_event(raw)
 
 
 def _apply(

@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from chalicelib import resources
 from chalicelib.resources import ReadModelSpec
-from projections.envelope import Event
+from projections.catalogue import Event
 from projections.read_model import ReadModelFold
 
 __all__ = ["ReadModel", "bind", "read_model", "read_models"]

@@ -27,7 +27,7 @@ from chalicelib.projector import apply_history, settle_watermark
 from chalicelib.read_model_catalog import ReadModel
 from chalicelib.read_model_generations import GenerationStore
 from chalicelib.read_models import ReadModelStore, WriteStats, _positions
-from projections.envelope import decode_event
+from projections.catalogue import decode_event
 from projections.replay import ReplayResult, replay
 from projections.timekeys import time_key
 

@@ -41,7 +41,7 @@ from botocore.exceptions import ClientError
 from chalicelib.dynamo import cancellation_codes
 from chalicelib.exceptions import ConcurrencyConflict
 from chalicelib.read_model_catalog import ReadModel
-from projections.envelope import decode_event
+from projections.catalogue import decode_event
 from projections.loyalty import Loyalty, LoyaltyPolicy
 
 __all__ = ["EARLY_ADOPTERS_PK", "ReadModelStore", "Stored", "WriteStats"]

@@ -13,11 +13,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from projections.event_types import (
+from projections.catalogue import (
     ACCOUNT_DEPOSITED,
     ACCOUNT_OPENED,
     ACCOUNT_WITHDRAWN,
     PURCHASE_MADE,
+    USER_CONSENTS_CHANGED,
+    USER_CREATED,
+    USER_ERASED,
+    USER_LOYALTY_JOINED,
+    USER_LOYALTY_LEFT,
+    USER_TYPE_PREFIX,
     USER_TYPES,
 )
 
@@ -394,10 +400,10 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
             filter_policy={
                 "$or": [
                     {
-                        "type": ["com.example.user.created", "com.example.user.erased"],
+                        "type": [USER_CREATED, USER_ERASED],
                         "loyalty": ["true"],
                     },
-                    {"type": ["com.example.user.loyalty_joined", "com.example.user.loyalty_left"]},
+                    {"type": [USER_LOYALTY_JOINED, USER_LOYALTY_LEFT]},
                 ]
             },
         ),
@@ -416,7 +422,7 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
             key="gdpr",
             env_var="GDPR_QUEUE",
             suffix="gdpr-consents",
-            filter_policy={"type": [{"prefix": "com.example.user."}]},
+            filter_policy={"type": [{"prefix": USER_TYPE_PREFIX}]},
         ),
         table=TableSpec(
             key="gdpr_consents",
@@ -436,10 +442,10 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
             filter_policy={
                 "$or": [
                     {
-                        "type": ["com.example.user.created", "com.example.user.erased"],
+                        "type": [USER_CREATED, USER_ERASED],
                         "marketing": ["true"],
                     },
-                    {"type": ["com.example.user.consents_changed"]},
+                    {"type": [USER_CONSENTS_CHANGED]},
                 ]
             },
         ),
@@ -459,7 +465,7 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
             key="welcome",
             env_var="WELCOME_QUEUE",
             suffix="welcome-email",
-            filter_policy={"type": ["com.example.user.created"]},
+            filter_policy={"type": [USER_CREATED]},
         ),
         # One item per (user, version) claimed before sending: never twice.
         table=TableSpec(
@@ -479,7 +485,7 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
             key="identity",
             env_var="IDENTITY_DELETION_QUEUE",
             suffix="identity-deletion",
-            filter_policy={"type": ["com.example.user.erased"]},
+            filter_policy={"type": [USER_ERASED]},
         ),
         # One item per erased person: the deletion, recorded after it happened.
         table=TableSpec(

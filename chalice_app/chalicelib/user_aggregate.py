@@ -14,11 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.events import (
-    USER_CONSENTS_CHANGED,
-    USER_CREATED,
-    USER_ERASED,
-    USER_LOYALTY_JOINED,
-    USER_LOYALTY_LEFT,
     CloudEvent,
     Consents,
     ConsentsChanged,
@@ -98,27 +93,28 @@ class UserState:
 
 def evolve(state: UserState | None, event: CloudEvent) -> UserState | None:
     """Apply one event of the user aggregate; InvalidEvent if it cannot follow ``state``."""
-    if event.type == USER_CREATED:
+    data = event.data
+    time = datetime.fromisoformat(event.time)
+    if isinstance(data, UserCreated):
         if state is not None:
             raise InvalidEvent(f"user {event.subject} created twice")
-        consents = event.data.get("consents") or {}
         return UserState(
             user_id=event.subject,
             version=event.aggregateversion,
-            loyalty=bool(event.data.get("loyalty")),
-            marketing=bool(consents.get("marketing")),
-            last_time=event.time,
+            loyalty=data.loyalty,
+            marketing=data.marketing,
+            last_time=time,
         )
     if state is None:
         raise InvalidEvent(f"{event.type} before user.created for {event.subject}")
-    state = replace(state, version=event.aggregateversion, last_time=event.time)
-    if event.type == USER_LOYALTY_JOINED:
+    state = replace(state, version=event.aggregateversion, last_time=time)
+    if isinstance(data, LoyaltyJoined):
         return replace(state, loyalty=True)
-    if event.type == USER_LOYALTY_LEFT:
+    if isinstance(data, LoyaltyLeft):
         return replace(state, loyalty=False)
-    if event.type == USER_CONSENTS_CHANGED:
-        return replace(state, marketing=bool(event.data["marketing"]))
-    if event.type == USER_ERASED:
+    if isinstance(data, ConsentsChanged):
+        return replace(state, marketing=data.marketing)
+    if isinstance(data, UserErased):
         return replace(state, erased=True)
     raise InvalidEvent(f"{event.type} is not an event of the user aggregate")
 
@@ -148,7 +144,7 @@ def decide(state: UserState | None, command: UserCommand) -> list[UserEvent]:
                 email=command.email,
                 address=command.address,
                 loyalty=command.loyalty,
-                consents=Consents(marketing=command.marketing),
+                marketing=command.marketing,
             )
         ]
     if state is None:

@@ -22,7 +22,14 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, Ta
 from chalicelib import user_aggregate
 from chalicelib.clock import SYSTEM_CLOCK, Clock
 from chalicelib.commands import Changes, CommandRunner
-from chalicelib.events import USER_ERASED, CloudEvent, UserCreated, format_time, new_event
+from chalicelib.events import (
+    USER_ERASED,
+    CloudEvent,
+    UserCreated,
+    format_time,
+    new_event,
+    with_data,
+)
 from chalicelib.exceptions import Conflict, Forbidden, NotFound, Unprocessable
 from chalicelib.idempotency import IdempotencyKey, Outcome, StoredResponse
 from chalicelib.inputs import AddressLine, AddressPart, Name, dict_schema
@@ -186,8 +193,8 @@ class _Registration:
         key, key_put = self._keys.generate(user_id)
         (plain,) = events
         event = new_event(plain, subject=user_id, version=1, time=self._clock.now())
-        sealed_data = self._vault.seal_with(key, user_id, event.data, PERSONAL_FIELDS)
-        event = event.model_copy(update={"data": sealed_data})
+        sealed_data = self._vault.seal_with(key, user_id, event.to_dict()["data"], PERSONAL_FIELDS)
+        event = with_data(event, sealed_data)
         lock_pk = _email_pk(command.email)
         user = {
             "pk": user_pk(user_id),

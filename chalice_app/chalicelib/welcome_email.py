@@ -21,7 +21,7 @@ from typing import Any, Self
 
 from botocore.exceptions import ClientError
 
-from chalicelib.events import USER_CREATED, CloudEvent, UserCreated, format_time, utc_now
+from chalicelib.events import CloudEvent, UserCreated, format_time, utc_now
 from chalicelib.personal_data import REDACTED, PersonalDataVault
 from chalicelib.subscriber_context import SubscriberContext
 
@@ -44,7 +44,7 @@ def render(name: str) -> str:
 
 
 class WelcomeEmail:
-    """Sends the welcome email of every ``com.example.user.created`` event, once."""
+    """Sends the welcome email of every ``user.created`` event, once."""
 
     def __init__(self, table: Any, vault: PersonalDataVault, ses: Any, sender: str) -> None:
         self._table = table
@@ -58,12 +58,13 @@ class WelcomeEmail:
 
     def handle(self, event: CloudEvent) -> bool:
         """Send the email; False if this (user, version) was already claimed."""
-        if event.type != USER_CREATED:
+        data = event.data
+        if not isinstance(data, UserCreated):
             return False
         if not self._claim(event):
             return False
         person = self._vault.open(
-            event.subject, {k: event.data.get(k) for k in _OPENED}, UserCreated.personal_fields
+            event.subject, {k: getattr(data, k) for k in _OPENED}, UserCreated.personal_fields
         )
         if REDACTED in (person["email"], person["name"]):
             self._finish(event, {"status": "erased"})

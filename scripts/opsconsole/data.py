@@ -27,8 +27,7 @@ from operations import queues, redrive, trace
 from opsconsole.timemachine import AccountHistory, HistoryCache
 from projections import loyalty
 from projections.accounts import ACCOUNT_TYPES, Account
-from projections.envelope import decode_event
-from projections.event_types import (
+from projections.catalogue import (
     ACCOUNT_OPENED,
     PURCHASE_MADE,
     USER_CONSENTS_CHANGED,
@@ -36,6 +35,8 @@ from projections.event_types import (
     USER_ERASED,
     USER_LOYALTY_JOINED,
     USER_LOYALTY_LEFT,
+    current_mapping,
+    decode_event,
 )
 
 __all__ = ["OPERATOR", "AccountView", "ConsoleData", "Person", "ReadModelCheck"]
@@ -168,7 +169,8 @@ class ConsoleData:
 
     def person(self, user_id: str) -> Person:
         """The person's admin view, lifecycle and loyalty points over time; NotFound if none."""
-        events = [orjson.loads(raw) for raw in stores.ledger().raw_events(user_id)]
+        # Each as the current version of its type: older registrations are upcast.
+        events = [current_mapping(orjson.loads(raw)) for raw in stores.ledger().raw_events(user_id)]
         if not events or events[0].get("type") != USER_CREATED:
             raise NotFound(f"user {user_id} not found")
         erased = any(e["type"] == USER_ERASED for e in events)
@@ -264,10 +266,10 @@ def _lifecycle_entry(event: dict[str, Any]) -> dict[str, Any]:
     kind = event["type"]
     if kind == USER_CREATED:
         detail = f"loyalty {'yes' if data.get('loyalty') else 'no'}, marketing " + (
-            "yes" if (data.get("consents") or {}).get("marketing") else "no"
+            "yes" if data.get("marketing") else "no"
         )
     elif kind == USER_CONSENTS_CHANGED:
-        detail = "marketing " + ("yes" if (data.get("consents") or data).get("marketing") else "no")
+        detail = "marketing " + ("yes" if data.get("marketing") else "no")
     return {
         "version": event.get("aggregateversion"),
         "time": event["time"],

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from projections.accounts import ACCOUNTS, Account, evolve
+from projections.catalogue import decode_event
 from projections.cents import format_cents
-from projections.envelope import decode_event
 from projections.replay import replay
 
 __all__ = ["AccountHistory", "HistoryCache", "TimelineRow"]

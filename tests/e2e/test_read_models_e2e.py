@@ -18,7 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from chalicelib.read_model_catalog import read_model
 from local_aws.stack_process import LocalStackProcess, wait_for
-from projections.envelope import decode_event
+from projections.catalogue import decode_event
 from tests.e2e.conftest import AuthHeaders
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

@@ -40,7 +40,7 @@ def test_a_consumer_reads_a_users_record_once_per_event(client: Any) -> None:
             email="u-9@example.com",
             address="Arlington",
             loyalty=True,
-            consents={"marketing": False},
+            marketing=False,
         ),
         subject="u-9",
         version=1,

@@ -58,7 +58,7 @@ def _user_event(loyalty: bool, marketing: bool, user_id: str = "u-1", version: i
         email=f"{user_id}@example.com",
         address="Arlington",
         loyalty=loyalty,
-        consents={"marketing": marketing},
+        marketing=marketing,
     )
     return new_event(data, subject=user_id, version=version).to_json().decode()
 

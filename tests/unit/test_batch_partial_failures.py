@@ -19,6 +19,7 @@ from chalicelib.events import (
     CloudEvent,
     UserCreated,
     new_event,
+    parse_event,
 )
 from chalicelib.exceptions import BatchItemFailures
 from chalicelib.fanout import UserEventFanout
@@ -73,11 +74,9 @@ class FakeSns(FailingEntries):
     ) -> dict[str, Any]:
         assert len(PublishBatchRequestEntries) <= 10
         successful, failed = [], []
-        self.calls.append(
-            [CloudEvent.model_validate_json(e["Message"]).id for e in PublishBatchRequestEntries]
-        )
+        self.calls.append([parse_event(e["Message"]).id for e in PublishBatchRequestEntries])
         for entry in PublishBatchRequestEntries:
-            event_id = CloudEvent.model_validate_json(entry["Message"]).id
+            event_id = parse_event(entry["Message"]).id
             if self.fails(event_id):
                 failed.append({"Id": entry["Id"], "Code": "Throttled", "SenderFault": False})
             else:
@@ -121,7 +120,7 @@ def _user_event(user: str, version: int = 1) -> CloudEvent:
         email=f"{user}@example.com",
         address="Arlington",
         loyalty=True,
-        consents={"marketing": True},
+        marketing=True,
     )
     return new_event(data, subject=user, version=version)
 
@@ -223,7 +222,7 @@ def test_fanout_keeps_each_publish_under_the_256_kib_limit() -> None:
                 email=f"u{i}@example.com",
                 address="x" * 100_000,
                 loyalty=False,
-                consents={"marketing": False},
+                marketing=False,
             ),
             subject=f"u{i}",
             version=1,

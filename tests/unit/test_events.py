@@ -14,6 +14,7 @@ from chalicelib.events import (
     AccountOpened,
     AccountWithdrawn,
     CloudEvent,
+    Consents,
     ConsentsChanged,
     EventData,
     LoyaltyJoined,
@@ -21,6 +22,7 @@ from chalicelib.events import (
     PurchaseMade,
     UserCreated,
     UserErased,
+    format_time,
     new_event,
     parse_event,
 )
@@ -34,12 +36,12 @@ SAMPLES: list[EventData] = [
         email="ada@example.com",
         address={"street": "12 St James's Square", "city": "London"},
         loyalty=True,
-        consents={"marketing": True},
+        marketing=True,
     ),
     UserErased(user_id="u-1", loyalty=True, marketing=False),
     LoyaltyJoined(user_id="u-1"),
     LoyaltyLeft(user_id="u-1"),
-    ConsentsChanged(user_id="u-1", marketing=True, previous={"marketing": False}),
+    ConsentsChanged(user_id="u-1", marketing=True, previous=Consents(marketing=False)),
     AccountOpened(account_id="a-1", owner_id="u-1", currency="EUR"),
     AccountDeposited(account_id="a-1", amount=Decimal("12.5")),
     AccountWithdrawn(account_id="a-1", amount="0.01"),
@@ -48,10 +50,10 @@ SAMPLES: list[EventData] = [
 
 
 def test_samples_cover_every_event_type() -> None:
-    assert {type(s).event_type for s in SAMPLES} == set(DATA_MODELS)
+    assert {type(s).type for s in SAMPLES} == set(DATA_MODELS)
 
 
-@pytest.mark.parametrize("data", SAMPLES, ids=lambda d: type(d).event_type)
+@pytest.mark.parametrize("data", SAMPLES, ids=lambda d: type(d).type)
 def test_round_trip_through_cloudevents_sdk(data: EventData) -> None:
     # GIVEN one of our events as structured JSON
     event = new_event(
@@ -63,11 +65,12 @@ def test_round_trip_through_cloudevents_sdk(data: EventData) -> None:
     written = fmt.write(sdk_event)
     # THEN the SDK saw every attribute, and our parser gets the same event back
     assert sdk_event.get_specversion() == "1.0"
-    assert sdk_event.get_type() == data.event_type
+    assert sdk_event.get_type() == data.type
     assert sdk_event.get_subject() == "agg-1"
     assert sdk_event.get_extension("aggregateversion") == 3
-    assert sdk_event.get_time() == event.time
-    assert sdk_event.get_data() == event.data
+    sdk_time = sdk_event.get_time()
+    assert sdk_time is not None and format_time(sdk_time) == event.time
+    assert sdk_event.get_data() == event.to_dict()["data"]
     assert parse_event(written) == event
 
 
@@ -105,6 +108,6 @@ def test_garbage_is_invalid_event(raw: bytes) -> None:
 
 def test_events_are_frozen() -> None:
     event = new_event(SAMPLES[1], subject="a-1", version=1)
-    with pytest.raises(ValueError):
+    with pytest.raises(AttributeError):
         event.subject = "other"  # type: ignore[misc]
     assert isinstance(event, CloudEvent)

@@ -9,6 +9,7 @@ from chalicelib import resources
 from chalicelib.events import (
     AccountOpened,
     CloudEvent,
+    Consents,
     ConsentsChanged,
     EventData,
     LoyaltyJoined,
@@ -42,7 +43,7 @@ def _matching_queues(loyalty: bool, marketing: bool) -> set[str]:
             email="u@example.com",
             address="a",
             loyalty=loyalty,
-            consents={"marketing": marketing},
+            marketing=marketing,
         ),
         subject="u",
         version=1,
@@ -93,11 +94,11 @@ def test_only_user_events_are_fanned_out() -> None:
         (LoyaltyLeft(user_id="u"), {"loyalty", "gdpr"}),
         # Consent changes reach the CRM either way: giving creates, withdrawing deletes.
         (
-            ConsentsChanged(user_id="u", marketing=True, previous={"marketing": False}),
+            ConsentsChanged(user_id="u", marketing=True, previous=Consents(marketing=False)),
             {"gdpr", "crm"},
         ),
         (
-            ConsentsChanged(user_id="u", marketing=False, previous={"marketing": True}),
+            ConsentsChanged(user_id="u", marketing=False, previous=Consents(marketing=True)),
             {"gdpr", "crm"},
         ),
         # An erasure reaches the consumers that hold the person's data now, and
@@ -122,7 +123,7 @@ def test_a_consent_change_does_not_reach_loyalty_even_for_a_member() -> None:
     # The attributes of a consents_changed say nothing about loyalty, so a member's
     # consent change cannot slip through the loyalty filter.
     change = new_event(
-        ConsentsChanged(user_id="u", marketing=True, previous={"marketing": False}),
+        ConsentsChanged(user_id="u", marketing=True, previous=Consents(marketing=False)),
         subject="u",
         version=2,
     )

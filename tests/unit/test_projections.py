@@ -6,8 +6,8 @@ import orjson
 import pytest
 
 from projections import accounts, loyalty
+from projections.catalogue import decode_event
 from projections.cents import format_cents, to_cents
-from projections.envelope import decode_event
 from projections.errors import InvalidLine, NegativeBalance, ProjectionError
 from projections.replay import replay
 

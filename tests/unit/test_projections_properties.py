@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections import accounts, loyalty
-from projections.envelope import decode_event
+from projections.catalogue import decode_event
 from projections.replay import Filtered, merge_parts, replay, replay_part
 
 

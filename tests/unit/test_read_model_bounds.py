@@ -22,14 +22,16 @@ import pytest
 from chalicelib import resources
 from chalicelib.projector import settle_watermark
 from chalicelib.read_model_catalog import bind
-from projections.envelope import Event, EventData
-from projections.event_types import (
-    ACCOUNT_DEPOSITED,
-    ACCOUNT_OPENED,
-    ACCOUNT_WITHDRAWN,
-    PURCHASE_MADE,
-    USER_CREATED,
-    USER_LOYALTY_LEFT,
+from projections.catalogue import (
+    AccountDeposited,
+    AccountOpened,
+    AccountWithdrawn,
+    Event,
+    EventData,
+    LoyaltyLeft,
+    PurchaseMade,
+    UserCreated,
+    new,
 )
 
 EVENTS = 100_000
@@ -42,31 +44,41 @@ def _time(n: int) -> str:
     return (START + n * STEP).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _event(data: EventData, subject: str, version: int, time: str) -> Event:
+    return new(
+        data, id=f"{subject}-{version}", subject=subject, aggregateversion=version, time=time
+    )
+
+
 def one_account(count: int) -> Iterator[Event]:
     """An account opened, then deposits and withdrawals alternating (never overdrawn)."""
     subject = "acc-heavy"
-    yield Event(
-        ACCOUNT_OPENED,
-        subject,
-        1,
-        _time(0),
-        EventData(account_id=subject, owner_id="ada", currency="EUR"),
+    yield _event(
+        AccountOpened(account_id=subject, owner_id="ada", currency="EUR"), subject, 1, _time(0)
     )
     for n in range(1, count):
-        kind = ACCOUNT_DEPOSITED if n % 2 else ACCOUNT_WITHDRAWN
-        yield Event(kind, subject, n + 1, _time(n), EventData(account_id=subject, amount="12.34"))
+        kind = AccountDeposited if n % 2 else AccountWithdrawn
+        yield _event(kind(account_id=subject, amount="12.34"), subject, n + 1, _time(n))
 
 
 def one_buyer(count: int) -> Iterator[Event]:
     """A member registers, buys (each purchase an aggregate of its own), leaves half way."""
     user = "u-heavy"
-    yield Event(USER_CREATED, user, 1, _time(0), EventData(user_id=user, loyalty=True))
+    created = UserCreated(
+        user_id=user,
+        name="sealed",
+        lastname="sealed",
+        email="sealed",
+        address="sealed",
+        loyalty=True,
+    )
+    yield _event(created, user, 1, _time(0))
     for n in range(1, count):
         if n == count // 2:
-            yield Event(USER_LOYALTY_LEFT, user, 2, _time(n), EventData(user_id=user))
+            yield _event(LoyaltyLeft(user_id=user), user, 2, _time(n))
             continue
-        order = EventData(user_id=user, order_id=f"o{n}", amount="42.50", currency="EUR")
-        yield Event(PURCHASE_MADE, f"purchase-{n}", 1, _time(n), order)
+        order = PurchaseMade(user_id=user, order_id=f"o{n}", amount="42.50", currency="EUR")
+        yield _event(order, f"purchase-{n}", 1, _time(n))
 
 
 # How to drive 100,000 events into one key of each declared read model.

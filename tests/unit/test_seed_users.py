@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import seed_users
 
-from chalicelib.events import UserCreated
+from chalicelib.users import RegisterUser
 from local_aws import stack_state
 from local_aws.identities import IdentityError, UserPoolIdentities
 
@@ -133,7 +133,7 @@ def test_payload_matches_the_post_users_contract() -> None:
         assert "\n" not in user["address"]
         # AND the email is a plain-ASCII address the platform's model accepts
         assert re.fullmatch(r"[a-z0-9.]+@example\.com", user["email"])
-        UserCreated(user_id="u-1", **user)
+        RegisterUser.model_validate(user)
         # AND the body is JSON-serialisable as sent
         assert json.loads(json.dumps(user)) == user
 

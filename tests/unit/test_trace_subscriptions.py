@@ -8,6 +8,7 @@ from moto.sns.utils import FilterPolicyMatcher
 from chalicelib import resources
 from chalicelib.events import (
     AccountDeposited,
+    Consents,
     ConsentsChanged,
     EventData,
     LoyaltyJoined,
@@ -28,14 +29,14 @@ EVENTS: list[EventData] = [
             email="u@example.com",
             address="a",
             loyalty=loyalty,
-            consents={"marketing": marketing},
+            marketing=marketing,
         )
         for loyalty in (True, False)
         for marketing in (True, False)
     ),
     LoyaltyJoined(user_id="u"),
     LoyaltyLeft(user_id="u"),
-    ConsentsChanged(user_id="u", marketing=True, previous={"marketing": False}),
+    ConsentsChanged(user_id="u", marketing=True, previous=Consents(marketing=False)),
     *(
         UserErased(user_id="u", loyalty=loyalty, marketing=marketing)
         for loyalty in (True, False)

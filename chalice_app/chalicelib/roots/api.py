@@ -45,6 +45,7 @@ from chalicelib.purchases import MakePurchase, PurchaseService
 from chalicelib.roots import search, stores, vault
 from chalicelib.roots.subscribers import SubscriberResources
 from chalicelib.search import IndexNotFound, SearchUnavailable, parse_search_query
+from chalicelib.search.documents import current_event, shown_event
 from chalicelib.settings import get_settings
 from chalicelib.user_aggregate import ChangeConsents, ChangeLoyalty
 from chalicelib.user_lifecycle import SetConsents, SetLoyalty, UserLifecycle
@@ -230,7 +231,7 @@ def get_account(caller: Caller, account_id: str, query: Mapping[str, str] | None
 
 @authorize(owner(_account_owner, "account_id"))
 def account_events(caller: Caller, account_id: str) -> dict[str, Any]:
-    return {"events": _accounts().events(account_id)}
+    return {"events": [current_event(e) for e in _accounts().events(account_id)]}
 
 
 @authorize(owner(_account_owner, "account_id"))
@@ -332,4 +333,5 @@ def search_events(caller: Caller, query_params: Mapping[str, str] | None) -> dic
         result = search.search_index().search(query)
     except IndexNotFound as exc:
         raise SearchUnavailable(f"the search index is not set up: {exc}") from exc
-    return {"total": result.total, "events": result.events}
+    # Documents indexed before a type's latest version are shown as that version.
+    return {"total": result.total, "events": [shown_event(e) for e in result.events]}

@@ -14,7 +14,7 @@ from chalicelib.roots import stores
 from chalicelib.settings import get_settings
 from chalicelib.subscriber_context import NEEDED_FOR, UndeclaredNeed
 from chalicelib.user_records import History
-from projections.envelope import from_mapping
+from projections.catalogue import from_mapping
 
 if TYPE_CHECKING:
     from chalicelib.personal_data import PersonalDataVault

@@ -6,16 +6,20 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import orjson
 
 from chalicelib.search.query import normalize_time
+from projections.catalogue import DATA_TYPES, UnknownEventVersion, current_mapping, schema_uri
 
 __all__ = [
     "TEXT_FIELD",
     "InvalidDocument",
+    "current_event",
     "document_time",
     "event_text",
     "parse_ndjson",
+    "shown_event",
     "to_document",
 ]
 
@@ -41,6 +45,35 @@ def _strings(value: Any) -> Iterator[str]:
 def event_text(data: Any) -> str:
     """The free-text field: every string value of ``data``, nested ones included."""
     return " ".join(_strings(data))
+
+
+def current_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    """``event`` as the current version of its type: an older one is upcast.
+
+    InvalidDocument if it is of an older version but not a valid event of
+    it; an event of the current version (or of another type) is left as is.
+    """
+    data_type = DATA_TYPES.get(str(event.get("type")))
+    if data_type is None or event.get("dataschema") == schema_uri(
+        data_type.type, data_type.version
+    ):
+        return dict(event)
+    try:
+        return current_mapping(event)
+    except (msgspec.ValidationError, UnknownEventVersion) as exc:
+        raise InvalidDocument(f"not a valid {data_type.type} event: {exc}") from None
+
+
+def shown_event(document: Mapping[str, Any]) -> dict[str, Any]:
+    """An indexed event as a reader is shown it: the current version when it can be upcast.
+
+    A document that cannot (indexed from a malformed event) is shown as it was
+    indexed: reading the index never fails on one document.
+    """
+    try:
+        return current_event(document)
+    except InvalidDocument:
+        return dict(document)
 
 
 def to_document(event: Mapping[str, Any]) -> dict[str, Any]:

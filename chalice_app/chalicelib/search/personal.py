@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.events import DATA_MODELS, USER_ERASED
 from chalicelib.personal_fields import REDACTED
+from chalicelib.search.documents import current_event
 from chalicelib.search.port import SearchIndex
 from chalicelib.search.query import MAX_SIZE, SearchQuery
 
@@ -29,12 +30,16 @@ def _personal_fields(event_type: str) -> frozenset[str]:
 
 
 def open_personal_fields(vault: PersonalDataVault, event: Mapping[str, Any]) -> dict[str, Any]:
-    """``event`` with its personal fields decrypted (REDACTED once the key is gone)."""
+    """``event``, of the current version, with its personal fields decrypted.
+
+    REDACTED once the key is gone; InvalidDocument for a platform type's
+    event that is not a valid one.
+    """
     fields = _personal_fields(str(event.get("type", "")))
     data = event.get("data")
     if not fields or not isinstance(data, Mapping):
-        return dict(event)
-    return {**event, "data": vault.open(str(event["subject"]), data, fields)}
+        return current_event(event)
+    return current_event({**event, "data": vault.open(str(event["subject"]), data, fields)})
 
 
 def redact_erased(index: SearchIndex, events: Sequence[Mapping[str, Any]]) -> int:

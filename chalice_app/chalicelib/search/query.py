@@ -18,6 +18,7 @@ from chalicelib.inputs import (
     parse_instant,
     validation_details,
 )
+from projections.catalogue import USER_CREATED
 
 __all__ = [
     "DEFAULT_SIZE",
@@ -83,7 +84,7 @@ class SearchParams(BaseModel):
     type: str | None = Field(
         None,
         max_length=MAX_FILTER_LENGTH,
-        description="Event type, such as com.example.user.created.",
+        description=f"Event type, such as {USER_CREATED}.",
     )
     subject: str | None = Field(
         None, max_length=MAX_FILTER_LENGTH, description="Aggregate id (the event's subject)."
@@ -104,9 +105,7 @@ class SearchParams(BaseModel):
         "before `from`: no event.",
         json_schema_extra={"pattern": _INSTANT_OR_BLANK},
     )
-    size: int = Field(
-        DEFAULT_SIZE, ge=1, le=MAX_SIZE, strict=False, description="Events per page."
-    )
+    size: int = Field(DEFAULT_SIZE, ge=1, le=MAX_SIZE, strict=False, description="Events per page.")
 
 
 def _detail(field: str, message: str) -> dict[str, Any]:

@@ -335,7 +335,7 @@ data "aws_iam_policy_document" "search_transform" {
   }
 }
 
-# Kinesis consumer: on com.example.user.erased, re-indexes the person's
+# Kinesis consumer: on user.erased, re-indexes the person's
 # documents with personal fields redacted and force-merges (expunge deletes).
 data "aws_iam_policy_document" "search_erasure" {
   source_policy_documents = [data.aws_iam_policy_document.event_stream_reader.json, data.aws_iam_policy_document.on_failure_queue.json, data.aws_iam_policy_document.tracing.json]
