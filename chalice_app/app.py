@@ -14,7 +14,7 @@ use, so a function imports only what its own role needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from chalice import Chalice, Response
@@ -191,8 +191,8 @@ def search_erasure(event: KinesisEvent) -> None:
     batch_size=resources.SEARCH_LATE_REDACTION.batch_size,
     maximum_concurrency=resources.SEARCH_LATE_REDACTION.maximum_concurrency,
 )
-def search_late_redaction(event: SQSEvent) -> None:
-    roots.search.redact_late([record.body for record in event])
+def search_late_redaction(event: SQSEvent) -> Mapping[str, object]:
+    return roots.late_redaction.redact_late(event.to_dict(), event.context)
 
 
 @app.lambda_function(name="search_transform")
@@ -204,8 +204,9 @@ def _subscribe(subscriber: resources.Subscriber) -> None:
     """Register the SQS handler of one declared subscriber as ``app.<handler>``."""
     key, queue = subscriber.key, subscriber.queue
 
-    def handler(event: SQSEvent) -> None:
-        roots.subscribers.consume_user_events(key, event.to_dict()["Records"])
+    def handler(event: SQSEvent) -> Mapping[str, object]:
+        # {"batchItemFailures": [...]}: the mapping reports batch item failures.
+        return roots.subscribers.consume_user_events(key, event.to_dict(), event.context)
 
     # Lambda resolves the function as app.<handler>, so it must be a module attribute.
     handler.__name__ = handler.__qualname__ = subscriber.handler

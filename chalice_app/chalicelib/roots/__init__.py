@@ -1,12 +1,12 @@
 """The composition root of each role a Lambda function plays, imported on first use.
 
 Every function of the app imports app.py, but each plays one role: the API,
-the ledger relay, the fan-out, the projector, an SQS subscriber, search. A role's
-module builds its domain objects from settings and the boto3 getters
-(chalicelib.aws) and holds the one function app.py calls per handler. Were
-they imported with app.py, every function would import what any of them
-needs (the API's models, OpenAPI, PyJWT, cryptography, the search
-transport) on each cold start. So ``roots.<role>`` imports the role's module
+the ledger relay, the fan-out, the projector, an SQS subscriber, search, the
+late search redaction. A role's module builds its domain objects from
+settings and the boto3 getters (chalicelib.aws) and holds the one function
+app.py calls per handler. Were they imported with app.py, every function
+would import what any of them needs (the API's models, OpenAPI, PyJWT,
+cryptography, the search transport) on each cold start. So ``roots.<role>`` imports the role's module
 the first time it is used: this is the one place the app imports lazily.
 ``roots.vault`` (cryptography) is reached the same way, only by what opens
 personal data (the subscribers declaring Need.OPEN_PERSONAL_DATA, the search
@@ -22,9 +22,27 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     # What mypy sees; at run time __getattr__ imports each on first use.
-    from chalicelib.roots import api, fanout, projector, relay, search, subscribers, vault
+    from chalicelib.roots import (
+        api,
+        fanout,
+        late_redaction,
+        projector,
+        relay,
+        search,
+        subscribers,
+        vault,
+    )
 
-__all__ = ["api", "fanout", "projector", "relay", "search", "subscribers", "vault"]
+__all__ = [
+    "api",
+    "fanout",
+    "late_redaction",
+    "projector",
+    "relay",
+    "search",
+    "subscribers",
+    "vault",
+]
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,8 @@ from chalicelib.user_records import History
 from projections.envelope import from_mapping
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
     from chalicelib.personal_data import PersonalDataVault
 
 __all__ = [
@@ -118,10 +120,12 @@ class _Drillable:
         return self._consumer.position(user_id)
 
 
-def consume_user_events(consumer_key: str, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Run the consumer declared as ``consumer_key`` over an SQS batch."""
+def consume_user_events(
+    consumer_key: str, event: Mapping[str, Any], context: Any = None
+) -> PartialItemFailureResponse:
+    """Run the consumer declared as ``consumer_key`` over an SQS event; its failed messages."""
     consumer = _Drillable(consumer_key, subscriber_consumer(consumer_key))
-    return SqsBatchProcessor(aws.client("sqs"), consumer, consumer_key).process(records)
+    return SqsBatchProcessor(consumer, consumer_key).process(event, context)
 
 
 def applied_positions(event: Mapping[str, Any]) -> dict[str, dict[str, Any] | None]:
