@@ -4,9 +4,8 @@ Each consumer keeps one item per user with the last aggregate version it
 accounted for (see user_records.py for how filtered streams keep that
 strict): a redelivered event changes nothing, and an event whose
 predecessors neither arrived nor are in the ledger fails so that SQS
-redelivers it later. Failures are per message (SqsBatchProcessor): only the
-failed messages return to the queue, and a poison message reaches the DLQ
-after maxReceiveCount.
+redelivers it later. The subscriber role runs them over SQS batches
+(chalicelib.sqs_batch.SqsBatchProcessor), failing per message.
 """
 
 from __future__ import annotations
@@ -24,11 +23,8 @@ from chalicelib.events import (
     CloudEvent,
     UserCreated,
     format_time,
-    parse_event,
 )
 from chalicelib.exceptions import NotFound, OutOfOrderEvent
-from chalicelib.observability import BatchObserver, Outcome
-from chalicelib.sqs_batch import PartialItemFailureResponse, SQSRecord, process_messages
 from chalicelib.subscriber_context import SubscriberContext
 from chalicelib.user_records import History, UserRecordConsumer
 
@@ -40,7 +36,6 @@ __all__ = [
     "CrmContactSync",
     "GdprConsentRecord",
     "LoyaltyEnrolment",
-    "SqsBatchProcessor",
     "UserEventConsumer",
 ]
 
@@ -208,32 +203,3 @@ class CrmContactSync(UserRecordConsumer):
             "marketing_consent": bool(item["marketing_consent"]),
             "synced_at": item["synced_at"],
         }
-
-
-class SqsBatchProcessor:
-    """Runs a consumer over an SQS batch, message by message, and reports the failed ones.
-
-    Through chalicelib.sqs_batch: the event source mapping deletes the others
-    and returns only the failed ones to the queue, where a poison message
-    reaches the DLQ after maxReceiveCount.
-    """
-
-    def __init__(self, consumer: UserEventConsumer, name: str = "consumer") -> None:
-        self._consumer = consumer
-        self._name = name
-
-    def process(self, event: Mapping[str, Any], context: Any = None) -> PartialItemFailureResponse:
-        """Apply every message of the SQS ``event``; the ids of those that failed."""
-        observer = BatchObserver(self._name)
-
-        def apply(record: SQSRecord) -> None:
-            # Poison, out-of-order or a transient error alike (the observer
-            # logs why): only this message goes back to the queue.
-            with observer.event(record.body) as slot:
-                if not self._consumer.handle(parse_event(record.body)):
-                    slot["outcome"] = Outcome.DUPLICATE
-
-        try:
-            return process_messages(event, apply, context)
-        finally:
-            observer.flush()

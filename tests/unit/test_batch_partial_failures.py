@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from chalicelib.batching import BatchLimits, chunks, send_batches
-from chalicelib.consumers import SqsBatchProcessor
 from chalicelib.events import (
     AccountDeposited,
     CloudEvent,
@@ -23,6 +22,7 @@ from chalicelib.events import (
 )
 from chalicelib.fanout import UserEventFanout
 from chalicelib.relay import LedgerRelay
+from chalicelib.sqs_batch import SqsBatchProcessor
 
 QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:evp-loyalty"
 

@@ -8,29 +8,27 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import aws, faults, resources, roots
-from chalicelib.consumers import SqsBatchProcessor, UserEventConsumer
+from chalicelib.consumers import UserEventConsumer
 from chalicelib.events import CloudEvent
-from chalicelib.roots import stores
+from chalicelib.ledger import EventLedger
 from chalicelib.settings import get_settings
+from chalicelib.sqs_batch import PartialItemFailureResponse, SqsBatchProcessor
 from chalicelib.subscriber_context import NEEDED_FOR, UndeclaredNeed
 from chalicelib.user_records import History
-from projections.envelope import from_mapping
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-
     from chalicelib.personal_data import PersonalDataVault
 
 __all__ = [
     "SubscriberResources",
-    "applied_positions",
     "consume_user_events",
     "subscriber_consumer",
 ]
 
 
 def _history(user_id: str, after_version: int) -> list[CloudEvent]:
-    return stores.ledger().load(user_id, after_version=after_version)
+    # The ledger alone, not roots.stores: a subscriber imports no read model.
+    return EventLedger(aws.table("ledger")).load(user_id, after_version=after_version)
 
 
 class SubscriberResources:
@@ -126,28 +124,3 @@ def consume_user_events(
     """Run the consumer declared as ``consumer_key`` over an SQS event; its failed messages."""
     consumer = _Drillable(consumer_key, subscriber_consumer(consumer_key))
     return SqsBatchProcessor(consumer, consumer_key).process(event, context)
-
-
-def applied_positions(event: Mapping[str, Any]) -> dict[str, dict[str, Any] | None]:
-    """Where each consumer and the projector stand for ``event``'s aggregate (for ops trace)."""
-    subject = str(event["subject"])
-    positions: dict[str, dict[str, Any] | None] = {
-        s.key: subscriber_consumer(s.key).position(subject) for s in resources.SUBSCRIBERS
-    }
-    store = stores.read_models()
-    envelope = from_mapping(event)
-    versions: list[int] = []
-    missing = False
-    for model in stores.live_read_models():
-        key = model.fold.key(envelope) if model.reads(envelope) else None
-        if key is None:
-            continue
-        version = store.applied(model, key, subject)
-        if version is None:
-            missing = True
-        else:
-            versions.append(int(version))
-    # The projector as a whole is as far as the least advanced read model of the event.
-    lowest = None if missing or not versions else min(versions)
-    positions["projector"] = None if lowest is None else {"version": int(lowest)}
-    return positions
