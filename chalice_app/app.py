@@ -14,6 +14,18 @@ use, so a function imports only what its own role needs.
 
 from __future__ import annotations
 
+# ruff: noqa: E402 (the collector is turned off before the imports below)
+import gc
+
+# A cold start imports hundreds of modules whose objects (modules, classes, model
+# schemas) live as long as the process: the full collections their allocation
+# triggers free nothing. So the collector is off while this module imports,
+# and at its end what exists is frozen (no later collection scans it again)
+# before the collector is turned back on. Measured with bench_cold_start.py's
+# children (CPU time, 9 rounds; API, projector and two subscribers): median
+# 1.83x import boto3, pydantic with this, 1.98x without.
+gc.disable()
+
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -230,3 +242,7 @@ def search() -> Any:
 
 # Last: every other method of every path above reaches the edge (405, OPTIONS preflight).
 edge.route_other_methods(app)
+
+# The imports are done (gc.disable() above): freeze what they made, collect again.
+gc.freeze()
+gc.enable()
