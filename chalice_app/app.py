@@ -14,7 +14,19 @@ use, so a function imports only what its own role needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+# ruff: noqa: E402 (the collector is turned off before the imports below)
+import gc
+
+# A cold start imports hundreds of modules whose objects (modules, classes, model
+# schemas) live as long as the process: the full collections their allocation
+# triggers free nothing. So the collector is off while this module imports,
+# and at its end what exists is frozen (no later collection scans it again)
+# before the collector is turned back on. Measured with bench_cold_start.py's
+# children (CPU time, 9 rounds; API, projector and two subscribers): median
+# 1.83x import boto3, pydantic with this, 1.98x without.
+gc.disable()
+
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from chalice import Chalice, Response
@@ -191,8 +203,8 @@ def search_erasure(event: KinesisEvent) -> None:
     batch_size=resources.SEARCH_LATE_REDACTION.batch_size,
     maximum_concurrency=resources.SEARCH_LATE_REDACTION.maximum_concurrency,
 )
-def search_late_redaction(event: SQSEvent) -> None:
-    roots.search.redact_late([record.body for record in event])
+def search_late_redaction(event: SQSEvent) -> Mapping[str, object]:
+    return roots.late_redaction.redact_late(event.to_dict(), event.context)
 
 
 @app.lambda_function(name="search_transform")
@@ -209,8 +221,9 @@ def _subscribe(subscriber: resources.Subscriber) -> None:
     """Register the SQS handler of one declared subscriber as ``app.<handler>``."""
     key, queue = subscriber.key, subscriber.queue
 
-    def handler(event: SQSEvent) -> None:
-        roots.subscribers.consume_user_events(key, event.to_dict()["Records"])
+    def handler(event: SQSEvent) -> Mapping[str, object]:
+        # {"batchItemFailures": [...]}: the mapping reports batch item failures.
+        return roots.subscribers.consume_user_events(key, event.to_dict(), event.context)
 
     # Lambda resolves the function as app.<handler>, so it must be a module attribute.
     handler.__name__ = handler.__qualname__ = subscriber.handler
@@ -234,3 +247,7 @@ def search() -> Any:
 
 # Last: every other method of every path above reaches the edge (405, OPTIONS preflight).
 edge.route_other_methods(app)
+
+# The imports are done (gc.disable() above): freeze what they made, collect again.
+gc.freeze()
+gc.enable()

@@ -4,19 +4,19 @@
 
 Run after ``chalice deploy``. For the deployed functions <app>-<stage>-<handler>:
 
-- SQS consumers: ``FunctionResponseTypes = ["ReportBatchItemFailures"]``, so a
-  handler returning ``{"batchItemFailures": [...]}`` retries only those messages.
+- SQS consumers (the subscribers and search_late_redaction):
+  ``FunctionResponseTypes`` = chalicelib.resources.SQS_FUNCTION_RESPONSE_TYPES
+  (``ReportBatchItemFailures``), so a handler returning
+  ``{"batchItemFailures": [...]}`` (chalicelib.sqs_batch) retries only those
+  messages.
 - Kinesis / DynamoDB stream consumers (tf_outputs_to_chalice.STREAM_CONSUMERS:
   ledger_relay, user_events_fanout, projector, search_erasure):
   ``BisectBatchOnFunctionError``, ``MaximumRetryAttempts``
   (chalicelib.resources.KINESIS_RETRY) and an on-failure destination (the
   stream-failures queue), so a poison record cannot block its shard.
 
-The erasures' late redaction pass (search_late_redaction, an SQS consumer of
-the search redaction delay queue) keeps the mapping Chalice creates: its
-batch fails or succeeds as a whole (redacting twice is harmless), so it needs
-no per-message failures. Firehose processors (search_transform) have no event
-source mapping and are left alone.
+Firehose processors (search_transform) have no event source mapping and are
+left alone.
 
 The REST API (from ``.chalice/deployed/<stage>.json``) gets the gateway
 responses of chalicelib/gateway_responses.py (unknown routes 404, and every
@@ -86,10 +86,8 @@ class PostDeployError(Exception):
 
 def desired_settings(handler: str, failure_queue_arn: str) -> dict[str, Any]:
     """The mapping settings a handler's event source mappings must have."""
-    if handler in SQS_CONSUMERS.values():
-        return {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
-    if handler == SEARCH_LATE_REDACTION_HANDLER:
-        return {}
+    if handler in SQS_CONSUMERS.values() or handler == SEARCH_LATE_REDACTION_HANDLER:
+        return {"FunctionResponseTypes": list(resources.SQS_FUNCTION_RESPONSE_TYPES)}
     if handler in STREAM_CONSUMERS:
         return {
             "BisectBatchOnFunctionError": resources.KINESIS_RETRY.bisect_batch_on_function_error,
@@ -124,7 +122,7 @@ def update_mappings(
 ) -> dict[str, list[str]]:
     """Bring every consumer's mappings to the desired settings; returns UUIDs by outcome."""
     summary: dict[str, list[str]] = {"updated": [], "unchanged": [], "missing": []}
-    for handler in (*STREAM_CONSUMERS, *SQS_CONSUMERS.values()):
+    for handler in (*STREAM_CONSUMERS, *SQS_CONSUMERS.values(), SEARCH_LATE_REDACTION_HANDLER):
         function_name = f"{function_prefix}-{handler}"
         mappings = _mappings(lambda_client, function_name)
         if not mappings:

@@ -72,7 +72,7 @@ STREAM_CONSUMERS: tuple[str, ...] = (
 # SQS consumer handler by queue key, as declared in resources.SUBSCRIBERS.
 SQS_CONSUMERS: dict[str, str] = {s.key: s.handler for s in resources.SUBSCRIBERS}
 # The erasures' late redaction pass: an SQS consumer of the search redaction
-# delay queue (a whole batch fails or succeeds: redacting twice is harmless).
+# delay queue (per-message failures, like the subscribers).
 SEARCH_LATE_REDACTION_HANDLER = resources.SEARCH_LATE_REDACTION.handler
 # Plain functions invoked by Firehose as data-transformation processors (no
 # event source mapping), with their Lambda timeout. Firehose allows a

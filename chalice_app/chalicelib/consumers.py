@@ -4,21 +4,16 @@ Each consumer keeps one item per user with the last aggregate version it
 accounted for (see user_records.py for how filtered streams keep that
 strict): a redelivered event changes nothing, and an event whose
 predecessors neither arrived nor are in the ledger fails so that SQS
-redelivers it later. Failures are per message: the successes of a batch are
-deleted explicitly (Chalice cannot declare ReportBatchItemFailures) before
-the handler raises, so only failed messages return to the queue and poison
-messages reach the DLQ after maxReceiveCount.
+redelivers it later. The subscriber role runs them over SQS batches
+(chalicelib.sqs_batch.SqsBatchProcessor), failing per message.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from chalicelib.batching import BatchLimits, send_batches
 from chalicelib.events import (
     CloudEvent,
     ConsentsChanged,
@@ -27,10 +22,8 @@ from chalicelib.events import (
     UserCreated,
     UserErased,
     format_time,
-    parse_event,
 )
-from chalicelib.exceptions import BatchItemFailures, NotFound, OutOfOrderEvent
-from chalicelib.observability import BatchObserver, Outcome
+from chalicelib.exceptions import NotFound, OutOfOrderEvent
 from chalicelib.subscriber_context import SubscriberContext
 from chalicelib.user_records import History, UserRecordConsumer
 
@@ -39,15 +32,11 @@ if TYPE_CHECKING:
     from chalicelib.personal_data import PersonalDataVault
 
 __all__ = [
-    "DELETE_MESSAGE_BATCH_LIMITS",
     "CrmContactSync",
     "GdprConsentRecord",
     "LoyaltyEnrolment",
-    "SqsBatchProcessor",
     "UserEventConsumer",
 ]
-
-logger = logging.getLogger(__name__)
 
 
 class UserEventConsumer(Protocol):
@@ -212,87 +201,3 @@ class CrmContactSync(UserRecordConsumer):
             "marketing_consent": bool(item["marketing_consent"]),
             "synced_at": item["synced_at"],
         }
-
-
-# DeleteMessageBatch: at most 10 entries per call.
-DELETE_MESSAGE_BATCH_LIMITS = BatchLimits(max_entries=10)
-# Queue URLs by ARN, per process (Lambda reuses it): one GetQueueUrl per queue.
-_QUEUE_URLS: dict[str, str] = {}
-
-
-def _queue_url(sqs: Any, queue_arn: str, cache: dict[str, str]) -> str:
-    if queue_arn not in cache:
-        _, _, _, _, account, name = queue_arn.split(":", 5)
-        cache[queue_arn] = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)[
-            "QueueUrl"
-        ]
-    return cache[queue_arn]
-
-
-class SqsBatchProcessor:
-    """Runs a consumer over an SQS batch with per-message failure; takes an sqs client."""
-
-    def __init__(
-        self,
-        sqs: Any,
-        consumer: UserEventConsumer,
-        name: str = "consumer",
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._sqs = sqs
-        self._consumer = consumer
-        self._name = name
-        self._sleep = sleep
-
-    def process(self, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-        """Apply every record; raises BatchItemFailures after deleting the successes."""
-        succeeded: list[Mapping[str, Any]] = []
-        failed: list[Mapping[str, Any]] = []
-        applied = duplicates = 0
-        observer = BatchObserver(self._name)
-        try:
-            for record in records:
-                try:
-                    with observer.event(record["body"]) as slot:
-                        if self._consumer.handle(parse_event(record["body"])):
-                            applied += 1
-                        else:
-                            duplicates += 1
-                            slot["outcome"] = Outcome.DUPLICATE
-                    succeeded.append(record)
-                except Exception:
-                    # Poison, out-of-order or a transient error alike (the
-                    # observer logged why): only this message goes back.
-                    failed.append(record)
-            if failed:
-                self._delete(succeeded)
-                raise BatchItemFailures([str(r.get("messageId")) for r in failed])
-        finally:
-            observer.flush()
-        return {"applied": applied, "duplicates": duplicates}
-
-    def _delete(self, records: list[Mapping[str, Any]]) -> None:
-        by_queue: dict[str, list[Mapping[str, Any]]] = {}
-        for record in records:
-            by_queue.setdefault(record["eventSourceARN"], []).append(record)
-        for arn, queue_records in by_queue.items():
-            url = _queue_url(self._sqs, arn, _QUEUE_URLS)
-
-            def delete(chunk: list[Mapping[str, Any]], url: str = url) -> list[int]:
-                response = self._sqs.delete_message_batch(
-                    QueueUrl=url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
-                        for i, r in enumerate(chunk)
-                    ],
-                )
-                return [int(failure["Id"]) for failure in response.get("Failed", [])]
-
-            undeleted = send_batches(
-                queue_records, delete, DELETE_MESSAGE_BATCH_LIMITS, sleep=self._sleep
-            )
-            if undeleted:
-                # They come back after the visibility timeout and are skipped as duplicates.
-                logger.warning(
-                    "%s: %d processed message(s) could not be deleted", self._name, len(undeleted)
-                )

@@ -12,7 +12,6 @@ from typing import Any
 
 __all__ = [
     "ApiError",
-    "BatchItemFailures",
     "ConcurrencyConflict",
     "Conflict",
     "DomainError",
@@ -146,11 +145,3 @@ class Unavailable(DomainError):
     """A capability the request needs is not set up or not reachable; try again later."""
 
     code = "unavailable"
-
-
-class BatchItemFailures(RuntimeError):
-    """Some records of a batch failed; the successes were already acknowledged."""
-
-    def __init__(self, failed_ids: list[str]) -> None:
-        super().__init__(f"{len(failed_ids)} record(s) failed: {', '.join(failed_ids)}")
-        self.failed_ids = failed_ids

@@ -40,6 +40,7 @@ __all__ = [
     "REPLAY",
     "SEARCH_DELIVERY",
     "SEARCH_LATE_REDACTION",
+    "SQS_FUNCTION_RESPONSE_TYPES",
     "STAGE_ENV_VAR",
     "STREAM_FAILURE_QUEUE",
     "SUBSCRIBERS",
@@ -566,6 +567,13 @@ EVENT_STREAM = StreamSpec(
 )
 
 KINESIS_RETRY = KinesisRetrySpec()
+
+# Every SQS event source mapping of the app (the subscribers' and the late
+# redaction's): its handler answers {"batchItemFailures": [...]}
+# (chalicelib.sqs_batch), and Lambda reads that answer only with this setting.
+# Chalice cannot declare it: scripts/post_deploy.py sets it on the deployed
+# mappings, and the local stack's event sources read it from here.
+SQS_FUNCTION_RESPONSE_TYPES: tuple[str, ...] = ("ReportBatchItemFailures",)
 
 ARCHIVE_BUCKET = "archive"
 ARCHIVE_DELIVERY = ArchiveSpec(

@@ -22,7 +22,8 @@ from boto3.dynamodb.conditions import Attr, Key
 from chalicelib import resources
 from chalicelib.archive import ARCHIVE_PREFIX, ArchiveReader
 from chalicelib.archive_split import bucket_of_key
-from chalicelib.roots import search, subscribers
+from chalicelib.roots import search
+from chalicelib.roots.positions import applied_positions
 from chalicelib.search import parse_search_query
 from operations.subscriptions import receives
 from projections.archive_buckets import bucket_label, bucket_of
@@ -170,6 +171,6 @@ def trace(
             "applied": bool(position and position["version"] >= version),
             "subscribed": subscribed.get(name, True),
         }
-        for name, position in subscribers.applied_positions(event).items()
+        for name, position in applied_positions(event).items()
     }
     return result

@@ -20,7 +20,8 @@ from boto3.dynamodb.conditions import Attr
 from chalicelib import aws
 from chalicelib.access import ADMIN, Caller
 from chalicelib.exceptions import NotFound
-from chalicelib.roots import api, search, stores, subscribers
+from chalicelib.roots import api, search, stores
+from chalicelib.roots.positions import applied_positions
 from chalicelib.search import MAX_SIZE, SearchQuery
 from chalicelib.settings import get_settings
 from operations import queues, redrive, trace
@@ -246,7 +247,7 @@ class ConsoleData:
             # on whether the aggregate is an account).
             key = (str(event["subject"]), event["type"] in ACCOUNT_TYPES)
             if key not in positions:
-                positions[key] = subscribers.applied_positions(event)
+                positions[key] = applied_positions(event)
             for name, position in positions[key].items():
                 applied = bool(position and position["version"] >= event["aggregateversion"])
                 bucket = done.setdefault(name, set())

@@ -115,3 +115,19 @@ def user_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def sqs_failures(client: Any, handler: str, event: dict[str, Any]) -> list[str]:
+    """Invoke the SQS ``handler`` as its event source mapping would; the ids it reports failed.
+
+    Its mapping reports batch item failures: Lambda deletes every other message
+    of the batch, and returns these to the queue.
+    """
+    response = client.lambda_.invoke(handler, event).payload
+    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
+
+def consume(client: Any, handler: str, event: dict[str, Any]) -> None:
+    """Invoke the SQS ``handler``; every message must succeed."""
+    failed = sqs_failures(client, handler, event)
+    assert failed == [], f"{handler} reported failed messages: {failed}"

@@ -216,10 +216,69 @@ def test_sqs_batch_item_failures_keep_only_the_failed_messages(
     assert _drain(sqs, url) == []
 
 
+def test_sqs_batch_item_failures_are_ignored_without_the_response_type(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN a mapping without ReportBatchItemFailures, and a handler always reporting "b"
+    sqs = session.client("sqs")
+    url, _ = _queue(sqs, "q", visibility=1)
+    for body in ("a", "b", "c"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    app = Chalice("t")
+    seen: list[str] = []
+
+    @app.on_sqs_message(queue="q", batch_size=3)
+    def handle(event: Any) -> dict[str, Any]:
+        seen.extend(record.body for record in event)
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": r.to_dict()["messageId"]} for r in event if r.body == "b"
+            ]
+        }
+
+    # WHEN the runner runs until idle
+    with _runner(app, session, sqs_function_response_types=()) as runner:
+        assert runner.wait_idle(10)
+
+    # THEN, as in AWS, the normal return deleted the whole batch: "b" never came back
+    assert sorted(seen) == ["a", "b", "c"]
+    assert _drain(sqs, url) == []
+
+
+def test_sqs_batch_item_failures_naming_a_stranger_fail_the_whole_batch(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN a handler whose first answer names a message id that is not in its batch
+    sqs = session.client("sqs")
+    url, _ = _queue(sqs, "q", visibility=1)
+    for body in ("a", "b"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    app = Chalice("t")
+    batches: list[list[str]] = []
+
+    @app.on_sqs_message(queue="q", batch_size=2)
+    def handle(event: Any) -> dict[str, Any]:
+        batches.append([record.body for record in event])
+        if len(batches) == 1:
+            return {"batchItemFailures": [{"itemIdentifier": "not-in-this-batch"}]}
+        return {"batchItemFailures": []}
+
+    # WHEN the runner runs until idle
+    with _runner(app, session) as runner:
+        assert runner.wait_idle(10)
+
+    # THEN the invalid answer failed the first batch whole: each of its messages came
+    # back once, beside the messages it did not hold
+    first, *later = batches
+    rest = [body for body in ("a", "b") if body not in first]
+    assert sorted(body for batch in later for body in batch) == sorted(first + rest)
+    assert _drain(sqs, url) == []
+
+
 def test_sqs_handler_deleting_its_own_messages_does_not_break_the_runner(
     session: boto3.session.Session,
 ) -> None:
-    # GIVEN a handler that deletes its messages itself (as the platform handlers do)
+    # GIVEN a handler that deletes its messages itself (as the platform's once did)
     sqs = session.client("sqs")
     url, _ = _queue(sqs, "q")
     app = Chalice("t")

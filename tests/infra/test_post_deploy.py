@@ -100,6 +100,12 @@ def deployed(
             EventSourceArn=queue_arn(f"evp-{queue.suffix}"),
             BatchSize=queue.batch_size,
         )["UUID"]
+    late = resources.SEARCH_LATE_REDACTION
+    mappings[late.handler] = lam.create_event_source_mapping(
+        FunctionName=function(late.handler),
+        EventSourceArn=queue_arn(f"evp-{late.suffix}"),
+        BatchSize=late.batch_size,
+    )["UUID"]
     # Firehose invokes the transformation directly: a function with no mapping.
     function("search_transform")
     apigateway = session.client("apigateway")
@@ -204,21 +210,18 @@ def test_sqs_mappings_report_batch_item_failures(deployed: dict[str, Any]) -> No
     post_deploy.main(
         ["--stage", "dev", "--config", str(deployed["config"])], session=deployed["session"]
     )
-    # THEN every SQS mapping reports per-message failures, and gets no stream settings
-    for handler in SQS_CONSUMERS.values():
+    # THEN every SQS mapping, the late redaction's too, reports per-message failures,
+    # and gets no stream settings
+    for handler in (*SQS_CONSUMERS.values(), resources.SEARCH_LATE_REDACTION.handler):
         mapping = deployed["lambda"].get_event_source_mapping(UUID=deployed["mappings"][handler])
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"], handler
         assert not mapping.get("DestinationConfig"), handler
 
 
-def test_the_late_redaction_mapping_keeps_whole_batch_failures() -> None:
-    # GIVEN the erasures' late redaction consumer, whose batches fail as a whole
-    handler = resources.SEARCH_LATE_REDACTION.handler
-    # WHEN asking which mapping settings post_deploy (and the rehearsal) want for it
-    wanted = post_deploy.desired_settings(handler, "arn:aws:sqs:eu-west-1:1:failures")
-    # THEN none beyond Chalice's: no per-message failures, no stream settings
-    assert wanted == {}
-    # AND a handler nobody declared is still refused
+def test_an_undeclared_handler_gets_no_mapping_settings() -> None:
+    # WHEN asking which mapping settings post_deploy (and the rehearsal) want for a
+    # handler nobody declared
+    # THEN it is refused
     with pytest.raises(post_deploy.PostDeployError):
         post_deploy.desired_settings("undeclared", "arn:aws:sqs:eu-west-1:1:failures")
 

@@ -1,8 +1,9 @@
 """Batch APIs that fail per entry: only the failed entries are sent again, none is lost.
 
-Fakes of Kinesis PutRecords, SNS PublishBatch and SQS DeleteMessageBatch
-answer 200 while failing the entries a test names, the way AWS reports
-throttling (``FailedRecordCount`` / ``Failed``).
+Fakes of Kinesis PutRecords and SNS PublishBatch answer 200 while failing
+the entries a test names, the way AWS reports throttling
+(``FailedRecordCount`` / ``Failed``). An SQS consumer reports its failed
+messages in ``batchItemFailures`` instead: Lambda deletes the others.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 import pytest
 
 from chalicelib.batching import BatchLimits, chunks, send_batches
-from chalicelib.consumers import SqsBatchProcessor
 from chalicelib.events import (
     AccountDeposited,
     CloudEvent,
@@ -21,9 +21,9 @@ from chalicelib.events import (
     new_event,
     parse_event,
 )
-from chalicelib.exceptions import BatchItemFailures
 from chalicelib.fanout import UserEventFanout
 from chalicelib.relay import LedgerRelay
+from chalicelib.sqs_batch import SqsBatchProcessor
 
 QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:evp-loyalty"
 
@@ -82,29 +82,6 @@ class FakeSns(FailingEntries):
             else:
                 self.published.append(event_id)
                 successful.append({"Id": entry["Id"], "MessageId": event_id})
-        return {"Successful": successful, "Failed": failed}
-
-
-class FakeSqs(FailingEntries):
-    def __init__(self, failing: Mapping[str, int]) -> None:
-        super().__init__(failing)
-        self.deleted: list[str] = []
-
-    def get_queue_url(self, QueueName: str, QueueOwnerAWSAccountId: str) -> dict[str, str]:
-        return {
-            "QueueUrl": f"https://sqs.eu-west-1.amazonaws.com/{QueueOwnerAWSAccountId}/{QueueName}"
-        }
-
-    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
-        assert len(Entries) <= 10
-        self.calls.append([e["ReceiptHandle"] for e in Entries])
-        successful, failed = [], []
-        for entry in Entries:
-            if self.fails(entry["ReceiptHandle"]):
-                failed.append({"Id": entry["Id"], "Code": "InternalError", "SenderFault": False})
-            else:
-                self.deleted.append(entry["ReceiptHandle"])
-                successful.append({"Id": entry["Id"]})
         return {"Successful": successful, "Failed": failed}
 
 
@@ -237,7 +214,7 @@ def test_fanout_keeps_each_publish_under_the_256_kib_limit() -> None:
     assert sns.delivered() == [e.id for e in events]
 
 
-# -- the consumers: DeleteMessageBatch ----------------------------------------
+# -- the consumers: batchItemFailures (Powertools) ----------------------------
 
 
 class _Consumer:
@@ -257,42 +234,71 @@ class _Consumer:
         return None
 
 
-def _sqs_record(event: CloudEvent, n: int) -> dict[str, Any]:
+def _sqs_event(*bodies: str) -> dict[str, Any]:
     return {
-        "messageId": f"m{n}",
-        "receiptHandle": f"r{n}",
-        "body": event.to_json().decode(),
-        "eventSourceARN": QUEUE_ARN,
+        "Records": [
+            {
+                "messageId": f"m{n}",
+                "receiptHandle": f"r{n}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": QUEUE_ARN,
+            }
+            for n, body in enumerate(bodies)
+        ]
     }
 
 
-def test_consumer_retries_a_failed_delete_and_reports_only_the_failed_message() -> None:
-    # GIVEN three messages, the second poison, and the delete of the first failing once
-    records = [_sqs_record(_user_event(f"u{n}"), n) for n in range(3)]
-    sqs = FakeSqs({"r0": 1})
+def _bodies(*users: str) -> list[str]:
+    return [_user_event(user).to_json().decode() for user in users]
+
+
+def test_consumer_reports_only_the_failed_message_and_applies_the_rest_in_order() -> None:
+    # GIVEN three messages, the second one poison
     consumer = _Consumer(poison={"u1"})
-    processor = SqsBatchProcessor(sqs, consumer, "loyalty", sleep=_no_sleep)
     # WHEN the batch is processed
-    with pytest.raises(BatchItemFailures) as failure:
-        processor.process(records)
-    # THEN only the poison message is reported, and it is never deleted
-    assert failure.value.failed_ids == ["m1"]
-    assert "r1" not in sqs.deleted
-    # AND both successes are deleted, the first one by a retry of it alone
-    assert sorted(sqs.deleted) == ["r0", "r2"]
-    assert sqs.calls == [["r0", "r2"], ["r0"]]
+    response = SqsBatchProcessor(consumer, "loyalty").process(
+        _sqs_event(*_bodies("u0", "u1", "u2"))
+    )
+    # THEN only the poison message is reported (Lambda deletes the others)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    # AND the others were applied, in their order
+    assert consumer.applied == ["u0", "u2"]
 
 
-def test_consumer_deletes_successes_ten_at_a_time() -> None:
-    # GIVEN 23 good messages and one poison
-    records = [_sqs_record(_user_event(f"u{n}"), n) for n in range(24)]
-    sqs = FakeSqs({})
-    processor = SqsBatchProcessor(sqs, _Consumer(poison={"u23"}), "loyalty", sleep=_no_sleep)
+def test_a_message_that_is_not_an_event_is_reported_too() -> None:
+    # GIVEN a batch holding a body that is no event between two good ones
+    consumer = _Consumer(poison=set())
+    bodies = _bodies("u0", "u2")
     # WHEN processed
-    with pytest.raises(BatchItemFailures):
-        processor.process(records)
-    # THEN the 23 successes went in three DeleteMessageBatch calls
-    assert [len(call) for call in sqs.calls] == [10, 10, 3]
+    response = SqsBatchProcessor(consumer, "loyalty").process(
+        _sqs_event(bodies[0], "{not json", bodies[1])
+    )
+    # THEN it alone is reported
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert consumer.applied == ["u0", "u2"]
+
+
+def test_a_batch_that_fails_whole_is_reported_not_raised() -> None:
+    # GIVEN a batch whose every message fails
+    consumer = _Consumer(poison={"u0", "u1"})
+    # WHEN processed
+    response = SqsBatchProcessor(consumer, "loyalty").process(_sqs_event(*_bodies("u0", "u1")))
+    # THEN every message is reported, and the invocation itself succeeds
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]}
+
+
+def test_a_batch_without_failures_reports_none() -> None:
+    # GIVEN good messages, and an empty batch
+    consumer = _Consumer(poison=set())
+    processor = SqsBatchProcessor(consumer, "loyalty")
+    # WHEN processed
+    # THEN nothing is reported
+    assert processor.process(_sqs_event(*_bodies("u0", "u1"))) == {"batchItemFailures": []}
+    assert processor.process({"Records": []}) == {"batchItemFailures": []}
+    assert consumer.applied == ["u0", "u1"]
 
 
 # -- the shared helper --------------------------------------------------------

@@ -1,13 +1,14 @@
 """The composition root of each role a Lambda function plays, imported on first use.
 
 Every function of the app imports app.py, but each plays one role: the API,
-the ledger relay, the fan-out, the projector, an SQS subscriber, search. A role's
-module builds its domain objects from settings and the boto3 getters
-(chalicelib.aws) and holds the one function app.py calls per handler. Were
-they imported with app.py, every function would import what any of them
-needs (the API's models, OpenAPI, PyJWT, cryptography, the search
-transport) on each cold start. So ``roots.<role>`` imports the role's module
-the first time it is used: this is the one place the app imports lazily.
+the ledger relay, the fan-out, the projector, an SQS subscriber, search, the
+late search redaction. A role's module builds its domain objects from
+settings and the boto3 getters (chalicelib.aws) and holds the one function
+app.py calls per handler. Were they imported with app.py, every function
+would import what any of them needs (the API's models, OpenAPI, PyJWT,
+cryptography, the search transport) on each cold start. So ``roots.<role>``
+imports the role's module the first time it is used: this is the one place
+the app imports lazily.
 ``roots.vault`` (cryptography) is reached the same way, only by what opens
 personal data (the subscribers declaring Need.OPEN_PERSONAL_DATA, the search
 transform, the API).
@@ -15,7 +16,6 @@ transform, the API).
 
 from __future__ import annotations
 
-import gc
 import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from chalicelib.roots import (
         api,
         fanout,
+        late_redaction,
         projector,
         relay,
         replay,
@@ -33,7 +34,17 @@ if TYPE_CHECKING:
         vault,
     )
 
-__all__ = ["api", "fanout", "projector", "relay", "replay", "search", "subscribers", "vault"]
+__all__ = [
+    "api",
+    "fanout",
+    "late_redaction",
+    "projector",
+    "relay",
+    "replay",
+    "search",
+    "subscribers",
+    "vault",
+]
 
 
 def __getattr__(name: str) -> ModuleType:
@@ -41,17 +52,4 @@ def __getattr__(name: str) -> ModuleType:
     # it as an attribute of this package, so each role is imported once.
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # A role's import allocates a great many objects that live as long as the
-    # process (modules, classes, model schemas): a full garbage collection
-    # during it frees nothing and took ~20 ms of a cold start. So none runs
-    # while importing, and what exists then is moved out of the collector's
-    # view (gc.freeze), so later full collections do not scan it again.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        module = importlib.import_module(f"{__name__}.{name}")
-    finally:
-        if enabled:
-            gc.enable()
-    gc.freeze()
-    return module
+    return importlib.import_module(f"{__name__}.{name}")

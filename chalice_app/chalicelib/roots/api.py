@@ -43,7 +43,7 @@ from chalicelib.inputs import parse_body
 from chalicelib.openapi import build_document
 from chalicelib.purchases import MakePurchase, PurchaseService
 from chalicelib.roots import search, stores, vault
-from chalicelib.roots.subscribers import SubscriberResources
+from chalicelib.roots.subscriber_resources import SubscriberResources
 from chalicelib.search import IndexNotFound, SearchUnavailable, parse_search_query
 from chalicelib.search.documents import current_event, shown_event
 from chalicelib.settings import get_settings

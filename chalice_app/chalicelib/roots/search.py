@@ -2,8 +2,9 @@
 
 An erasure reaches the index twice. ``search_erasure`` redacts the person's
 indexed documents when ``user.erased`` is on the stream, and puts the erasure
-on the search redaction delay queue; ``search_late_redaction`` redacts again
-once the delay (the search delivery window, see
+on the search redaction delay queue; ``search_late_redaction`` (a role of
+its own, roots.late_redaction) redacts again once the delay (the search
+delivery window, see
 ``resources.SEARCH_LATE_REDACTION``) has passed. In between, Firehose may still
 deliver a document the transform opened just before the erasure; after it,
 none: the transform reads the person's key uncached, so once the key is
@@ -19,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from chalicelib import aws, faults, resources, roots
+from chalicelib import aws, faults, roots
 from chalicelib.batching import BatchLimits, send_batches
 from chalicelib.events import USER_ERASED, parse_event
 from chalicelib.observability import BatchObserver, Outcome, event_fields, safe_reason
@@ -32,7 +33,6 @@ __all__ = [
     "firehose_transform",
     "open_event_personal_fields",
     "redact_erased_from_search",
-    "redact_late",
     "search_index",
 ]
 
@@ -135,20 +135,3 @@ def _schedule_late_redaction(erasures: list[dict[str, Any]]) -> None:
     if unsent:
         # Fail the Kinesis batch: its retry schedules them again.
         raise RuntimeError(f"{len(unsent)} erasure(s) not scheduled for the late redaction")
-
-
-def redact_late(bodies: list[str]) -> int:
-    """The second pass: redact the documents of the people erased in ``bodies`` (SQS messages).
-
-    Raises on failure, so the whole batch returns to the queue (each message
-    reaches the DLQ after its max receive count).
-    """
-    observer = BatchObserver(resources.SEARCH_LATE_REDACTION.handler)
-    with observer.invocation(bodies):
-        events = [parse_event(body).to_dict() for body in bodies]
-        erasures = [e for e in events if e["type"] == USER_ERASED]
-        redacted = redact_erased(search_index(), erasures) if erasures else 0
-        for e in events:
-            outcome = Outcome.REDACTED if e["type"] == USER_ERASED else Outcome.IGNORED
-            observer.record(event_fields(e), outcome, observer.started)
-    return redacted

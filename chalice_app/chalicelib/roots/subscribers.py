@@ -3,94 +3,20 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-from chalicelib import aws, faults, resources, roots
-from chalicelib.consumers import SqsBatchProcessor, UserEventConsumer
+from chalicelib import faults, resources
+from chalicelib.consumers import UserEventConsumer
 from chalicelib.events import CloudEvent
-from chalicelib.roots import stores
-from chalicelib.settings import get_settings
-from chalicelib.subscriber_context import NEEDED_FOR, UndeclaredNeed
-from chalicelib.user_records import History
-from projections.catalogue import from_mapping
-
-if TYPE_CHECKING:
-    from chalicelib.personal_data import PersonalDataVault
+from chalicelib.roots.subscriber_resources import SubscriberResources
+from chalicelib.sqs_batch import PartialItemFailureResponse, SqsBatchProcessor
 
 __all__ = [
     "SubscriberResources",
-    "applied_positions",
     "consume_user_events",
     "subscriber_consumer",
 ]
-
-
-def _history(user_id: str, after_version: int) -> list[CloudEvent]:
-    return stores.ledger().load(user_id, after_version=after_version)
-
-
-class SubscriberResources:
-    """A subscriber's resources (chalicelib.subscriber_context), each built on first use.
-
-    A subscriber gets only what its declared needs grant (subscriber_context.
-    NEEDED_FOR): anything else raises UndeclaredNeed, so a wrong declaration
-    fails on the local stack and in tests, not first as an IAM denial in AWS.
-    Only what a subscriber uses is built, so the vault (cryptography) is
-    imported by the subscribers that open personal data alone.
-    """
-
-    def __init__(self, key: str) -> None:
-        self._spec = resources.subscriber(key)
-
-    def _granted(self, attribute: str) -> None:
-        need = NEEDED_FOR[attribute]
-        if need not in self._spec.needs:
-            raise UndeclaredNeed(
-                f"subscriber {self._spec.key!r} ({self._spec.handler}) uses {attribute!r}, "
-                f"which needs Need.{need.name}: declare it in resources.SUBSCRIBERS"
-            )
-
-    @cached_property
-    def table(self) -> Any:
-        return aws.table(self._spec.table.key)
-
-    @property
-    def history(self) -> History:
-        self._granted("history")
-        return _history
-
-    @cached_property
-    def vault(self) -> PersonalDataVault:
-        self._granted("vault")
-        return roots.vault.vault()
-
-    @cached_property
-    def ses(self) -> Any:
-        self._granted("ses")
-        return aws.client("sesv2")
-
-    @property
-    def email_sender(self) -> str:
-        self._granted("email_sender")
-        sender = get_settings().email_sender
-        if not sender:
-            raise RuntimeError(f"{resources.EMAIL_SENDER_ENV_VAR} is not set")
-        return sender
-
-    @cached_property
-    def cognito(self) -> Any:
-        self._granted("cognito")
-        return aws.client("cognito-idp")
-
-    @property
-    def user_pool_id(self) -> str:
-        self._granted("user_pool_id")
-        cognito = get_settings().cognito
-        if cognito is None:
-            raise RuntimeError(f"{resources.USER_POOL.pool_id_env_var} is not set")
-        return cognito.user_pool_id
 
 
 def subscriber_consumer(key: str) -> UserEventConsumer:
@@ -118,32 +44,9 @@ class _Drillable:
         return self._consumer.position(user_id)
 
 
-def consume_user_events(consumer_key: str, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Run the consumer declared as ``consumer_key`` over an SQS batch."""
+def consume_user_events(
+    consumer_key: str, event: Mapping[str, Any], context: Any = None
+) -> PartialItemFailureResponse:
+    """Run the consumer declared as ``consumer_key`` over an SQS event; its failed messages."""
     consumer = _Drillable(consumer_key, subscriber_consumer(consumer_key))
-    return SqsBatchProcessor(aws.client("sqs"), consumer, consumer_key).process(records)
-
-
-def applied_positions(event: Mapping[str, Any]) -> dict[str, dict[str, Any] | None]:
-    """Where each consumer and the projector stand for ``event``'s aggregate (for ops trace)."""
-    subject = str(event["subject"])
-    positions: dict[str, dict[str, Any] | None] = {
-        s.key: subscriber_consumer(s.key).position(subject) for s in resources.SUBSCRIBERS
-    }
-    store = stores.read_models()
-    envelope = from_mapping(event)
-    versions: list[int] = []
-    missing = False
-    for model in stores.live_read_models():
-        key = model.fold.key(envelope) if model.reads(envelope) else None
-        if key is None:
-            continue
-        version = store.applied(model, key, subject)
-        if version is None:
-            missing = True
-        else:
-            versions.append(int(version))
-    # The projector as a whole is as far as the least advanced read model of the event.
-    lowest = None if missing or not versions else min(versions)
-    positions["projector"] = None if lowest is None else {"version": int(lowest)}
-    return positions
+    return SqsBatchProcessor(consumer, consumer_key).process(event, context)

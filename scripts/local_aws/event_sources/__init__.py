@@ -8,9 +8,12 @@ a Lambda-shaped event:
 
 - SQS: batches of up to ``batch_size`` messages gathered for at most
   ``maximum_batching_window_in_seconds``; at most ``maximum_concurrency``
-  concurrent invocations per queue. A normal return deletes the batch (or, if
-  the handler returns ``{"batchItemFailures": [...]}``, all but those); an
-  exception deletes nothing, so the queue's redrive policy applies.
+  concurrent invocations per queue. A normal return deletes the batch, or, if
+  the mapping reports batch item failures (``ReportBatchItemFailures`` in
+  chalicelib.resources.SQS_FUNCTION_RESPONSE_TYPES, as post_deploy sets in
+  AWS) and the handler returns ``{"batchItemFailures": [...]}``, all but
+  those (an answer naming an id not in the batch fails it whole, as in AWS);
+  an exception deletes nothing, so the queue's redrive policy applies.
 - Kinesis and DynamoDB streams: every shard in parallel, each strictly in
   order, checkpointed (in memory and optionally in a JSON file) only after
   success. A failing batch is retried ``maximum_retry_attempts`` times, then

@@ -14,7 +14,7 @@ import boto3
 from botocore.exceptions import ClientError
 from chalice.app import Chalice, DynamoDBEventConfig, KinesisEventConfig, SQSEventConfig
 
-from chalicelib.resources import KINESIS_RETRY, KinesisRetrySpec
+from chalicelib.resources import KINESIS_RETRY, SQS_FUNCTION_RESPONSE_TYPES, KinesisRetrySpec
 from local_aws.event_sources.checkpoints import CheckpointStore
 from local_aws.event_sources.clients import ClientFactory, make_client_factory
 from local_aws.event_sources.dynamodb import DynamoDBSource
@@ -33,6 +33,8 @@ class EventSourceRunner:
     ``failure_queue_url`` is the on-failure destination of stream sources (a
     queue URL, name or ARN);
     ``checkpoint_path`` (optional) persists stream checkpoints across restarts;
+    ``sqs_function_response_types`` are the SQS mappings' ``FunctionResponseTypes``
+    (with ``ReportBatchItemFailures`` a handler's ``batchItemFailures`` are read);
     ``only`` restricts the runner to the named handlers;
     ``idle_poll_seconds`` is how long an idle poller sleeps unless a handler runs
     (``dynamodb_idle_poll_seconds`` for table streams, default the same: tables
@@ -49,6 +51,7 @@ class EventSourceRunner:
         failure_queue_url: str | None = None,
         checkpoint_path: str | os.PathLike[str] | None = None,
         retry: KinesisRetrySpec = KINESIS_RETRY,
+        sqs_function_response_types: Iterable[str] = SQS_FUNCTION_RESPONSE_TYPES,
         idle_poll_seconds: float = 0.2,
         dynamodb_idle_poll_seconds: float | None = None,
         retry_backoff_seconds: float = 0.1,
@@ -62,6 +65,7 @@ class EventSourceRunner:
         self.failure_queue_url = failure_queue_url
         self.checkpoints = CheckpointStore(checkpoint_path)
         self.retry = retry
+        self.sqs_function_response_types = frozenset(sqs_function_response_types)
         self.idle_poll_seconds = idle_poll_seconds
         self.dynamodb_idle_poll_seconds = (
             idle_poll_seconds if dynamodb_idle_poll_seconds is None else dynamodb_idle_poll_seconds

@@ -28,6 +28,7 @@ class Runner(Protocol):
     client: ClientFactory
     checkpoints: CheckpointStore
     retry: KinesisRetrySpec
+    sqs_function_response_types: frozenset[str]
     failure_queue_url: str | None
     region: str
     account: str

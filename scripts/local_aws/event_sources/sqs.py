@@ -21,6 +21,9 @@ __all__ = ["SqsSource"]
 logger = logging.getLogger(__name__)
 
 _SQS_RECEIVE_MAX = 10
+# Only a mapping with this response type reads the handler's batchItemFailures;
+# without it, as in AWS, a normal return deletes the whole batch.
+REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
 
 
 class SqsSource(Source):
@@ -162,7 +165,9 @@ class SqsSource(Source):
                 with self.lock:
                     self.stats.records_failed += len(batch)
                 return
-            failed = _batch_item_failures(result, {m["MessageId"] for m in batch})
+            failed: set[str] | None = set()
+            if REPORT_BATCH_ITEM_FAILURES in self.runner.sqs_function_response_types:
+                failed = _batch_item_failures(result, {m["MessageId"] for m in batch})
             if failed is None:
                 failed = {m["MessageId"] for m in batch}
             to_delete = [m for m in batch if m["MessageId"] not in failed]
