@@ -16,7 +16,7 @@ from chalicelib.exceptions import Conflict, NotFound
 from chalicelib.idempotency import IdempotencyKey, Outcome
 from chalicelib.users import RegisterUser
 from projections.accounts import Account, fold
-from projections.envelope import decode_event
+from projections.catalogue import decode_event
 from tests.fakes import Services, services
 
 ACCOUNT = Account("acc", "ada", "EUR", balance_cents=1000, version=2)

@@ -8,7 +8,6 @@ one; a version this code does not know is refused in words.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -278,18 +277,24 @@ GENERATED = {"openapi.json", "infra/subscribers.auto.tfvars.json"}
 TYPE_STRING = re.compile(r"com\.example\.[a-z_]+\.[a-z_]+")
 
 
+SOURCE_FOLDERS = ("chalice_app", "projections", "scripts", "infra")
+# Caches, tool state and links (chalice_app/vendor links projections/) hold no source.
+SKIPPED_PARTS = {"__pycache__", ".terraform", ".chalice", "node_modules", ".mypy_cache"}
+
+
 def _hand_written_sources() -> list[Path]:
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout.split()
+    candidates = [ROOT / "Makefile", ROOT / "pyproject.toml"]
+    for folder in SOURCE_FOLDERS:
+        candidates += sorted((ROOT / folder).rglob("*"))
     return [
-        ROOT / name
-        for name in tracked
-        if not name.startswith(("tests/", "docs/"))
-        and not name.endswith(".md")
-        and name not in GENERATED
-        and (ROOT / name).is_file()
-        and not (ROOT / name).is_symlink()
+        path
+        for path in candidates
+        if path.is_file()
+        and not any(part in SKIPPED_PARTS for part in path.parts)
+        and not any(parent.is_symlink() for parent in path.parents)
+        and not path.is_symlink()
+        and path.suffix not in {".md", ".pyc"}
+        and str(path.relative_to(ROOT)) not in GENERATED
     ]
 
 

@@ -47,7 +47,7 @@ def test_registering_decides_user_created_once_per_identity() -> None:
     (event,) = decide(None, command)
     # THEN it creates the user with what was asked; a second time is already_registered
     assert isinstance(event, UserCreated)
-    assert (event.user_id, event.email, event.loyalty, event.consents.marketing) == (
+    assert (event.user_id, event.email, event.loyalty, event.marketing) == (
         "ada",
         "ada@example.com",
         True,
