@@ -8,7 +8,7 @@ shape, not the documented one). Routes get the verified Caller and pass it
 to chalicelib, where each operation's access rule lives.
 
 Every function imports this module, but each plays one role: handlers reach
-their role's code through ``chalicelib.roots``, which imports it on first
+their role's code through ``chalicelib.entrypoints.roots``, which imports it on first
 use, so a function imports only what its own role needs.
 """
 
@@ -32,9 +32,11 @@ from typing import Any, cast
 from chalice import Chalice, Response
 from chalice.app import DynamoDBEvent, KinesisEvent, Request, SQSEvent
 
-from chalicelib import edge, observability, resources, roots
-from chalicelib.access import Caller
-from chalicelib.http import CALLER, api_errors, authenticate, json_response, respond
+from chalicelib import resources
+from chalicelib.adapters import observability
+from chalicelib.domain.access import Caller
+from chalicelib.entrypoints import edge, roots
+from chalicelib.entrypoints.http import CALLER, api_errors, authenticate, json_response, respond
 from chalicelib.settings import get_settings
 
 app = Chalice(app_name="event-platform")

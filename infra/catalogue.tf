@@ -71,7 +71,7 @@ locals {
 
   event_stream_suffix = "events"
 
-  # CloudWatch namespace of the handlers' EMF metrics (chalicelib/observability.py NAMESPACE).
+  # CloudWatch namespace of the handlers' EMF metrics (chalicelib/adapters/observability.py NAMESPACE).
   metrics_namespace = "EventPlatform"
 
   archive = {
@@ -135,7 +135,7 @@ locals {
   }
 
   # What a caller over a WAF rate limit gets: the answer of the stage throttling,
-  # chalicelib/gateway_responses.py THROTTLED (tests/infra/test_parity.py).
+  # chalicelib/entrypoints/gateway_responses.py THROTTLED (tests/infra/test_parity.py).
   rate_limited_response = {
     status_code = 429
     body        = "{\"error\":\"too_many_requests\",\"message\":\"too many requests; retry later\",\"details\":[]}"

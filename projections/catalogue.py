@@ -2,9 +2,9 @@
 
 Each type is a frozen, GC-untracked msgspec Struct of its ``data``, naming
 its CloudEvents ``type`` and ``source``, its schema version, its personal
-fields (sealed in every stored copy, chalicelib.personal_data) and the SNS
+fields (sealed in every stored copy, chalicelib.adapters.personal_data) and the SNS
 message attributes it carries (``sns_attributes``). Everything else derives
-from these declarations: the write side's envelopes (chalicelib.events), the
+from these declarations: the write side's envelopes (chalicelib.domain.events), the
 folds here, the consumers, the fan-out and its filter policies, the search
 documents and the API's event lists.
 
@@ -132,7 +132,7 @@ class Consents(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True
 
 
 if TYPE_CHECKING:
-    # A writer may give a Decimal: new_event (chalicelib.events) writes it as
+    # A writer may give a Decimal: new_event (chalicelib.domain.events) writes it as
     # the contract's string, and every decoded event holds that string.
     Amount = str | Decimal
 else:

@@ -2,7 +2,7 @@
 
     python scripts/apply_search_template.py [--endpoint URL] [--alias events] [--region R]
 
-Puts the ingest pipeline and the index template of chalicelib/search/template.py,
+Puts the ingest pipeline and the index template of chalicelib/adapters/search/template.py,
 then, if the alias points nowhere yet, creates ``<alias>-v1`` behind it. Run it
 after ``terraform apply`` (and the role mapping in infra/README.md), before
 Firehose delivers: an alias that does not exist would make OpenSearch
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import orjson
 
-from chalicelib.search import ensure_alias
-from chalicelib.search.opensearch import OpenSearchIndex, connect
+from chalicelib.adapters.search import ensure_alias
+from chalicelib.adapters.search.opensearch import OpenSearchIndex, connect
 from chalicelib.settings import get_settings
 
 

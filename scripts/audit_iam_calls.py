@@ -34,13 +34,14 @@ from typing import Any
 
 from bench_aws_calls import REGION, Bench, in_process_platform, own_process
 
-from chalicelib import aws, resources
-from chalicelib.accounts import SNAPSHOT_EVERY
-from chalicelib.ledger import EventLedger
-from chalicelib.search import ensure_alias
-from chalicelib.search.opensearch import OpenSearchIndex
-from chalicelib.search.query import parse_search_query
-from chalicelib.search.sqlite import SqliteSearchIndex
+from chalicelib import resources
+from chalicelib.adapters import aws
+from chalicelib.adapters.ledger import EventLedger
+from chalicelib.adapters.search import ensure_alias
+from chalicelib.adapters.search.opensearch import OpenSearchIndex
+from chalicelib.adapters.search.query import parse_search_query
+from chalicelib.adapters.search.sqlite import SqliteSearchIndex
+from chalicelib.service.accounts import SNAPSHOT_EVERY
 from chalicelib.settings import get_settings
 from local_aws.iam_audit import IamRequest, iam_requests
 
@@ -245,7 +246,7 @@ def record() -> dict[str, Any]:
         counted = aws.client
 
         def client_counted(service: str) -> Any:
-            # Whatever service a function reaches through chalicelib.aws is recorded.
+            # Whatever service a function reaches through chalicelib.adapters.aws is recorded.
             made = counted(service)
             bench.counter.attach(made)
             return made

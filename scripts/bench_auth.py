@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 
         from chalice.test import Client
 
-        from chalicelib import aws, identity
-        from chalicelib.access import Caller
+        from chalicelib.adapters import aws, identity
+        from chalicelib.domain.access import Caller
         from local_aws.provision import provision
         from local_aws.token_signer import TokenSigner
 

@@ -7,7 +7,7 @@ handler API Gateway invokes), the ledger relay, the Kinesis consumers
 every SQS subscriber. A small synchronous pump plays the event source
 mappings (and Firehose's read of the stream) in order, so the counts are
 exact and repeatable. Every boto3 call the Lambdas make is counted through a
-botocore hook on their clients (chalicelib.aws), with its billed units; what
+botocore hook on their clients (chalicelib.adapters.aws), with its billed units; what
 Lambda's pollers and the managed services do is added as they bill it
 (productive polls only: idle polling is a fixed cost per mapping, not per
 request; see the README). Warm-up flows run first (clients, caches); then
@@ -44,8 +44,9 @@ from chalice.app import DynamoDBEventConfig, KinesisEventConfig, SQSEventConfig
 from chalice.test import Client
 from moto import mock_aws
 
-from chalicelib import aws, resources
-from chalicelib.personal_data import forget_all_keys
+from chalicelib import resources
+from chalicelib.adapters import aws
+from chalicelib.adapters.personal_data import forget_all_keys
 from local_aws.call_counter import Call, CallCounter
 from local_aws.provision import provision
 from local_aws.token_signer import TokenSigner
@@ -334,7 +335,7 @@ class Bench:
 
     def __init__(self, app: Any, client: Any, signer: Any, env: dict[str, str]) -> None:
         self.counter = CallCounter()
-        # The app's clients are cached per process (chalicelib.aws): hook those very ones.
+        # The app's clients are cached per process (chalicelib.adapters.aws): hook those very ones.
         for service in APP_SERVICES:
             self.counter.attach(aws.client(service))
         self.counter.attach(aws.table("ledger").meta.client)

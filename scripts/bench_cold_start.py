@@ -10,7 +10,7 @@ the API, an empty batch for the stream, queue and Firehose consumers. The
 baseline process times ``import boto3, pydantic``. Samples are taken round
 robin, median of ``--rounds``.
 
-app.py imports each handler's role on its first call (chalicelib.roots), so
+app.py imports each handler's role on its first call (chalicelib.entrypoints.roots), so
 ``import app`` alone understates a cold start: ``cold_s`` is import plus
 first call. The first call also creates the boto3 clients the handler uses,
 which the baseline does not (any function calling AWS pays it, whatever its

@@ -3,7 +3,7 @@
 A member registers, buys ``--purchases`` times (one purchase aggregate per
 order, ``--spacing`` seconds apart), leaves the programme, and buys
 ``--purchases`` times more. Every event goes through the projector's code
-(``chalicelib.projector.project_records``: parse, load, fold, settle, write)
+(``chalicelib.service.projector.project_records``: parse, load, fold, settle, write)
 over an in-memory table, with the ledger's history and a clock that runs
 ``--lag`` seconds behind each event (the stream's delay); no AWS round trip
 is counted. Printed per ``--every`` events: the CPU time taken (the fold is
@@ -38,11 +38,11 @@ from typing import Any
 
 import orjson
 
-from chalicelib.dynamo import item_size
-from chalicelib.events import PURCHASE_MADE, USER_CREATED, USER_LOYALTY_LEFT
-from chalicelib.projector import project_records
-from chalicelib.read_model_catalog import read_model
-from chalicelib.read_models import ReadModelStore
+from chalicelib.adapters.dynamo import item_size
+from chalicelib.adapters.read_model_catalog import read_model
+from chalicelib.adapters.read_models import ReadModelStore
+from chalicelib.domain.events import PURCHASE_MADE, USER_CREATED, USER_LOYALTY_LEFT
+from chalicelib.service.projector import project_records
 
 USER = "u-heavy"
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -20,7 +20,7 @@ from typing import Any
 
 from moto import mock_aws
 
-from chalicelib.personal_data import DataKeyStore, PersonalDataVault
+from chalicelib.adapters.personal_data import DataKeyStore, PersonalDataVault
 from local_aws.dynamodb_local import DYNAMODB_ENDPOINT_VARS
 
 
@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     for endpoint in ("AWS_ENDPOINT_URL", *DYNAMODB_ENDPOINT_VARS):
         os.environ.pop(endpoint, None)
     with mock_aws():
-        from chalicelib import aws
-        from chalicelib.dynamo_unit_of_work import DynamoItems
-        from chalicelib.roots import api, stores
-        from chalicelib.users import RegisterUser, UserRegistry
+        from chalicelib.adapters import aws
+        from chalicelib.adapters.dynamo_unit_of_work import DynamoItems
+        from chalicelib.entrypoints.roots import api, stores
+        from chalicelib.service.users import RegisterUser, UserRegistry
         from local_aws.provision import provision
 
         os.environ.update(provision("bench"))

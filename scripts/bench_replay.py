@@ -43,9 +43,9 @@ import orjson
 from eventsourcing.application import Application
 from replay_parts import replay_in_parts
 
-from chalicelib.archive import ArchiveObject
-from chalicelib.archive_split import ArchivePart, split_archive
-from chalicelib.events import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
+from chalicelib.adapters.archive import ArchiveObject
+from chalicelib.adapters.archive_split import ArchivePart, split_archive
+from chalicelib.domain.events import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
 from projections.accounts import ACCOUNTS
 from projections.archive_buckets import bucket_label, bucket_of
 from projections.replay import replay

@@ -88,11 +88,11 @@ def _wait_listening(port: int, timeout: float, alive: Callable[[], bool]) -> Non
 # Imported by _start_event_sources; none reads the settings at import time.
 _EVENT_SOURCE_MODULES = (
     "chalice",
-    "chalicelib.roots.fanout",
-    "chalicelib.roots.projector",
-    "chalicelib.roots.relay",
-    "chalicelib.roots.search",
-    "chalicelib.roots.subscribers",
+    "chalicelib.entrypoints.roots.fanout",
+    "chalicelib.entrypoints.roots.projector",
+    "chalicelib.entrypoints.roots.relay",
+    "chalicelib.entrypoints.roots.search",
+    "chalicelib.entrypoints.roots.subscribers",
     "local_aws.event_sources",
     "local_aws.firehose",
     "local_aws.search_sink",
@@ -221,7 +221,7 @@ class LocalStack:
             )
             app_env.update(table_names(args.prefix))
             app_env.update(self._search_env())
-            # The failure drills' switch (see chalicelib/faults.py); absent means no fault.
+            # The failure drills' switch (see chalicelib/adapters/faults.py); absent means no fault.
             app_env["FAULT_INJECTION_FILE"] = str(Path(args.state_dir) / "faults.json")
             # chalice local boots while the tables are created: the API needs their names
             # only (the ledger's stream is the event sources' business, in this process).
@@ -284,7 +284,7 @@ class LocalStack:
         return {"SEARCH_BACKEND": "sqlite", "SEARCH_SQLITE_PATH": str(path)}
 
     def _start_event_sources(self, app_env: dict[str, str]) -> None:
-        from chalicelib import aws
+        from chalicelib.adapters import aws
         from chalicelib.resources import ARCHIVE_DELIVERY, resource_name
         from local_aws.event_sources import EventSourceRunner
         from local_aws.firehose import FirehoseEmulator
@@ -325,9 +325,9 @@ class LocalStack:
 
     def _search_sink(self, app_env: dict[str, str]) -> Any:
         """Firehose's OpenSearch destination, locally: index into the SQLite search index."""
-        from chalicelib.roots import search
-        from chalicelib.search import ensure_alias
-        from chalicelib.search.sqlite import SqliteSearchIndex
+        from chalicelib.adapters.search import ensure_alias
+        from chalicelib.adapters.search.sqlite import SqliteSearchIndex
+        from chalicelib.entrypoints.roots import search
         from local_aws.search_sink import SearchIndexSink
 
         index = SqliteSearchIndex(

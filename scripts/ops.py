@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chalicelib import aws
+from chalicelib.adapters import aws
 from chalicelib.settings import get_settings
 from local_aws.stack_state import StackNotRunning
 from local_aws.tool_errors import explain

@@ -7,7 +7,7 @@ Run after ``chalice deploy``. For the deployed functions <app>-<stage>-<handler>
 - SQS consumers (the subscribers and search_late_redaction):
   ``FunctionResponseTypes`` = chalicelib.resources.SQS_FUNCTION_RESPONSE_TYPES
   (``ReportBatchItemFailures``), so a handler returning
-  ``{"batchItemFailures": [...]}`` (chalicelib.sqs_batch) retries only those
+  ``{"batchItemFailures": [...]}`` (chalicelib.entrypoints.sqs_batch) retries only those
   messages.
 - Kinesis / DynamoDB stream consumers (tf_outputs_to_chalice.STREAM_CONSUMERS:
   ledger_relay, user_events_fanout, projector, search_erasure):
@@ -19,7 +19,7 @@ Firehose processors (search_transform) have no event source mapping and are
 left alone.
 
 The REST API (from ``.chalice/deployed/<stage>.json``) gets the gateway
-responses of chalicelib/gateway_responses.py (unknown routes 404, and every
+responses of chalicelib/entrypoints/gateway_responses.py (unknown routes 404, and every
 answer API Gateway gives itself in the ``{"error","message","details"}``
 shape), then a new deployment of its stage so they take effect. Then its
 stage gets the rate limits Terraform declares (``.chalice/api-protection-<stage>.json``,
@@ -59,7 +59,7 @@ from tf_outputs_to_chalice import (  # noqa: E402
 )
 
 from chalicelib import resources  # noqa: E402
-from chalicelib.gateway_responses import GATEWAY_RESPONSES  # noqa: E402
+from chalicelib.entrypoints.gateway_responses import GATEWAY_RESPONSES  # noqa: E402
 
 __all__ = [
     "ApiProtection",

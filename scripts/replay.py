@@ -25,7 +25,7 @@ missed, which would hold the watermark back to it.
 
 ``--new-generation`` rebuilds a read model without downtime: into a new
 generation that the live projector also keeps, caught up from the ledger,
-then switched to at once (chalicelib.read_model_rebuild); the replaced
+then switched to at once (chalicelib.service.read_model_rebuild); the replaced
 generation stays until ``--drop-previous`` deletes it.
 
 ``--workers N`` folds the archive in N processes, each a disjoint set of the
@@ -37,7 +37,7 @@ result as one process (scripts/replay_parts.py).
 replay state machine (Terraform output ``replay_state_machine_arn``; a
 Distributed Map folds every archive bucket in a Lambda of its own, then the
 parts are merged into a new generation and readers switched to it, see
-chalicelib/replay_worker.py), prints the Map run's item counts while it
+chalicelib/service/replay_worker.py), prints the Map run's item counts while it
 runs, then the same JSON summary.
 """
 
@@ -61,18 +61,22 @@ from replay_parts import replay_in_parts
 from tqdm import tqdm
 
 from chalicelib import resources
-from chalicelib.archive import ArchiveReader
-from chalicelib.archive_split import split_archive
-from chalicelib.events import utc_now
-from chalicelib.ledger import EventLedger
-from chalicelib.projector import settle_watermark
-from chalicelib.read_model_catalog import read_model
-from chalicelib.read_model_generations import GenerationStore
-from chalicelib.read_model_rebuild import GenerationRebuild, rebuild_generation, settle_replayed
-from chalicelib.read_models import ReadModelStore
-from chalicelib.roots.search import open_event_personal_fields
-from chalicelib.search.factory import make_search_index
-from chalicelib.search.rebuild import index_chunks, rebuild_index
+from chalicelib.adapters.archive import ArchiveReader
+from chalicelib.adapters.archive_split import split_archive
+from chalicelib.adapters.ledger import EventLedger
+from chalicelib.adapters.read_model_catalog import read_model
+from chalicelib.adapters.read_model_generations import GenerationStore
+from chalicelib.adapters.read_models import ReadModelStore
+from chalicelib.adapters.search.factory import make_search_index
+from chalicelib.adapters.search.rebuild import index_chunks, rebuild_index
+from chalicelib.domain.events import utc_now
+from chalicelib.entrypoints.roots.search import open_event_personal_fields
+from chalicelib.service.projector import settle_watermark
+from chalicelib.service.read_model_rebuild import (
+    GenerationRebuild,
+    rebuild_generation,
+    settle_replayed,
+)
 from chalicelib.settings import get_settings
 from local_aws import stack_state
 from local_aws.stack_state import DEFAULT_STATE_DIR, StackNotRunning

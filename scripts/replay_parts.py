@@ -1,6 +1,6 @@
 """A replay folded in several processes, one part of the archive each, then merged.
 
-Each process folds a disjoint set of archive buckets (chalicelib.archive_split)
+Each process folds a disjoint set of archive buckets (chalicelib.adapters.archive_split)
 with the same engine as a one-process replay, up to ``finish``; the parent
 unites the parts (rows, partial states, counts) and finishes once, so the
 result is the one-process result. Processes are forked: they share the code
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from chalicelib.archive_split import ArchivePart, ObjectSource, part_chunks
+from chalicelib.adapters.archive_split import ArchivePart, ObjectSource, part_chunks
 from projections.replay import Projection, ReplayPart, ReplayResult, merge_parts, replay_part
 
 __all__ = ["PartFailed", "replay_in_parts"]

@@ -3,7 +3,7 @@
     python scripts/write_openapi.py [--check] [--output openapi.json]
 
 The document is generated from the Chalice app's routes and the models of
-chalicelib/api_routes.py (the API serves the same at ``GET /openapi.json``).
+chalicelib/entrypoints/api_routes.py (the API serves the same at ``GET /openapi.json``).
 ``--check`` writes nothing and exits 1 when the committed copy is stale.
 """
 
@@ -22,7 +22,7 @@ for folder in (ROOT / "chalice_app", ROOT):
         sys.path.insert(0, str(folder))
 
 import app  # noqa: E402  (the Chalice app module: importing it registers its routes)
-from chalicelib.openapi import build_document  # noqa: E402
+from chalicelib.entrypoints.openapi import build_document  # noqa: E402
 
 __all__ = ["DEFAULT_OUTPUT", "document", "main", "render"]
 

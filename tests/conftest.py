@@ -18,10 +18,10 @@ import botocore.session
 import pytest
 from moto import mock_aws
 
-from chalicelib import aws as aws_getters
-from chalicelib.personal_data import forget_all_keys
-from chalicelib.search import ensure_alias
-from chalicelib.search.sqlite import SqliteSearchIndex
+from chalicelib.adapters import aws as aws_getters
+from chalicelib.adapters.personal_data import forget_all_keys
+from chalicelib.adapters.search import ensure_alias
+from chalicelib.adapters.search.sqlite import SqliteSearchIndex
 from local_aws import dynamodb_local
 from local_aws.provision import provision
 from local_aws.stack_process import free_port, wait_for

@@ -18,16 +18,22 @@ from typing import Any
 
 import orjson
 
-from chalicelib.accounts import AccountService
-from chalicelib.commands import CommandRunner
-from chalicelib.events import CloudEvent, parse_event
-from chalicelib.exceptions import ConcurrencyConflict, DomainError
-from chalicelib.idempotency import IdempotencyKey, StoredResponse, replay
-from chalicelib.personal_data import DataKeyStore
-from chalicelib.purchases import PurchaseService
-from chalicelib.unit_of_work import Delete, IdempotencyRecord, KeyAlreadyRecorded, Put, Write
-from chalicelib.user_lifecycle import UserLifecycle
-from chalicelib.users import UserRegistry
+from chalicelib.adapters.idempotency import IdempotencyKey, StoredResponse, replay
+from chalicelib.adapters.personal_data import DataKeyStore
+from chalicelib.adapters.unit_of_work import (
+    Delete,
+    IdempotencyRecord,
+    KeyAlreadyRecorded,
+    Put,
+    Write,
+)
+from chalicelib.domain.events import CloudEvent, parse_event
+from chalicelib.domain.exceptions import ConcurrencyConflict, DomainError
+from chalicelib.service.accounts import AccountService
+from chalicelib.service.commands import CommandRunner
+from chalicelib.service.purchases import PurchaseService
+from chalicelib.service.user_lifecycle import UserLifecycle
+from chalicelib.service.users import UserRegistry
 from projections.accounts import Account
 
 __all__ = [

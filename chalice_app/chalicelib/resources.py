@@ -140,7 +140,7 @@ class Subscriber:
     Terraform (through scripts/gen_subscribers_tfvars.py), the local stack,
     the app's event sources and the Chalice hand-off all derive from this.
     ``consumer`` is ``"module:Class"`` of a class with a
-    ``from_context(context)`` constructor (chalicelib.subscriber_context).
+    ``from_context(context)`` constructor (chalicelib.adapters.subscriber_context).
     """
 
     handler: str
@@ -393,7 +393,7 @@ EMAIL_SENDER_ENV_VAR = "EMAIL_SENDER"
 SUBSCRIBERS: tuple[Subscriber, ...] = (
     Subscriber(
         handler="loyalty_enrolment",
-        consumer="chalicelib.consumers:LoyaltyEnrolment",
+        consumer="chalicelib.service.consumers:LoyaltyEnrolment",
         queue=QueueSpec(
             key="loyalty",
             env_var="LOYALTY_QUEUE",
@@ -418,7 +418,7 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     ),
     Subscriber(
         handler="gdpr_consent_record",
-        consumer="chalicelib.consumers:GdprConsentRecord",
+        consumer="chalicelib.service.consumers:GdprConsentRecord",
         queue=QueueSpec(
             key="gdpr",
             env_var="GDPR_QUEUE",
@@ -435,7 +435,7 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     ),
     Subscriber(
         handler="crm_contact_sync",
-        consumer="chalicelib.consumers:CrmContactSync",
+        consumer="chalicelib.service.consumers:CrmContactSync",
         queue=QueueSpec(
             key="crm",
             env_var="CRM_QUEUE",
@@ -461,7 +461,7 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     ),
     Subscriber(
         handler="welcome_email",
-        consumer="chalicelib.welcome_email:WelcomeEmail",
+        consumer="chalicelib.service.welcome_email:WelcomeEmail",
         queue=QueueSpec(
             key="welcome",
             env_var="WELCOME_QUEUE",
@@ -481,7 +481,7 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     # Erasure ends the identity: the erased person's Cognito user is deleted.
     Subscriber(
         handler="identity_deletion",
-        consumer="chalicelib.identity_deletion:IdentityDeletion",
+        consumer="chalicelib.service.identity_deletion:IdentityDeletion",
         queue=QueueSpec(
             key="identity",
             env_var="IDENTITY_DELETION_QUEUE",
@@ -517,7 +517,7 @@ READ_MODELS: tuple[ReadModelSpec, ...] = (
         item_prefix="loyalty",
         # Every user event moves the horizon; purchases earn points.
         event_types=USER_TYPES | {PURCHASE_MADE},
-        fold="chalicelib.loyalty_read_model:read_model",
+        fold="chalicelib.adapters.loyalty_read_model:read_model",
         # Pending purchases are settled at the ledger's watermark (issue 25).
         max_item_bytes=8_192,
         position_items=True,
@@ -570,7 +570,7 @@ KINESIS_RETRY = KinesisRetrySpec()
 
 # Every SQS event source mapping of the app (the subscribers' and the late
 # redaction's): its handler answers {"batchItemFailures": [...]}
-# (chalicelib.sqs_batch), and Lambda reads that answer only with this setting.
+# (chalicelib.entrypoints.sqs_batch), and Lambda reads that answer only with this setting.
 # Chalice cannot declare it: scripts/post_deploy.py sets it on the deployed
 # mappings, and the local stack's event sources read it from here.
 SQS_FUNCTION_RESPONSE_TYPES: tuple[str, ...] = ("ReportBatchItemFailures",)

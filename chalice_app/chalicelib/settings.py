@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from chalicelib import resources
-from chalicelib.exceptions import MissingSetting
+from chalicelib.domain.exceptions import MissingSetting
 
 __all__ = [
     "COGNITO_ENV_VARS",

@@ -3,7 +3,7 @@
 - A listen backlog fit for concurrent clients: Chalice's dev server keeps
   socketserver's default backlog of 5 connections, so a burst of parallel
   requests (the concurrency tests send 24 at once) gets connection resets.
-- API Gateway's gateway responses (chalicelib.gateway_responses), which
+- API Gateway's gateway responses (chalicelib.entrypoints.gateway_responses), which
   ``chalice local`` does not emulate: a path no route matches gets the
   MISSING_AUTHENTICATION_TOKEN response (404 in the documented error shape)
   instead of Chalice's 403 ``{"message": "Missing Authentication Token"}``
@@ -24,7 +24,7 @@ from typing import Any
 from chalice import local
 from chalice.cli import main
 
-from chalicelib.gateway_responses import GATEWAY_RESPONSES
+from chalicelib.entrypoints.gateway_responses import GATEWAY_RESPONSES
 from local_aws import line_output
 
 __all__ = ["GatewayResponseError", "apply_gateway_responses", "run"]

@@ -14,7 +14,7 @@ from typing import Any
 from chalice import Chalice
 from chalice.app import DynamoDBEventConfig, KinesisEventConfig, SQSEventConfig
 
-from chalicelib.gateway_responses import GATEWAY_RESPONSES
+from chalicelib.entrypoints.gateway_responses import GATEWAY_RESPONSES
 
 __all__ = [
     "check_api",

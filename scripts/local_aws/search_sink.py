@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.search import InvalidDocument, SearchIndex, to_document
-from chalicelib.search.documents import parse_ndjson
+from chalicelib.adapters.search import InvalidDocument, SearchIndex, to_document
+from chalicelib.adapters.search.documents import parse_ndjson
 
 __all__ = ["SearchIndexSink", "SinkStats", "Transform"]
 

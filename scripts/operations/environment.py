@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from chalicelib import aws
+from chalicelib.adapters import aws
 from local_aws import stack_state
 
 __all__ = ["add_target_arguments", "use_local_stack"]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chalicelib import aws
+from chalicelib.adapters import aws
 from chalicelib.settings import get_settings
 from operations import queues, stream_failures
 from operations.invokers import InProcessInvoker, LambdaInvoker

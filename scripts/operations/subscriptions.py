@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.events import parse_event
-from chalicelib.fanout import FANOUT_TYPE_PREFIX, message_attributes
+from chalicelib.domain.events import parse_event
 from chalicelib.resources import Subscriber
+from chalicelib.service.fanout import FANOUT_TYPE_PREFIX, message_attributes
 
 __all__ = ["UnsupportedFilterPolicy", "policy_matches", "receives"]
 

@@ -1,7 +1,7 @@
 """What the console shows, read through the functions the API and ``ops.py`` use.
 
 Accounts and people are read as the API reads them for an admin
-(chalicelib.roots.api with an admin caller); queues, redrive and traces come
+(chalicelib.entrypoints.roots.api with an admin caller); queues, redrive and traces come
 from scripts/operations, as ``ops.py`` has them. Nothing here writes, except
 a redrive.
 """
@@ -17,12 +17,12 @@ from typing import Any
 import orjson
 from boto3.dynamodb.conditions import Attr
 
-from chalicelib import aws
-from chalicelib.access import ADMIN, Caller
-from chalicelib.exceptions import NotFound
-from chalicelib.roots import api, search, stores
-from chalicelib.roots.positions import applied_positions
-from chalicelib.search import MAX_SIZE, SearchQuery
+from chalicelib.adapters import aws
+from chalicelib.adapters.search import MAX_SIZE, SearchQuery
+from chalicelib.domain.access import ADMIN, Caller
+from chalicelib.domain.exceptions import NotFound
+from chalicelib.entrypoints.roots import api, search, stores
+from chalicelib.entrypoints.roots.positions import applied_positions
 from chalicelib.settings import get_settings
 from operations import queues, redrive, trace
 from opsconsole.timemachine import AccountHistory, HistoryCache

@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chalicelib.exceptions import NotFound, ValidationFailed
+from chalicelib.domain.exceptions import NotFound, ValidationFailed
 from opsconsole import flow
 from opsconsole.data import ConsoleData
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import schemathesis
 
-from chalicelib.idempotency import MAX_KEY_LENGTH
+from chalicelib.adapters.idempotency import MAX_KEY_LENGTH
 
 HEADER = "Idempotency-Key"
 

@@ -1,6 +1,6 @@
 """Failure drills on the real local stack: fail, see it, fix, redrive, applied once.
 
-The cause is the stack's fault switch (chalicelib/faults.py): a file the
+The cause is the stack's fault switch (chalicelib/adapters/faults.py): a file the
 handlers read, that this test writes and then removes, as an outage starts
 and ends. Nothing in the handlers is mocked.
 """

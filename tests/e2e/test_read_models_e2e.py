@@ -16,7 +16,7 @@ import pytest
 import requests
 from boto3.dynamodb.types import TypeDeserializer
 
-from chalicelib.read_model_catalog import read_model
+from chalicelib.adapters.read_model_catalog import read_model
 from local_aws.stack_process import LocalStackProcess, wait_for
 from projections.catalogue import decode_event
 from tests.e2e.conftest import AuthHeaders

@@ -81,7 +81,7 @@ def test_an_erased_user_gets_no_welcome_email(
     local_stack: LocalStackProcess, auth_headers: AuthHeaders
 ) -> None:
     # GIVEN a person who registers and is erased at once, while the welcome subscriber is
-    # held by the stack's fault switch (chalicelib/faults.py): on a loaded machine the
+    # held by the stack's fault switch (chalicelib/adapters/faults.py): on a loaded machine the
     # user.created could otherwise reach it before the erasure, and a person not yet
     # erased rightly gets their email. A held delivery returns to the queue and is retried.
     switch = local_stack.state_dir / "faults.json"

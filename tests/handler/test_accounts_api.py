@@ -11,9 +11,9 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.accounts import SNAPSHOT_EVERY, SnapshotStore
-from chalicelib.read_model_catalog import read_model
-from chalicelib.read_models import ReadModelStore
+from chalicelib.adapters.read_model_catalog import read_model
+from chalicelib.adapters.read_models import ReadModelStore
+from chalicelib.service.accounts import SNAPSHOT_EVERY, SnapshotStore
 from tests.handler.helpers import post_json, register, table_items, user_body
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from chalicelib.access import PUBLIC_ROUTES
-from chalicelib.openapi import documented_routes
+from chalicelib.domain.access import PUBLIC_ROUTES
+from chalicelib.entrypoints.openapi import documented_routes
 from local_aws.token_signer import TokenSigner, unsigned_token
 from tests.handler.helpers import register
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import aws
-from chalicelib.events import UserCreated, new_event
-from chalicelib.personal_data import forget_all_keys
+from chalicelib.adapters import aws
+from chalicelib.adapters.personal_data import forget_all_keys
+from chalicelib.domain.events import UserCreated, new_event
 from local_aws.call_counter import CallCounter
 from tests.handler.helpers import register
 

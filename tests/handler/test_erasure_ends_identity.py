@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.events import UserErased, new_event
+from chalicelib.domain.events import UserErased, new_event
 from local_aws.identities import UserPoolIdentities
 from local_aws.token_signer import TokenSigner
 from tests.handler.helpers import (

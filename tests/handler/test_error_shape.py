@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from chalice import local
 
-from chalicelib.roots import api
+from chalicelib.entrypoints.roots import api
 from local_aws.chalice_local import apply_gateway_responses
 from tests.handler.helpers import post_json, user_body
 

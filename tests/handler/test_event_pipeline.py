@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.events import UserCreated, new_event
-from chalicelib.exceptions import InvalidEvent
+from chalicelib.domain.events import UserCreated, new_event
+from chalicelib.domain.exceptions import InvalidEvent
 from tests.handler.helpers import (
     consume,
     drain,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.events import USER_CREATED
+from chalicelib.domain.events import USER_CREATED
 from projections.catalogue import schema_uri
 from tests.handler.helpers import drain, table_items
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 
-from chalicelib.personal_data import REDACTED
+from chalicelib.adapters.personal_data import REDACTED
 from tests.handler.helpers import post_json, table_items, user_body
 
 CONSUMERS = [

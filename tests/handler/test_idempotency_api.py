@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.idempotency import IdempotencyStore
+from chalicelib.adapters.idempotency import IdempotencyStore
 from tests.handler.helpers import ApiClient, post_json, register, table_items, user_body
 
 

@@ -8,7 +8,7 @@ import boto3
 import jwt
 import pytest
 
-from chalicelib.users import RegisterUser
+from chalicelib.service.users import RegisterUser
 from local_aws.identities import IdentityError, UserPoolIdentities, login_email
 from local_aws.user_pool import provision_user_pool
 

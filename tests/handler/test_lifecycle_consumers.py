@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.roots import projector
+from chalicelib.entrypoints.roots import projector
 from tests.handler.helpers import (
     ledger_events,
     post_json,

@@ -14,11 +14,11 @@ import pytest
 from bench_loyalty_item import START, USER, heavy_buyer
 from botocore.exceptions import ClientError
 
-from chalicelib.dynamo import item_size
-from chalicelib.events import LoyaltyJoined, PurchaseMade, new_event, utc_now
-from chalicelib.projector import project_records, settle_watermark
-from chalicelib.read_model_catalog import read_model, read_models
-from chalicelib.read_models import ReadModelStore, Stored
+from chalicelib.adapters.dynamo import item_size
+from chalicelib.adapters.read_model_catalog import read_model, read_models
+from chalicelib.adapters.read_models import ReadModelStore, Stored
+from chalicelib.domain.events import LoyaltyJoined, PurchaseMade, new_event, utc_now
+from chalicelib.service.projector import project_records, settle_watermark
 from projections.loyalty import SETTLE_PENDING_AT, LoyaltyPolicy, LoyaltyProjection
 from projections.replay import replay
 

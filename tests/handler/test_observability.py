@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib import observability
-from chalicelib.search.sqlite import SqliteSearchIndex
+from chalicelib.adapters import observability
+from chalicelib.adapters.search.sqlite import SqliteSearchIndex
 from local_aws.token_signer import TokenSigner
 from tests.handler.helpers import post_json, table_items, user_body
 from tests.handler.test_event_pipeline import _ledger_stream_event, _stream_data

@@ -8,7 +8,7 @@ from typing import Any
 import ops
 import pytest
 
-from chalicelib.search.sqlite import SqliteSearchIndex
+from chalicelib.adapters.search.sqlite import SqliteSearchIndex
 
 
 def _last_json(out: str) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from typing import Any
 
 import boto3
 
-from chalicelib import aws, resources
-from chalicelib.search.sqlite import SqliteSearchIndex
+from chalicelib import resources
+from chalicelib.adapters import aws
+from chalicelib.adapters.search.sqlite import SqliteSearchIndex
 from local_aws.firehose import FirehoseEmulator
 from operations import trace
 from tests.handler.helpers import post_json, table_items, user_body

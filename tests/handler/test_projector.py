@@ -14,8 +14,10 @@ import orjson
 import pytest
 from tf_outputs_to_chalice import REPLAY_WORKER_HANDLER, lambda_timeouts
 
-from chalicelib import observability
-from chalicelib.events import (
+from chalicelib.adapters import observability
+from chalicelib.adapters.read_model_catalog import read_model, read_models
+from chalicelib.adapters.read_models import ReadModelStore, Stored
+from chalicelib.domain.events import (
     AccountDeposited,
     AccountOpened,
     AccountWithdrawn,
@@ -24,16 +26,14 @@ from chalicelib.events import (
     UserCreated,
     new_event,
 )
-from chalicelib.exceptions import (
+from chalicelib.domain.exceptions import (
     ConcurrencyConflict,
     InjectedFault,
     InvalidEvent,
     OutOfOrderEvent,
 )
-from chalicelib.projector import EVENT_COMMIT_BOUND, ProjectorStats
-from chalicelib.projector import project_records as project
-from chalicelib.read_model_catalog import read_model, read_models
-from chalicelib.read_models import ReadModelStore, Stored
+from chalicelib.service.projector import EVENT_COMMIT_BOUND, ProjectorStats
+from chalicelib.service.projector import project_records as project
 from projections.accounts import Account
 from projections.loyalty import SETTLE_PENDING_AT
 

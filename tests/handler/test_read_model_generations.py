@@ -9,14 +9,14 @@ import boto3
 import pytest
 import replay as replay_script
 
-from chalicelib import aws as aws_getters
-from chalicelib import projector
-from chalicelib.exceptions import ConcurrencyConflict
-from chalicelib.ledger import EventLedger
-from chalicelib.read_model_catalog import read_model
-from chalicelib.read_model_generations import GenerationStore
-from chalicelib.read_models import ReadModelStore
-from chalicelib.roots import stores
+from chalicelib.adapters import aws as aws_getters
+from chalicelib.adapters.ledger import EventLedger
+from chalicelib.adapters.read_model_catalog import read_model
+from chalicelib.adapters.read_model_generations import GenerationStore
+from chalicelib.adapters.read_models import ReadModelStore
+from chalicelib.domain.exceptions import ConcurrencyConflict
+from chalicelib.entrypoints.roots import stores
+from chalicelib.service import projector
 from tests.handler.test_replay import REGION, _heavy_buyer, aws, history, run  # noqa: F401
 
 ACCOUNTS = read_model("accounts")

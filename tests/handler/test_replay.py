@@ -13,8 +13,11 @@ import orjson
 import pytest
 import replay as replay_script
 
-from chalicelib.archive import ArchiveReader
-from chalicelib.events import (
+from chalicelib.adapters.archive import ArchiveReader
+from chalicelib.adapters.ledger import EventLedger
+from chalicelib.adapters.read_model_catalog import read_model
+from chalicelib.adapters.read_models import ReadModelStore
+from chalicelib.domain.events import (
     AccountDeposited,
     AccountOpened,
     LoyaltyLeft,
@@ -22,9 +25,6 @@ from chalicelib.events import (
     UserCreated,
     new_event,
 )
-from chalicelib.ledger import EventLedger
-from chalicelib.read_model_catalog import read_model
-from chalicelib.read_models import ReadModelStore
 from chalicelib.settings import get_settings
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -9,10 +9,15 @@ import orjson
 import pytest
 import replay as replay_script
 
-from chalicelib.events import DATA_MODELS, UserCreated, new_event
-from chalicelib.personal_data import REDACTED, PersonalDataVault, forget_all_keys, is_sealed
-from chalicelib.search import parse_search_query
-from chalicelib.search.sqlite import SqliteSearchIndex
+from chalicelib.adapters.personal_data import (
+    REDACTED,
+    PersonalDataVault,
+    forget_all_keys,
+    is_sealed,
+)
+from chalicelib.adapters.search import parse_search_query
+from chalicelib.adapters.search.sqlite import SqliteSearchIndex
+from chalicelib.domain.events import DATA_MODELS, UserCreated, new_event
 from tests.handler.test_replay import T0, history, put_archive
 from tests.handler.test_replay import aws as aws  # the fixture, re-exported
 
@@ -96,7 +101,7 @@ def test_replay_search_rejects_until(aws: dict[str, Any], live_index: SqliteSear
 
 def _sealed_registration(user_id: str, name: str, lastname: str) -> Any:
     """A user.created event as the ledger and the archive hold it: personal fields sealed."""
-    from chalicelib.roots import vault
+    from chalicelib.entrypoints.roots import vault
 
     keys = vault.data_keys()
     key, put = keys.generate(user_id)

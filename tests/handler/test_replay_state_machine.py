@@ -21,8 +21,8 @@ import pytest
 import replay as replay_script
 from replay_aws import render_definition
 
-from chalicelib.read_model_generations import POINTER_PK
-from chalicelib.replay_worker import part_key
+from chalicelib.adapters.read_model_generations import POINTER_PK
+from chalicelib.service.replay_worker import part_key
 from chalicelib.settings import get_settings
 from local_aws.moto_patches import not_executed_reason
 from tests.handler.test_replay_workers import COUNT, history, put_mixed_archive

@@ -12,7 +12,7 @@ import orjson
 import pytest
 import replay as replay_script
 
-from chalicelib.events import (
+from chalicelib.domain.events import (
     AccountDeposited,
     AccountOpened,
     AccountWithdrawn,

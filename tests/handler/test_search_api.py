@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from chalicelib.search.sqlite import SqliteSearchIndex
+from chalicelib.adapters.search.sqlite import SqliteSearchIndex
 
 
 @pytest.fixture

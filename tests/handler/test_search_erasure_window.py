@@ -16,10 +16,10 @@ import boto3
 import pytest
 
 from chalicelib import resources
-from chalicelib.personal_data import REDACTED
-from chalicelib.roots.search import search_index
-from chalicelib.search.query import SearchQuery
-from chalicelib.search.sqlite import SqliteSearchIndex
+from chalicelib.adapters.personal_data import REDACTED
+from chalicelib.adapters.search.query import SearchQuery
+from chalicelib.adapters.search.sqlite import SqliteSearchIndex
+from chalicelib.entrypoints.roots.search import search_index
 from tests.handler.helpers import post_json, queue_url, register
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.read_model_catalog import read_model
-from chalicelib.read_models import ReadModelStore
+from chalicelib.adapters.read_model_catalog import read_model
+from chalicelib.adapters.read_models import ReadModelStore
 from tests.handler.helpers import post_json, register
 
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from chalicelib import resources
+from chalicelib.adapters.subscriber_context import NEEDED_FOR, SubscriberContext, UndeclaredNeed
+from chalicelib.entrypoints.roots.subscribers import SubscriberResources, consume_user_events
 from chalicelib.resources import Need, Subscriber
-from chalicelib.roots.subscribers import SubscriberResources, consume_user_events
-from chalicelib.subscriber_context import NEEDED_FOR, SubscriberContext, UndeclaredNeed
 from tests.handler.helpers import ledger_events, register, table_items
 
 
@@ -31,7 +31,8 @@ def _audit_subscriber(needs: frozenset[Need]) -> Subscriber:
     return replace(
         gdpr,
         handler="consent_audit",
-        consumer="chalicelib.consumers:GdprConsentRecord",  # fills version gaps from the ledger
+        # fills version gaps from the ledger
+        consumer="chalicelib.service.consumers:GdprConsentRecord",
         queue=replace(gdpr.queue, key="audit"),
         needs=needs,
     )
@@ -97,7 +98,7 @@ def test_every_declared_subscriber_gets_exactly_what_its_needs_grant(
 
 
 def test_every_resource_a_subscriber_can_be_given_is_guarded_by_a_need() -> None:
-    # GIVEN what a subscriber context offers (chalicelib.subscriber_context)
+    # GIVEN what a subscriber context offers (chalicelib.adapters.subscriber_context)
     offered = {name for name in vars(SubscriberContext) if not name.startswith("_")}
     # THEN each but its own table is granted by a need, and every mapped one exists
     assert offered - {"table"} == set(NEEDED_FOR)

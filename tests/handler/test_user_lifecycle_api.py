@@ -8,17 +8,17 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib import aws
-from chalicelib.commands import CommandRunner
-from chalicelib.dynamo_unit_of_work import DynamoItems, DynamoUnitOfWork
-from chalicelib.events import CloudEvent
-from chalicelib.idempotency import IdempotencyStore
-from chalicelib.ledger import EventLedger
-from chalicelib.personal_data import DataKeyStore
+from chalicelib.adapters import aws
+from chalicelib.adapters.dynamo_unit_of_work import DynamoItems, DynamoUnitOfWork
+from chalicelib.adapters.idempotency import IdempotencyStore
+from chalicelib.adapters.ledger import EventLedger
+from chalicelib.adapters.personal_data import DataKeyStore
+from chalicelib.domain.events import CloudEvent
+from chalicelib.domain.user_aggregate import ChangeConsents, ChangeLoyalty
+from chalicelib.service.commands import CommandRunner
+from chalicelib.service.user_lifecycle import UserLifecycle
+from chalicelib.service.users import UserRegistry
 from chalicelib.settings import get_settings
-from chalicelib.user_aggregate import ChangeConsents, ChangeLoyalty
-from chalicelib.user_lifecycle import UserLifecycle
-from chalicelib.users import UserRegistry
 from tests.handler.helpers import ApiClient, ledger_events, post_json, put_json, register
 
 

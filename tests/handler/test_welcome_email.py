@@ -11,8 +11,8 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from chalicelib.roots import subscribers
-from chalicelib.welcome_email import SUBJECT
+from chalicelib.entrypoints.roots import subscribers
+from chalicelib.service.welcome_email import SUBJECT
 from local_aws.token_signer import TokenSigner
 from tests.conftest import REGION
 from tests.handler.helpers import (

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from tf_outputs_to_chalice import HANDLERS, STREAM_CONSUMERS
 
-from chalicelib import observability, resources
+from chalicelib import resources
+from chalicelib.adapters import observability
 from local_aws.terraform_cli import PlannedResource, missing_tooling, show_plan
 from local_aws.terraform_cli import terraform as run_terraform
 from tests.infra import hcl, terraform

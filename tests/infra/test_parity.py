@@ -18,7 +18,7 @@ import pytest
 from gen_subscribers_tfvars import TFVARS, render
 
 from chalicelib import resources
-from chalicelib.gateway_responses import GATEWAY_RESPONSES
+from chalicelib.entrypoints.gateway_responses import GATEWAY_RESPONSES
 from local_aws.provision import TERRAFORM_ONLY_TABLE_OPTIONS, provision_tables
 from local_aws.terraform_cli import missing_tooling
 from tests.infra import hcl

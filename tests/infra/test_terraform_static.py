@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from tf_outputs_to_chalice import STREAM_CONSUMERS
 
-from chalicelib.observability import NAMESPACE
+from chalicelib.adapters.observability import NAMESPACE
 from local_aws.terraform_cli import missing_tooling, provider_mirror
 from tests.infra import hcl, terraform
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.gateway_responses import GATEWAY_RESPONSES
+from chalicelib.entrypoints.gateway_responses import GATEWAY_RESPONSES
 
 ROOT = Path(__file__).resolve().parents[2]
 

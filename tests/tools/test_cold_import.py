@@ -23,26 +23,30 @@ from tf_outputs_to_chalice import (
     SQS_CONSUMERS,
 )
 
-from chalicelib import roots
+from chalicelib.entrypoints import roots
 from chalicelib.resources import SUBSCRIBERS, Need
 
 # What only the API uses: request and response models (email validation),
 # OpenAPI, token verification (PyJWT), the HTTP operations.
 API_ONLY = (
-    "chalicelib.roots.api",
-    "chalicelib.api_routes",
-    "chalicelib.api_models",
-    "chalicelib.openapi",
-    "chalicelib.users",
-    "chalicelib.accounts",
-    "chalicelib.identity",
-    "chalicelib.tokens",
+    "chalicelib.entrypoints.roots.api",
+    "chalicelib.entrypoints.api_routes",
+    "chalicelib.entrypoints.api_models",
+    "chalicelib.entrypoints.openapi",
+    "chalicelib.service.users",
+    "chalicelib.service.accounts",
+    "chalicelib.adapters.identity",
+    "chalicelib.adapters.tokens",
     "jwt",
     "email_validator",
 )
 # Opening personal fields (cryptography), and querying the search index.
-PERSONAL_DATA = ("chalicelib.personal_data", "chalicelib.roots.vault", "cryptography")
-SEARCH_CLIENT = ("chalicelib.search.opensearch", "chalicelib.search.transport")
+PERSONAL_DATA = (
+    "chalicelib.adapters.personal_data",
+    "chalicelib.entrypoints.roots.vault",
+    "cryptography",
+)
+SEARCH_CLIENT = ("chalicelib.adapters.search.opensearch", "chalicelib.adapters.search.transport")
 OPENS_PERSONAL_DATA = frozenset(
     {s.handler for s in SUBSCRIBERS if Need.OPEN_PERSONAL_DATA in s.needs}
     | set(FIREHOSE_PROCESSORS)
@@ -103,8 +107,14 @@ def _found(loaded: set[str], names: tuple[str, ...]) -> list[str]:
     return sorted(m for m in loaded if any(m == n or m.startswith(f"{n}.") for n in names))
 
 
+ROOTS = "chalicelib.entrypoints.roots."
+
+
 def _roles(loaded: set[str]) -> set[str]:
-    return {m.split(".")[2] for m in _found(loaded, tuple(f"chalicelib.roots.{r}" for r in ROLES))}
+    return {
+        m.removeprefix(ROOTS).split(".")[0]
+        for m in _found(loaded, tuple(f"{ROOTS}{r}" for r in ROLES))
+    }
 
 
 def test_every_function_has_its_role_named_here_and_each_role_is_a_root() -> None:
@@ -154,7 +164,7 @@ def test_the_ledger_relay_forwards_bytes_without_event_models(
     # WHEN the ledger relay's function starts
     loaded = loaded_by["ledger_relay"]
     # THEN it imported neither the event models nor pydantic's model machinery
-    assert _found(loaded, ("chalicelib.events", "pydantic.main")) == []
+    assert _found(loaded, ("chalicelib.domain.events", "pydantic.main")) == []
 
 
 def test_the_api_function_imports_its_role_on_the_first_request(
@@ -163,5 +173,5 @@ def test_the_api_function_imports_its_role_on_the_first_request(
     # WHEN the API's function serves its first request (GET /health)
     loaded = loaded_by[API_HANDLER]
     # THEN each part of its role was imported: the role, its routes, token verification
-    for part in ("chalicelib.roots.api", "chalicelib.api_routes", "jwt"):
+    for part in ("chalicelib.entrypoints.roots.api", "chalicelib.entrypoints.api_routes", "jwt"):
         assert part in loaded

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.account_aggregate import Deposit, Open, Withdraw, apply, decide
-from chalicelib.accounts import SNAPSHOT_EVERY, Transfer
-from chalicelib.events import AccountOpened, AccountWithdrawn, new_event
-from chalicelib.exceptions import Conflict, NotFound
-from chalicelib.idempotency import IdempotencyKey, Outcome
-from chalicelib.users import RegisterUser
+from chalicelib.adapters.idempotency import IdempotencyKey, Outcome
+from chalicelib.domain.account_aggregate import Deposit, Open, Withdraw, apply, decide
+from chalicelib.domain.events import AccountOpened, AccountWithdrawn, new_event
+from chalicelib.domain.exceptions import Conflict, NotFound
+from chalicelib.service.accounts import SNAPSHOT_EVERY, Transfer
+from chalicelib.service.users import RegisterUser
 from projections.accounts import Account, fold
 from projections.catalogue import decode_event
 from tests.fakes import Services, services

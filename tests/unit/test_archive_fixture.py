@@ -17,9 +17,9 @@ import orjson
 import pytest
 
 from chalicelib import resources
-from chalicelib.archive import ArchiveObject, delivery_order
-from chalicelib.archive_split import part_chunks, split_archive
-from chalicelib.read_model_catalog import read_model
+from chalicelib.adapters.archive import ArchiveObject, delivery_order
+from chalicelib.adapters.archive_split import part_chunks, split_archive
+from chalicelib.adapters.read_model_catalog import read_model
 from projections.replay import merge_parts, replay, replay_part
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "archive_2026_12_02"

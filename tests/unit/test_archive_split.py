@@ -6,8 +6,8 @@ from itertools import combinations
 
 import pytest
 
-from chalicelib.archive import ArchiveObject
-from chalicelib.archive_split import bucket_of_key, part_chunks, split_archive
+from chalicelib.adapters.archive import ArchiveObject
+from chalicelib.adapters.archive_split import bucket_of_key, part_chunks, split_archive
 from projections.archive_buckets import bucket_label, bucket_of
 from projections.replay import Filtered
 

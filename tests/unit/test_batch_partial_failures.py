@@ -13,17 +13,17 @@ from typing import Any
 
 import pytest
 
-from chalicelib.batching import BatchLimits, chunks, send_batches
-from chalicelib.events import (
+from chalicelib.adapters.batching import BatchLimits, chunks, send_batches
+from chalicelib.domain.events import (
     AccountDeposited,
     CloudEvent,
     UserCreated,
     new_event,
     parse_event,
 )
-from chalicelib.fanout import UserEventFanout
-from chalicelib.relay import LedgerRelay
-from chalicelib.sqs_batch import SqsBatchProcessor
+from chalicelib.entrypoints.sqs_batch import SqsBatchProcessor
+from chalicelib.service.fanout import UserEventFanout
+from chalicelib.service.relay import LedgerRelay
 
 QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:evp-loyalty"
 

@@ -18,11 +18,11 @@ import orjson
 import pytest
 from cloudevents.core.formats.json import JSONFormat
 
-from chalicelib.events import new_event, parse_event, with_data
-from chalicelib.exceptions import InvalidEvent
-from chalicelib.fanout import message_attributes
-from chalicelib.personal_data import PersonalDataVault
-from chalicelib.search.documents import current_event
+from chalicelib.adapters.personal_data import PersonalDataVault
+from chalicelib.adapters.search.documents import current_event
+from chalicelib.domain.events import new_event, parse_event, with_data
+from chalicelib.domain.exceptions import InvalidEvent
+from chalicelib.service.fanout import message_attributes
 from projections import catalogue
 from projections.catalogue import (
     DATA_TYPES,

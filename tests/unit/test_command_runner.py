@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.commands import MAX_ATTEMPTS, Changes
-from chalicelib.events import AccountDeposited, new_event
-from chalicelib.exceptions import Conflict, IdempotencyKeyReused
-from chalicelib.idempotency import IdempotencyKey, Outcome, StoredResponse
-from chalicelib.unit_of_work import Put
+from chalicelib.adapters.idempotency import IdempotencyKey, Outcome, StoredResponse
+from chalicelib.adapters.unit_of_work import Put
+from chalicelib.domain.events import AccountDeposited, new_event
+from chalicelib.domain.exceptions import Conflict, IdempotencyKeyReused
+from chalicelib.service.commands import MAX_ATTEMPTS, Changes
 from tests.fakes import Services, services
 
 KEY = IdempotencyKey(caller="ada", key="k-1", fingerprint="body-1")

@@ -9,7 +9,7 @@ import pytest
 from chalice import Chalice
 from chalice.test import Client
 
-from chalicelib import edge
+from chalicelib.entrypoints import edge
 from chalicelib.settings import load_settings
 
 ALLOWED = "https://app.example.com"

@@ -1,4 +1,4 @@
-"""Domain errors know no HTTP; the edge (chalicelib.http) maps each kind to a status."""
+"""Domain errors know no HTTP; the edge (chalicelib.entrypoints.http) maps each kind to a status."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from chalicelib import exceptions
-from chalicelib.exceptions import Conflict, DomainError, NotFound, ValidationFailed
-from chalicelib.http import error_response, status_of
-from chalicelib.search import SearchUnavailable
+from chalicelib.adapters.search import SearchUnavailable
+from chalicelib.domain import exceptions
+from chalicelib.domain.exceptions import Conflict, DomainError, NotFound, ValidationFailed
+from chalicelib.entrypoints.http import error_response, status_of
 
 
 def test_domain_errors_carry_no_http_status() -> None:

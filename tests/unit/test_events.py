@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from cloudevents.core.formats.json import JSONFormat
 
-from chalicelib.events import (
+from chalicelib.domain.events import (
     DATA_MODELS,
     AccountDeposited,
     AccountOpened,
@@ -26,7 +26,7 @@ from chalicelib.events import (
     new_event,
     parse_event,
 )
-from chalicelib.exceptions import InvalidEvent
+from chalicelib.domain.exceptions import InvalidEvent
 
 SAMPLES: list[EventData] = [
     UserCreated(

@@ -6,7 +6,7 @@ import pytest
 from moto.sns.utils import FilterPolicyMatcher
 
 from chalicelib import resources
-from chalicelib.events import (
+from chalicelib.domain.events import (
     AccountOpened,
     CloudEvent,
     Consents,
@@ -18,7 +18,7 @@ from chalicelib.events import (
     UserErased,
     new_event,
 )
-from chalicelib.fanout import FANOUT_TYPE_PREFIX, message_attributes
+from chalicelib.service.fanout import FANOUT_TYPE_PREFIX, message_attributes
 
 
 def _queues_for(event: CloudEvent) -> set[str]:

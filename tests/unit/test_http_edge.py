@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from chalicelib.edge import MAX_PATH_PARAMETER_LENGTH
-from chalicelib.exceptions import (
+from chalicelib.domain.exceptions import (
     Conflict,
     Forbidden,
     IdempotencyKeyReused,
     IdentityUnavailable,
     Unauthorized,
 )
-from chalicelib.http import api_errors
+from chalicelib.entrypoints.edge import MAX_PATH_PARAMETER_LENGTH
+from chalicelib.entrypoints.http import api_errors
 
 
 def test_overlong_path_parameters_are_404_without_calling_the_handler() -> None:

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from chalicelib import resources
-from chalicelib.access import ADMIN, MARKETING, rule_of
-from chalicelib.exceptions import IdentityUnavailable, MissingSetting, Unauthorized
-from chalicelib.roots import api
+from chalicelib.adapters.tokens import JwksCache, TokenVerifier
+from chalicelib.domain.access import ADMIN, MARKETING, rule_of
+from chalicelib.domain.exceptions import IdentityUnavailable, MissingSetting, Unauthorized
+from chalicelib.entrypoints.roots import api
 from chalicelib.settings import load_settings
-from chalicelib.tokens import JwksCache, TokenVerifier
 from local_aws.token_signer import TokenSigner
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.inputs import (
+from chalicelib.domain.inputs import (
     BLANK_PATTERN,
     INSTANT_PATTERN,
     MAX_INSTANT,
@@ -22,8 +22,8 @@ from chalicelib.inputs import (
     is_blank,
     parse_instant,
 )
-from chalicelib.json_body import MAX_BODY_BYTES, BodyError, decode_object
-from chalicelib.money import AMOUNT_PATTERN, MAX_AMOUNT, parse_amount
+from chalicelib.domain.json_body import MAX_BODY_BYTES, BodyError, decode_object
+from chalicelib.domain.money import AMOUNT_PATTERN, MAX_AMOUNT, parse_amount
 
 
 @pytest.mark.parametrize(

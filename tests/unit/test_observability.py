@@ -7,9 +7,9 @@ import json
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from chalicelib import observability
-from chalicelib.exceptions import InjectedFault, OutOfOrderEvent
-from chalicelib.observability import BatchObserver, Outcome, event_fields, safe_reason
+from chalicelib.adapters import observability
+from chalicelib.adapters.observability import BatchObserver, Outcome, event_fields, safe_reason
+from chalicelib.domain.exceptions import InjectedFault, OutOfOrderEvent
 
 
 def test_event_fields_keep_identifiers_and_drop_data() -> None:

@@ -9,11 +9,11 @@ import write_openapi
 from chalice import Chalice
 from openapi_spec_validator import validate
 
-from chalicelib import edge
-from chalicelib.api_routes import OPERATIONS
-from chalicelib.inputs import INSTANT_PATTERN, NON_BLANK_TEXT_PATTERN, TEXT_PATTERN
-from chalicelib.money import AMOUNT_PATTERN, MAX_AMOUNT
-from chalicelib.openapi import UndocumentedRoute, build_document, documented_routes
+from chalicelib.domain.inputs import INSTANT_PATTERN, NON_BLANK_TEXT_PATTERN, TEXT_PATTERN
+from chalicelib.domain.money import AMOUNT_PATTERN, MAX_AMOUNT
+from chalicelib.entrypoints import edge
+from chalicelib.entrypoints.api_routes import OPERATIONS
+from chalicelib.entrypoints.openapi import UndocumentedRoute, build_document, documented_routes
 
 PUBLIC = {("GET", "/health"), ("GET", "/openapi.json")}
 

@@ -6,12 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.events import PurchaseMade
-from chalicelib.exceptions import NotFound
-from chalicelib.idempotency import Outcome
-from chalicelib.purchase_aggregate import RecordPurchase, decide, purchase_id
-from chalicelib.purchases import MakePurchase
-from chalicelib.users import RegisterUser
+from chalicelib.adapters.idempotency import Outcome
+from chalicelib.domain.events import PurchaseMade
+from chalicelib.domain.exceptions import NotFound
+from chalicelib.domain.purchase_aggregate import RecordPurchase, decide, purchase_id
+from chalicelib.service.purchases import MakePurchase
+from chalicelib.service.users import RegisterUser
 from tests.fakes import Services, services
 
 ORDER = MakePurchase(order_id="order-1", amount=Decimal("42.00"), currency="EUR")

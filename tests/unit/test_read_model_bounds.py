@@ -20,8 +20,8 @@ import orjson
 import pytest
 
 from chalicelib import resources
-from chalicelib.projector import settle_watermark
-from chalicelib.read_model_catalog import bind
+from chalicelib.adapters.read_model_catalog import bind
+from chalicelib.service.projector import settle_watermark
 from projections.catalogue import (
     AccountDeposited,
     AccountOpened,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.events import (
+from chalicelib.domain.events import (
     AccountDeposited,
     AccountOpened,
     LoyaltyJoined,

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.search import IndexNotFound, SearchIndex, ensure_alias, parse_search_query
+from chalicelib.adapters.search import IndexNotFound, SearchIndex, ensure_alias, parse_search_query
 
 
 @dataclass
@@ -36,14 +36,14 @@ class Backend:
 
 
 def _sqlite(tmp_path: Path) -> Generator[Backend, None, None]:
-    from chalicelib.search.sqlite import SqliteSearchIndex
+    from chalicelib.adapters.search.sqlite import SqliteSearchIndex
 
     yield Backend(SqliteSearchIndex(tmp_path / "search.sqlite3", "events"), lambda: None)
 
 
 def _opensearch(url: str) -> Generator[Backend, None, None]:
-    from chalicelib.search.opensearch import OpenSearchIndex
-    from chalicelib.search.transport import OpenSearchHttp
+    from chalicelib.adapters.search.opensearch import OpenSearchIndex
+    from chalicelib.adapters.search.transport import OpenSearchHttp
 
     client = OpenSearchHttp(url)  # a security-disabled engine: unsigned
     alias = f"test-{uuid.uuid4().hex[:8]}"

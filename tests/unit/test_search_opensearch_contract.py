@@ -18,15 +18,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from botocore.credentials import Credentials
 
-from chalicelib.search import (
+from chalicelib.adapters.search import (
     IndexAlreadyExists,
     IndexNotFound,
     SearchBackendError,
     SearchQuery,
     parse_search_query,
 )
-from chalicelib.search.opensearch import OpenSearchIndex, build_search_body, connect
-from chalicelib.search.template import index_body, index_template, ingest_pipeline
+from chalicelib.adapters.search.opensearch import OpenSearchIndex, build_search_body, connect
+from chalicelib.adapters.search.template import index_body, index_template, ingest_pipeline
 
 SORT = [{"time": {"order": "desc"}}, {"id": {"order": "desc"}}]
 EXCLUDES = {"excludes": ["text"]}

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from chalicelib.search import ensure_alias, parse_search_query
-from chalicelib.search.sqlite import SqliteSearchIndex
+from chalicelib.adapters.search import ensure_alias, parse_search_query
+from chalicelib.adapters.search.sqlite import SqliteSearchIndex
 from local_aws.search_sink import SearchIndexSink
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import seed_users
 
-from chalicelib.users import RegisterUser
+from chalicelib.service.users import RegisterUser
 from local_aws import stack_state
 from local_aws.identities import IdentityError, UserPoolIdentities
 

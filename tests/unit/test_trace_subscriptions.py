@@ -6,7 +6,7 @@ import pytest
 from moto.sns.utils import FilterPolicyMatcher
 
 from chalicelib import resources
-from chalicelib.events import (
+from chalicelib.domain.events import (
     AccountDeposited,
     Consents,
     ConsentsChanged,
@@ -17,7 +17,7 @@ from chalicelib.events import (
     UserErased,
     new_event,
 )
-from chalicelib.fanout import message_attributes
+from chalicelib.service.fanout import message_attributes
 from operations.subscriptions import UnsupportedFilterPolicy, policy_matches, receives
 
 EVENTS: list[EventData] = [

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.events import (
+from chalicelib.domain.events import (
     CloudEvent,
     Consents,
     ConsentsChanged,
@@ -20,8 +20,8 @@ from chalicelib.events import (
     UserErased,
     new_event,
 )
-from chalicelib.exceptions import InvalidEvent, NotFound
-from chalicelib.user_aggregate import (
+from chalicelib.domain.exceptions import InvalidEvent, NotFound
+from chalicelib.domain.user_aggregate import (
     ChangeConsents,
     ChangeLoyalty,
     UserState,

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.events import UserCreated, UserErased
-from chalicelib.exceptions import Conflict, Forbidden, NotFound, Unprocessable
-from chalicelib.idempotency import IdempotencyKey, Outcome
-from chalicelib.personal_fields import REDACTED, is_sealed
-from chalicelib.user_aggregate import (
+from chalicelib.adapters.idempotency import IdempotencyKey, Outcome
+from chalicelib.domain.events import UserCreated, UserErased
+from chalicelib.domain.exceptions import Conflict, Forbidden, NotFound, Unprocessable
+from chalicelib.domain.personal_fields import REDACTED, is_sealed
+from chalicelib.domain.user_aggregate import (
     ChangeConsents,
     ChangeLoyalty,
     Erase,
@@ -18,7 +18,7 @@ from chalicelib.user_aggregate import (
     UserState,
     decide,
 )
-from chalicelib.users import RegisterUser, user_pk
+from chalicelib.service.users import RegisterUser, user_pk
 from tests.fakes import KEYS_TABLE, START, USERS_TABLE, Services, services
 
 ADA = RegisterUser(

@@ -94,7 +94,7 @@ variable "archive_bucket_arn" {
 }
 
 variable "archive_prefix" {
-  description = "Key prefix of the archived events (chalicelib.archive.ARCHIVE_PREFIX): the replay worker reads objects under it only."
+  description = "Key prefix of the archived events (chalicelib.adapters.archive.ARCHIVE_PREFIX): the replay worker reads objects under it only."
   type        = string
   default     = "events/"
 }

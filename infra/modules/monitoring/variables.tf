@@ -72,6 +72,6 @@ variable "api_5xx_threshold" {
 }
 
 variable "metrics_namespace" {
-  description = "CloudWatch namespace of the platform's own EMF metrics (chalicelib/observability.py NAMESPACE), shown on the dashboard."
+  description = "CloudWatch namespace of the platform's own EMF metrics (chalicelib/adapters/observability.py NAMESPACE), shown on the dashboard."
   type        = string
 }

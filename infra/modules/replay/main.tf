@@ -2,7 +2,7 @@
 # Map folds every hash bucket of the archive in its own child execution (one
 # invocation of the replay worker Lambda, which Chalice deploys), then merges
 # the parts into a new read-model generation and switches readers
-# (chalicelib/replay_worker.py runs every step).
+# (chalicelib/service/replay_worker.py runs every step).
 
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
