@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 import write_openapi
 from chalice import Chalice
@@ -14,6 +15,7 @@ from chalicelib.domain.money import AMOUNT_PATTERN, MAX_AMOUNT
 from chalicelib.entrypoints import edge
 from chalicelib.entrypoints.api_routes import OPERATIONS
 from chalicelib.entrypoints.openapi import UndocumentedRoute, build_document, documented_routes
+from projections.catalogue import DATA_TYPES
 
 PUBLIC = {("GET", "/health"), ("GET", "/openapi.json")}
 
@@ -132,3 +134,25 @@ def test_every_rule_the_api_enforces_is_in_the_schema(document: dict[str, Any]) 
     assert "patternProperties" not in parts
     # AND an object that refuses unknown fields says so
     assert schemas["RequestConsents"]["additionalProperties"] is False
+
+
+def test_each_event_type_is_documented_with_its_data_from_the_catalogue(
+    document: dict[str, Any],
+) -> None:
+    # GIVEN the published document and the event catalogue
+    schemas = document["components"]["schemas"]
+    # WHEN reading the event schema's variants
+    variants = {
+        v["allOf"][1]["properties"]["type"]["const"]: v["allOf"][1]["properties"]["data"]["$ref"]
+        for v in schemas["Event"]["oneOf"]
+    }
+    # THEN there is one per declared type, whose data is that type's struct as msgspec states it
+    assert set(variants) == set(DATA_TYPES)
+    for event_type, ref in variants.items():
+        data_type = DATA_TYPES[event_type]
+        _, declared = msgspec.json.schema_components(
+            [data_type], ref_template="#/components/schemas/EventData.{name}"
+        )
+        assert ref == f"#/components/schemas/EventData.{data_type.__name__}"
+        assert schemas[ref.rsplit("/", 1)[1]] == declared[data_type.__name__]
+        assert set(declared[data_type.__name__]["properties"]) == set(data_type.__struct_fields__)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 from pydantic import BaseModel
 
 from chalicelib.adapters.idempotency import MAX_KEY_LENGTH
@@ -19,6 +20,7 @@ from chalicelib.domain.json_body import MAX_BODY_BYTES
 from chalicelib.entrypoints import api_models
 from chalicelib.entrypoints.api_routes import OPERATIONS, Operation
 from chalicelib.entrypoints.edge import BODY_METHODS, MAX_PATH_PARAMETER_LENGTH, is_fallback
+from projections.catalogue import DATA_TYPES
 
 __all__ = ["API_VERSION", "UndocumentedRoute", "build_document", "documented_routes"]
 
@@ -169,6 +171,42 @@ def _operation(
     return doc
 
 
+_EVENT_DATA_REF = "#/components/schemas/EventData.{name}"
+
+
+def _events_typed_by_the_catalogue(components: dict[str, Any]) -> None:
+    """Each event type's ``data`` schema, from the event catalogue (declared once there).
+
+    ``Event`` becomes one variant per type: the envelope, that ``type`` and
+    that type's data (its current version: readers only ever see that one).
+    """
+    envelope = components.get("Event")
+    if envelope is None:
+        return
+    _, data = msgspec.json.schema_components(
+        list(DATA_TYPES.values()), ref_template=_EVENT_DATA_REF
+    )
+    components.update({f"EventData.{name}": schema for name, schema in data.items()})
+    components["EventEnvelope"] = envelope
+    components["Event"] = {
+        "description": envelope.get("description", "A CloudEvents 1.0 event of the platform."),
+        "oneOf": [
+            {
+                "allOf": [
+                    {"$ref": _REF.format(model="EventEnvelope")},
+                    {
+                        "properties": {
+                            "type": {"const": event_type},
+                            "data": {"$ref": _EVENT_DATA_REF.format(name=data_type.__name__)},
+                        }
+                    },
+                ]
+            }
+            for event_type, data_type in sorted(DATA_TYPES.items())
+        ],
+    }
+
+
 def build_document(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``routes`` (a Chalice app's ``routes``)."""
     schemas = _Schemas()
@@ -183,6 +221,7 @@ def build_document(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         paths.setdefault(path, {})[method.lower()] = _operation(
             path, method, entry, operation, schemas
         )
+    _events_typed_by_the_catalogue(schemas.components)
     return {
         "openapi": "3.1.0",
         "info": {
