@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import msgspec
+from msgspec.structs import force_setattr
 
 from projections.errors import InvalidLine
 
@@ -68,6 +69,7 @@ __all__ = [
     "decode_lines",
     "from_mapping",
     "new",
+    "record_class",
     "schema_uri",
     "schema_version",
 ]
@@ -355,10 +357,29 @@ _encoder = msgspec.json.Encoder()
 E = TypeVar("E", bound=Event)
 
 
+def _upcast_on_decode(data_type: type[EventData]) -> Callable[[Event], None]:
+    """The ``__post_init__`` of a versioned type's event: its data read as the current version.
+
+    msgspec calls it as it decodes (or converts) each such event, so the upcast
+    costs nothing to events of other types: no pass over a decoded chunk
+    looks for the ones to upcast.
+    """
+
+    def __post_init__(self: Event) -> None:
+        # Built from the current data (``new``, ``structs.replace``): nothing to do.
+        if type(self.data) is not data_type:
+            data = _current_data(data_type, self.dataschema, self.data)
+            force_setattr(self, "data", data)
+            force_setattr(self, "dataschema", schema_uri(data_type.type, data_type.version))
+
+    return __post_init__
+
+
 def _event_class(data: type[EventData], base: type[E], suffix: str) -> type[E]:
     # A type that had older versions decodes its data as builtins first
     # (the dataschema says which shape they have), then is upcast.
     data_type: Any = data if not data.upcasts else Any
+    namespace = {"__post_init__": _upcast_on_decode(data)} if data.upcasts else None
     event_class: type[E] = msgspec.defstruct(  # type: ignore[assignment]
         f"{data.__name__}{suffix}",
         [("data", data_type)],
@@ -368,6 +389,7 @@ def _event_class(data: type[EventData], base: type[E], suffix: str) -> type[E]:
         gc=False,
         kw_only=True,
         module=__name__,
+        namespace=namespace,
     )
     return event_class
 
@@ -377,7 +399,6 @@ class _Union(Generic[E]):
 
     def __init__(self, base: type[E], suffix: str) -> None:
         self.classes = {t: _event_class(d, base, suffix) for t, d in DATA_TYPES.items()}
-        self.versioned = {self.classes[t]: d for t, d in DATA_TYPES.items() if d.upcasts}
         union: Any = None
         for cls in self.classes.values():
             union = cls if union is None else union | cls
@@ -407,32 +428,29 @@ def schema_version(event_type: str, dataschema: str | msgspec.UnsetType | None) 
     return known[1]
 
 
-def _current(event: E, data_type: type[EventData]) -> E:
-    version = schema_version(data_type.type, event.dataschema)
-    raw: Any = event.data
+def _current_data(
+    data_type: type[EventData], dataschema: str | msgspec.UnsetType | None, raw: Any
+) -> EventData:
+    """``raw`` (the data of the version ``dataschema`` names) as the current version."""
+    version = schema_version(data_type.type, dataschema)
     if version == data_type.version:
-        data: Any = msgspec.convert(raw, data_type)
-    else:
-        step = data_type.upcasts.get(version)
-        if step is None:
-            raise UnknownEventVersion(f"{data_type.type} version {version} has no upcaster")
-        data = step.to_next(msgspec.convert(raw, step.shape))
+        return msgspec.convert(raw, data_type)
+    step = data_type.upcasts.get(version)
+    if step is None:
+        raise UnknownEventVersion(f"{data_type.type} version {version} has no upcaster")
+    data = step.to_next(msgspec.convert(raw, step.shape))
+    version += 1
+    while version < data_type.version:
+        data = data_type.upcasts[version].to_next(data)
         version += 1
-        while version < data_type.version:
-            data = data_type.upcasts[version].to_next(data)
-            version += 1
-    return msgspec.structs.replace(
-        event, data=data, dataschema=schema_uri(data_type.type, data_type.version)
-    )
+    current: EventData = data
+    return current
 
 
-def _upcast_all(events: list[Event]) -> list[Event]:
-    versioned = _FOLDED.versioned
-    for i, event in enumerate(events):
-        data_type = versioned.get(event.__class__)
-        if data_type is not None:
-            events[i] = _current(event, data_type)
-    return events
+def _unknown_version(exc: msgspec.ValidationError) -> None:
+    """Raise the UnknownEventVersion msgspec wrapped (as it wraps any error of a __post_init__)."""
+    if isinstance(exc.__cause__, UnknownEventVersion):
+        raise exc.__cause__ from None
 
 
 def decode_event(raw: bytes | str) -> Event:
@@ -441,25 +459,44 @@ def decode_event(raw: bytes | str) -> Event:
     Raises msgspec.ValidationError/DecodeError for anything that is not an
     event of a known type, UnknownEventVersion for an unknown ``dataschema``.
     """
-    event: Event = _FOLDED.decoder.decode(raw)
-    data_type = _FOLDED.versioned.get(event.__class__)
-    return event if data_type is None else _current(event, data_type)
+    try:
+        event: Event = _FOLDED.decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        _unknown_version(exc)
+        raise
+    return event
 
 
 def decode_lines(raw: bytes | str) -> list[Event]:
     """Every event of an NDJSON buffer (blank lines skipped); one bad line fails the call."""
-    events: list[Event] = _FOLDED.decoder.decode_lines(raw)
-    # The classes present, gathered at C speed: most chunks need no upcast pass.
-    if _FOLDED.versioned.keys() & set(map(type, events)):
-        return _upcast_all(events)
+    try:
+        events: list[Event] = _FOLDED.decoder.decode_lines(raw)
+    except msgspec.ValidationError as exc:
+        _unknown_version(exc)
+        raise
     return events
 
 
 def from_mapping(event: Mapping[str, Any]) -> Event:
     """An Event (as a fold reads it) from an already parsed CloudEvent dict, current version."""
-    decoded: Event = msgspec.convert(event, _FOLDED.union, strict=True)
-    data_type = _FOLDED.versioned.get(decoded.__class__)
-    return decoded if data_type is None else _current(decoded, data_type)
+    try:
+        decoded: Event = msgspec.convert(event, _FOLDED.union, strict=True)
+    except msgspec.ValidationError as exc:
+        _unknown_version(exc)
+        raise
+    return decoded
+
+
+def record_class(data_type: type[EventData]) -> type[Event]:
+    """The class of a decoded event of ``data_type`` (``decode_event``, ``decode_lines``).
+
+    A fold's hot path can test an event's own class against it and then read
+    its attributes at sites that each see one class, which CPython's
+    specialising interpreter caches (a site that sees several classes of the
+    union takes the slow path on every read).
+    """
+    record: type[Event] = _FOLDED.classes[data_type.type]
+    return record
 
 
 def decode_cloud_event(raw: bytes | str | Mapping[str, Any]) -> CloudEvent:
@@ -467,13 +504,16 @@ def decode_cloud_event(raw: bytes | str | Mapping[str, Any]) -> CloudEvent:
 
     Unknown attributes are refused; errors as ``decode_event``'s.
     """
-    event: CloudEvent = (
-        msgspec.convert(raw, _WHOLE.union, strict=True)
-        if isinstance(raw, Mapping)
-        else _WHOLE.decoder.decode(raw)
-    )
-    data_type = _WHOLE.versioned.get(event.__class__)
-    return event if data_type is None else _current(event, data_type)
+    try:
+        event: CloudEvent = (
+            msgspec.convert(raw, _WHOLE.union, strict=True)
+            if isinstance(raw, Mapping)
+            else _WHOLE.decoder.decode(raw)
+        )
+    except msgspec.ValidationError as exc:
+        _unknown_version(exc)
+        raise
+    return event
 
 
 def current_mapping(event: Mapping[str, Any]) -> dict[str, Any]:

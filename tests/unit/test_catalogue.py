@@ -157,6 +157,20 @@ def test_an_unknown_version_is_refused_in_words(dataschema: str) -> None:
     assert schema_uri(USER_CREATED, 2) in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    "decode",
+    [d for name, d in DECODERS.items() if name != "parse_event"],
+    ids=[name for name in DECODERS if name != "parse_event"],
+)
+def test_every_decode_path_raises_unknown_event_version_itself(decode: Any) -> None:
+    # GIVEN a user.created naming a version this code does not read (the upcast
+    # runs inside msgspec's decoding, which wraps what it raises)
+    raw = {**v1_user_created(marketing=True), "dataschema": schema_uri(USER_CREATED, 9)}
+    # WHEN a decode path reads it THEN the caller gets UnknownEventVersion, naming it
+    with pytest.raises(catalogue.UnknownEventVersion, match="v9"):
+        decode(raw)
+
+
 def test_a_replay_refuses_an_unknown_version_or_counts_it_when_not_strict() -> None:
     # GIVEN an archive chunk with a valid v1 registration and one of an unknown version
     good = v1_user_created(marketing=True, user="u-1")

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from projections import accounts, loyalty
-from projections.catalogue import decode_event
+from projections.catalogue import decode_cloud_event, decode_event
 from projections.cents import format_cents, to_cents
 from projections.errors import InvalidLine, NegativeBalance, ProjectionError
 from projections.replay import replay
@@ -79,6 +79,29 @@ def test_account_fold_refuses_to_go_negative() -> None:
     # AND the replay engine's fast path agrees
     with pytest.raises(NegativeBalance):
         replay(events, accounts.ACCOUNTS)
+
+
+def test_the_replay_reducer_folds_whole_cloudevents_as_it_folds_decoded_records() -> None:
+    # GIVEN an account's events as the replay decodes them, and as whole CloudEvents
+    events = [opened("a"), moved("deposited", "a", 2, "12.50"), moved("withdrawn", "a", 3, "2.25")]
+    records = [decode_event(e) for e in events]
+    whole = [decode_cloud_event(e) for e in events]
+    assert {type(r) for r in records}.isdisjoint({type(w) for w in whole})
+    # WHEN the reducer applies each list to a row of its own
+    rows: dict[str, list[object]] = {}
+    for name, stream in (("records", records), ("whole", whole)):
+        row = rows[name] = [0]
+        for event in stream:
+            row[0] = event.aggregateversion
+            accounts.AccountsReducer.apply(row, event)
+    # THEN both give the same row: the class test is a fast path, not a filter
+    assert rows["records"] == rows["whole"] == [3, "u1", "EUR", 1025]
+    # AND an overdraft is refused on either path
+    overdraft = moved("withdrawn", "a", 4, "10.26")
+    for event in (decode_event(overdraft), decode_cloud_event(overdraft)):
+        row = [4, *rows["records"][1:]]
+        with pytest.raises(NegativeBalance):
+            accounts.AccountsReducer.apply(row, event)
 
 
 def test_deposit_before_opening_is_rejected() -> None:
