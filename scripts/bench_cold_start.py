@@ -26,11 +26,15 @@ Like ``/var/task``, the unpacked code is not writable for bytecode: every
 cold start compiles what the zip does not ship as ``.pyc`` (``chalice
 package`` ships none); ``--pyc`` compiles it beforehand to show that cost.
 
-``--importtime N`` also runs, once per handler, ``python -X importtime``
-on ``import boto3, pydantic`` and then ``import app`` and the first call,
-and prints the N top-level packages whose modules take longest to import
-after the baseline's (self time of every module, summed per package): what
-a cold start of that function imports beyond ``import boto3, pydantic``.
+``--importtime N`` also runs ``python -X importtime`` on ``import boto3,
+pydantic`` and, once per handler, in another process, on ``import app`` and
+the first call, and prints the N top-level packages whose modules take
+longest to import among those the baseline does not import (self time of
+every module, summed per package): what a cold start of that function
+imports beyond ``import boto3, pydantic``. Two processes, not one: a module
+may import differently once pydantic is loaded (Powertools' batch processing
+then imports its pydantic parser models), and a function does not import
+pydantic first.
 
 The last line of output is JSON: ``{"rounds","baseline_import_s",
 "app_import_s","import_ratio","cold_s","cold_ratio","handlers":{name:
@@ -230,33 +234,34 @@ def sample(code: str, env: Mapping[str, str]) -> tuple[float, tuple[float, float
     raise SystemExit(f"benchmark child failed:\n{result.stderr[-2000:]}")
 
 
-IMPORTTIME_CHILD = """\
-import boto3, pydantic, sys
-sys.stderr.write("{marker}\\n")
-import app
-{call}
-"""
-BASELINE_DONE = "-- baseline imported --"
-
-
-def importtime(env: Mapping[str, str], top: int, handler: str) -> dict[str, float]:
-    """Seconds spent importing each top-level package's own modules beyond the baseline.
-
-    That is, in ``import app`` and the first call of ``handler``, after ``import boto3,
-    pydantic``.
-    """
-    code = IMPORTTIME_CHILD.format(marker=BASELINE_DONE, call=invocation(handler))
+def _import_self_times(code: str, env: Mapping[str, str]) -> dict[str, int]:
+    """Microseconds each module took to import itself (``-X importtime``) in a run of ``code``."""
     result = _run(code, env, ["-X", "importtime"])
     if result.returncode != 0:
-        raise SystemExit(f"{handler} failed:\n{result.stderr[-2000:]}")
-    totals: dict[str, int] = defaultdict(int)
-    lines = result.stderr.splitlines()
-    for line in lines[lines.index(BASELINE_DONE) + 1 :]:
+        raise SystemExit(f"importtime child failed:\n{result.stderr[-2000:]}")
+    times: dict[str, int] = {}
+    for line in result.stderr.splitlines():
         # "import time: self [us] | cumulative | imported package"
         if not line.startswith("import time:") or "imported package" in line:
             continue
         own, _, name = line[len("import time:") :].split("|", 2)
-        totals[name.strip().split(".")[0]] += int(own)
+        times[name.strip()] = int(own)
+    return times
+
+
+def importtime(
+    env: Mapping[str, str], top: int, handler: str, baseline: frozenset[str]
+) -> dict[str, float]:
+    """Seconds spent importing each top-level package's own modules beyond the baseline.
+
+    That is, in ``import app`` and the first call of ``handler``, the modules
+    ``import boto3, pydantic`` (``baseline``, its module names) does not import.
+    """
+    code = f"import app\n{invocation(handler)}\n"
+    totals: dict[str, int] = defaultdict(int)
+    for name, micros in _import_self_times(code, env).items():
+        if name not in baseline:
+            totals[name.split(".")[0]] += micros
     heaviest = sorted(totals.items(), key=lambda item: item[1], reverse=True)[:top]
     return {package: round(micros / 1e6, 4) for package, micros in heaviest}
 
@@ -365,8 +370,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             env["PYTHONDONTWRITEBYTECODE"] = "1"
         summary = run(args.rounds, args.handlers, env)
         if args.importtime:
+            baseline = frozenset(_import_self_times("import boto3, pydantic", env))
             summary["importtime"] = {
-                handler: importtime(env, args.importtime, handler) for handler in args.handlers
+                handler: importtime(env, args.importtime, handler, baseline)
+                for handler in args.handlers
             }
     for handler, packages in summary.get("importtime", {}).items():
         shown = ", ".join(f"{package} {sec * 1000:.1f}" for package, sec in packages.items())
