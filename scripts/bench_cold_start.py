@@ -8,7 +8,10 @@ and then the first invocation through the handler Lambda would call
 (``app.app`` for the API, ``app.<name>`` for the others): ``GET /health`` for
 the API, an empty batch for the stream, queue and Firehose consumers. The
 baseline process times ``import boto3, pydantic``. Samples are taken round
-robin, median of ``--rounds``.
+robin, median of ``--rounds``. Times are wall-clock; ``--cpu`` times each
+child's CPU time instead (``time.process_time``), which other processes
+barely change: on a machine shared with other work, that compares two trees
+or two runs where wall-clock medians swing by a third from run to run.
 
 app.py imports each handler's role on its first call (chalicelib.entrypoints.roots), so
 ``import app`` alone understates a cold start: ``cold_s`` is import plus
@@ -36,7 +39,7 @@ may import differently once pydantic is loaded (Powertools' batch processing
 then imports its pydantic parser models), and a function does not import
 pydantic first.
 
-The last line of output is JSON: ``{"rounds","baseline_import_s",
+The last line of output is JSON: ``{"rounds","clock","baseline_import_s",
 "app_import_s","import_ratio","cold_s","cold_ratio","handlers":{name:
 {"import_s","first_call_s","clients_s","cold_s","cold_ratio"}}}`` (first
 call figures are null for a handler whose call failed) plus
@@ -99,38 +102,45 @@ HEALTH_EVENT: dict[str, Any] = {
     "isBase64Encoded": False,
 }
 
+# The children's clocks: wall-clock time by default; with --cpu, the child's CPU time,
+# which other processes on a loaded machine disturb far less.
+WALL = "perf_counter"
+CPU = "process_time"
+
 # A child process: as little as possible runs before `import app` is timed.
 # Before the call, boto3's client and resource factories are wrapped to time
 # client creation (boto3 is imported then if app.py did not: part of the call).
 CHILD = """\
 import time
-started = time.perf_counter()
+clock = time.{clock}
+started = clock()
 import app
-imported = time.perf_counter()
+imported = clock()
 import boto3.session
 creating = [0.0, 0]
 def _timed(create):
     def wrapper(*args, **kwargs):
         creating[1] += 1
-        began = time.perf_counter()
+        began = clock()
         try:
             return create(*args, **kwargs)
         finally:
             creating[1] -= 1
             if not creating[1]:
-                creating[0] += time.perf_counter() - began
+                creating[0] += clock() - began
     return wrapper
 boto3.session.Session.client = _timed(boto3.session.Session.client)
 boto3.session.Session.resource = _timed(boto3.session.Session.resource)
 {call}
-done = time.perf_counter()
+done = clock()
 print(imported - started, done - imported, creating[0])
 """
 BASELINE_CHILD = """\
 import time
-started = time.perf_counter()
+clock = time.{clock}
+started = clock()
 import boto3, pydantic
-print(time.perf_counter() - started, 0.0, 0.0)
+print(clock() - started, 0.0, 0.0)
 """
 
 
@@ -219,7 +229,9 @@ def _run(
     )
 
 
-def sample(code: str, env: Mapping[str, str]) -> tuple[float, tuple[float, float] | None]:
+def sample(
+    code: str, env: Mapping[str, str], clock: str = WALL
+) -> tuple[float, tuple[float, float] | None]:
     """(import seconds, (first call, client creation) seconds or None if the call failed)."""
     result = _run(code, env)
     # The timings are the child's last line: handlers log and emit metrics on stdout first.
@@ -228,7 +240,7 @@ def sample(code: str, env: Mapping[str, str]) -> tuple[float, tuple[float, float
         return float(fields[0]), (float(fields[1]), float(fields[2]))
     # The import succeeded but the call failed: time the import alone.
     if "import app" in code and result.returncode != 0:
-        alone = _run(CHILD.format(call="pass"), env)
+        alone = _run(CHILD.format(call="pass", clock=clock), env)
         if alone.returncode == 0:
             return float(alone.stdout.strip().splitlines()[-1].split()[0]), None
     raise SystemExit(f"benchmark child failed:\n{result.stderr[-2000:]}")
@@ -273,16 +285,19 @@ def unpack(archive: Path, target: Path) -> Path:
     return target
 
 
-def run(rounds: int, handler_names: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
+def run(
+    rounds: int, handler_names: Sequence[str], env: Mapping[str, str], clock: str = WALL
+) -> dict[str, Any]:
     """Round-robin fresh processes; the medians, printed as a table and returned."""
     baseline: list[float] = []
     imports: dict[str, list[float]] = {h: [] for h in handler_names}
     # Per handler and process whose first call succeeded: (import, first call, clients).
     colds: dict[str, list[tuple[float, float, float]]] = {h: [] for h in handler_names}
     for _ in range(max(1, rounds)):
-        baseline.append(sample(BASELINE_CHILD, env)[0])
+        baseline.append(sample(BASELINE_CHILD.format(clock=clock), env)[0])
         for handler in handler_names:
-            imported, called = sample(CHILD.format(call=invocation(handler)), env)
+            code = CHILD.format(call=invocation(handler), clock=clock)
+            imported, called = sample(code, env, clock)
             imports[handler].append(imported)
             if called is not None:
                 colds[handler].append((imported, *called))
@@ -352,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--package", type=Path, help="a chalice package deployment.zip")
     parser.add_argument("--layer", type=Path, help="its automatic layer's zip (with --package)")
     parser.add_argument("--pyc", action="store_true", help="precompile the unpacked code")
+    parser.add_argument(
+        "--cpu", action="store_true", help="time each child's CPU, not wall-clock, time"
+    )
     args = parser.parse_args(argv)
     if (args.layer or args.pyc) and not args.package:
         parser.error("--layer and --pyc need --package")
@@ -368,7 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for path in code_paths:
                     compileall.compile_dir(path, quiet=1)
             env["PYTHONDONTWRITEBYTECODE"] = "1"
-        summary = run(args.rounds, args.handlers, env)
+        summary = run(args.rounds, args.handlers, env, CPU if args.cpu else WALL)
+        summary["clock"] = "cpu" if args.cpu else "wall"
         if args.importtime:
             baseline = frozenset(_import_self_times("import boto3, pydantic", env))
             summary["importtime"] = {
