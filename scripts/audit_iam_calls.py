@@ -39,8 +39,8 @@ from chalicelib.adapters import aws
 from chalicelib.adapters.ledger import EventLedger
 from chalicelib.adapters.search import ensure_alias
 from chalicelib.adapters.search.opensearch import OpenSearchIndex
-from chalicelib.adapters.search.query import parse_search_query
 from chalicelib.adapters.search.sqlite import SqliteSearchIndex
+from chalicelib.entrypoints.search_params import parse_search_query
 from chalicelib.service.accounts import SNAPSHOT_EVERY
 from chalicelib.settings import get_settings
 from local_aws.iam_audit import IamRequest, iam_requests

@@ -8,7 +8,10 @@ and then the first invocation through the handler Lambda would call
 (``app.app`` for the API, ``app.<name>`` for the others): ``GET /health`` for
 the API, an empty batch for the stream, queue and Firehose consumers. The
 baseline process times ``import boto3, pydantic``. Samples are taken round
-robin, median of ``--rounds``.
+robin, median of ``--rounds``. Times are wall-clock; ``--cpu`` times each
+child's CPU time instead (``time.process_time``), which other processes
+barely change: on a machine shared with other work, that compares two trees
+or two runs where wall-clock medians swing by a third from run to run.
 
 app.py imports each handler's role on its first call (chalicelib.entrypoints.roots), so
 ``import app`` alone understates a cold start: ``cold_s`` is import plus
@@ -26,13 +29,17 @@ Like ``/var/task``, the unpacked code is not writable for bytecode: every
 cold start compiles what the zip does not ship as ``.pyc`` (``chalice
 package`` ships none); ``--pyc`` compiles it beforehand to show that cost.
 
-``--importtime N`` also runs, once per handler, ``python -X importtime``
-on ``import boto3, pydantic`` and then ``import app`` and the first call,
-and prints the N top-level packages whose modules take longest to import
-after the baseline's (self time of every module, summed per package): what
-a cold start of that function imports beyond ``import boto3, pydantic``.
+``--importtime N`` also runs ``python -X importtime`` on ``import boto3,
+pydantic`` and, once per handler, in another process, on ``import app`` and
+the first call, and prints the N top-level packages whose modules take
+longest to import among those the baseline does not import (self time of
+every module, summed per package): what a cold start of that function
+imports beyond ``import boto3, pydantic``. Two processes, not one: a module
+may import differently once pydantic is loaded (Powertools' batch processing
+then imports its pydantic parser models), and a function does not import
+pydantic first.
 
-The last line of output is JSON: ``{"rounds","baseline_import_s",
+The last line of output is JSON: ``{"rounds","clock","baseline_import_s",
 "app_import_s","import_ratio","cold_s","cold_ratio","handlers":{name:
 {"import_s","first_call_s","clients_s","cold_s","cold_ratio"}}}`` (first
 call figures are null for a handler whose call failed) plus
@@ -95,38 +102,45 @@ HEALTH_EVENT: dict[str, Any] = {
     "isBase64Encoded": False,
 }
 
+# The children's clocks: wall-clock time by default; with --cpu, the child's CPU time,
+# which other processes on a loaded machine disturb far less.
+WALL = "perf_counter"
+CPU = "process_time"
+
 # A child process: as little as possible runs before `import app` is timed.
 # Before the call, boto3's client and resource factories are wrapped to time
 # client creation (boto3 is imported then if app.py did not: part of the call).
 CHILD = """\
 import time
-started = time.perf_counter()
+clock = time.{clock}
+started = clock()
 import app
-imported = time.perf_counter()
+imported = clock()
 import boto3.session
 creating = [0.0, 0]
 def _timed(create):
     def wrapper(*args, **kwargs):
         creating[1] += 1
-        began = time.perf_counter()
+        began = clock()
         try:
             return create(*args, **kwargs)
         finally:
             creating[1] -= 1
             if not creating[1]:
-                creating[0] += time.perf_counter() - began
+                creating[0] += clock() - began
     return wrapper
 boto3.session.Session.client = _timed(boto3.session.Session.client)
 boto3.session.Session.resource = _timed(boto3.session.Session.resource)
 {call}
-done = time.perf_counter()
+done = clock()
 print(imported - started, done - imported, creating[0])
 """
 BASELINE_CHILD = """\
 import time
-started = time.perf_counter()
+clock = time.{clock}
+started = clock()
 import boto3, pydantic
-print(time.perf_counter() - started, 0.0, 0.0)
+print(clock() - started, 0.0, 0.0)
 """
 
 
@@ -215,7 +229,9 @@ def _run(
     )
 
 
-def sample(code: str, env: Mapping[str, str]) -> tuple[float, tuple[float, float] | None]:
+def sample(
+    code: str, env: Mapping[str, str], clock: str = WALL
+) -> tuple[float, tuple[float, float] | None]:
     """(import seconds, (first call, client creation) seconds or None if the call failed)."""
     result = _run(code, env)
     # The timings are the child's last line: handlers log and emit metrics on stdout first.
@@ -224,39 +240,40 @@ def sample(code: str, env: Mapping[str, str]) -> tuple[float, tuple[float, float
         return float(fields[0]), (float(fields[1]), float(fields[2]))
     # The import succeeded but the call failed: time the import alone.
     if "import app" in code and result.returncode != 0:
-        alone = _run(CHILD.format(call="pass"), env)
+        alone = _run(CHILD.format(call="pass", clock=clock), env)
         if alone.returncode == 0:
             return float(alone.stdout.strip().splitlines()[-1].split()[0]), None
     raise SystemExit(f"benchmark child failed:\n{result.stderr[-2000:]}")
 
 
-IMPORTTIME_CHILD = """\
-import boto3, pydantic, sys
-sys.stderr.write("{marker}\\n")
-import app
-{call}
-"""
-BASELINE_DONE = "-- baseline imported --"
-
-
-def importtime(env: Mapping[str, str], top: int, handler: str) -> dict[str, float]:
-    """Seconds spent importing each top-level package's own modules beyond the baseline.
-
-    That is, in ``import app`` and the first call of ``handler``, after ``import boto3,
-    pydantic``.
-    """
-    code = IMPORTTIME_CHILD.format(marker=BASELINE_DONE, call=invocation(handler))
+def _import_self_times(code: str, env: Mapping[str, str]) -> dict[str, int]:
+    """Microseconds each module took to import itself (``-X importtime``) in a run of ``code``."""
     result = _run(code, env, ["-X", "importtime"])
     if result.returncode != 0:
-        raise SystemExit(f"{handler} failed:\n{result.stderr[-2000:]}")
-    totals: dict[str, int] = defaultdict(int)
-    lines = result.stderr.splitlines()
-    for line in lines[lines.index(BASELINE_DONE) + 1 :]:
+        raise SystemExit(f"importtime child failed:\n{result.stderr[-2000:]}")
+    times: dict[str, int] = {}
+    for line in result.stderr.splitlines():
         # "import time: self [us] | cumulative | imported package"
         if not line.startswith("import time:") or "imported package" in line:
             continue
         own, _, name = line[len("import time:") :].split("|", 2)
-        totals[name.strip().split(".")[0]] += int(own)
+        times[name.strip()] = int(own)
+    return times
+
+
+def importtime(
+    env: Mapping[str, str], top: int, handler: str, baseline: frozenset[str]
+) -> dict[str, float]:
+    """Seconds spent importing each top-level package's own modules beyond the baseline.
+
+    That is, in ``import app`` and the first call of ``handler``, the modules
+    ``import boto3, pydantic`` (``baseline``, its module names) does not import.
+    """
+    code = f"import app\n{invocation(handler)}\n"
+    totals: dict[str, int] = defaultdict(int)
+    for name, micros in _import_self_times(code, env).items():
+        if name not in baseline:
+            totals[name.split(".")[0]] += micros
     heaviest = sorted(totals.items(), key=lambda item: item[1], reverse=True)[:top]
     return {package: round(micros / 1e6, 4) for package, micros in heaviest}
 
@@ -268,16 +285,19 @@ def unpack(archive: Path, target: Path) -> Path:
     return target
 
 
-def run(rounds: int, handler_names: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
+def run(
+    rounds: int, handler_names: Sequence[str], env: Mapping[str, str], clock: str = WALL
+) -> dict[str, Any]:
     """Round-robin fresh processes; the medians, printed as a table and returned."""
     baseline: list[float] = []
     imports: dict[str, list[float]] = {h: [] for h in handler_names}
     # Per handler and process whose first call succeeded: (import, first call, clients).
     colds: dict[str, list[tuple[float, float, float]]] = {h: [] for h in handler_names}
     for _ in range(max(1, rounds)):
-        baseline.append(sample(BASELINE_CHILD, env)[0])
+        baseline.append(sample(BASELINE_CHILD.format(clock=clock), env)[0])
         for handler in handler_names:
-            imported, called = sample(CHILD.format(call=invocation(handler)), env)
+            code = CHILD.format(call=invocation(handler), clock=clock)
+            imported, called = sample(code, env, clock)
             imports[handler].append(imported)
             if called is not None:
                 colds[handler].append((imported, *called))
@@ -347,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--package", type=Path, help="a chalice package deployment.zip")
     parser.add_argument("--layer", type=Path, help="its automatic layer's zip (with --package)")
     parser.add_argument("--pyc", action="store_true", help="precompile the unpacked code")
+    parser.add_argument(
+        "--cpu", action="store_true", help="time each child's CPU, not wall-clock, time"
+    )
     args = parser.parse_args(argv)
     if (args.layer or args.pyc) and not args.package:
         parser.error("--layer and --pyc need --package")
@@ -363,10 +386,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for path in code_paths:
                     compileall.compile_dir(path, quiet=1)
             env["PYTHONDONTWRITEBYTECODE"] = "1"
-        summary = run(args.rounds, args.handlers, env)
+        summary = run(args.rounds, args.handlers, env, CPU if args.cpu else WALL)
+        summary["clock"] = "cpu" if args.cpu else "wall"
         if args.importtime:
+            baseline = frozenset(_import_self_times("import boto3, pydantic", env))
             summary["importtime"] = {
-                handler: importtime(env, args.importtime, handler) for handler in args.handlers
+                handler: importtime(env, args.importtime, handler, baseline)
+                for handler in args.handlers
             }
     for handler, packages in summary.get("importtime", {}).items():
         shown = ", ".join(f"{package} {sec * 1000:.1f}" for package, sec in packages.items())

@@ -22,9 +22,9 @@ from boto3.dynamodb.conditions import Attr, Key
 from chalicelib import resources
 from chalicelib.adapters.archive import ARCHIVE_PREFIX, ArchiveReader
 from chalicelib.adapters.archive_split import bucket_of_key
-from chalicelib.adapters.search import parse_search_query
 from chalicelib.entrypoints.roots import search
 from chalicelib.entrypoints.roots.positions import applied_positions
+from chalicelib.entrypoints.search_params import parse_search_query
 from operations.subscriptions import receives
 from projections.archive_buckets import bucket_label, bucket_of
 

@@ -15,9 +15,9 @@ from chalicelib.adapters.personal_data import (
     forget_all_keys,
     is_sealed,
 )
-from chalicelib.adapters.search import parse_search_query
 from chalicelib.adapters.search.sqlite import SqliteSearchIndex
 from chalicelib.domain.events import DATA_MODELS, UserCreated, new_event
+from chalicelib.entrypoints.search_params import parse_search_query
 from tests.handler.test_replay import T0, history, put_archive
 from tests.handler.test_replay import aws as aws  # the fixture, re-exported
 

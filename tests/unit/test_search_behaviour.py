@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.search import IndexNotFound, SearchIndex, ensure_alias, parse_search_query
+from chalicelib.adapters.search import IndexNotFound, SearchIndex, ensure_alias
+from chalicelib.entrypoints.search_params import parse_search_query
 
 
 @dataclass

@@ -23,10 +23,10 @@ from chalicelib.adapters.search import (
     IndexNotFound,
     SearchBackendError,
     SearchQuery,
-    parse_search_query,
 )
 from chalicelib.adapters.search.opensearch import OpenSearchIndex, build_search_body, connect
 from chalicelib.adapters.search.template import index_body, index_template, ingest_pipeline
+from chalicelib.entrypoints.search_params import parse_search_query
 
 SORT = [{"time": {"order": "desc"}}, {"id": {"order": "desc"}}]
 EXCLUDES = {"excludes": ["text"]}

@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from chalicelib.adapters.search import ensure_alias, parse_search_query
+from chalicelib.adapters.search import ensure_alias
 from chalicelib.adapters.search.sqlite import SqliteSearchIndex
+from chalicelib.entrypoints.search_params import parse_search_query
 from local_aws.search_sink import SearchIndexSink
 
 

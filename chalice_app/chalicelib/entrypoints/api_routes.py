@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.adapters.search.query import SearchParams
 from chalicelib.domain.inputs import INSTANT_PATTERN
 from chalicelib.entrypoints import api_models as out
+from chalicelib.entrypoints.search_params import SearchParams
 from chalicelib.service.accounts import OpenAccount, Transfer
 from chalicelib.service.purchases import MakePurchase
 from chalicelib.service.user_lifecycle import SetConsents, SetLoyalty

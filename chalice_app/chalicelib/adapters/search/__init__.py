@@ -3,7 +3,9 @@
 ``SearchIndex`` is the port; ``OpenSearchIndex`` (AWS, the REST API over
 SigV4-signed HTTPS with botocore and urllib3) and ``SqliteSearchIndex`` (the
 local stack, FTS5) implement it. ``make_search_index`` picks one from
-settings; each adapter is imported only when chosen.
+settings; each adapter is imported only when chosen. Parsing ``GET /search``
+parameters into a ``SearchQuery`` is the HTTP edge's
+(chalicelib.entrypoints.search_params): nothing here imports pydantic.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from chalicelib.adapters.search.port import (
     ensure_alias,
     versioned_index_name,
 )
-from chalicelib.adapters.search.query import MAX_SIZE, SearchQuery, parse_search_query
+from chalicelib.adapters.search.query import MAX_SIZE, SearchQuery
 
 __all__ = [
     "MAX_SIZE",
@@ -32,7 +34,6 @@ __all__ = [
     "SearchResult",
     "SearchUnavailable",
     "ensure_alias",
-    "parse_search_query",
     "to_document",
     "versioned_index_name",
 ]

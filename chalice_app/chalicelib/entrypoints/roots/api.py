@@ -23,7 +23,7 @@ from chalicelib.adapters.idempotency import (
     StoredResponse,
     fingerprint,
 )
-from chalicelib.adapters.search import IndexNotFound, SearchUnavailable, parse_search_query
+from chalicelib.adapters.search import IndexNotFound, SearchUnavailable
 from chalicelib.adapters.search.documents import current_event, shown_event
 from chalicelib.domain.access import (
     ADMIN,
@@ -43,6 +43,7 @@ from chalicelib.entrypoints.api_routes import OPERATIONS
 from chalicelib.entrypoints.openapi import build_document
 from chalicelib.entrypoints.roots import search, stores, vault
 from chalicelib.entrypoints.roots.subscriber_resources import SubscriberResources
+from chalicelib.entrypoints.search_params import parse_search_query
 from chalicelib.service.accounts import (
     AccountService,
     OpenAccount,
