@@ -8,11 +8,14 @@ same replay split into N processes by bucket and merged (scripts/replay_parts.py
 next to (e) the bare parse in N processes, and (c) the same events in a peer,
 pyeventsourcing (bench_peer.py): reconstructing every account aggregate and
 running a balances projection. The last line of output is JSON:
-``{"events","parse_events_per_s","replay_events_per_s","ratio_to_parse",
+``{"events","parse_events_per_s","replay_events_per_s","ratio_to_parse","written_by",
 "peer_events","peer_reconstruct_events_per_s","peer_project_events_per_s",
 "peer_events_per_s","ratio_to_peer"}``; ``peer_events_per_s`` is the faster
 of the peer's two passes and ``ratio_to_peer`` is ours / that, both counting
 distinct events (ours would gain from the re-sent ones it skips).
+``--written-by`` picks whose writer's attribute order the lines have: today's
+(the catalogue's encoder, ``type`` first; the default, what the archive gets
+from now on) or the writer's before the catalogue (``type`` fourth).
 (a) and (b) count CPU seconds of this process (``time.process_time``), best of
 ``--rounds``: on a shared machine a wall clock also counts the time other
 processes hold the core, which moved the ratio by +-0.15 between runs.
@@ -51,6 +54,7 @@ from chalicelib.adapters.archive_split import ArchivePart, split_archive
 from chalicelib.domain.events import ACCOUNT_DEPOSITED, ACCOUNT_OPENED, ACCOUNT_WITHDRAWN
 from projections.accounts import ACCOUNTS
 from projections.archive_buckets import bucket_label, bucket_of
+from projections.catalogue import decode_cloud_event
 from projections.replay import replay
 
 EVENTS_PER_OBJECT = 10_000  # about 4 MB
@@ -63,8 +67,24 @@ def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def synthetic_events(count: int, accounts: int, seed: int) -> Iterator[bytes]:
-    """``count`` account events over ``accounts`` accounts, in time order, as JSON lines."""
+# Who wrote the archive: today's writer (the catalogue's encoder, ``type`` first), or the
+# writer before the catalogue (2026-12-01 and earlier: ``specversion, id, source, type``).
+WRITERS = ("today", "before-catalogue")
+
+
+def _as_written_today(event: dict[str, Any]) -> bytes:
+    return decode_cloud_event(event).to_json()
+
+
+def synthetic_events(
+    count: int, accounts: int, seed: int, written_by: str = "today"
+) -> Iterator[bytes]:
+    """``count`` account events over ``accounts`` accounts, in time order, as JSON lines.
+
+    Each line as ``written_by`` wrote it (``WRITERS``): the same events, the
+    attributes in that writer's order.
+    """
+    encode = _as_written_today if written_by == "today" else orjson.dumps
     rng = random.Random(seed)
     ids = [_uuid(rng) for _ in range(accounts)]
     versions = [0] * accounts
@@ -95,7 +115,7 @@ def synthetic_events(count: int, accounts: int, seed: int) -> Iterator[bytes]:
                 kind = ACCOUNT_DEPOSITED
                 balances[index] += cents
             data = {"account_id": account_id, "amount": f"{cents // 100}.{cents % 100:02d}"}
-        yield orjson.dumps(
+        yield encode(
             {
                 "specversion": "1.0",
                 "id": _uuid(rng),
@@ -110,7 +130,9 @@ def synthetic_events(count: int, accounts: int, seed: int) -> Iterator[bytes]:
         )
 
 
-def write_archive(root: Path, count: int, accounts: int, seed: int) -> list[Path]:
+def write_archive(
+    root: Path, count: int, accounts: int, seed: int, written_by: str = "today"
+) -> list[Path]:
     """Write the synthetic archive under ``root`` (bucketed); the object paths in key order."""
     rng = random.Random(seed + 1)
     paths: list[Path] = []
@@ -130,7 +152,7 @@ def write_archive(root: Path, count: int, accounts: int, seed: int) -> list[Path
         batches[bucket] = []
 
     subject_bucket: dict[bytes, int] = {}
-    for n, line in enumerate(synthetic_events(count, accounts, seed)):
+    for n, line in enumerate(synthetic_events(count, accounts, seed, written_by)):
         subject = orjson.loads(line)["subject"]
         bucket = subject_bucket.setdefault(subject, bucket_of(subject, BUCKETS))
         batch = batches.setdefault(bucket, [])
@@ -272,6 +294,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, default=1, help="also replay in N processes, split by bucket"
     )
+    parser.add_argument(
+        "--written-by",
+        choices=WRITERS,
+        default="today",
+        help="whose writer's attribute order the archive has (default: today's)",
+    )
     args = parser.parse_args(argv)
     if args.events < args.accounts:
         parser.error("--events must be at least --accounts")
@@ -279,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
         root = args.dir or Path(tmp)
         started = time.perf_counter()
-        paths = write_archive(root, args.events, args.accounts, args.seed)
+        paths = write_archive(root, args.events, args.accounts, args.seed, args.written_by)
         size = sum(p.stat().st_size for p in paths)
         print(
             f"archive: {args.events} events ({size / 1e6:.0f} MB, {len(paths)} objects) "
@@ -349,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "parse_events_per_s": round(parse_rate),
                 "replay_events_per_s": round(replay_rate),
                 "ratio_to_parse": round(replay_rate / parse_rate, 3),
+                "written_by": args.written_by,
                 **peer,
                 **split,
             }
