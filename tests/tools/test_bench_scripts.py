@@ -54,12 +54,19 @@ def test_bench_replay_without_the_peer_keeps_its_own_figures(
 ) -> None:
     import bench_replay
 
-    assert (
-        bench_replay.main(["--events", "500", "--accounts", "20", "--rounds", "1", "--no-peer"])
-        == 0
-    )
+    # WHEN an archive as the writer before the catalogue wrote it is replayed, without the peer
+    args = ["--events", "500", "--accounts", "20", "--rounds", "1", "--no-peer"]
+    assert bench_replay.main([*args, "--written-by", "before-catalogue"]) == 0
+    # THEN only our own figures are printed, and whose archive it was
     figures = _summary(capsys)
-    assert set(figures) == {"events", "parse_events_per_s", "replay_events_per_s", "ratio_to_parse"}
+    assert set(figures) == {
+        "events",
+        "parse_events_per_s",
+        "replay_events_per_s",
+        "ratio_to_parse",
+        "written_by",
+    }
+    assert figures["written_by"] == "before-catalogue"
 
 
 def test_bench_replay_with_workers_prints_both_rates_and_their_ratio(
