@@ -218,7 +218,7 @@ ONE_WORKER_FILES = {
     "infra/test_monitoring_plan.py": "monitoring-plan",
     "infra/test_chalice_package.py": "chalice-package",
 }
-# The longest work first (``make test`` keeps this order: --no-loadscope-reorder):
+# The longest work first (pyproject.toml's --no-loadscope-reorder keeps this order):
 # tests/e2e and the deploy rehearsal start at once, one on each worker, and the
 # rest fills in around them, the heavier parts before the many short tests.
 LONGEST_FIRST = (
