@@ -265,14 +265,9 @@ def apply_infra(tf_dir: Path, url: str, steps: dict[str, float]) -> dict[str, An
 
 
 def check_plan_covers_only_the_gaps(tf_dir: Path, not_emulated: Mapping[str, str]) -> list[str]:
-    """A full plan after the apply creates exactly the not-emulated resources, nothing else.
-
-    It runs right after apply_infra's refresh-only apply, so the state holds what
-    moto returns now: comparing the configuration with it is the refreshing plan's
-    comparison, without reading every resource a second time.
-    """
+    """A full plan after the apply creates exactly the not-emulated resources, nothing else."""
     plan = tf_dir / "after.plan"
-    terraform(["plan", "-input=false", "-no-color", "-refresh=false", f"-out={plan}"], tf_dir)
+    terraform(["plan", "-input=false", "-no-color", PARALLELISM, f"-out={plan}"], tf_dir)
     problems = []
     planned_configs = set()
     for change in show_plan(plan, tf_dir):
@@ -456,9 +451,10 @@ def destroy_infra(tf_dir: Path, url: str, planned: list[PlannedResource]) -> Non
         if resource.type in SLOW_TYPES:
             terraform(["state", "rm", resource.address], tf_dir)
             opensearch.delete_domain(DomainName=resource.after["domain_name"])
-    # No refresh: apply_infra's refresh-only apply read every resource, and what
-    # changed since (the bucket settings and table protection above) changes
-    # nothing about deleting it; reading them all again would only add time.
+    # No refresh: apply_infra's refresh-only apply wrote every resource as read
+    # into the state, and what changed since (the app Chalice deployed beside
+    # them, the bucket settings and table protection above) changes nothing about
+    # deleting them; reading them all again would only add time.
     output = terraform(
         ["destroy", "-auto-approve", "-input=false", "-no-color", "-refresh=false", PARALLELISM],
         tf_dir,
