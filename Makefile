@@ -46,7 +46,8 @@ $(CONSOLE_STAMP):
 	touch $(CONSOLE_STAMP)
 
 # Both cores: pytest-xdist spreads the tests over two workers; tests/e2e stays on
-# one of them (one local stack). Tiers and their times: README, "Tests".
+# one of them (one local stack); the longest work starts first (tests/conftest.py,
+# and --no-loadscope-reorder in pyproject.toml). Tiers and their times: README, "Tests".
 test: install
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 

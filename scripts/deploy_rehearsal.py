@@ -168,13 +168,16 @@ def _targets(addresses: set[str]) -> list[str]:
     return [f"-target={address}" for address in sorted(addresses)]
 
 
+# Most of an apply or destroy against moto is the provider's propagation waits, and
+# most of a refresh is one read after another: run more of them at once.
+PARALLELISM = "-parallelism=30"
+
+
 def _apply(tf_dir: Path, targets: set[str], log_name: str) -> None:
-    # Most of an apply against moto is the provider's propagation waits: run more at once.
     output = terraform(
-        ["apply", "-auto-approve", "-input=false", "-no-color", "-parallelism=30",
-         *_targets(targets)],
+        ["apply", "-auto-approve", "-input=false", "-no-color", PARALLELISM, *_targets(targets)],
         tf_dir,
-    )  # fmt: skip
+    )
     (tf_dir / log_name).write_text(output)
 
 
@@ -217,7 +220,7 @@ def apply_infra(tf_dir: Path, url: str, steps: dict[str, float]) -> dict[str, An
     """terraform apply of everything moto can create; what was left out, and why."""
     with _step(steps, "terraform plan and graph"):
         plan = tf_dir / "full.plan"
-        terraform(["plan", "-input=false", "-no-color", f"-out={plan}"], tf_dir)
+        terraform(["plan", "-input=false", "-no-color", PARALLELISM, f"-out={plan}"], tf_dir)
         resources = show_plan(plan, tf_dir)
         edges = graph_edges(terraform(["graph"], tf_dir))
     gaps = {
@@ -244,7 +247,10 @@ def apply_infra(tf_dir: Path, url: str, steps: dict[str, float]) -> dict[str, An
         _apply(tf_dir, everything - excluded, "apply-2.log")
     with _step(steps, "terraform apply -refresh-only (outputs)"):
         # A targeted apply only writes the outputs of what it targeted.
-        terraform(["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"], tf_dir)
+        terraform(
+            ["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color", PARALLELISM],
+            tf_dir,
+        )
     not_executed = {
         r.address: reason
         for r in resources
@@ -261,7 +267,7 @@ def apply_infra(tf_dir: Path, url: str, steps: dict[str, float]) -> dict[str, An
 def check_plan_covers_only_the_gaps(tf_dir: Path, not_emulated: Mapping[str, str]) -> list[str]:
     """A full plan after the apply creates exactly the not-emulated resources, nothing else."""
     plan = tf_dir / "after.plan"
-    terraform(["plan", "-input=false", "-no-color", f"-out={plan}"], tf_dir)
+    terraform(["plan", "-input=false", "-no-color", PARALLELISM, f"-out={plan}"], tf_dir)
     problems = []
     planned_configs = set()
     for change in show_plan(plan, tf_dir):
@@ -445,7 +451,15 @@ def destroy_infra(tf_dir: Path, url: str, planned: list[PlannedResource]) -> Non
         if resource.type in SLOW_TYPES:
             terraform(["state", "rm", resource.address], tf_dir)
             opensearch.delete_domain(DomainName=resource.after["domain_name"])
-    terraform(["destroy", "-auto-approve", "-input=false", "-no-color"], tf_dir)
+    # No refresh: apply_infra's refresh-only apply wrote every resource as read
+    # into the state, and what changed since (the app Chalice deployed beside
+    # them, the bucket settings and table protection above) changes nothing about
+    # deleting them; reading them all again would only add time.
+    output = terraform(
+        ["destroy", "-auto-approve", "-input=false", "-no-color", "-refresh=false", PARALLELISM],
+        tf_dir,
+    )
+    (tf_dir / "destroy.log").write_text(output)
     left = terraform(["state", "list"], tf_dir).split()
     if left:
         raise RehearsalError(f"terraform destroy left {left}")

@@ -211,6 +211,35 @@ STARTS_A_PROCESS = frozenset({"dynamodb_local_url", "moto_endpoint", "local_stac
 TESTS = Path(__file__).parent
 
 
+# Files whose tests share one expensive module fixture (a flow audit, a terraform plan,
+# a chalice package): under pytest-xdist each runs on one worker, so it is built once.
+ONE_WORKER_FILES = {
+    "infra/test_iam_least_privilege.py": "iam-audit",
+    "infra/test_monitoring_plan.py": "monitoring-plan",
+    "infra/test_chalice_package.py": "chalice-package",
+}
+# The longest work first (pyproject.toml's --no-loadscope-reorder keeps this order):
+# tests/e2e and the deploy rehearsal start at once, one on each worker, and the
+# rest fills in around them, the heavier parts before the many short tests.
+LONGEST_FIRST = (
+    "e2e/",
+    "infra/test_deploy_rehearsal.py",
+    "infra/test_iam_least_privilege.py",
+    "infra/test_monitoring_plan.py",
+    "infra/test_parity.py::test_terraform_is_given",
+    "infra/test_terraform_static.py::test_checkov",
+    "infra/test_chalice_package.py",
+)
+
+
+def _run_order(item: pytest.Item) -> int:
+    path = item.nodeid.removeprefix("tests/")
+    return next(
+        (rank for rank, prefix in enumerate(LONGEST_FIRST) if path.startswith(prefix)),
+        len(LONGEST_FIRST),
+    )
+
+
 # First: pytest-xdist reads the xdist_group marks in its own hook, registered before this one.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -218,13 +247,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     tests/e2e is ``e2e`` and ``slow``; tests/tools (processes) is ``slow``; so is any
     test using a fixture that starts a process. Under pytest-xdist (``make test``),
-    tests/e2e runs on one worker, so that one local stack serves it all.
+    tests/e2e runs on one worker, so that one local stack serves it all, and so
+    does each of ONE_WORKER_FILES; the longest work runs first (LONGEST_FIRST).
     """
+    items.sort(key=_run_order)
     for item in items:
         tier = item.path.relative_to(TESTS).parts[0]
         if tier == "e2e":
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.xdist_group("e2e"))
+        group = ONE_WORKER_FILES.get(item.path.relative_to(TESTS).as_posix())
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
         fixtures = set(getattr(item, "fixturenames", ()))
         if tier in ("e2e", "tools") or STARTS_A_PROCESS & fixtures:
             item.add_marker(pytest.mark.slow)
