@@ -179,12 +179,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
+        # Recorded before the reply leaves: a client that got its answer finds it here.
+        self.server.state.statuses.append(status)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        self.server.state.statuses.append(status)
 
     def do_POST(self) -> None:
         state = self.server.state
