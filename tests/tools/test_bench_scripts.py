@@ -69,6 +69,24 @@ def test_bench_replay_without_the_peer_keeps_its_own_figures(
     assert figures["written_by"] == "before-catalogue"
 
 
+def test_bench_tag_scan_prints_both_orders_the_scan_and_its_floor(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import bench_tag_scan
+
+    # WHEN 500 events are decoded in each attribute order, and scanned once
+    args = ["--events", "500", "--accounts", "20", "--lines", "100", "--rounds", "1"]
+    assert bench_tag_scan.main(args) == 0
+    # THEN the summary holds each cost per line and the tag scan as their difference
+    figures = _summary(capsys)
+    assert figures["lines"] == 500
+    for key in ("decode_today_ns", "decode_before_catalogue_ns", "one_scan_ns"):
+        assert figures[key] > 0, key
+    assert figures["tag_scan_ns"] == pytest.approx(
+        figures["decode_before_catalogue_ns"] - figures["decode_today_ns"], abs=0.2
+    )
+
+
 def test_bench_replay_with_workers_prints_both_rates_and_their_ratio(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
