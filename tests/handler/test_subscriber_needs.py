@@ -9,10 +9,10 @@ one fails in tests and locally, not first as an IAM denial in production.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from chalicelib import resources
 from chalicelib.adapters.subscriber_context import NEEDED_FOR, SubscriberContext, UndeclaredNeed

@@ -25,7 +25,6 @@ from tf_outputs_to_chalice import (
 )
 
 from chalicelib.entrypoints import roots
-from chalicelib.resources import SUBSCRIBERS, Need
 
 # What only the API uses: request and response models (email validation),
 # OpenAPI, token verification (PyJWT), the HTTP operations.
@@ -48,10 +47,6 @@ PERSONAL_DATA = (
     "cryptography",
 )
 SEARCH_CLIENT = ("chalicelib.adapters.search.opensearch", "chalicelib.adapters.search.transport")
-OPENS_PERSONAL_DATA = frozenset(
-    {s.handler for s in SUBSCRIBERS if Need.OPEN_PERSONAL_DATA in s.needs}
-    | set(FIREHOSE_PROCESSORS)
-)
 NON_API = [h for h in HANDLERS if h != API_HANDLER]
 
 # The child imports app, makes the call (if any), then reports what it loaded.
@@ -124,7 +119,6 @@ def _roles(loaded: set[str]) -> set[str]:
 def test_every_function_has_its_role_named_here_and_each_role_is_a_root() -> None:
     assert set(ROLE_OF) == set(HANDLERS)
     assert set(ROLE_OF.values()) <= ROLES
-    assert set(HANDLERS) >= OPENS_PERSONAL_DATA
 
 
 def test_importing_app_imports_no_role(loaded_by: dict[str, set[str]]) -> None:
@@ -142,13 +136,9 @@ def test_a_function_imports_its_own_role_and_no_other(
 ) -> None:
     # WHEN a fresh process imports app and invokes the handler (an empty batch, GET /health)
     roles = _roles(loaded_by[handler])
-    # THEN it imported its role; of the others, at most one it reuses (ALSO_USES) and the
-    # vault, if it opens personal data
+    # THEN it imported its role and, of the others, at most one it reuses (ALSO_USES)
     assert ROLE_OF[handler] in roles
-    allowed = set(ALSO_USES.get(handler, set()))
-    if handler in OPENS_PERSONAL_DATA:
-        allowed.add("vault")
-    assert roles - {ROLE_OF[handler]} <= allowed
+    assert roles - {ROLE_OF[handler]} <= ALSO_USES.get(handler, set())
 
 
 @pytest.mark.parametrize("handler", NON_API)
@@ -159,10 +149,11 @@ def test_a_function_imports_neither_the_api_nor_what_its_role_does_not_use(
     loaded = loaded_by[handler]
     # THEN nothing only the API uses was imported
     assert _found(loaded, API_ONLY) == []
-    # AND no search client on an empty batch, nor cryptography unless it opens personal data
+    # AND, on an empty batch, no search client nor cryptography: a function that opens
+    # personal fields (Need.OPEN_PERSONAL_DATA, the search transform) builds its vault
+    # for the first record that needs opening
     assert _found(loaded, SEARCH_CLIENT) == []
-    if handler not in OPENS_PERSONAL_DATA:
-        assert _found(loaded, PERSONAL_DATA) == []
+    assert _found(loaded, PERSONAL_DATA) == []
 
 
 # pydantic's model machinery, and Powertools' parser models, which its batch processing

@@ -46,7 +46,8 @@ class SubscriberContext(Protocol):
 
     @property
     def vault(self) -> PersonalDataVault:
-        """Opens sealed personal fields (Need.OPEN_PERSONAL_DATA)."""
+        """Opens sealed personal fields (Need.OPEN_PERSONAL_DATA); read it when a record needs
+        opening: building it imports cryptography."""
         ...
 
     @property

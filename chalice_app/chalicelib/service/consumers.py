@@ -10,7 +10,7 @@ redelivers it later. The subscriber role runs them over SQS batches
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
@@ -150,13 +150,17 @@ class CrmContactSync(UserRecordConsumer):
     the ledger.
     """
 
-    def __init__(self, table: Any, history: History, vault: PersonalDataVault) -> None:
+    def __init__(
+        self, table: Any, history: History, vault: Callable[[], PersonalDataVault]
+    ) -> None:
         super().__init__(table, history)
+        # Called when a contact is read (the API): the subscriber's function stores
+        # contacts sealed and opens none, so it never builds a vault (cryptography).
         self._vault = vault
 
     @classmethod
     def from_context(cls, context: SubscriberContext) -> Self:
-        return cls(context.table, context.history, context.vault)
+        return cls(context.table, context.history, lambda: context.vault)
 
     def build(self, current: dict[str, Any] | None, event: CloudEvent) -> Mapping[str, Any]:
         data = event.data
@@ -191,7 +195,7 @@ class CrmContactSync(UserRecordConsumer):
         item = self.get(user_id)
         if item is None or item.get("erased") or not item.get("marketing_consent"):
             raise NotFound(f"no CRM contact for user {user_id}")
-        item = self._vault.open(user_id, item, UserCreated.personal_fields)
+        item = self._vault().open(user_id, item, UserCreated.personal_fields)
         return {
             "user_id": user_id,
             "name": item["name"],

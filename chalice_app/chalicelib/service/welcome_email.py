@@ -17,13 +17,18 @@ before sending. An erased person's key is gone, so they get no email.
 from __future__ import annotations
 
 import logging
-from typing import Any, Self
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Self
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.personal_data import REDACTED, PersonalDataVault
 from chalicelib.adapters.subscriber_context import SubscriberContext
 from chalicelib.domain.events import CloudEvent, UserCreated, format_time, utc_now
+from chalicelib.domain.personal_fields import REDACTED
+
+if TYPE_CHECKING:
+    # Built when an email is sent (cryptography): see WelcomeEmail.__init__.
+    from chalicelib.adapters.personal_data import PersonalDataVault
 
 __all__ = ["SUBJECT", "WelcomeEmail", "render"]
 
@@ -46,15 +51,19 @@ def render(name: str) -> str:
 class WelcomeEmail:
     """Sends the welcome email of every ``user.created`` event, once."""
 
-    def __init__(self, table: Any, vault: PersonalDataVault, ses: Any, sender: str) -> None:
+    def __init__(
+        self, table: Any, vault: Callable[[], PersonalDataVault], ses: Any, sender: str
+    ) -> None:
         self._table = table
+        # Called for an email about to be sent, not when the consumer is built: a
+        # batch of redeliveries opens nothing and builds no vault (cryptography).
         self._vault = vault
         self._ses = ses
         self._sender = sender
 
     @classmethod
     def from_context(cls, context: SubscriberContext) -> Self:
-        return cls(context.table, context.vault, context.ses, context.email_sender)
+        return cls(context.table, lambda: context.vault, context.ses, context.email_sender)
 
     def handle(self, event: CloudEvent) -> bool:
         """Send the email; False if this (user, version) was already claimed."""
@@ -63,7 +72,7 @@ class WelcomeEmail:
             return False
         if not self._claim(event):
             return False
-        person = self._vault.open(
+        person = self._vault().open(
             event.subject, {k: getattr(data, k) for k in _OPENED}, UserCreated.personal_fields
         )
         if REDACTED in (person["email"], person["name"]):

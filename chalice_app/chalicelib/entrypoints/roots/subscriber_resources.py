@@ -37,7 +37,9 @@ class SubscriberResources:
     NEEDED_FOR): anything else raises UndeclaredNeed, so a wrong declaration
     fails on the local stack and in tests, not first as an IAM denial in AWS.
     Only what a subscriber uses is built, so the vault (cryptography) is
-    imported by the subscribers that open personal data alone.
+    imported by the subscribers that open personal data alone, and by those
+    only when a record needs opening: their consumers read ``vault`` then, not
+    when they are built.
     """
 
     def __init__(self, key: str) -> None:
