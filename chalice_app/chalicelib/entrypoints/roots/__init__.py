@@ -12,18 +12,10 @@ the app imports lazily.
 ``roots.vault`` (cryptography) is reached the same way, only by what opens
 personal data (the subscribers declaring Need.OPEN_PERSONAL_DATA, the search
 transform, the API).
-
-A role's import is most of its function's cold start (boto3, Powertools'
-batch processing, the event models), and, like app.py's own imports, it
-makes objects that live as long as the process: the collections its
-allocations would trigger free nothing. So it runs with the collector off,
-and what exists at its end is frozen (never scanned again), as app.py does
-for its imports (see there).
 """
 
 from __future__ import annotations
 
-import gc
 import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -60,11 +52,4 @@ def __getattr__(name: str) -> ModuleType:
     # it as an attribute of this package, so each role is imported once.
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    finally:
-        if collecting:
-            gc.freeze()
-            gc.enable()
+    return importlib.import_module(f"{__name__}.{name}")
