@@ -1,7 +1,8 @@
 """Small getters for boto3 clients and tables; tests may call ``reset()`` or override.
 
 Clients are created lazily (never at import time) and cached per process,
-since Lambda reuses the process between invocations.
+since Lambda reuses the process between invocations; the DynamoDB resource is
+cached per thread.
 """
 
 from __future__ import annotations
@@ -43,14 +44,22 @@ def client(service: str) -> Any:
         return _client(service)
 
 
-@cache
-def _dynamodb() -> Any:
-    return _session().resource("dynamodb", config=_CONFIG)
+# boto3 resources, unlike clients, are not thread-safe (boto3's guide, "Multithreading"):
+# the condition-expression builder of one shared by chalice local's request threads
+# mixed two queries' placeholders ("KeyConditionExpressions must only contain one
+# condition per key", a 500 under racing deposits). So each thread has its own; a
+# Lambda process has one thread, so one resource, cached for its life.
+_PER_THREAD = threading.local()
+_generation = 0
 
 
 def _resource() -> Any:
-    with _CREATE:
-        return _dynamodb()
+    made = getattr(_PER_THREAD, "dynamodb", None)
+    if made is None or made[0] != _generation:
+        with _CREATE:
+            made = (_generation, _session().resource("dynamodb", config=_CONFIG))
+        _PER_THREAD.dynamodb = made
+    return made[1]
 
 
 def table(key: str) -> Any:
@@ -84,8 +93,9 @@ def identity_attributes(access_token: str) -> dict[str, str]:
 
 def reset() -> None:
     """Forget cached settings and clients (tests switch environments with this)."""
+    global _generation
     get_settings.cache_clear()
     with _CREATE:
         _session.cache_clear()
         _client.cache_clear()
-        _dynamodb.cache_clear()
+        _generation += 1
