@@ -212,11 +212,13 @@ TESTS = Path(__file__).parent
 
 
 # Files whose tests share one expensive module fixture (a flow audit, a terraform plan,
-# a chalice package): under pytest-xdist each runs on one worker, so it is built once.
+# a chalice package, a cold start per function): under pytest-xdist each runs on one
+# worker, so it is built once.
 ONE_WORKER_FILES = {
     "infra/test_iam_least_privilege.py": "iam-audit",
     "infra/test_monitoring_plan.py": "monitoring-plan",
     "infra/test_chalice_package.py": "chalice-package",
+    "tools/test_cold_import.py": "cold-import",
 }
 # The longest work first (pyproject.toml's --no-loadscope-reorder keeps this order):
 # tests/e2e and the deploy rehearsal start at once, one on each worker, and the

@@ -28,15 +28,18 @@ def _make_install_commands() -> list[str]:
 
 
 def test_the_editable_install_prints_no_setuptools_notice(tmp_path: Path) -> None:
-    # GIVEN the editable-install command of `make install`, and a fresh virtualenv
+    # GIVEN the editable-install command of `make install`, and a fresh virtualenv with
+    # no pip: the pip that `make install` upgraded (this run's) installs into it
+    # (``--python``), so no pip is fetched and installed for the test
     (command,) = [
         line for line in _make_install_commands() if "pip install" in line and "-e" in line
     ]
     prefix = command.split(".venv/bin/pip", 1)[0].strip()
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    pip = str(venv / "bin" / "pip")
-    subprocess.run([pip, "install", "--quiet", "--upgrade", "pip"], check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
+    pip = f"{sys.executable} -m pip --python {venv / 'bin' / 'python'}"
     # WHEN the project is installed editable as `make install` does (its own dependencies
     # left out: they are not what prints the notice)
     done = subprocess.run(
