@@ -3,7 +3,9 @@
 Each function is started once as a cold Lambda would be (a fresh process with a
 deployed function's environment, bench_cold_start's): ``import app``, then its
 first invocation on an empty batch; then ``sys.modules`` is read. So is a
-process that only imported app.
+process that only imported app. The API is started twice, as bench_cold_start
+measures it: ``GET /health`` (public) and ``POST /users`` with a valid token;
+a request imports its route group's code only.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from bench_cold_start import APP_DIR, invocation, lambda_environment
+from bench_cold_start import (
+    API_REGISTRATION,
+    APP_DIR,
+    invocation,
+    lambda_environment,
+    token_issuer,
+)
 from tf_outputs_to_chalice import (
     API_HANDLER,
     FIREHOSE_PROCESSORS,
@@ -27,10 +35,13 @@ from tf_outputs_to_chalice import (
 from chalicelib.entrypoints import roots
 from chalicelib.resources import SUBSCRIBERS, Need
 
-# What only the API uses: request and response models (email validation),
+# The API's route groups, and what all its routes but the public ones use: token verification.
+ROUTE_GROUPS = ("accounts", "consumer_views", "document", "search_queries", "users")
+API_ROOTS = (*ROUTE_GROUPS, "caller", "responses", "api_commands")
+# What only the API uses: its roots, request and response models (email validation),
 # OpenAPI, token verification (PyJWT), the HTTP operations.
 API_ONLY = (
-    "chalicelib.entrypoints.roots.api",
+    *(f"chalicelib.entrypoints.roots.{root}" for root in API_ROOTS),
     "chalicelib.entrypoints.api_routes",
     "chalicelib.entrypoints.api_models",
     "chalicelib.entrypoints.openapi",
@@ -63,7 +74,6 @@ print(json.dumps(sorted(sys.modules)))
 """
 # Each function's role (app.py reaches it as ``roots.<role>``), and the roles there are.
 ROLE_OF = {
-    API_HANDLER: "api",
     "ledger_relay": "relay",
     "user_events_fanout": "fanout",
     "projector": "projector",
@@ -80,12 +90,12 @@ ROLES = frozenset(roots.__all__)
 IMPORT_ONLY = "import app"
 
 
-def _cold_start(handler: str) -> set[str]:
-    call = "" if handler == IMPORT_ONLY else invocation(handler)
+def _cold_start(handler: str, env: dict[str, str], token: str) -> set[str]:
+    call = "" if handler == IMPORT_ONLY else invocation(handler, token)
     result = subprocess.run(
         [sys.executable, "-c", CHILD.format(call=call)],
         cwd=APP_DIR,
-        env=lambda_environment([APP_DIR, APP_DIR / "vendor"]),
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -100,11 +110,14 @@ def _cold_start(handler: str) -> set[str]:
 def loaded_by() -> dict[str, set[str]]:
     """What each function had loaded after its first call, and after ``import app`` alone.
 
-    One fresh process per function, two at a time, shared by this module's tests.
+    One fresh process per function (two for the API), two at a time, shared by this
+    module's tests. The API's token is signed by bench_cold_start's stand-in pool.
     """
-    starts = [IMPORT_ONLY, *HANDLERS]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(starts, pool.map(_cold_start, starts), strict=True))
+    starts = [IMPORT_ONLY, *HANDLERS, API_REGISTRATION]
+    env = lambda_environment([APP_DIR, APP_DIR / "vendor"])
+    with token_issuer(env) as token, ThreadPoolExecutor(max_workers=2) as pool:
+        loaded = pool.map(lambda start: _cold_start(start, env, token), starts)
+        return dict(zip(starts, loaded, strict=True))
 
 
 def _found(loaded: set[str], names: tuple[str, ...]) -> list[str]:
@@ -122,8 +135,9 @@ def _roles(loaded: set[str]) -> set[str]:
 
 
 def test_every_function_has_its_role_named_here_and_each_role_is_a_root() -> None:
-    assert set(ROLE_OF) == set(HANDLERS)
+    assert set(ROLE_OF) == set(NON_API)
     assert set(ROLE_OF.values()) <= ROLES
+    assert set(API_ROOTS) - {"api_commands"} <= ROLES
     assert set(HANDLERS) >= OPENS_PERSONAL_DATA
 
 
@@ -190,11 +204,37 @@ def test_the_ledger_relay_forwards_bytes_without_event_models(
     assert _found(loaded, ("chalicelib.domain.events", "pydantic.main")) == []
 
 
-def test_the_api_function_imports_its_role_on_the_first_request(
+# What a route group's code imports that no other group needs.
+OTHER_GROUPS_CODE = (
+    "chalicelib.entrypoints.api_routes",
+    "chalicelib.entrypoints.openapi",
+    "chalicelib.entrypoints.search_params",
+    "chalicelib.service.accounts",
+    "chalicelib.service.consumers",
+    "chalicelib.adapters.read_models",
+)
+
+
+def test_a_public_route_imports_no_route_group_and_no_token_verification(
     loaded_by: dict[str, set[str]],
 ) -> None:
-    # WHEN the API's function serves its first request (GET /health)
+    # WHEN the API's function serves its first request, GET /health (public)
     loaded = loaded_by[API_HANDLER]
-    # THEN each part of its role was imported: the role, its routes, token verification
-    for part in ("chalicelib.entrypoints.roots.api", "chalicelib.entrypoints.api_routes", "jwt"):
-        assert part in loaded
+    # THEN it imported the response models only: no route group, nothing that verifies a
+    # token, no service
+    assert _roles(loaded) == {"responses"}
+    assert _found(loaded, ("jwt", "cryptography", "chalicelib.service")) == []
+    assert _found(loaded, OTHER_GROUPS_CODE) == []
+
+
+def test_an_authenticated_route_imports_its_group_and_the_token_verification(
+    loaded_by: dict[str, set[str]],
+) -> None:
+    # WHEN the API's function serves its first request, POST /users with a valid token
+    loaded = loaded_by[API_REGISTRATION]
+    # THEN it imported the token verification, the user routes and the vault they seal with
+    assert _roles(loaded) == {"caller", "users", "vault"}
+    assert "jwt" in loaded and "chalicelib.service.users" in loaded
+    # AND nothing of the other route groups: accounts, the consumers' views, search, OpenAPI,
+    # the read models
+    assert _found(loaded, OTHER_GROUPS_CODE) == []
