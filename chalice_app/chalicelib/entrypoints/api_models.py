@@ -3,6 +3,9 @@
 Every JSON body a route answers is passed through its model (``RESPONSES``,
 by route; see ``http.api_errors``) and the OpenAPI document is generated
 from the same models, so the document cannot drift from what the API sends.
+Two kinds of body are built to their model instead, so no model shapes them
+at run time: errors (``edge.error_body``, ErrorBody) and GET /health's
+constant (``edge.HEALTH_BODY``, whose one value Health's type is).
 This module imports no route's code: shaping a route's answer
 (roots.responses) imports these models alone. Fields are the
 JSON types the API writes (money and times as strings), so passing a body
@@ -16,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.entrypoints.edge import HealthStatus
 from projections.catalogue import ACCOUNT_DEPOSITED
 
 __all__ = [
@@ -75,7 +79,7 @@ class ErrorBody(_Response):
 
 
 class Health(_Response):
-    status: Literal["ok"]
+    status: HealthStatus
 
 
 class UserConsents(_Response):

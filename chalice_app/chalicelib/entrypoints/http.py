@@ -2,7 +2,8 @@
 
 Imported with app.py by every function, so it imports no pydantic model and
 no token verification: a success body is shaped by ``roots.responses`` (the
-response models), imported on the first request that returns one, and a
+response models), imported on the first request that returns one (but GET
+/health, whose constant body needs no shaping), and a
 token is verified by ``roots.caller`` (PyJWT), imported on the first request
 to a route that is not public.
 """
@@ -74,7 +75,8 @@ def json_response(body: Any, status_code: int = 200) -> Response:
 
 def _finish(view_name: str, response: Response) -> Response:
     # A route's success body is shaped by its response model (roots.responses);
-    # error bodies (no view name) have one shape already.
+    # error bodies (no view name) have one shape already, and a body serialized
+    # already (GET /health's constant, edge.HEALTH_BODY) is sent as it is.
     if isinstance(response.body, (dict, list)):
         body = response.body
         if view_name:
