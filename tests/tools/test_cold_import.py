@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pytest
 from bench_cold_start import (
@@ -65,12 +66,24 @@ OPENS_PERSONAL_DATA = frozenset(
 )
 NON_API = [h for h in HANDLERS if h != API_HANDLER]
 
-# The child imports app, makes the call (if any), then reports what it loaded.
+# The child imports app, makes the call (if any), then reports what it loaded and which of
+# the app's pydantic models are built (none is, unless pydantic's model machinery is loaded).
 CHILD = """\
 import json, sys
 import app
 {call}
-print(json.dumps(sorted(sys.modules)))
+def _built():
+    main = sys.modules.get("pydantic.main")
+    if main is None:
+        return []
+    models, seen = [], [main.BaseModel]
+    while seen:
+        for model in seen.pop().__subclasses__():
+            seen.append(model)
+            if model.__module__.startswith("chalicelib.") and model.__pydantic_complete__:
+                models.append(model.__name__)
+    return sorted(models)
+print(json.dumps({{"modules": sorted(sys.modules), "built": _built()}}))
 """
 # Each function's role (app.py reaches it as ``roots.<role>``), and the roles there are.
 ROLE_OF = {
@@ -90,7 +103,15 @@ ROLES = frozenset(roots.__all__)
 IMPORT_ONLY = "import app"
 
 
-def _cold_start(handler: str, env: dict[str, str], token: str) -> set[str]:
+@dataclass(frozen=True)
+class ColdStart:
+    """What a fresh process had loaded after its first call, and the app's models it built."""
+
+    modules: set[str]
+    built: set[str]
+
+
+def _cold_start(handler: str, env: dict[str, str], token: str) -> ColdStart:
     call = "" if handler == IMPORT_ONLY else invocation(handler, token)
     result = subprocess.run(
         [sys.executable, "-c", CHILD.format(call=call)],
@@ -103,12 +124,13 @@ def _cold_start(handler: str, env: dict[str, str], token: str) -> set[str]:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     # Handlers log and emit metrics on stdout first; the child's report is the last line.
-    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return ColdStart(set(report["modules"]), set(report["built"]))
 
 
 @pytest.fixture(scope="module")
-def loaded_by() -> dict[str, set[str]]:
-    """What each function had loaded after its first call, and after ``import app`` alone.
+def cold_starts() -> dict[str, ColdStart]:
+    """Each function's process after its first call, and one after ``import app`` alone.
 
     One fresh process per function (two for the API), two at a time, shared by this
     module's tests. The API's token is signed by bench_cold_start's stand-in pool.
@@ -116,8 +138,14 @@ def loaded_by() -> dict[str, set[str]]:
     starts = [IMPORT_ONLY, *HANDLERS, API_REGISTRATION]
     env = lambda_environment([APP_DIR, APP_DIR / "vendor"])
     with token_issuer(env) as token, ThreadPoolExecutor(max_workers=2) as pool:
-        loaded = pool.map(lambda start: _cold_start(start, env, token), starts)
-        return dict(zip(starts, loaded, strict=True))
+        started = pool.map(lambda start: _cold_start(start, env, token), starts)
+        return dict(zip(starts, started, strict=True))
+
+
+@pytest.fixture(scope="module")
+def loaded_by(cold_starts: dict[str, ColdStart]) -> dict[str, set[str]]:
+    """What each function had loaded after its first call, and after ``import app`` alone."""
+    return {start: cold.modules for start, cold in cold_starts.items()}
 
 
 def _found(loaded: set[str], names: tuple[str, ...]) -> list[str]:
@@ -239,3 +267,13 @@ def test_an_authenticated_route_imports_its_group_and_the_token_verification(
     # AND nothing of the other route groups: accounts, the consumers' views, search, OpenAPI,
     # the read models
     assert _found(loaded, OTHER_GROUPS_CODE) == []
+
+
+def test_an_authenticated_route_builds_its_request_models_only(
+    cold_starts: dict[str, ColdStart],
+) -> None:
+    # WHEN the API's function serves its first request, POST /users with a valid token
+    built = cold_starts[API_REGISTRATION].built
+    # THEN of the models its group's code defines (every user route's bodies), it built the
+    # registration body's alone: the others wait for their own route's first call
+    assert built == {"RegisterUser", "RequestConsents"}
