@@ -16,7 +16,7 @@ what its route needs: ``users``, ``accounts``, ``consumer_views``,
 route group of each route is the ``roots.<group>`` its view in app.py calls);
 ``caller`` (token verification: PyJWT) is reached by every route but the
 public ones, ``responses`` (the response models: pydantic) by every route
-answering a success body.
+answering a success body but GET /health (a constant, edge.HEALTH_BODY).
 ``roots.vault`` (cryptography) is reached the same way, only by what opens
 personal data (the subscribers declaring Need.OPEN_PERSONAL_DATA, the search
 transform, the API's user registry).
