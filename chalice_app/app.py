@@ -10,6 +10,20 @@ to chalicelib, where each operation's access rule lives.
 Every function imports this module, but each plays one role: handlers reach
 their role's code through ``chalicelib.entrypoints.roots``, which imports it on first
 use, so a function imports only what its own role needs.
+
+The API goes further: a request imports what its route needs. Each route
+calls its route group's root, ``roots.users``, ``roots.accounts``,
+``roots.consumer_views``, ``roots.search_queries`` or ``roots.document`` (the
+route table is this module: the group a view calls is its group). Token
+verification (``roots.caller``: PyJWT and cryptography's RSA) is imported by
+the middleware on the first request to a route that is not public, response
+shaping (``roots.responses``: the response models) on the first success
+body but GET /health's, a constant (``edge.HEALTH_BODY``). So ``GET /health``
+imports neither a route group nor PyJWT nor pydantic, and
+``POST /users`` imports the user routes' code, not the accounts', search's
+or OpenAPI's. ``scripts/bench_cold_start.py`` measures both (its
+``api_handler`` and ``api_handler (POST /users)`` figures), and
+``tests/tools/test_cold_import.py`` checks what each imports.
 """
 
 from __future__ import annotations
@@ -62,114 +76,119 @@ def _caller() -> Caller:
 
 @app.middleware("http")
 def bearer_tokens(request: Request, get_response: Callable[[Request], Response]) -> Response:
-    return authenticate(request, get_response, roots.api.verify_caller)
+    # A public route answers without the token verification (nor its import).
+    return authenticate(request, get_response)
 
 
 @app.route("/health", methods=["GET"])
 @api_errors
 def health() -> Any:
-    return json_response({"status": "ok"})
+    return json_response(edge.HEALTH_BODY)
 
 
 @app.route("/openapi.json", methods=["GET"])
 @api_errors
 def openapi_document() -> Any:
-    return json_response(roots.api.openapi_document(app.routes))
+    return json_response(roots.document.openapi_document(app.routes))
 
 
 @app.route("/users", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def register_user() -> Any:
     request = _request()
-    return respond(roots.api.register_user(_caller(), request.raw_body, request.headers))
+    return respond(roots.users.register_user(_caller(), request.raw_body, request.headers))
 
 
 @app.route("/users/{user_id}", methods=["GET"])
 @api_errors
 def get_user(user_id: str) -> Any:
-    return json_response(roots.api.get_user(_caller(), user_id))
+    return json_response(roots.users.get_user(_caller(), user_id))
 
 
 @app.route("/users/{user_id}/loyalty", methods=["PUT"], content_types=JSON_BODY_TYPES)
 @api_errors
 def set_loyalty(user_id: str) -> Any:
-    return json_response(roots.api.set_loyalty(_caller(), user_id, _request().raw_body))
+    return json_response(roots.users.set_loyalty(_caller(), user_id, _request().raw_body))
 
 
 @app.route("/users/{user_id}/consents", methods=["PUT"], content_types=JSON_BODY_TYPES)
 @api_errors
 def set_consents(user_id: str) -> Any:
-    return json_response(roots.api.set_consents(_caller(), user_id, _request().raw_body))
+    return json_response(roots.users.set_consents(_caller(), user_id, _request().raw_body))
 
 
 @app.route("/users/{user_id}/purchases", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def make_purchase(user_id: str) -> Any:
     request = _request()
-    return respond(roots.api.make_purchase(_caller(), user_id, request.raw_body, request.headers))
+    return respond(roots.users.make_purchase(_caller(), user_id, request.raw_body, request.headers))
 
 
 @app.route("/accounts", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def open_account() -> Any:
     request = _request()
-    return respond(roots.api.open_account(_caller(), request.raw_body, request.headers))
+    return respond(roots.accounts.open_account(_caller(), request.raw_body, request.headers))
 
 
 @app.route("/accounts/{account_id}/deposits", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def deposit(account_id: str) -> Any:
     request = _request()
-    return respond(roots.api.deposit(_caller(), account_id, request.raw_body, request.headers))
+    return respond(roots.accounts.deposit(_caller(), account_id, request.raw_body, request.headers))
 
 
 @app.route("/accounts/{account_id}/withdrawals", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def withdraw(account_id: str) -> Any:
     request = _request()
-    return respond(roots.api.withdraw(_caller(), account_id, request.raw_body, request.headers))
+    return respond(
+        roots.accounts.withdraw(_caller(), account_id, request.raw_body, request.headers)
+    )
 
 
 @app.route("/accounts/{account_id}", methods=["GET"])
 @api_errors
 def get_account(account_id: str) -> Any:
-    return json_response(roots.api.get_account(_caller(), account_id, _request().query_params))
+    return json_response(roots.accounts.get_account(_caller(), account_id, _request().query_params))
 
 
 @app.route("/accounts/{account_id}/events", methods=["GET"])
 @api_errors
 def account_events(account_id: str) -> Any:
-    return json_response(roots.api.account_events(_caller(), account_id))
+    return json_response(roots.accounts.account_events(_caller(), account_id))
 
 
 @app.route("/accounts/{account_id}/statements/{month}", methods=["GET"])
 @api_errors
 def account_statement(account_id: str, month: str) -> Any:
-    return json_response(roots.api.account_statement(_caller(), account_id, month))
+    return json_response(roots.accounts.account_statement(_caller(), account_id, month))
 
 
 @app.route("/loyalty/{user_id}", methods=["GET"])
 @api_errors
 def get_loyalty(user_id: str) -> Any:
-    return json_response(roots.api.loyalty_status(_caller(), user_id))
+    return json_response(roots.consumer_views.loyalty_status(_caller(), user_id))
 
 
 @app.route("/gdpr/consents/{user_id}", methods=["GET"])
 @api_errors
 def get_gdpr_consents(user_id: str) -> Any:
-    return json_response(roots.api.gdpr_consents(_caller(), user_id, _request().query_params))
+    return json_response(
+        roots.consumer_views.gdpr_consents(_caller(), user_id, _request().query_params)
+    )
 
 
 @app.route("/crm/contacts/{user_id}", methods=["GET"])
 @api_errors
 def get_crm_contact(user_id: str) -> Any:
-    return json_response(roots.api.crm_contact(_caller(), user_id))
+    return json_response(roots.consumer_views.crm_contact(_caller(), user_id))
 
 
 @app.route("/gdpr/erasure/{user_id}", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api_errors
 def erase_user(user_id: str) -> Any:
-    return respond(roots.api.erase_user(_caller(), user_id, _request().headers))
+    return respond(roots.users.erase_user(_caller(), user_id, _request().headers))
 
 
 @app.on_dynamodb_record(
@@ -244,7 +263,7 @@ for _subscriber in resources.SUBSCRIBERS:
 @app.route("/search", methods=["GET"])
 @api_errors
 def search() -> Any:
-    return json_response(roots.api.search_events(_caller(), _request().query_params))
+    return json_response(roots.search_queries.search_events(_caller(), _request().query_params))
 
 
 # Last: every other method of every path above reaches the edge (405, OPTIONS preflight).

@@ -6,8 +6,16 @@ and credentials; AWS endpoints point at a closed local port, so any AWS call
 fails at once instead of reaching out). Per handler it times ``import app``
 and then the first invocation through the handler Lambda would call
 (``app.app`` for the API, ``app.<name>`` for the others): ``GET /health`` for
-the API, an empty batch for the stream, queue and Firehose consumers. The
-baseline process times ``import boto3, pydantic``. Samples are taken round
+the API (``api_handler``), an empty batch for the stream, queue and Firehose
+consumers. The API has a second figure, ``api_handler (POST /users)``: a
+first request with a valid access token and body, so token verification, the
+route's code and its request model count. Its token is signed by a stand-in
+pool (scripts/local_aws/token_signer.py) whose key set a server on
+127.0.0.1 serves: the child fetches it as Lambda fetches Cognito's (less the
+TLS handshake and the round trip). The registration then asks Cognito for
+the caller's email, which fails at once on the closed port: the child checks
+that the answer is that 503, not a 401 or a 400. The baseline process times
+``import boto3, pydantic``. Samples are taken round
 robin, median of ``--rounds``. Times are wall-clock; ``--cpu`` times each
 child's CPU time instead (``time.process_time``), which other processes
 barely change: on a machine shared with other work, that compares two trees
@@ -21,7 +29,9 @@ code): ``clients_s`` is that time (boto3 ``Session.client``/``resource``,
 timed in the child), and ``cold_ratio`` compares ``cold_s - clients_s`` with
 the baseline.
 
-By default the app is imported from the source tree. ``--package ZIP``
+By default the app is imported from this source tree; ``--app-dir DIR``
+imports another checkout's ``chalice_app`` (to compare two trees with the
+same children). ``--package ZIP``
 imports it from a ``chalice package`` deployment zip instead, unpacked as
 Lambda does (``/var/task``), and ``--layer ZIP`` puts an automatic layer's
 zip after it (``/opt/python/lib/...``), so the layer's effect is measured.
@@ -50,18 +60,22 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import orjson
 from tf_outputs_to_chalice import (
     API_HANDLER,
     FIREHOSE_PROCESSORS,
@@ -71,6 +85,7 @@ from tf_outputs_to_chalice import (
 )
 
 from chalicelib import resources
+from local_aws.token_signer import TokenSigner
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_DIR = ROOT / "chalice_app"
@@ -101,6 +116,38 @@ HEALTH_EVENT: dict[str, Any] = {
     "body": None,
     "isBase64Encoded": False,
 }
+
+# The API's second figure: a first request that needs the token, the route and its body.
+API_REGISTRATION = f"{API_HANDLER} (POST /users)"
+BENCH_USER = "bench-user"
+# What the registration answers with AWS unreachable: the user pool cannot be asked for
+# the caller's email (after the token, the body and the route's code passed).
+REGISTRATION_STATUS = 503
+
+
+def registration_event(token: str) -> dict[str, Any]:
+    """``POST /users`` with ``token`` and a valid body, as API Gateway hands it to Lambda."""
+    headers = {
+        "Host": "api.example.com",
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+    }
+    return {
+        **HEALTH_EVENT,
+        "resource": "/users",
+        "path": "/users",
+        "httpMethod": "POST",
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "requestContext": {
+            **HEALTH_EVENT["requestContext"],
+            "resourcePath": "/users",
+            "httpMethod": "POST",
+            "path": "/api/users",
+        },
+        "body": orjson.dumps({"name": "Ada", "lastname": "Lovelace", "address": "London"}).decode(),
+    }
+
 
 # The children's clocks: wall-clock time by default; with --cpu, the child's CPU time,
 # which other processes on a loaded machine disturb far less.
@@ -176,6 +223,12 @@ def stage_outputs() -> dict[str, Any]:
     }
 
 
+# Every figure the benchmark takes by default: each handler's, the API's second after its first.
+FIGURES = [API_HANDLER, API_REGISTRATION, *(h for h in HANDLERS if h != API_HANDLER)]
+# The API's figures: their first call needs no AWS, so a failed one stops the benchmark.
+API_FIGURES = frozenset({API_HANDLER, API_REGISTRATION})
+
+
 def lambda_environment(code_paths: Sequence[Path]) -> dict[str, str]:
     """The environment of a deployed function of this app, its code on ``code_paths``."""
     env = {
@@ -196,10 +249,58 @@ def lambda_environment(code_paths: Sequence[Path]) -> dict[str, str]:
     return env
 
 
-def invocation(handler: str) -> str:
-    """The child's code for the first call of ``handler``, as Lambda would make it."""
+@contextlib.contextmanager
+def token_issuer(env: dict[str, str]) -> Iterator[str]:
+    """A stand-in user pool for ``env``'s children: yields an access token of BENCH_USER.
+
+    ``env`` gets the pool's settings, its JWKS URL a server on 127.0.0.1
+    (running until the block ends) that serves the pool's key set.
+    """
+    signer = TokenSigner(f"{REGION}_bench", "bench-client")
+    document = orjson.dumps(signer.jwks())
+
+    class KeySet(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(document)))
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # one line per child on stderr would bury the table
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeySet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    env.update(signer.environment())
+    env[resources.USER_POOL.jwks_url_env_var] = (
+        f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    )
+    try:
+        yield signer.token(BENCH_USER)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _api_call(event: Mapping[str, Any], status: int) -> str:
+    # The answer is checked: a refused token or body would time a shorter request.
+    return (
+        f"_response = app.app({dict(event)!r}, None)\n"
+        f"assert _response['statusCode'] == {status}, _response"
+    )
+
+
+def invocation(handler: str, token: str = "") -> str:
+    """The child's code for the first call of ``handler``, as Lambda would make it.
+
+    ``token`` (of ``token_issuer``) is for API_REGISTRATION.
+    """
     if handler == API_HANDLER:
-        return f"app.app({HEALTH_EVENT!r}, None)"
+        return _api_call(HEALTH_EVENT, 200)
+    if handler == API_REGISTRATION:
+        return _api_call(registration_event(token), REGISTRATION_STATUS)
     if handler in FIREHOSE_PROCESSORS:
         event = {
             "invocationId": "bench",
@@ -230,16 +331,19 @@ def _run(
 
 
 def sample(
-    code: str, env: Mapping[str, str], clock: str = WALL
+    code: str, env: Mapping[str, str], clock: str = WALL, *, may_fail: bool = True
 ) -> tuple[float, tuple[float, float] | None]:
-    """(import seconds, (first call, client creation) seconds or None if the call failed)."""
+    """(import seconds, (first call, client creation) seconds or None if the call failed).
+
+    A failed call raises SystemExit unless ``may_fail``.
+    """
     result = _run(code, env)
     # The timings are the child's last line: handlers log and emit metrics on stdout first.
     fields = (result.stdout.strip().splitlines() or [""])[-1].split()
     if result.returncode == 0 and len(fields) == 3:
         return float(fields[0]), (float(fields[1]), float(fields[2]))
     # The import succeeded but the call failed: time the import alone.
-    if "import app" in code and result.returncode != 0:
+    if may_fail and "import app" in code and result.returncode != 0:
         alone = _run(CHILD.format(call="pass", clock=clock), env)
         if alone.returncode == 0:
             return float(alone.stdout.strip().splitlines()[-1].split()[0]), None
@@ -262,14 +366,14 @@ def _import_self_times(code: str, env: Mapping[str, str]) -> dict[str, int]:
 
 
 def importtime(
-    env: Mapping[str, str], top: int, handler: str, baseline: frozenset[str]
+    env: Mapping[str, str], top: int, handler: str, baseline: frozenset[str], token: str = ""
 ) -> dict[str, float]:
     """Seconds spent importing each top-level package's own modules beyond the baseline.
 
     That is, in ``import app`` and the first call of ``handler``, the modules
     ``import boto3, pydantic`` (``baseline``, its module names) does not import.
     """
-    code = f"import app\n{invocation(handler)}\n"
+    code = f"import app\n{invocation(handler, token)}\n"
     totals: dict[str, int] = defaultdict(int)
     for name, micros in _import_self_times(code, env).items():
         if name not in baseline:
@@ -286,7 +390,11 @@ def unpack(archive: Path, target: Path) -> Path:
 
 
 def run(
-    rounds: int, handler_names: Sequence[str], env: Mapping[str, str], clock: str = WALL
+    rounds: int,
+    handler_names: Sequence[str],
+    env: Mapping[str, str],
+    clock: str = WALL,
+    token: str = "",
 ) -> dict[str, Any]:
     """Round-robin fresh processes; the medians, printed as a table and returned."""
     baseline: list[float] = []
@@ -296,8 +404,8 @@ def run(
     for _ in range(max(1, rounds)):
         baseline.append(sample(BASELINE_CHILD.format(clock=clock), env)[0])
         for handler in handler_names:
-            code = CHILD.format(call=invocation(handler), clock=clock)
-            imported, called = sample(code, env, clock)
+            code = CHILD.format(call=invocation(handler, token), clock=clock)
+            imported, called = sample(code, env, clock, may_fail=handler not in API_FIGURES)
             imports[handler].append(imported)
             if called is not None:
                 colds[handler].append((imported, *called))
@@ -340,13 +448,13 @@ def _handler_figures(
 
 def _print_table(baseline_s: float, handlers: Mapping[str, Mapping[str, float | None]]) -> None:
     print(
-        f"{'':24} {'import app':>10} {'first call':>10} {'clients':>8} {'cold':>8}"
+        f"{'':30} {'import app':>10} {'first call':>10} {'clients':>8} {'cold':>8}"
         f" {'cold-clients vs baseline':>25}",
         file=sys.stderr,
     )
-    print(f"{'import boto3, pydantic':24} {baseline_s:>9.3f}s", file=sys.stderr)
+    print(f"{'import boto3, pydantic':30} {baseline_s:>9.3f}s", file=sys.stderr)
     for handler, f in handlers.items():
-        line = f"{handler:24} {f['import_s']:>9.3f}s"
+        line = f"{handler:30} {f['import_s']:>9.3f}s"
         if f["first_call_s"] is None or f["clients_s"] is None or f["cold_s"] is None:
             line += f" {'needs AWS':>10}"
         else:
@@ -361,7 +469,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="fresh processes per figure")
     parser.add_argument(
-        "--handlers", nargs="*", default=list(HANDLERS), help="handlers to invoke (default: all)"
+        "--handlers",
+        nargs="*",
+        default=FIGURES,
+        help=f"handlers to invoke (default: all, and {API_REGISTRATION!r})",
+    )
+    parser.add_argument(
+        "--app-dir", type=Path, default=APP_DIR, help="the chalice_app of the tree to measure"
     )
     parser.add_argument("--importtime", type=int, default=0, metavar="N", help="top N packages")
     parser.add_argument("--package", type=Path, help="a chalice package deployment.zip")
@@ -374,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.layer or args.pyc) and not args.package:
         parser.error("--layer and --pyc need --package")
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
-        code_paths = [APP_DIR, APP_DIR / "vendor"]
+        code_paths = [args.app_dir.resolve(), args.app_dir.resolve() / "vendor"]
         if args.package:
             code_paths = [unpack(args.package, Path(tmp) / "task")]
         if args.layer:
@@ -386,14 +500,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for path in code_paths:
                     compileall.compile_dir(path, quiet=1)
             env["PYTHONDONTWRITEBYTECODE"] = "1"
-        summary = run(args.rounds, args.handlers, env, CPU if args.cpu else WALL)
-        summary["clock"] = "cpu" if args.cpu else "wall"
-        if args.importtime:
-            baseline = frozenset(_import_self_times("import boto3, pydantic", env))
-            summary["importtime"] = {
-                handler: importtime(env, args.importtime, handler, baseline)
-                for handler in args.handlers
-            }
+        with token_issuer(env) as token:
+            summary = run(args.rounds, args.handlers, env, CPU if args.cpu else WALL, token)
+            summary["clock"] = "cpu" if args.cpu else "wall"
+            if args.importtime:
+                baseline = frozenset(_import_self_times("import boto3, pydantic", env))
+                summary["importtime"] = {
+                    handler: importtime(env, args.importtime, handler, baseline, token)
+                    for handler in args.handlers
+                }
     for handler, packages in summary.get("importtime", {}).items():
         shown = ", ".join(f"{package} {sec * 1000:.1f}" for package, sec in packages.items())
         print(f"  importtime (ms) {handler}: {shown}", file=sys.stderr)

@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     with mock_aws():
         from chalicelib.adapters import aws
         from chalicelib.adapters.dynamo_unit_of_work import DynamoItems
-        from chalicelib.entrypoints.roots import api, stores
+        from chalicelib.entrypoints.roots import stores
+        from chalicelib.entrypoints.roots.api_commands import runner, users
         from chalicelib.service.users import RegisterUser, UserRegistry
         from local_aws.provision import provision
 
@@ -71,11 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         timings: dict[str, list[float]] = {"plain": [], "sealed": []}
         no_keys = _NoKeys(aws.table("personal_data_keys"), None, "")
         registries = {
-            "sealed": api._users(),  # the production wiring
+            "sealed": users(),  # the production wiring
             "plain": UserRegistry(
                 DynamoItems(aws.table("users")),
                 stores.ledger(),
-                api._runner(),
+                runner(),
                 no_keys,
                 _PlainVault(no_keys),
             ),

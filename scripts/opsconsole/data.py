@@ -1,9 +1,9 @@
 """What the console shows, read through the functions the API and ``ops.py`` use.
 
-Accounts and people are read as the API reads them for an admin
-(chalicelib.entrypoints.roots.api with an admin caller); queues, redrive and traces come
-from scripts/operations, as ``ops.py`` has them. Nothing here writes, except
-a redrive.
+Accounts and people are read as the API reads them for an admin (the API's
+route groups in chalicelib.entrypoints.roots, with an admin caller); queues,
+redrive and traces come from scripts/operations, as ``ops.py`` has them.
+Nothing here writes, except a redrive.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from chalicelib.adapters import aws
 from chalicelib.adapters.search import MAX_SIZE, SearchQuery
 from chalicelib.domain.access import ADMIN, Caller
 from chalicelib.domain.exceptions import NotFound
-from chalicelib.entrypoints.roots import api, search, stores
+from chalicelib.entrypoints.roots import accounts, consumer_views, responses, search, stores, users
 from chalicelib.entrypoints.roots.positions import applied_positions
 from chalicelib.settings import get_settings
 from operations import queues, redrive, trace
@@ -110,7 +110,7 @@ class ConsoleData:
             return []
         first = stores.ledger().raw_event(text, 1)
         if first is not None and orjson.loads(first).get("type") == ACCOUNT_OPENED:
-            return [api.get_account(OPERATOR, text, None)]
+            return [accounts.get_account(OPERATOR, text, None)]
         table = aws.table("read_models")
         # The generation readers use now (a rebuild keeps the previous one until dropped).
         active = stores.read_model("accounts").pk("")
@@ -140,7 +140,7 @@ class ConsoleData:
         if first.get("type") != ACCOUNT_OPENED:
             raise NotFound(f"account {account_id} not found")
         history = self.histories.put(AccountHistory(account_id, raw))
-        now = api.get_account(OPERATOR, account_id, None)
+        now = accounts.get_account(OPERATOR, account_id, None)
         stored = stores.read_models().state(stores.read_model("accounts"), account_id)
         return AccountView(history, now, self._check(history, stored))
 
@@ -164,7 +164,7 @@ class ConsoleData:
 
     def account_at_instant(self, account_id: str, instant: str) -> dict[str, Any]:
         """``GET /accounts/{id}?at=instant`` as the API answers it (ValidationFailed, NotFound)."""
-        return api.get_account(OPERATOR, account_id, {"at": instant})
+        return accounts.get_account(OPERATOR, account_id, {"at": instant})
 
     # People -------------------------------------------------------------------------
 
@@ -175,7 +175,11 @@ class ConsoleData:
         if not events or events[0].get("type") != USER_CREATED:
             raise NotFound(f"user {user_id} not found")
         erased = any(e["type"] == USER_ERASED for e in events)
-        user = None if erased else api.shape_body("get_user", 200, api.get_user(OPERATOR, user_id))
+        user = (
+            None
+            if erased
+            else responses.shape_body("get_user", 200, users.get_user(OPERATOR, user_id))
+        )
         if user is not None and user.get("erased"):
             erased, user = True, None
         purchases = self._purchases(user_id)
@@ -183,7 +187,7 @@ class ConsoleData:
         if points:  # the line runs on to now, so one event is a line, not a dot
             points.append({"time": _iso(self.clock()), "points": points[-1]["points"]})
         try:
-            loyalty_now: dict[str, Any] | None = api.loyalty_status(OPERATOR, user_id)
+            loyalty_now: dict[str, Any] | None = consumer_views.loyalty_status(OPERATOR, user_id)
         except NotFound:
             loyalty_now = None
         return Person(

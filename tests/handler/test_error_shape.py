@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from chalice import local
 
-from chalicelib.entrypoints.roots import api
+from chalicelib.entrypoints.roots import users
 from local_aws.chalice_local import apply_gateway_responses
 from tests.handler.helpers import post_json, user_body
 
@@ -137,7 +137,7 @@ def test_500_has_the_documented_shape_and_hides_internals(
     client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a service call that fails unexpectedly
-    monkeypatch.setattr(api, "get_user", _boom)
+    monkeypatch.setattr(users, "get_user", _boom)
     # WHEN a route reaches it
     response = client.http.get("/users/u-1")
     # THEN 500 in the documented shape, without the exception's text

@@ -3,7 +3,9 @@
 Each function is started once as a cold Lambda would be (a fresh process with a
 deployed function's environment, bench_cold_start's): ``import app``, then its
 first invocation on an empty batch; then ``sys.modules`` is read. So is a
-process that only imported app.
+process that only imported app. The API is started twice, as bench_cold_start
+measures it: ``GET /health`` (public, a constant body: no pydantic) and
+``POST /users`` with a valid token; a request imports its route group's code only.
 """
 
 from __future__ import annotations
@@ -12,9 +14,16 @@ import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pytest
-from bench_cold_start import APP_DIR, invocation, lambda_environment
+from bench_cold_start import (
+    API_REGISTRATION,
+    APP_DIR,
+    invocation,
+    lambda_environment,
+    token_issuer,
+)
 from tf_outputs_to_chalice import (
     API_HANDLER,
     FIREHOSE_PROCESSORS,
@@ -26,10 +35,13 @@ from tf_outputs_to_chalice import (
 
 from chalicelib.entrypoints import roots
 
-# What only the API uses: request and response models (email validation),
+# The API's route groups, and what all its routes but the public ones use: token verification.
+ROUTE_GROUPS = ("accounts", "consumer_views", "document", "search_queries", "users")
+API_ROOTS = (*ROUTE_GROUPS, "caller", "responses", "api_commands")
+# What only the API uses: its roots, request and response models (email validation),
 # OpenAPI, token verification (PyJWT), the HTTP operations.
 API_ONLY = (
-    "chalicelib.entrypoints.roots.api",
+    *(f"chalicelib.entrypoints.roots.{root}" for root in API_ROOTS),
     "chalicelib.entrypoints.api_routes",
     "chalicelib.entrypoints.api_models",
     "chalicelib.entrypoints.openapi",
@@ -49,16 +61,27 @@ PERSONAL_DATA = (
 SEARCH_CLIENT = ("chalicelib.adapters.search.opensearch", "chalicelib.adapters.search.transport")
 NON_API = [h for h in HANDLERS if h != API_HANDLER]
 
-# The child imports app, makes the call (if any), then reports what it loaded.
+# The child imports app, makes the call (if any), then reports what it loaded and which of
+# the app's pydantic models are built (none is, unless pydantic's model machinery is loaded).
 CHILD = """\
 import json, sys
 import app
 {call}
-print(json.dumps(sorted(sys.modules)))
+def _built():
+    main = sys.modules.get("pydantic.main")
+    if main is None:
+        return []
+    models, seen = [], [main.BaseModel]
+    while seen:
+        for model in seen.pop().__subclasses__():
+            seen.append(model)
+            if model.__module__.startswith("chalicelib.") and model.__pydantic_complete__:
+                models.append(model.__name__)
+    return sorted(models)
+print(json.dumps({{"modules": sorted(sys.modules), "built": _built()}}))
 """
 # Each function's role (app.py reaches it as ``roots.<role>``), and the roles there are.
 ROLE_OF = {
-    API_HANDLER: "api",
     "ledger_relay": "relay",
     "user_events_fanout": "fanout",
     "projector": "projector",
@@ -75,12 +98,20 @@ ROLES = frozenset(roots.__all__)
 IMPORT_ONLY = "import app"
 
 
-def _cold_start(handler: str) -> set[str]:
-    call = "" if handler == IMPORT_ONLY else invocation(handler)
+@dataclass(frozen=True)
+class ColdStart:
+    """What a fresh process had loaded after its first call, and the app's models it built."""
+
+    modules: set[str]
+    built: set[str]
+
+
+def _cold_start(handler: str, env: dict[str, str], token: str) -> ColdStart:
+    call = "" if handler == IMPORT_ONLY else invocation(handler, token)
     result = subprocess.run(
         [sys.executable, "-c", CHILD.format(call=call)],
         cwd=APP_DIR,
-        env=lambda_environment([APP_DIR, APP_DIR / "vendor"]),
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -88,18 +119,28 @@ def _cold_start(handler: str) -> set[str]:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     # Handlers log and emit metrics on stdout first; the child's report is the last line.
-    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return ColdStart(set(report["modules"]), set(report["built"]))
 
 
 @pytest.fixture(scope="module")
-def loaded_by() -> dict[str, set[str]]:
-    """What each function had loaded after its first call, and after ``import app`` alone.
+def cold_starts() -> dict[str, ColdStart]:
+    """Each function's process after its first call, and one after ``import app`` alone.
 
-    One fresh process per function, two at a time, shared by this module's tests.
+    One fresh process per function (two for the API), two at a time, shared by this
+    module's tests. The API's token is signed by bench_cold_start's stand-in pool.
     """
-    starts = [IMPORT_ONLY, *HANDLERS]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(starts, pool.map(_cold_start, starts), strict=True))
+    starts = [IMPORT_ONLY, *HANDLERS, API_REGISTRATION]
+    env = lambda_environment([APP_DIR, APP_DIR / "vendor"])
+    with token_issuer(env) as token, ThreadPoolExecutor(max_workers=2) as pool:
+        started = pool.map(lambda start: _cold_start(start, env, token), starts)
+        return dict(zip(starts, started, strict=True))
+
+
+@pytest.fixture(scope="module")
+def loaded_by(cold_starts: dict[str, ColdStart]) -> dict[str, set[str]]:
+    """What each function had loaded after its first call, and after ``import app`` alone."""
+    return {start: cold.modules for start, cold in cold_starts.items()}
 
 
 def _found(loaded: set[str], names: tuple[str, ...]) -> list[str]:
@@ -117,8 +158,9 @@ def _roles(loaded: set[str]) -> set[str]:
 
 
 def test_every_function_has_its_role_named_here_and_each_role_is_a_root() -> None:
-    assert set(ROLE_OF) == set(HANDLERS)
+    assert set(ROLE_OF) == set(NON_API)
     assert set(ROLE_OF.values()) <= ROLES
+    assert set(API_ROOTS) - {"api_commands"} <= ROLES
 
 
 def test_importing_app_imports_no_role(loaded_by: dict[str, set[str]]) -> None:
@@ -181,11 +223,48 @@ def test_the_ledger_relay_forwards_bytes_without_event_models(
     assert _found(loaded, ("chalicelib.domain.events", "pydantic.main")) == []
 
 
-def test_the_api_function_imports_its_role_on_the_first_request(
+# What a route group's code imports that no other group needs.
+OTHER_GROUPS_CODE = (
+    "chalicelib.entrypoints.api_routes",
+    "chalicelib.entrypoints.openapi",
+    "chalicelib.entrypoints.search_params",
+    "chalicelib.service.accounts",
+    "chalicelib.service.consumers",
+    "chalicelib.adapters.read_models",
+)
+
+
+def test_the_health_check_imports_no_route_group_no_token_verification_and_no_pydantic(
     loaded_by: dict[str, set[str]],
 ) -> None:
-    # WHEN the API's function serves its first request (GET /health)
+    # WHEN the API's function serves its first request, GET /health (public, a constant body)
     loaded = loaded_by[API_HANDLER]
-    # THEN each part of its role was imported: the role, its routes, token verification
-    for part in ("chalicelib.entrypoints.roots.api", "chalicelib.entrypoints.api_routes", "jwt"):
-        assert part in loaded
+    # THEN it imported no root at all: no route group, nothing that verifies a token, no
+    # service, and no response model (so no pydantic) to shape its constant body
+    assert _roles(loaded) == set()
+    assert _found(loaded, ("jwt", "cryptography", "chalicelib.service")) == []
+    assert _found(loaded, OTHER_GROUPS_CODE) == []
+    assert _found(loaded, ("chalicelib.entrypoints.api_models", *PYDANTIC)) == []
+
+
+def test_an_authenticated_route_imports_its_group_and_the_token_verification(
+    loaded_by: dict[str, set[str]],
+) -> None:
+    # WHEN the API's function serves its first request, POST /users with a valid token
+    loaded = loaded_by[API_REGISTRATION]
+    # THEN it imported the token verification, the user routes and the vault they seal with
+    assert _roles(loaded) == {"caller", "users", "vault"}
+    assert "jwt" in loaded and "chalicelib.service.users" in loaded
+    # AND nothing of the other route groups: accounts, the consumers' views, search, OpenAPI,
+    # the read models
+    assert _found(loaded, OTHER_GROUPS_CODE) == []
+
+
+def test_an_authenticated_route_builds_its_request_models_only(
+    cold_starts: dict[str, ColdStart],
+) -> None:
+    # WHEN the API's function serves its first request, POST /users with a valid token
+    built = cold_starts[API_REGISTRATION].built
+    # THEN of the models its group's code defines (every user route's bodies), it built the
+    # registration body's alone: the others wait for their own route's first call
+    assert built == {"RegisterUser", "RequestConsents"}

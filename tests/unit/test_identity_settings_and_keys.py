@@ -11,7 +11,7 @@ from chalicelib import resources
 from chalicelib.adapters.tokens import JwksCache, TokenVerifier
 from chalicelib.domain.access import ADMIN, MARKETING, rule_of
 from chalicelib.domain.exceptions import IdentityUnavailable, MissingSetting, Unauthorized
-from chalicelib.entrypoints.roots import api
+from chalicelib.entrypoints.roots import accounts, consumer_views, search_queries, users
 from chalicelib.settings import load_settings
 from local_aws.token_signer import TokenSigner
 
@@ -166,11 +166,12 @@ def test_every_service_function_taking_a_caller_has_one_access_rule() -> None:
     # open_account parses the body first, then its rule checks the requested owner.
     delegates = {"open_account": "_open_account"}
     takes_caller = [
-        name
-        for name in api.__all__
-        if next(iter(inspect.signature(getattr(api, name)).parameters), None) == "caller"
+        (group, name)
+        for group in (users, accounts, consumer_views, search_queries)
+        for name in group.__all__
+        if next(iter(inspect.signature(getattr(group, name)).parameters), None) == "caller"
     ]
-    assert len(takes_caller) >= 12
-    for name in takes_caller:
-        ruled = getattr(api, delegates.get(name, name))
-        assert rule_of(ruled) is not None, f"roots.api.{name} has no @authorize rule"
+    assert len(takes_caller) >= 16
+    for group, name in takes_caller:
+        ruled = getattr(group, delegates.get(name, name))
+        assert rule_of(ruled) is not None, f"{group.__name__}.{name} has no @authorize rule"

@@ -13,6 +13,7 @@ from openapi_spec_validator import validate
 from chalicelib.domain.inputs import INSTANT_PATTERN, NON_BLANK_TEXT_PATTERN, TEXT_PATTERN
 from chalicelib.domain.money import AMOUNT_PATTERN, MAX_AMOUNT
 from chalicelib.entrypoints import edge
+from chalicelib.entrypoints.api_models import RESPONSES
 from chalicelib.entrypoints.api_routes import OPERATIONS
 from chalicelib.entrypoints.openapi import UndocumentedRoute, build_document, documented_routes
 from projections.catalogue import DATA_TYPES
@@ -42,6 +43,8 @@ def test_every_route_is_described_and_every_description_is_a_route(
     described = {(m.upper(), p) for p, ops in document["paths"].items() for m in ops}
     assert described == {(method, path) for path, method, _ in routes}
     assert {entry.view_name for _, _, entry in routes} == set(OPERATIONS)
+    # AND each route's success bodies (what response shaping reads) are declared
+    assert {entry.view_name for _, _, entry in routes} == set(RESPONSES)
 
 
 def test_only_health_and_the_document_are_public(document: dict[str, Any]) -> None:
@@ -93,6 +96,16 @@ def test_an_undocumented_route_fails_generation() -> None:
     # THEN the document cannot be built (adding a route means adding its entry)
     with pytest.raises(UndocumentedRoute, match="nowhere"):
         build_document(app.routes)
+
+
+def test_a_route_without_response_models_fails_generation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a documented route whose success bodies are not declared in api_models.RESPONSES
+    monkeypatch.delitem(RESPONSES, "get_user")
+    # THEN the document cannot be built
+    with pytest.raises(UndocumentedRoute, match="get_user"):
+        build_document(write_openapi.app.app.routes)
 
 
 def _query(document: dict[str, Any], path: str, name: str) -> dict[str, Any]:

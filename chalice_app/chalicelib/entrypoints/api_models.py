@@ -1,21 +1,29 @@
 """Response bodies of the HTTP API, as pydantic models.
 
-Every JSON body a route answers is passed through its model (see
-``http.api_errors``) and the OpenAPI document is generated from the same
-models, so the document cannot drift from what the API sends. Fields are the
+Every JSON body a route answers is passed through its model (``RESPONSES``,
+by route; see ``http.api_errors``) and the OpenAPI document is generated
+from the same models, so the document cannot drift from what the API sends.
+Two kinds of body are built to their model instead, so no model shapes them
+at run time: errors (``edge.error_body``, ErrorBody) and GET /health's
+constant (``edge.HEALTH_BODY``, whose one value Health's type is).
+This module imports no route's code: shaping a route's answer
+(roots.responses) imports these models alone. Fields are the
 JSON types the API writes (money and times as strings), so passing a body
 through its model leaves it unchanged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.entrypoints.edge import HealthStatus
 from projections.catalogue import ACCOUNT_DEPOSITED
 
 __all__ = [
+    "RESPONSES",
     "Account",
     "ConsentChange",
     "ConsentRecord",
@@ -71,7 +79,7 @@ class ErrorBody(_Response):
 
 
 class Health(_Response):
-    status: Literal["ok"]
+    status: HealthStatus
 
 
 class UserConsents(_Response):
@@ -295,3 +303,27 @@ class EventList(_Response):
 class SearchResult(_Response):
     total: int = Field(ge=0)
     events: list[Event]
+
+
+# Each route's success bodies by Chalice view name and status (None: any JSON object).
+# The route's other traits are in api_routes.OPERATIONS (a test checks both name every route).
+RESPONSES: dict[str, Mapping[int, type[_Response] | None]] = {
+    "health": {200: Health},
+    "openapi_document": {200: None},
+    "register_user": {201: User},
+    "get_user": {200: User},
+    "set_loyalty": {200: User},
+    "set_consents": {200: User},
+    "make_purchase": {201: Purchase, 200: Purchase},
+    "open_account": {201: Account},
+    "deposit": {201: Movement},
+    "withdraw": {201: Movement},
+    "get_account": {200: Account},
+    "account_events": {200: EventList},
+    "account_statement": {200: Statement},
+    "get_loyalty": {200: Loyalty},
+    "get_gdpr_consents": {200: ConsentRecord},
+    "get_crm_contact": {200: CrmContact},
+    "erase_user": {202: Erasure},
+    "search": {200: SearchResult},
+}

@@ -1,11 +1,12 @@
 """What each route of the HTTP API takes and answers, by Chalice view name.
 
 Paths, methods and path parameters come from the Chalice app's routes
-(app.py); this table adds what the code cannot tell: the request and
-response models, query parameters and the error statuses particular to a
-route. Adding a route is adding one entry here (a test fails otherwise).
-The OpenAPI document (openapi.py) and response shaping (http.api_errors)
-both read it.
+(app.py); this table adds what the code cannot tell: the request model, query
+parameters and the error statuses particular to a route; its response models
+are api_models.RESPONSES (response shaping reads those alone, so a route's
+answer imports no other route's request models). Adding a route is adding
+one entry here and one there (a test fails otherwise). The OpenAPI document
+(openapi.py) reads both.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.inputs import INSTANT_PATTERN
-from chalicelib.entrypoints import api_models as out
 from chalicelib.entrypoints.search_params import SearchParams
 from chalicelib.service.accounts import OpenAccount, Transfer
 from chalicelib.service.purchases import MakePurchase
@@ -42,10 +42,9 @@ class AtParams(BaseModel):
 
 @dataclass(frozen=True)
 class Operation:
-    """One route: its summary, models and the error statuses it adds to the common ones.
+    """One route: its summary, request models and the error statuses it adds to the common ones.
 
-    ``responses`` maps each success status to its body model (None: any JSON
-    object). Common errors are derived: 400 when it reads a body or query,
+    Common errors are derived: 400 when it reads a body or query,
     401 unless ``public``, 404 with path parameters, 413/415/422 for bodies
     and POSTs, 500 always. ``path_patterns`` gives the pattern (JSON Schema
     syntax) of a path parameter the route validates (a 400 otherwise).
@@ -53,7 +52,6 @@ class Operation:
 
     summary: str
     tag: str
-    responses: Mapping[int, type[BaseModel] | None]
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     errors: Mapping[int, str] = field(default_factory=dict)
@@ -70,14 +68,11 @@ def _json_schema_pattern(pattern: re.Pattern[str]) -> str:
 _COMMAND_CONFLICT = "too many concurrent writers on this resource (`conflict`); retry"
 
 OPERATIONS: dict[str, Operation] = {
-    "health": Operation("Liveness check", "platform", {200: out.Health}, public=True),
-    "openapi_document": Operation(
-        "This OpenAPI 3.1 document", "platform", {200: None}, public=True
-    ),
+    "health": Operation("Liveness check", "platform", public=True),
+    "openapi_document": Operation("This OpenAPI 3.1 document", "platform", public=True),
     "register_user": Operation(
         "Register a user",
         "users",
-        {201: out.User},
         body=RegisterUser,
         errors={
             403: "`email_not_verified`: the caller's identity has no verified email",
@@ -89,25 +84,22 @@ OPERATIONS: dict[str, Operation] = {
         "of their identity in the user pool; a body `email` is optional and must be that one "
         "(case-insensitive).",
     ),
-    "get_user": Operation("Read a user", "users", {200: out.User}),
+    "get_user": Operation("Read a user", "users"),
     "set_loyalty": Operation(
         "Join or leave the loyalty programme",
         "users",
-        {200: out.User},
         body=SetLoyalty,
         errors={409: _COMMAND_CONFLICT},
     ),
     "set_consents": Operation(
         "Give or withdraw marketing consent",
         "users",
-        {200: out.User},
         body=SetConsents,
         errors={409: _COMMAND_CONFLICT},
     ),
     "make_purchase": Operation(
         "Record a purchase",
         "users",
-        {201: out.Purchase, 200: out.Purchase},
         body=MakePurchase,
         errors={409: _COMMAND_CONFLICT},
         description="The same `order_id` again answers 200 with the first purchase. "
@@ -116,7 +108,6 @@ OPERATIONS: dict[str, Operation] = {
     "open_account": Operation(
         "Open an account",
         "accounts",
-        {201: out.Account},
         body=OpenAccount,
         errors={
             403: "`forbidden`: `owner_id` names another person and the caller is not `admin`",
@@ -127,7 +118,6 @@ OPERATIONS: dict[str, Operation] = {
     "deposit": Operation(
         "Deposit into an account",
         "accounts",
-        {201: out.Movement},
         body=Transfer,
         errors={409: _COMMAND_CONFLICT},
         description="An account whose owner was erased takes no more commands (404).",
@@ -135,7 +125,6 @@ OPERATIONS: dict[str, Operation] = {
     "withdraw": Operation(
         "Withdraw from an account",
         "accounts",
-        {201: out.Movement},
         body=Transfer,
         errors={409: "`insufficient_funds`, or " + _COMMAND_CONFLICT},
         description="An account whose owner was erased takes no more commands (404).",
@@ -143,16 +132,12 @@ OPERATIONS: dict[str, Operation] = {
     "get_account": Operation(
         "Read an account, now or as of an instant",
         "accounts",
-        {200: out.Account},
         query=AtParams,
     ),
-    "account_events": Operation(
-        "The account's events in version order", "accounts", {200: out.EventList}
-    ),
+    "account_events": Operation("The account's events in version order", "accounts"),
     "account_statement": Operation(
         "A monthly statement of an account",
         "accounts",
-        {200: out.Statement},
         path_patterns={"month": _json_schema_pattern(MONTH_PATTERN)},
         errors={
             400: "`validation_error`: `month` is not `yyyy-mm`",
@@ -165,20 +150,16 @@ OPERATIONS: dict[str, Operation] = {
         "has zero totals and its opening balance as closing balance; the current month "
         "counts the events so far.",
     ),
-    "get_loyalty": Operation("Loyalty status and points", "loyalty", {200: out.Loyalty}),
+    "get_loyalty": Operation("Loyalty status and points", "loyalty"),
     "get_gdpr_consents": Operation(
         "The GDPR consent record, now or as of an instant",
         "gdpr",
-        {200: out.ConsentRecord},
         query=AtParams,
     ),
-    "get_crm_contact": Operation(
-        "The CRM contact (404 without marketing consent)", "crm", {200: out.CrmContact}
-    ),
+    "get_crm_contact": Operation("The CRM contact (404 without marketing consent)", "crm"),
     "erase_user": Operation(
         "Erase a person's data (crypto-shredding)",
         "gdpr",
-        {202: out.Erasure},
         errors={409: _COMMAND_CONFLICT},
         description="Erasing twice answers the same 202 and appends nothing. The person's "
         "identity is then deleted from the user pool, and every command about them is 404.",
@@ -186,7 +167,6 @@ OPERATIONS: dict[str, Operation] = {
     "search": Operation(
         "Search events (newest first)",
         "search",
-        {200: out.SearchResult},
         query=SearchParams,
         errors={403: "`forbidden`: the caller is not in the `admin` group"},
     ),

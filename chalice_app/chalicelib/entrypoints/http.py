@@ -1,8 +1,11 @@
 """HTTP edge helpers: documented error shapes and response bodies out.
 
-Imported with app.py by every function, so it imports no pydantic model: a
-success body is shaped by the API role (``roots.api.shape_body``), which is
-imported on the first request that returns one.
+Imported with app.py by every function, so it imports no pydantic model and
+no token verification: a success body is shaped by ``roots.responses`` (the
+response models), imported on the first request that returns one (but GET
+/health, whose constant body needs no shaping), and a
+token is verified by ``roots.caller`` (PyJWT), imported on the first request
+to a route that is not public.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from chalice.app import Request
 
 from chalicelib.adapters.idempotency import Outcome, StoredResponse
 from chalicelib.adapters.observability import bind_caller
-from chalicelib.domain.access import Caller, is_public
+from chalicelib.domain.access import is_public
 from chalicelib.domain.exceptions import (
     ApiError,
     Conflict,
@@ -71,12 +74,13 @@ def json_response(body: Any, status_code: int = 200) -> Response:
 
 
 def _finish(view_name: str, response: Response) -> Response:
-    # A route's success body is shaped by its response model (roots.api); error
-    # bodies (no view name) have one shape already.
+    # A route's success body is shaped by its response model (roots.responses);
+    # error bodies (no view name) have one shape already, and a body serialized
+    # already (GET /health's constant, edge.HEALTH_BODY) is sent as it is.
     if isinstance(response.body, (dict, list)):
         body = response.body
         if view_name:
-            body = roots.api.shape_body(view_name, response.status_code, body)
+            body = roots.responses.shape_body(view_name, response.status_code, body)
         response.body = orjson.dumps(body).decode()
     return response
 
@@ -99,20 +103,17 @@ def error_response(error: DomainError) -> Response:
     return response
 
 
-def authenticate(
-    request: Request,
-    get_response: Callable[[Request], Response],
-    verify: Callable[[str | None], Caller],
-) -> Response:
+def authenticate(request: Request, get_response: Callable[[Request], Response]) -> Response:
     """Chalice HTTP middleware body: verify the bearer token of every non-public route.
 
     The verified Caller goes into ``request.context[CALLER]`` for the route;
-    any failure answers in the documented shape before the route runs.
+    any failure answers in the documented shape before the route runs. A
+    public route neither needs nor imports the verification (roots.caller).
     """
     if is_public(request.method, request.path):
         return get_response(request)
     try:
-        caller = verify(request.headers.get("authorization"))
+        caller = roots.caller.verify_caller(request.headers.get("authorization"))
     except DomainError as exc:
         return error_response(exc)
     request.context[CALLER] = caller

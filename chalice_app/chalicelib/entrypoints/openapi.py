@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document of the HTTP API, generated from the code.
 
-Paths, methods and path parameters are the Chalice app's routes; request,
-query and response schemas are the pydantic models of api_routes.OPERATIONS
-(the same models that validate requests and shape responses); error
+Paths, methods and path parameters are the Chalice app's routes; request
+and query schemas are the pydantic models of api_routes.OPERATIONS, response
+schemas those of api_models.RESPONSES (the same models that validate
+requests and shape responses); error
 responses are derived from each route's traits. Nothing here is written a
 second time.
 """
@@ -40,7 +41,7 @@ _ERRORS: dict[int, str] = {
 
 
 class UndocumentedRoute(LookupError):
-    """A Chalice route with no entry in api_routes.OPERATIONS."""
+    """A Chalice route with no entry in api_routes.OPERATIONS or api_models.RESPONSES."""
 
 
 class _Schemas:
@@ -118,7 +119,12 @@ def _path_schema(name: str, operation: Operation) -> dict[str, Any]:
 
 
 def _operation(
-    path: str, method: str, entry: Any, operation: Operation, schemas: _Schemas
+    path: str,
+    method: str,
+    entry: Any,
+    operation: Operation,
+    successes: Mapping[int, type[BaseModel] | None],
+    schemas: _Schemas,
 ) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "operationId": entry.view_name,
@@ -152,7 +158,7 @@ def _operation(
             "content": {"application/json": {"schema": schemas.ref(operation.body, "validation")}},
         }
     responses: dict[str, Any] = {}
-    for status, model in sorted(operation.responses.items()):
+    for status, model in sorted(successes.items()):
         schema = schemas.ref(model, "serialization") if model else {"type": "object"}
         responses[str(status)] = {
             "description": (model.__doc__ or model.__name__).strip().splitlines()[0]
@@ -214,12 +220,14 @@ def build_document(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for path, method, entry in documented_routes(routes):
         operation = OPERATIONS.get(entry.view_name)
-        if operation is None:
+        successes = api_models.RESPONSES.get(entry.view_name)
+        if operation is None or successes is None:
             raise UndocumentedRoute(
-                f"{method} {path} ({entry.view_name}) has no entry in api_routes.OPERATIONS"
+                f"{method} {path} ({entry.view_name}) has no entry in api_routes.OPERATIONS "
+                "or api_models.RESPONSES"
             )
         paths.setdefault(path, {})[method.lower()] = _operation(
-            path, method, entry, operation, schemas
+            path, method, entry, operation, successes, schemas
         )
     _events_typed_by_the_catalogue(schemas.components)
     return {

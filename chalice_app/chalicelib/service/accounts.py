@@ -52,8 +52,10 @@ __all__ = [
 class OpenAccount(BaseModel):
     """The body of ``POST /accounts``; the owner defaults to the caller."""
 
+    # Built on its route's first request: a route builds only its own request model.
     model_config = ConfigDict(
         extra="ignore",
+        defer_build=True,
         json_schema_extra={"examples": [{"owner_id": "u-1", "currency": "EUR"}]},
     )
     owner_id: ClientId | None = None
@@ -63,7 +65,10 @@ class OpenAccount(BaseModel):
 class Transfer(BaseModel):
     """The body of a deposit or withdrawal."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{"amount": "12.50"}]})
+    # Built on its route's first request: a route builds only its own request model.
+    model_config = ConfigDict(
+        extra="ignore", defer_build=True, json_schema_extra={"examples": [{"amount": "12.50"}]}
+    )
     amount: PositiveAmount
 
 

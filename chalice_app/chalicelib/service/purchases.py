@@ -30,8 +30,10 @@ __all__ = ["MakePurchase", "PurchaseService", "purchase_id"]
 class MakePurchase(BaseModel):
     """The body of ``POST /users/{id}/purchases``."""
 
+    # Built on its route's first request: a route builds only its own request model.
     model_config = ConfigDict(
         extra="ignore",
+        defer_build=True,
         json_schema_extra={
             "examples": [{"order_id": "order-1001", "amount": "42.00", "currency": "EUR"}]
         },

@@ -31,14 +31,16 @@ __all__ = ["SetConsents", "SetLoyalty", "UserLifecycle"]
 class SetLoyalty(BaseModel):
     """The body of ``PUT /users/{id}/loyalty``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Built on its route's first request: a route builds only its own request model.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
     member: StrictBool
 
 
 class SetConsents(BaseModel):
     """The body of ``PUT /users/{id}/consents``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Built on its route's first request: a route builds only its own request model.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
     marketing: StrictBool
 
 

@@ -1,17 +1,25 @@
 """The composition root of each role a Lambda function plays, imported on first use.
 
-Every function of the app imports app.py, but each plays one role: the API,
-the ledger relay, the fan-out, the projector, an SQS subscriber, search, the
-late search redaction. A role's module builds its domain objects from
-settings and the boto3 getters (chalicelib.adapters.aws) and holds the one function
-app.py calls per handler. Were they imported with app.py, every function
-would import what any of them needs (the API's models, OpenAPI, PyJWT,
-cryptography, the search transport) on each cold start. So ``roots.<role>``
-imports the role's module the first time it is used: this is the one place
-the app imports lazily.
+Every function of the app imports app.py, but each plays one role: the
+ledger relay, the fan-out, the projector, an SQS subscriber, search, the
+late search redaction, the API. A role's module builds its domain objects
+from settings and the boto3 getters (chalicelib.adapters.aws) and holds the
+one function app.py calls per handler. Were they imported with app.py, every
+function would import what any of them needs (the API's models, OpenAPI,
+PyJWT, cryptography, the search transport) on each cold start. So
+``roots.<role>`` imports the role's module the first time it is used: this
+is the one place the app imports lazily.
+
+The API is split the same way, per route group, so that a request imports
+what its route needs: ``users``, ``accounts``, ``consumer_views``,
+``search_queries`` and ``document`` (OpenAPI) hold the routes' functions (the
+route group of each route is the ``roots.<group>`` its view in app.py calls);
+``caller`` (token verification: PyJWT) is reached by every route but the
+public ones, ``responses`` (the response models: pydantic) by every route
+answering a success body but GET /health (a constant, edge.HEALTH_BODY).
 ``roots.vault`` (cryptography) is reached the same way, only by what opens
 personal data (the subscribers declaring Need.OPEN_PERSONAL_DATA, the search
-transform, the API).
+transform, the API's user registry).
 """
 
 from __future__ import annotations
@@ -23,26 +31,38 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     # What mypy sees; at run time __getattr__ imports each on first use.
     from chalicelib.entrypoints.roots import (
-        api,
+        accounts,
+        caller,
+        consumer_views,
+        document,
         fanout,
         late_redaction,
         projector,
         relay,
         replay,
+        responses,
         search,
+        search_queries,
         subscribers,
+        users,
         vault,
     )
 
 __all__ = [
-    "api",
+    "accounts",
+    "caller",
+    "consumer_views",
+    "document",
     "fanout",
     "late_redaction",
     "projector",
     "relay",
     "replay",
+    "responses",
     "search",
+    "search_queries",
     "subscribers",
+    "users",
     "vault",
 ]
 
