@@ -46,7 +46,7 @@ def client(service: str) -> Any:
 
 # boto3 resources, unlike clients, are not thread-safe (boto3's guide, "Multithreading"):
 # the condition-expression builder of one shared by chalice local's request threads
-# mixed two queries' placeholders ("KeyConditionExpressions must only contain one
+# mixed two queries' attribute names ("KeyConditionExpressions must only contain one
 # condition per key", a 500 under racing deposits). So each thread has its own; a
 # Lambda process has one thread, so one resource, cached for its life.
 _PER_THREAD = threading.local()
