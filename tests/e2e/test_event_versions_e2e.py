@@ -11,11 +11,9 @@ then handle both, and every reader sees the current version.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +32,14 @@ from local_aws import stack_state
 from local_aws.stack_process import LocalStackProcess, wait_for
 from projections.catalogue import USER_CREATED, UserCreated, schema_uri
 from tests.e2e.api import Api
+from tests.e2e.stack_reads import (
+    archive_lines,
+    archived,
+    loyalty_item,
+    sent_to,
+    welcome_outcome,
+    welcome_queue_drained,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -188,54 +194,9 @@ def _register_v1(api: Api, marketing: bool) -> tuple[Person, str]:
     return Person(stack, headers, user_id, "Vera", email, marketing), event
 
 
-def _sent_to(stack: LocalStackProcess, email: str) -> list[dict[str, Any]]:
-    """What moto's SES recorded as sent to ``email`` (its /moto-api/data.json)."""
-    data = requests.get(f"{stack.aws_url}/moto-api/data.json", timeout=30).json()
-    messages = data.get("ses", {}).get("Message", [])
-    return [m for m in messages if email in m["destinations"].get("ToAddresses", [])]
 
 
-def _welcomed(stack: LocalStackProcess, user_id: str) -> str | None:
-    """The welcome subscriber's recorded outcome for the user, once it has one."""
-    items = stack.client("dynamodb").query(
-        TableName=stack.name("welcome-emails"),
-        KeyConditionExpression="user_id = :u",
-        ExpressionAttributeValues={":u": {"S": user_id}},
-        ConsistentRead=True,
-    )["Items"]
-    statuses = [i["status"]["S"] for i in items if i["status"]["S"] != "sending"]
-    return statuses[0] if statuses else None
 
-
-def _welcome_queue_drained(stack: LocalStackProcess) -> bool:
-    sqs = stack.client("sqs")
-    url = sqs.get_queue_url(QueueName=stack.name("welcome-email"))["QueueUrl"]
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return all(int(v) == 0 for v in attrs.values())
-
-
-def _archive_lines(stack: LocalStackProcess) -> Iterator[bytes]:
-    """Every line of every object Firehose delivered to the archive."""
-    s3 = stack.client("s3")
-    bucket = stack.name("archive")
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="events/"):
-        for obj in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-            yield from (gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body).splitlines()
-
-
-def _archived(stack: LocalStackProcess) -> set[tuple[str, int]]:
-    seen = set()
-    for line in _archive_lines(stack):
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # blank, or a poison record another test put on the stream
-        seen.add((event["subject"], event["aggregateversion"]))
-    return seen
 
 
 def _registration(api: Api, person: Person) -> list[dict[str, Any]]:
@@ -252,18 +213,10 @@ def _trace(stack: LocalStackProcess, event: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
-def _loyalty_item(stack: LocalStackProcess, table: str, user_id: str) -> dict[str, Any]:
-    item = (
-        stack.client("dynamodb")
-        .get_item(TableName=table, Key={"pk": {"S": f"loyalty#{user_id}"}}, ConsistentRead=True)
-        .get("Item")
-    )
-    return item or {}
-
 
 def _at(stack: LocalStackProcess, user_id: str, version: int) -> dict[str, Any]:
     """The live loyalty item once the projector has applied the user's ``version``."""
-    item = _loyalty_item(stack, stack.name("read-models"), user_id)
+    item = loyalty_item(stack, stack.name("read-models"), user_id)
     return item if item.get("positions", {}).get("M") == {user_id: {"N": str(version)}} else {}
 
 
@@ -279,11 +232,11 @@ def test_a_registration_of_either_version_tells_the_same_story(
     for person in people:
         wait_for(person.consents, timeout=60)
         wait_for(person.enrolled, timeout=60)
-        assert wait_for(partial(_welcomed, local_stack, person.id), timeout=60) == "sent"
-    wait_for(lambda: _welcome_queue_drained(local_stack), timeout=60)
+        assert wait_for(partial(welcome_outcome, local_stack, person.id), timeout=60) == "sent"
+    wait_for(lambda: welcome_queue_drained(local_stack), timeout=60)
     # THEN each got exactly one welcome email, by name
     for person in people:
-        (message,) = _sent_to(local_stack, person.email)
+        (message,) = sent_to(local_stack, person.email)
         assert f"Hello {person.name}," in message["body"]
     # AND the consent register holds each one's flag (version 1's nested flag upcast),
     # and the CRM has a contact for the one who consented only
@@ -319,11 +272,11 @@ def test_a_registration_of_either_version_tells_the_same_story(
 
     # WHEN the archive holds every event of both
     wait_for(
-        lambda: {(today.id, 1), *((before.id, v) for v in range(1, 5))} <= _archived(local_stack),
+        lambda: {(today.id, 1), *((before.id, v) for v in range(1, 5))} <= archived(local_stack),
         timeout=60,
     )
     # THEN it holds the version 1 line as it was written, not rewritten
-    assert v1_event.encode() in set(_archive_lines(local_stack))
+    assert v1_event.encode() in set(archive_lines(local_stack))
     # AND the events list over HTTP (GET /search) shows both registrations as version 2
     for person in people:
         (created,) = wait_for(partial(_registration, api, person), timeout=60)
@@ -353,7 +306,7 @@ def test_a_registration_of_either_version_tells_the_same_story(
     summary = json.loads(replayed.result().stdout.strip().splitlines()[-1])
     assert summary["unresolved_gaps"] == 0
     for user_id, item in live.items():
-        rebuilt = _loyalty_item(local_stack, fresh, user_id)
+        rebuilt = loyalty_item(local_stack, fresh, user_id)
         assert {k: v for k, v in rebuilt.items() if k not in RANKED} == {
             k: v for k, v in item.items() if k not in RANKED
         }

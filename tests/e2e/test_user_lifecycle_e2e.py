@@ -12,6 +12,7 @@ import requests
 
 from local_aws.stack_process import LocalStackProcess, wait_for
 from tests.e2e.conftest import AuthHeaders
+from tests.e2e.stack_reads import archived, loyalty_item
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -152,28 +153,6 @@ def test_point_in_time_consent_answers(
     assert bad.status_code == 400 and bad.json()["error"] == "validation_error"
 
 
-def _archived_subjects(stack: LocalStackProcess) -> set[tuple[str, int]]:
-    s3 = stack.client("s3")
-    bucket = stack.name("archive")
-    seen: set[tuple[str, int]] = set()
-    for obj in s3.list_objects_v2(Bucket=bucket, Prefix="events/").get("Contents", []):
-        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-        for line in body.splitlines():
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # blank, or a poison record another test put on the stream
-            seen.add((event["subject"], event["aggregateversion"]))
-    return seen
-
-
-def _loyalty_item(stack: LocalStackProcess, table: str, user_id: str) -> dict[str, Any]:
-    item = (
-        stack.client("dynamodb")
-        .get_item(TableName=table, Key={"pk": {"S": f"loyalty#{user_id}"}}, ConsistentRead=True)
-        .get("Item")
-    )
-    return item or {}
 
 
 def test_loyalty_replay_with_joins_and_leaves_equals_the_live_read_model(
@@ -191,7 +170,7 @@ def test_loyalty_replay_with_joins_and_leaves_equals_the_live_read_model(
     live_table = local_stack.name("read-models")
 
     def projected() -> dict[str, Any]:
-        item = _loyalty_item(local_stack, live_table, uid)
+        item = loyalty_item(local_stack, live_table, uid)
         positions = item.get("positions", {}).get("M", {})
         # The item has folded the user's last version (its own position) and every
         # purchase (their positions are items of their own): 6 events in all.
@@ -204,13 +183,13 @@ def test_loyalty_replay_with_joins_and_leaves_equals_the_live_read_model(
     status = person.api("GET", f"/loyalty/{uid}").json()
     assert status["points"] == 25 + int(live["bonus_points"]["N"])
     # WHEN the archive holds all of it and the loyalty projection is rebuilt from it
-    wait_for(lambda: aggregates <= _archived_subjects(local_stack), timeout=60)
+    wait_for(lambda: aggregates <= archived(local_stack), timeout=60)
     fresh = local_stack.name(f"loyalty-rebuild-{uuid.uuid4().hex[:6]}")
     result = local_stack.run_script(
         "replay.py", "--projection", "loyalty", "--source", "archive", "--table", fresh
     )
     assert json.loads(result.stdout.strip().splitlines()[-1])["unresolved_gaps"] == 0
-    rebuilt = _loyalty_item(local_stack, fresh, uid)
+    rebuilt = loyalty_item(local_stack, fresh, uid)
     # THEN the rebuilt item equals the live one. The early-adopter places are the
     # exception by design: live they go in projection order, a replay ranks by
     # registration time across every user of the session.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
 
 import pytest
 import requests
 
 from local_aws.stack_process import LocalStackProcess, wait_for
 from tests.e2e.conftest import AuthHeaders
+from tests.e2e.stack_reads import sent_to, welcome_outcome, welcome_queue_drained
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -33,33 +33,7 @@ def _register(stack: LocalStackProcess, headers: dict[str, str], email: str) -> 
     return str(response.json()["id"])
 
 
-def _sent_to(stack: LocalStackProcess, email: str) -> list[dict[str, Any]]:
-    """What moto's SES recorded as sent to ``email`` (its /moto-api/data.json)."""
-    data = requests.get(f"{stack.aws_url}/moto-api/data.json", timeout=30).json()
-    messages = data.get("ses", {}).get("Message", [])
-    return [m for m in messages if email in m["destinations"].get("ToAddresses", [])]
 
-
-def _outcome(stack: LocalStackProcess, user_id: str) -> str | None:
-    """The welcome subscriber's recorded outcome for the user, once it has one."""
-    items = stack.client("dynamodb").query(
-        TableName=stack.name("welcome-emails"),
-        KeyConditionExpression="user_id = :u",
-        ExpressionAttributeValues={":u": {"S": user_id}},
-        ConsistentRead=True,
-    )["Items"]
-    statuses = [i["status"]["S"] for i in items if i["status"]["S"] != "sending"]
-    return statuses[0] if statuses else None
-
-
-def _welcome_queue_drained(stack: LocalStackProcess) -> bool:
-    sqs = stack.client("sqs")
-    url = sqs.get_queue_url(QueueName=stack.name("welcome-email"))["QueueUrl"]
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return all(int(v) == 0 for v in attrs.values())
 
 
 def test_a_registered_user_gets_exactly_one_welcome_email(
@@ -69,10 +43,10 @@ def test_a_registered_user_gets_exactly_one_welcome_email(
     email = f"welcome.{uuid.uuid4().hex[:10]}@example.com"
     user_id = _register(local_stack, auth_headers(email), email)
     # WHEN the welcome subscriber has handled their user.created and its queue is empty
-    assert wait_for(lambda: _outcome(local_stack, user_id), timeout=60) == "sent"
-    wait_for(lambda: _welcome_queue_drained(local_stack), timeout=60)
+    assert wait_for(lambda: welcome_outcome(local_stack, user_id), timeout=60) == "sent"
+    wait_for(lambda: welcome_queue_drained(local_stack), timeout=60)
     # THEN SES sent them exactly one email, greeting them by name
-    (message,) = _sent_to(local_stack, email)
+    (message,) = sent_to(local_stack, email)
     assert message["subject"] == "Welcome to Example"
     assert "Hello Wendy," in message["body"]
 
@@ -97,8 +71,8 @@ def test_an_erased_user_gets_no_welcome_email(
     finally:
         switch.unlink(missing_ok=True)
     # WHEN the welcome subscriber has handled their user.created
-    outcome = wait_for(lambda: _outcome(local_stack, user_id), timeout=60)
-    wait_for(lambda: _welcome_queue_drained(local_stack), timeout=60)
+    outcome = wait_for(lambda: welcome_outcome(local_stack, user_id), timeout=60)
+    wait_for(lambda: welcome_queue_drained(local_stack), timeout=60)
     # THEN it found the person erased and SES sent them nothing
     assert outcome == "erased"
-    assert _sent_to(local_stack, email) == []
+    assert sent_to(local_stack, email) == []
