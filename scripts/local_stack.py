@@ -46,6 +46,7 @@ from local_aws.identities import IdentityError, UserPoolIdentities, login_email
 from local_aws.parent_death import die_with_parent
 from local_aws.provision import provision_services, provision_tables, table_names
 from local_aws.tool_errors import one_line_errors
+from local_aws.wake_signal import WakeListener
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "chalice_app"
@@ -84,6 +85,10 @@ def _wait_listening(port: int, timeout: float, alive: Callable[[], bool]) -> Non
         time.sleep(0.1)
     raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f}s")
 
+
+# Pollers' pace (seconds): just after activity, and at most when idle.
+_IDLE_POLL_SECONDS = 0.5
+_MAX_IDLE_POLL_SECONDS = 2.0
 
 # Imported by _start_event_sources; none reads the settings at import time.
 _EVENT_SOURCE_MODULES = (
@@ -159,6 +164,8 @@ class LocalStack:
         self.runner: Any = None
         self.firehose: Any = None
         self.search_delivery: Any = None
+        # The API's wake-ups (it writes the ledger, whose stream the runner reads).
+        self.api_writes: WakeListener | None = None
         # Set by the signal handler, so a plain flag: an Event's lock deadlocks when the
         # handler interrupts the main thread inside Event.wait() (it holds that lock).
         self.stop_requested = False
@@ -249,12 +256,15 @@ class LocalStack:
     def _spawn_api(
         self, base_env: dict[str, str], app_env: dict[str, str]
     ) -> subprocess.Popen[bytes]:
-        """``chalice local`` on the API port, with the app's settings."""
+        """``chalice local`` on the API port, with the app's settings; it wakes the runner."""
+        self.api_writes = WakeListener()
         return self._spawn(
             [
                 sys.executable,
                 "-m",
                 "local_aws.chalice_local",
+                "--wake-port",
+                str(self.api_writes.port),
                 "local",
                 "--host",
                 "127.0.0.1",
@@ -304,24 +314,41 @@ class LocalStack:
             failure_queue_url=failure_url,
             checkpoint_path=state_dir / "event_sources.json",
             # Queues and the event stream are written by handlers of this runner, whose
-            # runs wake their pollers; idle, they poll seldom, for the one-request-at-a-
-            # time moto server's sake. The API (chalice local, another process) writes
-            # the ledger, so its stream (on DynamoDB Local) is polled often instead.
-            idle_poll_seconds=0.5,
-            dynamodb_idle_poll_seconds=0.05,
+            # runs wake their pollers, and the ledger by the API (chalice local, another
+            # process), whose writes wake its stream's. So pollers poll every half second
+            # only while busy (a visibility timeout or a delay may end: see
+            # _BUSY_SECONDS), and back off when idle, for the one-request-at-a-time moto
+            # server's sake (and the CPU's). A writer that wakes nothing (a test, a tool)
+            # waits for the next idle poll.
+            idle_poll_seconds=_IDLE_POLL_SECONDS,
+            max_idle_poll_seconds=_MAX_IDLE_POLL_SECONDS,
+            busy_seconds=self._busy_seconds(),
         )
         self.runner.start()
+        if self.api_writes is not None:
+            self.api_writes.start(self.runner.wake_table_streams)
         self.firehose = FirehoseEmulator(
             session=session,
             stream_name=app_env["EVENT_STREAM"],
             bucket=app_env["ARCHIVE_BUCKET"],
             delivery_name=resource_name(self.args.prefix, ARCHIVE_DELIVERY.delivery_suffix),
             buffering_interval_seconds=self.args.firehose_buffer_seconds,
+            poll_interval_seconds=_IDLE_POLL_SECONDS,
+            max_poll_interval_seconds=_MAX_IDLE_POLL_SECONDS,
+            busy_seconds=self._busy_seconds(),
         )
         self.search_delivery = self._search_sink(app_env)
         self.firehose.add_sink(self.search_delivery)
+        # The relay's runs write the event stream the delivery reads.
+        self.runner.add_wake_listener(self.firehose.wake)
         self.search_delivery.start()
         self.firehose.start()
+
+    def _busy_seconds(self) -> float:
+        """How long pollers keep their base pace after activity: past the longest wait a
+        message can have without anyone waking its poller (the visibility timeout, the
+        late redaction's delay), so retries and delayed messages are taken as promptly."""
+        return max(self.args.visibility_timeout, _search_redaction_delay(self.args)) + 1.0
 
     def _search_sink(self, app_env: dict[str, str]) -> Any:
         """Firehose's OpenSearch destination, locally: index into the SQLite search index."""
@@ -350,7 +377,7 @@ class LocalStack:
         if self._published is not None:
             stack_state.withdraw(self.args.aws_port, Path(self.args.state_dir))
         # The stream's Firehose first: its last flush may hand the search delivery documents.
-        for component in (self.runner, self.firehose, self.search_delivery):
+        for component in (self.api_writes, self.runner, self.firehose, self.search_delivery):
             if component is not None:
                 try:
                     component.stop()

@@ -11,14 +11,19 @@
 - Every HTTP method reaches the gateway: Chalice's dev server handles only
   the usual seven and answers any other (TRACE, QUERY, ...) 501 with an HTML
   page; here they reach the app, which answers 405 in the error shape.
+- With ``--wake-port PORT`` (before the command), every request but GET, HEAD
+  and OPTIONS, once handled, wakes the stack's table-stream pollers
+  (local_aws.wake_signal): it may have written the ledger, whose stream the
+  stack would otherwise find only at its next idle poll.
 
 Runs the same ``chalice local`` command:
-``python -m local_aws.chalice_local local --port 8000 ...``.
+``python -m local_aws.chalice_local [--wake-port PORT] local --port 8000 ...``.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from chalice import local
@@ -26,10 +31,14 @@ from chalice.cli import main
 
 from chalicelib.entrypoints.gateway_responses import GATEWAY_RESPONSES
 from local_aws import line_output
+from local_aws.wake_signal import WakeSender
 
-__all__ = ["GatewayResponseError", "apply_gateway_responses", "run"]
+__all__ = ["GatewayResponseError", "apply_gateway_responses", "run", "wake_after_writes"]
 
 LISTEN_BACKLOG = 256
+WAKE_PORT_OPTION = "--wake-port"
+# Requests that write nothing: no wake-up after them.
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _NO_ROUTE_MARKERS = (b"Missing Authentication Token", b"Authorization header requires")
 
 
@@ -62,6 +71,28 @@ def apply_gateway_responses() -> None:
     local.LocalGateway.handle_request = handle_request  # type: ignore[method-assign]
 
 
+def wake_after_writes(wake: Callable[[], None]) -> None:
+    """Make LocalGateway call ``wake`` after each request that may have written."""
+    original = local.LocalGateway.handle_request
+
+    def handle_request(self: local.LocalGateway, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, method, *args, **kwargs)
+        finally:
+            # Its writes are committed (or it failed): a stream poller finds them now.
+            if method.upper() not in _READ_METHODS:
+                wake()
+
+    local.LocalGateway.handle_request = handle_request  # type: ignore[method-assign]
+
+
+def _wake_port(argv: list[str]) -> tuple[int | None, list[str]]:
+    """``--wake-port PORT`` taken off the front of ``argv``: the port, and the rest."""
+    if len(argv) >= 2 and argv[0] == WAKE_PORT_OPTION:
+        return int(argv[1]), argv[2:]
+    return None, argv
+
+
 def _any_method(self: local.ChaliceRequestHandler, name: str) -> Any:
     # http.server dispatches a request to do_<METHOD>; every method goes to the gateway.
     if name.startswith("do_"):
@@ -76,6 +107,9 @@ def run() -> int:
     local.ThreadedHTTPServer.daemon_threads = True
     local.ChaliceRequestHandler.__getattr__ = _any_method  # type: ignore[attr-defined]
     apply_gateway_responses()
+    wake_port, sys.argv[1:] = _wake_port(sys.argv[1:])
+    if wake_port is not None:
+        wake_after_writes(WakeSender(wake_port).send)
     return int(main() or 0)
 
 

@@ -39,7 +39,12 @@ import orjson
 from botocore.exceptions import ClientError
 
 from chalicelib.resources import ARCHIVE_DELIVERY
-from local_aws.event_sources import CheckpointStore, ClientFactory, make_client_factory
+from local_aws.event_sources import (
+    CheckpointStore,
+    ClientFactory,
+    IdleBackoff,
+    make_client_factory,
+)
 from projections.archive_buckets import bucket_label, bucket_of
 
 __all__ = ["FirehoseEmulator", "FirehoseStats", "Sink", "render_prefix"]
@@ -125,6 +130,9 @@ class FirehoseEmulator:
         sinks: Iterable[Sink] = (),
         checkpoint_path: str | os.PathLike[str] | None = None,
         poll_interval_seconds: float = 0.2,
+        max_poll_interval_seconds: float | None = None,
+        busy_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream_name = stream_name
         self.bucket = bucket
@@ -135,11 +143,16 @@ class FirehoseEmulator:
         self.buffering_interval_seconds = float(buffering_interval_seconds)
         self.buffering_size_bytes = int(buffering_size_mb * 1024 * 1024)
         self.poll_interval_seconds = poll_interval_seconds
+        self.max_poll_interval_seconds = max_poll_interval_seconds
+        self.busy_seconds = busy_seconds
+        self._clock = clock
         self._client = client_factory or make_client_factory(session)
         self._sinks: list[Sink] = list(sinks)
         self._checkpoints = CheckpointStore(checkpoint_path)
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._wakes = 0
         self._thread: threading.Thread | None = None
         self._shards: dict[str, _Shard] = {}
         self._namespace = ""
@@ -180,6 +193,7 @@ class FirehoseEmulator:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the background thread, then deliver what is on the stream and in the buffer."""
         self._stop.set()
+        self.wake()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -187,6 +201,12 @@ class FirehoseEmulator:
             self.flush_now()
         except Exception as exc:
             logger.warning("firehose %s: final flush failed: %r", self.delivery_name, exc)
+
+    def wake(self) -> None:
+        """Poll the stream at once, and at the base pace for a while: it may have been written."""
+        with self._wake:
+            self._wakes += 1
+            self._wake.notify_all()
 
     def __enter__(self) -> FirehoseEmulator:
         self.start()
@@ -218,24 +238,51 @@ class FirehoseEmulator:
 
     # -- internals --------------------------------------------------------
     def _run(self) -> None:
+        # Idle, the pause doubles up to max_poll_interval_seconds (a wake-up resets it),
+        # but a buffer is written when it is due.
+        backoff = IdleBackoff(
+            self.poll_interval_seconds,
+            self.max_poll_interval_seconds,
+            busy_seconds=self.busy_seconds,
+            clock=self._clock,
+        )
         while not self._stop.is_set():
+            with self._wake:
+                wakes = self._wakes
             got = False
             try:
                 with self._lock:
                     self._refresh_shards()
                     got = self._poll_once()
-                    if self._buffer and (
-                        time.monotonic() - self._buffer_started >= self.buffering_interval_seconds
-                    ):
+                    if self._buffer and self._due_in() <= 0:
                         self._flush()
             except Exception as exc:
                 logger.warning("firehose %s: delivery loop error: %r", self.delivery_name, exc)
                 self._stop.wait(1.0)
-            if not got:
-                self._stop.wait(self.poll_interval_seconds)
+            if got:
+                backoff.active()
+                continue
+            pause = backoff.next_pause()
+            with self._lock:
+                if self._buffer:
+                    # Not less than the base pace: a write that failed is retried at that pace.
+                    pause = min(pause, max(self._due_in(), self.poll_interval_seconds))
+            if self._pause(pause, wakes):
+                backoff.active()
+
+    def _pause(self, seconds: float, wakes: int) -> bool:
+        """Sleep up to ``seconds``, or until woken since ``wakes`` was read (True) or stopped."""
+        with self._wake:
+            return self._wake.wait_for(
+                lambda: self._wakes != wakes or self._stop.is_set(), timeout=seconds
+            )
+
+    def _due_in(self) -> float:
+        """Seconds until the buffer's age reaches the buffering interval."""
+        return self._buffer_started + self.buffering_interval_seconds - self._clock()
 
     def _refresh_shards(self, force: bool = False) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if not force and now - self._last_refresh < _SHARD_REFRESH_SECONDS:
             return
         self._last_refresh = now
@@ -292,7 +339,7 @@ class FirehoseEmulator:
         arrival = record.get("ApproximateArrivalTimestamp")
         arrival_dt = arrival.astimezone(UTC) if isinstance(arrival, datetime) else datetime.now(UTC)
         if not self._buffer:
-            self._buffer_started = time.monotonic()
+            self._buffer_started = self._clock()
             self._oldest_arrival = arrival_dt
         elif self._oldest_arrival is None or arrival_dt < self._oldest_arrival:
             self._oldest_arrival = arrival_dt

@@ -56,15 +56,14 @@ class SearchIndexSink:
         *,
         buffering_interval_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
-        poll_interval_seconds: float = 0.1,
     ) -> None:
         self.index = index
         self.transform = transform
         self.buffering_interval_seconds = buffering_interval_seconds
         self.stats = SinkStats()
         self._clock = clock
-        self._poll_interval_seconds = poll_interval_seconds
-        self._lock = threading.Lock()
+        # Guards the buffer; the delivery thread waits on it for documents, then their due time.
+        self._lock = threading.Condition()
         self._buffer: list[dict[str, Any]] = []
         self._buffer_started = 0.0
         self._stop = threading.Event()
@@ -78,6 +77,7 @@ class SearchIndexSink:
         with self._lock:
             if documents and not self._buffer:
                 self._buffer_started = self._clock()
+                self._lock.notify_all()
             self._buffer.extend(documents)
 
     @property
@@ -123,17 +123,34 @@ class SearchIndexSink:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the background thread, then deliver what is buffered."""
         self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
         self.flush()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._poll_interval_seconds):
+        while self._wait_until_due():
             try:
                 self.deliver_due()
             except Exception as exc:
                 logger.warning("search sink: delivery failed: %r", exc)
+                # Firehose retries a failed delivery; not at once.
+                self._stop.wait(1.0)
+
+    def _wait_until_due(self) -> bool:
+        """Sleep until something is buffered and its time has come; False once stopping."""
+        with self._lock:
+            while not self._stop.is_set():
+                if self._buffer:
+                    due_in = self._buffer_started + self.buffering_interval_seconds - self._clock()
+                    if due_in <= 0:
+                        return True
+                    self._lock.wait(due_in)
+                else:
+                    self._lock.wait()
+            return False
 
     def _transformed(self, records: list[bytes]) -> list[dict[str, Any]]:
         documents = []

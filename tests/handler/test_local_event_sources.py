@@ -733,6 +733,36 @@ def test_table_streams_have_their_own_idle_poll_interval(
         assert _wait_for(lambda: versions == ["1"], timeout=10)
 
 
+def test_a_table_written_by_another_process_is_taken_at_once_when_its_streams_are_woken(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN a handler on a table's stream, whose poller has found it empty, on a runner
+    # whose pollers idle for an hour
+    stream_arn = _table_with_stream(session)
+    app = Chalice("t")
+    versions: list[str] = []
+
+    @app.on_dynamodb_record(stream_arn=stream_arn)
+    def relay(event: Any) -> None:
+        versions.extend(record.new_image["version"]["N"] for record in event)
+
+    polled_empty = threading.Event()
+    factory = _on_call(
+        session, "dynamodbstreams", "GetRecords", "Records", with_items=False, seen=polled_empty
+    )
+    with _runner(app, session, client_factory=factory, idle_poll_seconds=3600) as runner:
+        assert polled_empty.wait(10)
+
+        # WHEN another process writes the table, then says it wrote a table
+        session.client("dynamodb").put_item(
+            TableName="ledger", Item={"aggregate_id": {"S": "a"}, "version": {"N": "1"}}
+        )
+        runner.wake_table_streams()
+
+        # THEN the table's record is handed over at once, not an hour later
+        assert _wait_for(lambda: versions == ["1"], timeout=10)
+
+
 def test_dynamodb_poison_record_goes_to_failure_queue_with_stream_batch_info(
     session: boto3.session.Session,
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -11,6 +12,7 @@ import boto3
 import pytest
 
 from chalicelib.resources import ARCHIVE_DELIVERY
+from local_aws.event_sources import make_client_factory
 from local_aws.firehose import FirehoseEmulator, render_prefix
 from projections.archive_buckets import bucket_label, bucket_of
 
@@ -82,6 +84,30 @@ def test_buffer_is_written_after_the_interval_with_firehose_key_layout(
     assert match.groups()[:3] == (f"{today:%Y}", f"{today:%m}", f"{today:%d}")
     assert match.groups()[3:] == match.groups()[:3]
     assert emulator.stats()["objects_written"] == 1
+
+
+def test_a_wake_makes_an_idle_delivery_read_the_stream_at_once(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN a delivery that polls the stream once an hour and has just found it empty,
+    # with no buffering interval
+    polled_empty = threading.Event()
+    factory = make_client_factory(session)
+    factory("kinesis").meta.events.register(
+        "after-call.kinesis.GetRecords",
+        lambda parsed, **_: None if parsed.get("Records") else polled_empty.set(),
+    )
+    emulator = _emulator(
+        session, client_factory=factory, poll_interval_seconds=3600, buffering_interval_seconds=0
+    )
+    with emulator:
+        assert polled_empty.wait(10)
+        # WHEN a record is put on the stream and the delivery is woken (a handler ran)
+        _put(session, '{"n":1}\n')
+        emulator.wake()
+        # THEN it is archived at once, not an hour later
+        assert _wait_for(lambda: _objects(session), timeout=10)
+    assert list(_objects(session).values()) == [b'{"n":1}\n']
 
 
 def test_stop_flushes_what_is_buffered(session: boto3.session.Session) -> None:

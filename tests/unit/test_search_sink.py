@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,23 @@ def test_documents_are_transformed_at_once_and_delivered_after_the_buffer(
     assert opened_at == [100.0, 101.0]
     assert early == (0, 0)
     assert (due, index.search(parse_search_query({})).total, sink.buffered_documents) == (2, 2, 0)
+
+
+def test_a_started_sink_delivers_a_due_buffer_by_itself(tmp_path: Path) -> None:
+    # GIVEN a started sink with a 50 ms destination buffer, idle until now
+    index = _index(tmp_path)
+    sink = SearchIndexSink(index, buffering_interval_seconds=0.05)
+    sink.start()
+    try:
+        # WHEN a flushed stream buffer reaches it
+        sink([_line(_event(1))])
+        # THEN its thread wakes and indexes the document once due, without a flush
+        deadline = time.monotonic() + 10
+        while index.search(parse_search_query({})).total == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (index.search(parse_search_query({})).total, sink.buffered_documents) == (1, 0)
+    finally:
+        sink.stop()
 
 
 def test_stopping_delivers_what_is_buffered(tmp_path: Path) -> None:

@@ -24,11 +24,15 @@ Batching windows are Lambda's for these sources: the next window begins as soon
 as the previous invocation completes (not when the first record arrives, as for
 Kafka and MQ), so a record reaching a source idle for longer than its window is
 handed over at once, and a batch still waits out its window unless it is full.
-An idle poller sleeps ``idle_poll_seconds`` between polls, but a handler run
-wakes the idle pollers of every other queue and stream at once: that handler may
-just have written to them.
+An idle poller sleeps ``idle_poll_seconds`` between polls (or longer, once idle
+for a while: ``max_idle_poll_seconds``, local_aws.event_sources.backoff), but a
+handler run wakes the idle pollers of every other queue and stream at once: that
+handler may just have written to them. Another process that writes a table wakes
+its stream's pollers with ``wake_table_streams`` (the local stack's API does:
+local_aws.wake_signal).
 """
 
+from local_aws.event_sources.backoff import IdleBackoff
 from local_aws.event_sources.checkpoints import CheckpointStore
 from local_aws.event_sources.clients import ClientFactory, make_client_factory
 from local_aws.event_sources.context import LambdaContext
@@ -39,6 +43,7 @@ __all__ = [
     "CheckpointStore",
     "ClientFactory",
     "EventSourceRunner",
+    "IdleBackoff",
     "LambdaContext",
     "SourceStats",
     "make_client_factory",

@@ -19,6 +19,7 @@ __all__ = ["DynamoDBSource"]
 class DynamoDBSource(StreamSource):
     kind = "dynamodb"
     batch_info_key = "DDBStreamBatchInfo"
+    renews_idle_iterators = True
 
     def __init__(self, runner: Runner, config: DynamoDBEventConfig) -> None:
         super().__init__(runner, config)

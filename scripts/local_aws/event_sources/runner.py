@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from chalice.app import Chalice, DynamoDBEventConfig, KinesisEventConfig, SQSEventConfig
 
 from chalicelib.resources import KINESIS_RETRY, SQS_FUNCTION_RESPONSE_TYPES, KinesisRetrySpec
+from local_aws.event_sources.backoff import IdleBackoff
 from local_aws.event_sources.checkpoints import CheckpointStore
 from local_aws.event_sources.clients import ClientFactory, make_client_factory
 from local_aws.event_sources.dynamodb import DynamoDBSource
@@ -36,10 +37,14 @@ class EventSourceRunner:
     ``sqs_function_response_types`` are the SQS mappings' ``FunctionResponseTypes``
     (with ``ReportBatchItemFailures`` a handler's ``batchItemFailures`` are read);
     ``only`` restricts the runner to the named handlers;
-    ``idle_poll_seconds`` is how long an idle poller sleeps unless a handler runs
+    ``idle_poll_seconds`` is how long an idle poller sleeps unless woken
     (``dynamodb_idle_poll_seconds`` for table streams, default the same: tables
-    are often written by other processes, whose writes wake no poller);
-    ``clock`` (monotonic seconds) times batching windows.
+    are often written by other processes, which wake them with
+    ``wake_table_streams``, or not at all);
+    ``max_idle_poll_seconds`` (default: no back-off) is how far that pause
+    doubles, empty poll after empty poll, once a poller has been idle for
+    ``busy_seconds`` (local_aws.event_sources.backoff);
+    ``clock`` (monotonic seconds) times batching windows and the back-off.
     """
 
     def __init__(
@@ -54,6 +59,8 @@ class EventSourceRunner:
         sqs_function_response_types: Iterable[str] = SQS_FUNCTION_RESPONSE_TYPES,
         idle_poll_seconds: float = 0.2,
         dynamodb_idle_poll_seconds: float | None = None,
+        max_idle_poll_seconds: float | None = None,
+        busy_seconds: float = 0.0,
         retry_backoff_seconds: float = 0.1,
         default_sqs_concurrency: int = 5,
         function_timeout_seconds: float = 60.0,
@@ -70,6 +77,8 @@ class EventSourceRunner:
         self.dynamodb_idle_poll_seconds = (
             idle_poll_seconds if dynamodb_idle_poll_seconds is None else dynamodb_idle_poll_seconds
         )
+        self.max_idle_poll_seconds = max_idle_poll_seconds
+        self.busy_seconds = busy_seconds
         self.clock = clock
         self.retry_backoff_seconds = retry_backoff_seconds
         self.default_sqs_concurrency = default_sqs_concurrency
@@ -79,6 +88,7 @@ class EventSourceRunner:
         self._last_activity = time.monotonic()
         self._wake = threading.Condition()
         self._wakes: dict[str, int] = {}
+        self._wake_listeners: list[Callable[[], None]] = []
         self._started = False
         wanted = set(only) if only is not None else None
         self._sources: list[Source] = []
@@ -155,11 +165,27 @@ class EventSourceRunner:
         self.wake(except_arn=source_arn)
 
     def wake(self, except_arn: str | None = None) -> None:
-        """End the pause of every poller (but those of ``except_arn``): each polls once more."""
+        """End the pause of every poller (but those of ``except_arn``): each polls once more.
+
+        The wake listeners are called too (they may read what a handler wrote).
+        """
+        self._wake_sources(lambda source: source.source_arn != except_arn)
+        for listener in list(self._wake_listeners):
+            listener()
+
+    def wake_table_streams(self) -> None:
+        """End the pause of every table stream's pollers: another process wrote a table."""
+        self._wake_sources(lambda source: isinstance(source, DynamoDBSource))
+
+    def add_wake_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` on every ``wake`` (each handler run): another reader of a stream."""
+        self._wake_listeners.append(listener)
+
+    def _wake_sources(self, which: Callable[[Source], bool]) -> None:
         with self._wake:
             for source in self._sources:
-                arn = source.source_arn
-                if arn != except_arn:
+                if which(source):
+                    arn = source.source_arn
                     self._wakes[arn] = self._wakes.get(arn, 0) + 1
             self._wake.notify_all()
 
@@ -168,17 +194,23 @@ class EventSourceRunner:
         with self._wake:
             return self._wakes.get(source_arn, 0)
 
-    def pause(self, seconds: float, source_arn: str, wakes: int) -> None:
+    def pause(self, seconds: float, source_arn: str, wakes: int) -> bool:
         """Sleep up to ``seconds``; at once if stopping or woken since ``wakes`` was read.
 
         Reading the count before the poll means a wake-up between the poll and the
-        pause is not missed.
+        pause is not missed. True if woken (or stopping), False if the time ran out.
         """
         with self._wake:
-            self._wake.wait_for(
+            return self._wake.wait_for(
                 lambda: self._wakes.get(source_arn, 0) != wakes or self.stop_event.is_set(),
                 timeout=seconds,
             )
+
+    def idle_backoff(self, base: float) -> IdleBackoff:
+        """A poller's pause after empty polls, from ``base`` up to ``max_idle_poll_seconds``."""
+        return IdleBackoff(
+            base, self.max_idle_poll_seconds, busy_seconds=self.busy_seconds, clock=self.clock
+        )
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until no source has pending work; False on timeout.

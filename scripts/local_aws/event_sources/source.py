@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from chalice.app import Chalice
 
 from chalicelib.resources import KinesisRetrySpec
+from local_aws.event_sources.backoff import IdleBackoff
 from local_aws.event_sources.checkpoints import CheckpointStore
 from local_aws.event_sources.clients import ClientFactory
 from local_aws.event_sources.context import LambdaContext
@@ -45,7 +46,9 @@ class Runner(Protocol):
 
     def wake_count(self, source_arn: str) -> int: ...
 
-    def pause(self, seconds: float, source_arn: str, wakes: int) -> None: ...
+    def pause(self, seconds: float, source_arn: str, wakes: int) -> bool: ...
+
+    def idle_backoff(self, base: float) -> IdleBackoff: ...
 
 
 @dataclass

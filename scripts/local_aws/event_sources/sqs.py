@@ -42,6 +42,7 @@ class SqsSource(Source):
         self.active = 0
         self.last_empty_poll = -math.inf
         self.window_started = -math.inf
+        self.backoff = runner.idle_backoff(runner.idle_poll_seconds)
 
     def prepare(self) -> None:
         sqs = self.runner.client("sqs")
@@ -97,15 +98,18 @@ class SqsSource(Source):
         # Short polls: moto server serves one request at a time, so a long poll would
         # hold every other call (local_aws.moto_server). Between polls the poller
         # sleeps until a handler of the runner ran (it may have sent to this queue)
-        # or idle_poll_seconds passed (someone else may have).
+        # or its idle pause passed (someone else may have sent, a delay or a
+        # visibility timeout may have ended).
         wakes = runner.wake_count(self.queue_arn)
         batch = self._receive(self.batch_size, wait_s=0)
         if not batch:
             with self.lock:
                 if self.busy == 0:
                     self.last_empty_poll = started
-            runner.pause(runner.idle_poll_seconds, self.queue_arn, wakes)
+            if runner.pause(self.backoff.next_pause(), self.queue_arn, wakes):
+                self.backoff.active()
             return []
+        self.backoff.active()
         with self.lock:
             self.busy += 1
         try:

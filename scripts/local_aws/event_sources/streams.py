@@ -21,11 +21,14 @@ __all__ = ["StreamSource"]
 
 logger = logging.getLogger(__name__)
 
-_SHARD_REFRESH_SECONDS = 2.0
+# Shards change only when a stream reshards (Kinesis) or rolls its shards over
+# (DynamoDB, every few hours): a new shard waits this long at most.
+_SHARD_REFRESH_SECONDS = 10.0
 # moto (the in-process DynamoDB of the handler tests) replaces a table's stream
 # shard object when it rolls back a failed transaction, and an old iterator keeps
-# reading the orphaned shard; so an idle iterator is renewed from the checkpoint
-# this often. DynamoDB Local (the local stack's) does not need it; it is harmless.
+# reading the orphaned shard; so a table stream's idle iterator is renewed from
+# the checkpoint this often. DynamoDB Local (the local stack's) does not need it;
+# it costs one call more per idle poll at most.
 _ITERATOR_RENEW_SECONDS = 1.0
 _EXPIRED_ITERATOR = {"ExpiredIteratorException", "TrimmedDataAccessException"}
 
@@ -48,6 +51,8 @@ class StreamSource(StreamDelivery):
     """Common shard-polling logic for Kinesis and DynamoDB streams."""
 
     record_source = ""
+    # Whether an idle iterator is renewed (_ITERATOR_RENEW_SECONDS): table streams only.
+    renews_idle_iterators = False
 
     def __init__(self, runner: Runner, config: KinesisEventConfig | DynamoDBEventConfig) -> None:
         super().__init__(runner, config.name)
@@ -145,6 +150,7 @@ class StreamSource(StreamDelivery):
             stop.wait(poll)
         iterator: str | None = None
         shard.window_started = runner.clock()
+        backoff = runner.idle_backoff(poll)
         while not stop.is_set():
             try:
                 wakes = runner.wake_count(self.stream_arn)
@@ -161,14 +167,16 @@ class StreamSource(StreamDelivery):
                     # Keep the same iterator while idle: moto's DynamoDB streams keep
                     # every iterator they hand out, so fresh ones would leak memory.
                     shard.last_empty_poll = poll_started
-                    renewable = (
+                    renewable = self.renews_idle_iterators and (
                         self.runner.checkpoints.get(self.checkpoint_key(shard.shard_id)) is not None
                         or shard.start_kind == "TRIM_HORIZON"
                     )
                     if renewable and poll_started - shard.iterator_born > _ITERATOR_RENEW_SECONDS:
                         iterator = None
-                    runner.pause(poll, self.stream_arn, wakes)
+                    if runner.pause(backoff.next_pause(), self.stream_arn, wakes):
+                        backoff.active()
                     continue
+                backoff.active()
                 shard.busy = True
                 records, next_iterator = self._fill_window(
                     records, next_iterator, shard.window_started
