@@ -268,7 +268,7 @@ class FirehoseEmulator:
                     # Not less than the base pace: a write that failed is retried at that pace.
                     pause = min(pause, max(self._due_in(), self.poll_interval_seconds))
             if self._pause(pause, wakes):
-                backoff.active()
+                backoff.woken()
 
     def _pause(self, seconds: float, wakes: int) -> bool:
         """Sleep up to ``seconds``, or until woken since ``wakes`` was read (True) or stopped."""
