@@ -316,10 +316,10 @@ class LocalStack:
             # Queues and the event stream are written by handlers of this runner, whose
             # runs wake their pollers, and the ledger by the API (chalice local, another
             # process), whose writes wake its stream's. So pollers poll every half second
-            # only after a wake-up or while busy (_busy_seconds), and back off when idle,
-            # for the one-request-at-a-time moto server's sake (and the CPU's). A writer
-            # that wakes nothing (a test, a tool, a queue's delay ending) waits for the
-            # next idle poll.
+            # only while busy (a visibility timeout or a delay may end: see
+            # _busy_seconds), and back off when idle, for the one-request-at-a-time moto
+            # server's sake (and the CPU's). A writer that wakes nothing (a test, a tool)
+            # waits for the next idle poll.
             idle_poll_seconds=_IDLE_POLL_SECONDS,
             max_idle_poll_seconds=_MAX_IDLE_POLL_SECONDS,
             busy_seconds=self._busy_seconds(),
@@ -345,9 +345,10 @@ class LocalStack:
         self.firehose.start()
 
     def _busy_seconds(self) -> float:
-        """How long a poller keeps its base pace after it found records: past the
-        visibility timeout, whose end (a failed message back on its queue) wakes no one."""
-        return float(self.args.visibility_timeout) + 1.0
+        """How long pollers keep their base pace after activity: past the longest wait a
+        message can have without anyone waking its poller (the visibility timeout, the
+        late redaction's delay), so retries and delayed messages are taken as promptly."""
+        return max(self.args.visibility_timeout, _search_redaction_delay(self.args)) + 1.0
 
     def _search_sink(self, app_env: dict[str, str]) -> Any:
         """Firehose's OpenSearch destination, locally: index into the SQLite search index."""

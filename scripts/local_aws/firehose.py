@@ -17,6 +17,9 @@ and a record that is not JSON goes under the error prefix
 (``processing-failed``), as Firehose's metadata extraction sends it there.
 Extra sinks (e.g. a search index) receive the record bytes of every flushed
 buffer. Checkpoints only advance once the object is written (at least once).
+The stream is polled every ``poll_interval_seconds``, less often once idle (up
+to ``max_poll_interval_seconds``, local_aws.event_sources.backoff); ``wake()``
+makes it poll at once (the local stack calls it on every handler run).
 """
 
 from __future__ import annotations
@@ -268,7 +271,7 @@ class FirehoseEmulator:
                     # Not less than the base pace: a write that failed is retried at that pace.
                     pause = min(pause, max(self._due_in(), self.poll_interval_seconds))
             if self._pause(pause, wakes):
-                backoff.woken()
+                backoff.active()
 
     def _pause(self, seconds: float, wakes: int) -> bool:
         """Sleep up to ``seconds``, or until woken since ``wakes`` was read (True) or stopped."""

@@ -13,26 +13,23 @@ class _Clock:
         return self.now
 
 
-def test_a_poller_that_found_records_keeps_its_base_pace_while_busy() -> None:
-    # GIVEN a poller that just found records, busy for 3 s after that
+def test_a_busy_poller_keeps_its_base_pace() -> None:
+    # GIVEN a poller active just now, busy for 4 s after activity
     clock = _Clock()
-    backoff = IdleBackoff(0.5, 2.0, busy_seconds=3.0, clock=clock)
-    backoff.active()
-    # WHEN it polls empty again and again within those 3 s
+    backoff = IdleBackoff(0.5, 2.0, busy_seconds=4.0, clock=clock)
+    # WHEN it polls empty again and again within those 4 s
     pauses = []
-    for _ in range(6):
+    for _ in range(7):
         pauses.append(backoff.next_pause())
         clock.now += 0.5
-    # THEN every pause is the base one: a message back after its visibility timeout is
-    # taken as promptly as ever
-    assert pauses == [0.5] * 6
+    # THEN every pause is the base one: a retry or a delayed message is taken as promptly
+    assert pauses == [0.5] * 7
 
 
 def test_an_idle_poller_doubles_its_pause_up_to_the_ceiling() -> None:
     # GIVEN a poller whose busy spell is over
     clock = _Clock()
     backoff = IdleBackoff(0.25, 2.0, busy_seconds=4.0, clock=clock)
-    backoff.active()
     clock.now += 4.0
     # WHEN it keeps polling empty
     pauses = [backoff.next_pause() for _ in range(6)]
@@ -40,14 +37,14 @@ def test_an_idle_poller_doubles_its_pause_up_to_the_ceiling() -> None:
     assert pauses == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]
 
 
-def test_records_bring_a_backed_off_poller_back_to_its_base_pace() -> None:
+def test_activity_brings_a_backed_off_poller_back_to_its_base_pace() -> None:
     # GIVEN a poller backed off to its ceiling
     clock = _Clock()
     backoff = IdleBackoff(0.5, 2.0, busy_seconds=1.0, clock=clock)
     clock.now += 10.0
     for _ in range(3):
         backoff.next_pause()
-    # WHEN it finds records, then polls empty
+    # WHEN it is woken (or finds records), then polls empty
     backoff.active()
     clock.now += 0.5
     first = backoff.next_pause()
@@ -55,20 +52,6 @@ def test_records_bring_a_backed_off_poller_back_to_its_base_pace() -> None:
     after_busy = [backoff.next_pause() for _ in range(3)]
     # THEN it pauses the base time while busy, and backs off afresh from there
     assert (first, after_busy) == (0.5, [0.5, 1.0, 2.0])
-
-
-def test_a_wake_up_restarts_the_back_off_from_the_base_pace_without_a_busy_spell() -> None:
-    # GIVEN a poller backed off to its ceiling
-    clock = _Clock()
-    backoff = IdleBackoff(0.5, 2.0, busy_seconds=3.0, clock=clock)
-    clock.now += 10.0
-    for _ in range(3):
-        backoff.next_pause()
-    # WHEN it is woken (someone may have written), and its poll finds nothing
-    backoff.woken()
-    pauses = [backoff.next_pause() for _ in range(4)]
-    # THEN it polls again soon, then ever more seldom (a wake-up for nothing is cheap)
-    assert pauses == [0.5, 1.0, 2.0, 2.0]
 
 
 def test_without_a_ceiling_the_pause_never_grows() -> None:

@@ -11,14 +11,13 @@ __all__ = ["IdleBackoff"]
 class IdleBackoff:
     """The pause of one poller after a poll that found nothing.
 
-    For ``busy_seconds`` after it last found records (``active``) it pauses
-    ``base`` seconds: what a queue gets back after a visibility timeout is
-    taken as promptly as ever. After that, each empty poll doubles the pause,
-    up to ``ceiling``: an idle stack calls the emulators seldom. A wake-up
-    (``woken``: someone may have written) brings the pause back to ``base``,
-    from where it doubles again. Without a ``ceiling`` above ``base`` the
-    pause stays ``base``. ``clock`` is monotonic seconds. Not thread-safe: one
-    per polling thread.
+    For ``busy_seconds`` after its last activity (records found, or a wake-up:
+    see ``active``) it pauses ``base`` seconds: what a queue gets back after a
+    visibility timeout, or sees once a delay ends, is taken as promptly as ever.
+    After that, each empty poll doubles the pause, up to ``ceiling``: an idle
+    stack calls the emulators seldom. Without a ``ceiling`` above ``base``
+    the pause stays ``base``. ``clock`` is monotonic seconds. Not thread-safe:
+    one per polling thread.
     """
 
     def __init__(
@@ -37,12 +36,8 @@ class IdleBackoff:
         self._pause = base
 
     def active(self) -> None:
-        """Records were found: the base pace, for ``busy_seconds``."""
+        """Records were found, or the poller was woken: back to the base pace."""
         self._last_activity = self._clock()
-        self._pause = self.base
-
-    def woken(self) -> None:
-        """The poller was woken: its next pause is ``base`` again (no busy spell)."""
         self._pause = self.base
 
     def next_pause(self) -> float:

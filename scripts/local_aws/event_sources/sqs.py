@@ -107,7 +107,7 @@ class SqsSource(Source):
                 if self.busy == 0:
                     self.last_empty_poll = started
             if runner.pause(self.backoff.next_pause(), self.queue_arn, wakes):
-                self.backoff.woken()
+                self.backoff.active()
             return []
         self.backoff.active()
         with self.lock:

@@ -174,7 +174,7 @@ class StreamSource(StreamDelivery):
                     if renewable and poll_started - shard.iterator_born > _ITERATOR_RENEW_SECONDS:
                         iterator = None
                     if runner.pause(backoff.next_pause(), self.stream_arn, wakes):
-                        backoff.woken()
+                        backoff.active()
                     continue
                 backoff.active()
                 shard.busy = True
