@@ -76,7 +76,7 @@ console: install
 
 # The README's console screenshots (docs/console/*.png), from the browser tests.
 console-screenshots: install
-	CONSOLE_SCREENSHOTS=docs/console $(BIN)/python -m pytest -q tests/e2e/test_console_e2e.py
+	CONSOLE_SCREENSHOTS=docs/console $(BIN)/python -m pytest -q tests/e2e/own_stack/test_console_e2e.py
 
 rehearse: install
 	$(BIN)/python scripts/deploy_rehearsal.py

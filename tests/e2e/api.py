@@ -10,10 +10,15 @@ import requests
 from local_aws.identities import UserPoolIdentities
 from local_aws.stack_process import LocalStackProcess
 
-__all__ = ["ADMIN", "Api"]
+__all__ = ["ADMIN", "Api", "pool_of"]
 
 # The operator (group admin): accounts for anyone, GET /search.
 ADMIN = "e2e-admin"
+
+
+def pool_of(stack: LocalStackProcess) -> UserPoolIdentities:
+    """The user pool of ``stack``: its people and their access tokens, minted in this process."""
+    return UserPoolIdentities.for_local_stack(stack.aws_port, stack.state_dir)
 
 
 class Api:

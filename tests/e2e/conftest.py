@@ -9,7 +9,7 @@ import requests
 
 from local_aws.identities import UserPoolIdentities
 from local_aws.stack_process import LocalStackProcess, running_local_stack
-from tests.e2e.api import Api
+from tests.e2e.api import Api, pool_of
 
 
 @pytest.fixture(scope="session")
@@ -43,18 +43,26 @@ def token(local_stack: LocalStackProcess) -> Token:
 
 
 @pytest.fixture(scope="session")
-def auth_headers(token: Token) -> AuthHeaders:
+def identities(local_stack: LocalStackProcess) -> UserPoolIdentities:
+    """The stack's user pool, as ``local_stack.py token`` uses it, in this process.
+
+    A token minted here is the command's without a Python process started per
+    person; tests of the command itself use ``token``.
+    """
+    return pool_of(local_stack)
+
+
+@pytest.fixture(scope="session")
+def auth_headers(identities: UserPoolIdentities) -> AuthHeaders:
     """``auth_headers(username, group=None)``: ``{"Authorization": "Bearer <token>"}``."""
 
     def headers(username: str, group: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token(username, group)}"}
+        return {"Authorization": f"Bearer {identities.token(username, group)}"}
 
     return headers
 
 
 @pytest.fixture(scope="session")
-def api(local_stack: LocalStackProcess) -> Api:
+def api(local_stack: LocalStackProcess, identities: UserPoolIdentities) -> Api:
     """The API over HTTP; ``api.post(path, body, as_="someone")`` calls as that person."""
-    return Api(
-        local_stack, UserPoolIdentities.for_local_stack(local_stack.aws_port, local_stack.state_dir)
-    )
+    return Api(local_stack, identities)

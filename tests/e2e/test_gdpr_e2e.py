@@ -50,13 +50,9 @@ def _search(headers: dict[str, str], stack: LocalStackProcess, **params: str) ->
     return dict(response.json())
 
 
-def _stored_bytes(stack: LocalStackProcess) -> dict[str, bytes]:
-    """Every byte the local stack stores, by where it is."""
+def _s3_bytes(stack: LocalStackProcess) -> dict[str, bytes]:
+    """Every version of every object in the local stack's buckets, by where it is."""
     found: dict[str, bytes] = {}
-    dynamodb = stack.client("dynamodb")
-    for table in dynamodb.list_tables()["TableNames"]:
-        pages = dynamodb.get_paginator("scan").paginate(TableName=table)
-        found[f"dynamodb:{table}"] = repr([page["Items"] for page in pages]).encode()
     s3 = stack.client("s3")
     for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
@@ -65,6 +61,17 @@ def _stored_bytes(stack: LocalStackProcess) -> dict[str, bytes]:
                     Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"]
                 )["Body"].read()
                 found[f"s3:{bucket}/{version['Key']}@{version['VersionId']}"] = body
+    return found
+
+
+def _stored_bytes(stack: LocalStackProcess) -> dict[str, bytes]:
+    """Every byte the local stack stores, by where it is."""
+    found: dict[str, bytes] = {}
+    dynamodb = stack.client("dynamodb")
+    for table in dynamodb.list_tables()["TableNames"]:
+        pages = dynamodb.get_paginator("scan").paginate(TableName=table)
+        found[f"dynamodb:{table}"] = repr([page["Items"] for page in pages]).encode()
+    found.update(_s3_bytes(stack))
     kinesis = stack.client("kinesis")
     for stream in kinesis.list_streams()["StreamNames"]:
         for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
@@ -140,8 +147,7 @@ def test_erasure_leaves_no_personal_data_in_clear_text(
     wait_for(
         lambda: any(
             b"com.example.user.erased" in data and user["id"].encode() in data
-            for where, data in _stored_bytes(local_stack).items()
-            if where.startswith("s3:")
+            for data in _s3_bytes(local_stack).values()
         ),
         timeout=30,
     )

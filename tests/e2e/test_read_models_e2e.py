@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 STATEMENTS = read_model("statements")
 ACCOUNTS = read_model("accounts")
 _deserialize = TypeDeserializer().deserialize
+# Writes that succeed after the backfill is done, before the writer stops.
+WRITES_AFTER_BACKFILL = 5
 
 
 class Owner:
@@ -121,6 +122,7 @@ class Writer(threading.Thread):
         self.stop = threading.Event()
         self.deposited = dict.fromkeys(accounts, 0)
         self.withdrawn = dict.fromkeys(accounts, 0)
+        self.stored = 0  # the writes that succeeded
         self.errors: list[str] = []
 
     def run(self) -> None:
@@ -135,6 +137,7 @@ class Writer(threading.Thread):
             if response.status_code == 201:
                 totals = self.withdrawn if withdraw else self.deposited
                 totals[account_id] += cents
+                self.stored += 1
             elif response.status_code != 409:  # insufficient funds is a valid answer
                 self.errors.append(response.text)
 
@@ -161,7 +164,9 @@ def test_backfill_under_continuous_writes_equals_a_fold_of_the_ledger(
             "replay.py", "--projection", "statements", "--source", "all", timeout=300
         )
         summary = json.loads(done.stdout.strip().splitlines()[-1])
-        time.sleep(2)  # writes after the backfill: the live consumer's alone
+        # AND writes after the backfill: the live consumer's alone
+        after = writer.stored
+        wait_for(lambda: writer.stored >= after + WRITES_AFTER_BACKFILL, timeout=60)
     finally:
         writer.stop.set()
         writer.join(timeout=60)

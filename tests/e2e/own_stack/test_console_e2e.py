@@ -1,8 +1,8 @@
 """The operator console in a real browser (Debian's Chromium driven by Playwright).
 
-A local stack of this module's own (its failure queues hold only what these
-tests put there), the console as ``scripts/console.py --aws-port`` runs it,
-and a headless Chromium. Screenshots of every page go to
+The local stack of this folder's own (its failure queues hold only what these
+tests and the failure drill put there), the console as ``scripts/console.py
+--aws-port`` runs it, and a headless Chromium. Screenshots of every page go to
 ``$CONSOLE_SCREENSHOTS`` (``make console-screenshots``: docs/console) or to
 the test's temporary folder.
 """
@@ -23,11 +23,12 @@ from typing import Any
 import pytest
 import requests
 
-from local_aws.stack_process import LocalStackProcess, free_port, running_local_stack, wait_for
+from local_aws.stack_process import LocalStackProcess, free_port, wait_for
+from tests.e2e.api import pool_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 AXE = ROOT / ".tools" / "console" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -41,13 +42,6 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 
 # The stack shares a loaded machine: a page's data may take seconds (never a timed assertion).
 expect.set_options(timeout=30_000)
-
-
-@pytest.fixture(scope="module")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
-    """GIVEN a local stack of this module's own."""
-    with running_local_stack(tmp_path_factory.mktemp("console-stack") / "stack.log") as stack:
-        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +123,7 @@ class Person:
         self.stack = stack
         email = f"console-{uuid.uuid4().hex[:8]}@example.com"
         self.email = email
-        self.headers = {"Authorization": f"Bearer {stack.token(email)}"}
+        self.headers = {"Authorization": f"Bearer {pool_of(stack).token(email)}"}
         body = {"name": "Ada", "lastname": "Console", "email": email, "address": "1 Loop Road"}
         self.user = self.post("/users", body | flags)
         self.id = str(self.user["id"])
