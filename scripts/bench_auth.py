@@ -39,6 +39,9 @@ def _percentile(values: list[float], pct: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument(
+        "--warmup", type=int, default=40, help="untimed requests first (caches, code paths)"
+    )
     args = parser.parse_args(argv)
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="eu-west-1"
@@ -80,14 +83,14 @@ def main(argv: list[str] | None = None) -> int:
                 body=json.dumps(body),
             )
             assert created.status_code == 201, created.body
-            for i in range(2 * args.requests + 40):
+            for i in range(2 * args.requests + args.warmup):
                 mode = "verified" if i % 2 else "plain"
                 identity.authenticate = verify if mode == "verified" else without_verification  # type: ignore[assignment]
                 started = time.perf_counter()
                 response = client.http.get("/users/ada", headers=headers)
                 elapsed = (time.perf_counter() - started) * 1000
                 assert response.status_code == 200, response.body
-                if i >= 40:  # warm-up
+                if i >= args.warmup:
                     timings[mode].append(elapsed)
             identity.authenticate = verify  # type: ignore[assignment]
         verifier: Any = identity.verifier()

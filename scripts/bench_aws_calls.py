@@ -128,7 +128,13 @@ class Pipeline:
         self._lambda = lambda_client
         self._counter = counter
         # The pollers' own session: their calls are not the Lambdas' (added as billed below).
-        self._esm = boto3.session.Session(region_name=REGION)
+        esm = boto3.session.Session(region_name=REGION)
+        self._streams, self._kinesis = esm.client("dynamodbstreams"), esm.client("kinesis")
+        self._sqs = esm.client("sqs")
+        # Each shard's next iterator: a round reads only what was written since the last
+        # (rereading the stream from its start each round costs more the longer it runs).
+        self._next: dict[str, str] = {}
+        self._queue_ids: dict[str, tuple[str, str]] = {}
         self._env = env
         self._seen: dict[str, set[str]] = defaultdict(set)
         self.ledger = [c.name for c in app.event_sources if isinstance(c, DynamoDBEventConfig)]
@@ -152,17 +158,25 @@ class Pipeline:
         self._seen[consumer].update(r[key] for r in fresh)
         return fresh
 
+    def _read(self, client: Any, key: str, **shard: Any) -> list[dict[str, Any]]:
+        """The records of a shard written since the last read (from its start at first)."""
+        iterator = (
+            self._next.get(key)
+            or client.get_shard_iterator(**shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        )
+        read = client.get_records(ShardIterator=iterator, Limit=10_000)
+        self._next[key] = read["NextShardIterator"]
+        return list(read["Records"])
+
     def _ledger_records(self) -> list[dict[str, Any]]:
-        streams = self._esm.client("dynamodbstreams")
+        streams = self._streams
         arn = self._env["LEDGER_STREAM_ARN"]
         records: list[dict[str, Any]] = []
         for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-            iterator = streams.get_shard_iterator(
-                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            for record in streams.get_records(ShardIterator=iterator)["Records"]:
+            shard_id = shard["ShardId"]
+            for record in self._read(streams, f"{arn}/{shard_id}", StreamArn=arn, ShardId=shard_id):
                 record["eventSourceARN"] = arn
-                record["_key"] = f"{shard['ShardId']}/{record['dynamodb']['SequenceNumber']}"
+                record["_key"] = f"{shard_id}/{record['dynamodb']['SequenceNumber']}"
                 records.append(record)
         return records
 
@@ -178,16 +192,16 @@ class Pipeline:
         return moved
 
     def _stream_records(self) -> list[dict[str, Any]]:
-        kinesis = self._esm.client("kinesis")
+        kinesis = self._kinesis
         stream = self._env["EVENT_STREAM"]
         out: list[dict[str, Any]] = []
         for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
-            iterator = kinesis.get_shard_iterator(
-                StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            for record in kinesis.get_records(ShardIterator=iterator, Limit=10_000)["Records"]:
+            shard_id = shard["ShardId"]
+            for record in self._read(
+                kinesis, f"{stream}/{shard_id}", StreamName=stream, ShardId=shard_id
+            ):
                 # Sequence numbers are unique per shard only.
-                out.append({**record, "_key": f"{shard['ShardId']}/{record['SequenceNumber']}"})
+                out.append({**record, "_key": f"{shard_id}/{record['SequenceNumber']}"})
         return out
 
     def _kinesis_round(self) -> bool:
@@ -220,15 +234,19 @@ class Pipeline:
         }
         self.invoke("search_transform", payload)
 
+    def _queue(self, name: str) -> tuple[str, str]:
+        """A queue's URL and ARN (Chalice takes the queue by name, settings.queue, in app.py)."""
+        if name not in self._queue_ids:
+            url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            attributes = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            self._queue_ids[name] = (str(url), str(attributes["Attributes"]["QueueArn"]))
+        return self._queue_ids[name]
+
     def _sqs_round(self) -> bool:
-        sqs = self._esm.client("sqs")
+        sqs = self._sqs
         moved = False
         for name, config in self.queues.items():
-            # Chalice takes the queue by name (settings.queue) in app.py.
-            url = sqs.get_queue_url(QueueName=str(config.queue))["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
+            url, arn = self._queue(str(config.queue))
             messages = sqs.receive_message(
                 QueueUrl=url,
                 MaxNumberOfMessages=min(10, config.batch_size),

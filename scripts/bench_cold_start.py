@@ -13,8 +13,10 @@ route's code and its request model count. Its token is signed by a stand-in
 pool (scripts/local_aws/token_signer.py) whose key set a server on
 127.0.0.1 serves: the child fetches it as Lambda fetches Cognito's (less the
 TLS handshake and the round trip). The registration then asks Cognito for
-the caller's email, which fails at once on the closed port: the child checks
-that the answer is that 503, not a 401 or a 400. The baseline process times
+the caller's email: the same server refuses it at once (a ForbiddenException,
+which boto3 does not retry, where a closed port would cost the client's
+retries and their back-off), and the child checks that the answer is the
+503 of a pool that cannot be asked, not a 401 or a 400. The baseline process times
 ``import boto3, pydantic``. Samples are taken round
 robin, median of ``--rounds``. Times are wall-clock; ``--cpu`` times each
 child's CPU time instead (``time.process_time``), which other processes
@@ -120,9 +122,16 @@ HEALTH_EVENT: dict[str, Any] = {
 # The API's second figure: a first request that needs the token, the route and its body.
 API_REGISTRATION = f"{API_HANDLER} (POST /users)"
 BENCH_USER = "bench-user"
-# What the registration answers with AWS unreachable: the user pool cannot be asked for
-# the caller's email (after the token, the body and the route's code passed).
+# What the registration answers when the user pool cannot be asked for the caller's
+# email (after the token, the body and the route's code passed).
 REGISTRATION_STATUS = 503
+# The stand-in pool refuses GetUser as Cognito does a request its web ACL blocks (HTTP
+# 403): an error boto3 does not retry, so the 503 comes at once.
+POOL_REFUSAL = orjson.dumps(
+    {"__type": "ForbiddenException", "message": "the benchmark's pool answers no user call"}
+)
+# boto3's endpoint of one service, ahead of AWS_ENDPOINT_URL (the closed port).
+COGNITO_ENDPOINT_ENV_VAR = "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"
 
 
 def registration_event(token: str) -> dict[str, Any]:
@@ -253,30 +262,38 @@ def lambda_environment(code_paths: Sequence[Path]) -> dict[str, str]:
 def token_issuer(env: dict[str, str]) -> Iterator[str]:
     """A stand-in user pool for ``env``'s children: yields an access token of BENCH_USER.
 
-    ``env`` gets the pool's settings, its JWKS URL a server on 127.0.0.1
-    (running until the block ends) that serves the pool's key set.
+    ``env`` gets the pool's settings, its JWKS URL and its Cognito endpoint a
+    server on 127.0.0.1 (running until the block ends) that serves the pool's
+    key set and refuses every Cognito call (GetUser) with POOL_REFUSAL.
     """
     signer = TokenSigner(f"{REGION}_bench", "bench-client")
     document = orjson.dumps(signer.jwks())
 
-    class KeySet(BaseHTTPRequestHandler):
+    class Pool(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(document)))
+            self._answer(200, "application/json", document)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self._answer(403, "application/x-amz-json-1.1", POOL_REFUSAL)
+
+        def _answer(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(document)
+            self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # one line per child on stderr would bury the table
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), KeySet)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pool)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     env.update(signer.environment())
-    env[resources.USER_POOL.jwks_url_env_var] = (
-        f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
-    )
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    env[resources.USER_POOL.jwks_url_env_var] = f"{url}/.well-known/jwks.json"
+    env[COGNITO_ENDPOINT_ENV_VAR] = url
     try:
         yield signer.token(BENCH_USER)
     finally:

@@ -65,11 +65,13 @@ def run_execution(
     report: Callable[[str, dict[str, int] | None], None],
     *,
     poll_seconds: float = 5.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Start a replay of ``projection`` and wait for it; the finish step's summary.
 
-    ``report(status, item_counts)`` is called on every poll. ExecutionFailed
+    ``report(status, item_counts)`` is called on every poll; ``sleep`` waits
+    ``poll_seconds`` between polls (``time.sleep``, read when it waits, so a
+    test's patch of it holds). ExecutionFailed
     if the execution fails, times out or is aborted (the state machine has
     abandoned the new generation by then: readers stay where they were).
     """
@@ -87,4 +89,4 @@ def run_execution(
         if status != "RUNNING":
             cause = execution.get("cause") or execution.get("error") or "no cause given"
             raise ExecutionFailed(f"replay execution {arn} ended {status}: {cause}")
-        sleep(poll_seconds)
+        (sleep or time.sleep)(poll_seconds)

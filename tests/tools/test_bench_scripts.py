@@ -163,7 +163,7 @@ def test_bench_registration_prints_its_percentiles(capsys: pytest.CaptureFixture
 def test_bench_auth_prints_both_paths_and_the_verifier_alone() -> None:
     # WHEN the verification benchmark runs briefly (its own process: it sets the environment)
     result = subprocess.run(
-        [sys.executable, str(SCRIPTS / "bench_auth.py"), "--requests", "5"],
+        [sys.executable, str(SCRIPTS / "bench_auth.py"), "--requests", "5", "--warmup", "2"],
         capture_output=True,
         text=True,
         check=False,
