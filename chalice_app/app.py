@@ -11,6 +11,14 @@ Every function imports this module, but each plays one role: handlers reach
 their role's code through ``chalicelib.entrypoints.roots``, which imports it on first
 use, so a function imports only what its own role needs.
 
+In Lambda a process runs one function, the handler ``_HANDLER`` names
+(``settings.lambda_handler``: ``app.<handler name>``, the API ``app.app``).
+This module's end imports that function's roles, those its handler reaches
+(``roots.reached_by`` reads them from the handler's code, so no table
+repeats them), while the collector is still off for this module's imports
+(below), instead of on the first event with the collector on. Without
+``_HANDLER`` (chalice local, tests, scripts) every role stays lazy.
+
 The API goes further: a request imports what its route needs. Each route
 calls its route group's root, ``roots.users``, ``roots.accounts``,
 ``roots.consumer_views``, ``roots.search_queries`` or ``roots.document`` (the
@@ -21,9 +29,12 @@ shaping (``roots.responses``: the response models) on the first success
 body but GET /health's, a constant (``edge.HEALTH_BODY``). So ``GET /health``
 imports neither a route group nor PyJWT nor pydantic, and
 ``POST /users`` imports the user routes' code, not the accounts', search's
-or OpenAPI's. ``scripts/bench_cold_start.py`` measures both (its
-``api_handler`` and ``api_handler (POST /users)`` figures), and
-``tests/tools/test_cold_import.py`` checks what each imports.
+or OpenAPI's. The API imports no role with this module (measured: what every
+authenticated route needs would cost GET /health more than it saves POST
+/users). ``scripts/bench_cold_start.py`` measures both (its ``api_handler``
+and ``api_handler (POST /users)`` figures), and
+``tests/tools/test_cold_import.py`` checks what each imports, with this
+module and on the first call.
 """
 
 from __future__ import annotations
@@ -268,6 +279,28 @@ def search() -> Any:
 
 # Last: every other method of every path above reaches the edge (405, OPTIONS preflight).
 edge.route_other_methods(app)
+
+
+def _roles_of(handler: str) -> frozenset[str]:
+    """The roles of the function Lambda runs as ``handler`` (``_HANDLER``: ``app.<name>``)."""
+    module, _, name = handler.partition(".")
+    if module != __name__:
+        return frozenset()  # no _HANDLER: not one function (chalice local, tests, scripts)
+    function = globals()[name]
+    if function is app:
+        # The API: none. Its routes reach different roles, and importing with app what
+        # every authenticated route needs (roots.caller: PyJWT, cryptography) costs
+        # GET /health more than it saves POST /users (README "Cold start, measured").
+        return frozenset()
+    # Chalice keeps the view as the handler's .func; a plain Lambda function's .func
+    # adapts its event, the view is its registration's.
+    views = {pure.handler_string: pure.func for pure in app.pure_lambda_functions}
+    return roots.reached_by(views.get(handler) or function.func)
+
+
+# Run as one function, import its roles now, with the collector still off (above),
+# rather than on its first event with the collector on (see _roles_of).
+roots.preload(_roles_of(settings.lambda_handler))
 
 # The imports are done (gc.disable() above): freeze what they made, collect again.
 gc.freeze()

@@ -3,7 +3,8 @@
 Each sample is a fresh Python process with the environment a deployed
 function has (the stage variables tf_outputs_to_chalice.py writes, a region
 and credentials; AWS endpoints point at a closed local port, so any AWS call
-fails at once instead of reaching out). Per handler it times ``import app``
+fails at once instead of reaching out; ``_HANDLER`` as the Lambda runtime sets
+it, ``app.<handler name>`` and ``app.app`` for the API). Per handler it times ``import app``
 and then the first invocation through the handler Lambda would call
 (``app.app`` for the API, ``app.<name>`` for the others): ``GET /health`` for
 the API (``api_handler``), an empty batch for the stream, queue and Firehose
@@ -23,13 +24,14 @@ child's CPU time instead (``time.process_time``), which other processes
 barely change: on a machine shared with other work, that compares two trees
 or two runs where wall-clock medians swing by a third from run to run.
 
-app.py imports each handler's role on its first call (chalicelib.entrypoints.roots), so
-``import app`` alone understates a cold start: ``cold_s`` is import plus
-first call. The first call also creates the boto3 clients the handler uses,
-which the baseline does not (any function calling AWS pays it, whatever its
-code): ``clients_s`` is that time (boto3 ``Session.client``/``resource``,
-timed in the child), and ``cold_ratio`` compares ``cold_s - clients_s`` with
-the baseline.
+Run as one function (``_HANDLER``), app.py imports that function's roles
+(chalicelib.entrypoints.roots) with itself, but the API's: a request imports
+its route's code on its first call. So ``import app`` alone understates a
+cold start: ``cold_s`` is import plus first call. The first call also
+creates the boto3 clients the handler uses, which the baseline does not (any
+function calling AWS pays it, whatever its code): ``clients_s`` is that time
+(boto3 ``Session.client``/``resource``, timed in the child), and
+``cold_ratio`` compares ``cold_s - clients_s`` with the baseline.
 
 By default the app is imported from this source tree; ``--app-dir DIR``
 imports another checkout's ``chalice_app`` (to compare two trees with the
@@ -87,6 +89,7 @@ from tf_outputs_to_chalice import (
 )
 
 from chalicelib import resources
+from chalicelib.settings import LAMBDA_HANDLER_ENV_VAR
 from local_aws.token_signer import TokenSigner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,6 +239,21 @@ def stage_outputs() -> dict[str, Any]:
 FIGURES = [API_HANDLER, API_REGISTRATION, *(h for h in HANDLERS if h != API_HANDLER)]
 # The API's figures: their first call needs no AWS, so a failed one stops the benchmark.
 API_FIGURES = frozenset({API_HANDLER, API_REGISTRATION})
+# The module Chalice's functions load (app.py); the API's handler is its Chalice object.
+APP_MODULE = "app"
+
+
+def lambda_handler(handler: str) -> str:
+    """The handler Lambda calls for ``handler``'s function (its ``_HANDLER``), as Chalice sets it.
+
+    ``app.<handler name>``, and ``app.app`` for the API (both its figures).
+    """
+    return f"{APP_MODULE}.{APP_MODULE if handler in API_FIGURES else handler}"
+
+
+def function_environment(env: Mapping[str, str], handler: str) -> dict[str, str]:
+    """``env`` as the Lambda runtime sets it in ``handler``'s function: with its ``_HANDLER``."""
+    return {**env, LAMBDA_HANDLER_ENV_VAR: lambda_handler(handler)}
 
 
 def lambda_environment(code_paths: Sequence[Path]) -> dict[str, str]:
@@ -304,7 +322,7 @@ def token_issuer(env: dict[str, str]) -> Iterator[str]:
 def _api_call(event: Mapping[str, Any], status: int) -> str:
     # The answer is checked: a refused token or body would time a shorter request.
     return (
-        f"_response = app.app({dict(event)!r}, None)\n"
+        f"_response = {lambda_handler(API_HANDLER)}({dict(event)!r}, None)\n"
         f"assert _response['statusCode'] == {status}, _response"
     )
 
@@ -312,8 +330,10 @@ def _api_call(event: Mapping[str, Any], status: int) -> str:
 def invocation(handler: str, token: str = "") -> str:
     """The child's code for the first call of ``handler``, as Lambda would make it.
 
-    ``token`` (of ``token_issuer``) is for API_REGISTRATION.
+    It calls what ``lambda_handler(handler)`` names (the child's ``_HANDLER``,
+    ``function_environment``). ``token`` (of ``token_issuer``) is for API_REGISTRATION.
     """
+    call = lambda_handler(handler)
     if handler == API_HANDLER:
         return _api_call(HEALTH_EVENT, 200)
     if handler == API_REGISTRATION:
@@ -325,12 +345,12 @@ def invocation(handler: str, token: str = "") -> str:
             "region": REGION,
             "records": [],
         }
-        return f"app.{handler}({event!r}, None)"
+        return f"{call}({event!r}, None)"
     if handler == REPLAY_WORKER_HANDLER:
         # Invoked by the replay state machine only: a step it does not know is
         # refused (ValueError) after its role's import, before any AWS call.
-        return f"try:\n    app.{handler}({{'step': 'none'}}, None)\nexcept ValueError:\n    pass"
-    return f"app.{handler}({{'Records': []}}, None)"
+        return f"try:\n    {call}({{'step': 'none'}}, None)\nexcept ValueError:\n    pass"
+    return f"{call}({{'Records': []}}, None)"
 
 
 def _run(
@@ -392,7 +412,7 @@ def importtime(
     """
     code = f"import app\n{invocation(handler, token)}\n"
     totals: dict[str, int] = defaultdict(int)
-    for name, micros in _import_self_times(code, env).items():
+    for name, micros in _import_self_times(code, function_environment(env, handler)).items():
         if name not in baseline:
             totals[name.split(".")[0]] += micros
     heaviest = sorted(totals.items(), key=lambda item: item[1], reverse=True)[:top]
@@ -422,7 +442,12 @@ def run(
         baseline.append(sample(BASELINE_CHILD.format(clock=clock), env)[0])
         for handler in handler_names:
             code = CHILD.format(call=invocation(handler, token), clock=clock)
-            imported, called = sample(code, env, clock, may_fail=handler not in API_FIGURES)
+            imported, called = sample(
+                code,
+                function_environment(env, handler),
+                clock,
+                may_fail=handler not in API_FIGURES,
+            )
             imports[handler].append(imported)
             if called is not None:
                 colds[handler].append((imported, *called))

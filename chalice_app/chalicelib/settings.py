@@ -19,6 +19,7 @@ __all__ = [
     "COGNITO_ENV_VARS",
     "CORS_ALLOWED_ORIGINS_ENV_VAR",
     "DEFAULT_REGION",
+    "LAMBDA_HANDLER_ENV_VAR",
     "LOCAL_STAGE",
     "CognitoSettings",
     "Settings",
@@ -30,6 +31,9 @@ DEFAULT_REGION = "eu-west-1"
 DEFAULT_PREFIX = "evp"
 CORS_ALLOWED_ORIGINS_ENV_VAR = "CORS_ALLOWED_ORIGINS"
 LOCAL_STAGE = "local"
+# Set by the Lambda runtime: the handler a function runs, "<module>.<attribute>"
+# (Chalice: app.<handler name>, the API app.app).
+LAMBDA_HANDLER_ENV_VAR = "_HANDLER"
 COGNITO_ENV_VARS = (
     resources.USER_POOL.pool_id_env_var,
     resources.USER_POOL.app_client_id_env_var,
@@ -81,6 +85,9 @@ class Settings:
     cors_allowed_origins: tuple[str, ...] = ()
     # Sender of subscribers that need Need.SEND_EMAIL (a verified SES identity).
     email_sender: str = ""
+    # The handler this process runs in Lambda (app.<name>); "" elsewhere (chalice
+    # local, tests, scripts), where any handler of the app may be called.
+    lambda_handler: str = ""
 
     def table(self, key: str) -> str:
         return self.tables[key]
@@ -127,6 +134,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         search_sqlite_path=environ.get("SEARCH_SQLITE_PATH", ""),
         fault_injection_file=environ.get("FAULT_INJECTION_FILE", ""),
         email_sender=environ.get(resources.EMAIL_SENDER_ENV_VAR, ""),
+        lambda_handler=environ.get(LAMBDA_HANDLER_ENV_VAR, ""),
         stage=stage,
         cors_allowed_origins=tuple(
             origin.strip()

@@ -1,27 +1,33 @@
 """A function imports what its own role needs: app.py reaches each role through roots.
 
 Each function is started once as a cold Lambda would be (a fresh process with a
-deployed function's environment, bench_cold_start's): ``import app``, then its
-first invocation on an empty batch; then ``sys.modules`` is read. So is a
-process that only imported app. The API is started twice, as bench_cold_start
-measures it: ``GET /health`` (public, a constant body: no pydantic) and
-``POST /users`` with a valid token; a request imports its route group's code only.
+deployed function's environment, bench_cold_start's, ``_HANDLER`` naming its
+handler): ``import app``, then its first invocation on an empty batch;
+``sys.modules`` is read after each. Run as one function, app.py imports that
+function's roles itself (so its first call imports none). So is a process that
+only imported app with no ``_HANDLER`` (chalice local, tests): no role at all. The
+API is started twice, as bench_cold_start measures it: ``GET /health`` (public,
+a constant body: no pydantic) and ``POST /users`` with a valid token.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import metadata
 
 import pytest
 from bench_cold_start import (
     API_REGISTRATION,
     APP_DIR,
+    function_environment,
     invocation,
     lambda_environment,
+    lambda_handler,
     token_issuer,
 )
 from tf_outputs_to_chalice import (
@@ -61,11 +67,13 @@ PERSONAL_DATA = (
 SEARCH_CLIENT = ("chalicelib.adapters.search.opensearch", "chalicelib.adapters.search.transport")
 NON_API = [h for h in HANDLERS if h != API_HANDLER]
 
-# The child imports app, makes the call (if any), then reports what it loaded and which of
-# the app's pydantic models are built (none is, unless pydantic's model machinery is loaded).
+# The child imports app, makes the call (if any), then reports what it loaded after each,
+# which of the app's pydantic models are built (none is, unless pydantic's model machinery
+# is loaded), and the handler of each function Chalice deploys (a function's _HANDLER).
 CHILD = """\
 import json, sys
 import app
+imported = sorted(sys.modules)
 {call}
 def _built():
     main = sys.modules.get("pydantic.main")
@@ -78,7 +86,13 @@ def _built():
             if model.__module__.startswith("chalicelib.") and model.__pydantic_complete__:
                 models.append(model.__name__)
     return sorted(models)
-print(json.dumps({{"modules": sorted(sys.modules), "built": _built()}}))
+deployed = [*app.app.event_sources, *app.app.pure_lambda_functions]
+print(json.dumps({{
+    "imported": imported,
+    "modules": sorted(sys.modules),
+    "built": _built(),
+    "handlers": {{function.name: function.handler_string for function in deployed}},
+}}))
 """
 # Each function's role (app.py reaches it as ``roots.<role>``), and the roles there are.
 ROLE_OF = {
@@ -100,14 +114,20 @@ IMPORT_ONLY = "import app"
 
 @dataclass(frozen=True)
 class ColdStart:
-    """What a fresh process had loaded after its first call, and the app's models it built."""
+    """What a fresh process had loaded after ``import app`` and after its first call, the
+    app's models it built, and the handler string of each function Chalice registered."""
 
+    imported: set[str]
     modules: set[str]
     built: set[str]
+    handlers: dict[str, str]
 
 
 def _cold_start(handler: str, env: dict[str, str], token: str) -> ColdStart:
-    call = "" if handler == IMPORT_ONLY else invocation(handler, token)
+    if handler == IMPORT_ONLY:
+        call = ""
+    else:
+        call, env = invocation(handler, token), function_environment(env, handler)
     result = subprocess.run(
         [sys.executable, "-c", CHILD.format(call=call)],
         cwd=APP_DIR,
@@ -120,12 +140,14 @@ def _cold_start(handler: str, env: dict[str, str], token: str) -> ColdStart:
     assert result.returncode == 0, result.stderr[-2000:]
     # Handlers log and emit metrics on stdout first; the child's report is the last line.
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    return ColdStart(set(report["modules"]), set(report["built"]))
+    return ColdStart(
+        set(report["imported"]), set(report["modules"]), set(report["built"]), report["handlers"]
+    )
 
 
 @pytest.fixture(scope="module")
 def cold_starts() -> dict[str, ColdStart]:
-    """Each function's process after its first call, and one after ``import app`` alone.
+    """Each function's process (its ``_HANDLER`` set), and one importing app with none.
 
     One fresh process per function (two for the API), two at a time, shared by this
     module's tests. The API's token is signed by bench_cold_start's stand-in pool.
@@ -164,7 +186,8 @@ def test_every_function_has_its_role_named_here_and_each_role_is_a_root() -> Non
 
 
 def test_importing_app_imports_no_role(loaded_by: dict[str, set[str]]) -> None:
-    # WHEN a fresh process imports app and calls nothing
+    # WHEN a fresh process that does not run as one function (no _HANDLER: chalice local,
+    # tests, scripts) imports app and calls nothing
     loaded = loaded_by[IMPORT_ONLY]
     # THEN it has imported no function's role, nothing only the API uses, no search
     # client and nothing that opens personal data
@@ -248,12 +271,15 @@ def test_the_health_check_imports_no_route_group_no_token_verification_and_no_py
 
 
 def test_an_authenticated_route_imports_its_group_and_the_token_verification(
-    loaded_by: dict[str, set[str]],
+    loaded_by: dict[str, set[str]], cold_starts: dict[str, ColdStart]
 ) -> None:
     # WHEN the API's function serves its first request, POST /users with a valid token
     loaded = loaded_by[API_REGISTRATION]
     # THEN it imported the token verification, the user routes and the vault they seal with
     assert _roles(loaded) == {"caller", "users", "vault"}
+    # AND on that request, not with app: run as the API, app.py imports no role up front
+    # (one API function serves every route; README "Cold start, measured")
+    assert _roles(cold_starts[API_REGISTRATION].imported) == set()
     assert "jwt" in loaded and "chalicelib.service.users" in loaded
     # AND nothing of the other route groups: accounts, the consumers' views, search, OpenAPI,
     # the read models
@@ -268,3 +294,58 @@ def test_an_authenticated_route_builds_its_request_models_only(
     # THEN of the models its group's code defines (every user route's bodies), it built the
     # registration body's alone: the others wait for their own route's first call
     assert built == {"RegisterUser", "RequestConsents"}
+
+
+def test_each_function_is_started_with_the_handler_lambda_runs(
+    cold_starts: dict[str, ColdStart],
+) -> None:
+    # GIVEN the handler string Chalice registers for each function but the API (what
+    # `chalice package` and `deploy` give Lambda, so what Lambda sets as _HANDLER)
+    registered = cold_starts[IMPORT_ONLY].handlers
+    # THEN the benchmark's processes, and these, run each function with that _HANDLER
+    assert registered == {handler: lambda_handler(handler) for handler in NON_API}
+    # AND the API's: Chalice deploys it as the app object (chalice.deploy.appgraph)
+    assert lambda_handler(API_HANDLER) == lambda_handler(API_REGISTRATION) == "app.app"
+
+
+def _shipped() -> tuple[str, ...]:
+    """The top-level modules of the libraries the deployment package ships (requirements.txt)."""
+
+    def normal(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    lines = (line.strip() for line in (APP_DIR / "requirements.txt").read_text().splitlines())
+    required = {
+        normal(re.split(r"[<>=!~\[;\s]", line)[0])
+        for line in lines
+        if line and not line.startswith("#")
+    }
+    modules = metadata.packages_distributions()
+    return tuple(
+        sorted(m for m, dists in modules.items() if any(normal(d) in required for d in dists))
+    )
+
+
+# The app's own code, and what its package ships beside it (not boto3: the runtime's).
+APP_CODE = ("app", "chalicelib", "projections")
+SHIPPED = _shipped()
+
+
+def test_the_shipped_libraries_are_found() -> None:
+    # The next test's list: what requirements.txt names, as modules.
+    assert {"pydantic", "jwt", "cryptography", "aws_lambda_powertools", "msgspec"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("handler", NON_API)
+def test_a_function_imports_its_roles_with_app_so_its_first_call_imports_no_code(
+    handler: str, cold_starts: dict[str, ColdStart]
+) -> None:
+    # GIVEN a fresh process run as one function but the API (its _HANDLER set, as in Lambda)
+    cold = cold_starts[handler]
+    # WHEN it imports app and then makes its first call
+    first_call = cold.modules - cold.imported
+    # THEN import app imported the roles the call uses: the call imported none
+    assert _roles(cold.modules) == _roles(cold.imported)
+    # AND no code of the app nor of the libraries its package ships: only what creating
+    # the boto3 clients needs (boto3, botocore, the standard library)
+    assert _found(first_call, APP_CODE + SHIPPED) == []

@@ -20,12 +20,20 @@ answering a success body but GET /health (a constant, edge.HEALTH_BODY).
 ``roots.vault`` (cryptography) is reached the same way, only by what opens
 personal data (the subscribers declaring Need.OPEN_PERSONAL_DATA, the search
 transform, the API's user registry).
+
+A process that is known to run one function (in Lambda: app.py reads
+``_HANDLER``) imports that function's roles up front instead, with
+``preload``: ``reached_by`` reads them from the code of the handler (the
+``roots.<role>`` it loads), so the roles are not declared a second time.
 """
 
 from __future__ import annotations
 
+import dis
 import importlib
-from types import ModuleType
+import sys
+from collections.abc import Callable, Iterable
+from types import CodeType, ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -73,3 +81,33 @@ def __getattr__(name: str) -> ModuleType:
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return importlib.import_module(f"{__name__}.{name}")
+
+
+def reached_by(function: Callable[..., object]) -> frozenset[str]:
+    """The roles ``function`` reaches as ``roots.<role>``, read from its code (and its nested code).
+
+    An attribute loaded from a global that is this package is a role: the
+    first call of ``function`` imports exactly these (a role's own module
+    imports what else it uses).
+    """
+    package = sys.modules[__name__]
+    roles: set[str] = set()
+    codes = [function.__code__]
+    while codes:
+        code = codes.pop()
+        codes.extend(const for const in code.co_consts if isinstance(const, CodeType))
+        loads_package = False
+        for instruction in dis.get_instructions(code):
+            if loads_package and instruction.argval in __all__:
+                roles.add(instruction.argval)
+            loads_package = (
+                instruction.opname == "LOAD_GLOBAL"
+                and function.__globals__.get(instruction.argval) is package
+            )
+    return frozenset(roles)
+
+
+def preload(roles: Iterable[str]) -> None:
+    """Import ``roles`` now, rather than on first use."""
+    for role in roles:
+        __getattr__(role)
