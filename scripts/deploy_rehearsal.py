@@ -246,7 +246,9 @@ def apply_infra(tf_dir: Path, url: str, steps: dict[str, float]) -> dict[str, An
     with _step(steps, f"terraform apply: {len(everything - excluded)} resource blocks"):
         _apply(tf_dir, everything - excluded, "apply-2.log")
     with _step(steps, "terraform apply -refresh-only (outputs)"):
-        # A targeted apply only writes the outputs of what it targeted.
+        # A targeted apply only writes the outputs of what it targeted. This reads
+        # every resource back into the state too, which the plan after it and the
+        # destroy use instead of reading them again.
         terraform(
             ["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color", PARALLELISM],
             tf_dir,
@@ -265,9 +267,18 @@ def apply_infra(tf_dir: Path, url: str, steps: dict[str, float]) -> dict[str, An
 
 
 def check_plan_covers_only_the_gaps(tf_dir: Path, not_emulated: Mapping[str, str]) -> list[str]:
-    """A full plan after the apply creates exactly the not-emulated resources, nothing else."""
+    """A full plan after the apply creates exactly the not-emulated resources, nothing else.
+
+    Without a refresh: apply_infra's refresh-only apply has just read every resource
+    from the emulator into the state, and nothing has touched them since, so reading
+    them all again would compare the configuration with the same values (drift, and a
+    resource gone, already show there: the first as an update, the second as a create).
+    """
     plan = tf_dir / "after.plan"
-    terraform(["plan", "-input=false", "-no-color", PARALLELISM, f"-out={plan}"], tf_dir)
+    terraform(
+        ["plan", "-input=false", "-no-color", "-refresh=false", PARALLELISM, f"-out={plan}"],
+        tf_dir,
+    )
     problems = []
     planned_configs = set()
     for change in show_plan(plan, tf_dir):

@@ -51,6 +51,15 @@ def missing_tooling() -> str | None:
     return f"missing {' and '.join(missing)}" if missing else None
 
 
+# Terraform and the AWS provider (Go, which passes its environment on) spend about a
+# fifth of their CPU collecting garbage at Go's default GOGC=100: the provider's schema
+# is large and every command loads it. Collecting at 4x the live heap instead cuts that
+# for a few hundred MB more memory per process. The caller's environment wins.
+GO_RUNTIME_ENV = {"GOGC": "400"}
+# No call to checkpoint-api.hashicorp.com for upgrade notices: these machines are offline.
+QUIET_ENV = {"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
+
+
 def terraform(
     args: Sequence[str], cwd: Path, *, env: Mapping[str, str] | None = None, timeout: float = 900
 ) -> str:
@@ -58,7 +67,7 @@ def terraform(
     result = subprocess.run(
         ["terraform", *args],
         cwd=cwd,
-        env={**os.environ, **(env or {}), "TF_IN_AUTOMATION": "1"},
+        env={**GO_RUNTIME_ENV, **os.environ, **(env or {}), **QUIET_ENV},
         capture_output=True,
         text=True,
         timeout=timeout,
