@@ -16,8 +16,10 @@ from chalicelib import resources
 from chalicelib.domain.exceptions import MissingSetting
 
 __all__ = [
+    "AWS_MAX_ATTEMPTS_ENV_VAR",
     "COGNITO_ENV_VARS",
     "CORS_ALLOWED_ORIGINS_ENV_VAR",
+    "DEFAULT_AWS_MAX_ATTEMPTS",
     "DEFAULT_REGION",
     "LAMBDA_HANDLER_ENV_VAR",
     "LOCAL_STAGE",
@@ -34,6 +36,10 @@ LOCAL_STAGE = "local"
 # Set by the Lambda runtime: the handler a function runs, "<module>.<attribute>"
 # (Chalice: app.<handler name>, the API app.app).
 LAMBDA_HANDLER_ENV_VAR = "_HANDLER"
+# boto3's own variable for its attempts per call, the first one included; a client's
+# Config would override it, so the clients are given what it says (adapters.aws).
+AWS_MAX_ATTEMPTS_ENV_VAR = "AWS_MAX_ATTEMPTS"
+DEFAULT_AWS_MAX_ATTEMPTS = 6
 COGNITO_ENV_VARS = (
     resources.USER_POOL.pool_id_env_var,
     resources.USER_POOL.app_client_id_env_var,
@@ -88,6 +94,9 @@ class Settings:
     # The handler this process runs in Lambda (app.<name>); "" elsewhere (chalice
     # local, tests, scripts), where any handler of the app may be called.
     lambda_handler: str = ""
+    # Attempts per AWS call, the first included (boto3's standard retry mode):
+    # AWS_MAX_ATTEMPTS if set.
+    aws_max_attempts: int = DEFAULT_AWS_MAX_ATTEMPTS
 
     def table(self, key: str) -> str:
         return self.tables[key]
@@ -135,6 +144,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         fault_injection_file=environ.get("FAULT_INJECTION_FILE", ""),
         email_sender=environ.get(resources.EMAIL_SENDER_ENV_VAR, ""),
         lambda_handler=environ.get(LAMBDA_HANDLER_ENV_VAR, ""),
+        aws_max_attempts=_positive_int(
+            AWS_MAX_ATTEMPTS_ENV_VAR, environ.get(AWS_MAX_ATTEMPTS_ENV_VAR)
+        ),
         stage=stage,
         cors_allowed_origins=tuple(
             origin.strip()
@@ -143,6 +155,15 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         cognito=_cognito(environ, region, stage),
     )
+
+
+def _positive_int(name: str, value: str | None) -> int:
+    """``value`` of the variable ``name`` as a positive int; its default if unset."""
+    if value is None or value == "":
+        return DEFAULT_AWS_MAX_ATTEMPTS
+    if not value.isdigit() or int(value) < 1:
+        raise MissingSetting(f"{name} must be a positive integer, not {value!r}")
+    return int(value)
 
 
 def _stage(environ: Mapping[str, str]) -> str:

@@ -11,6 +11,8 @@ import pytest
 
 from chalicelib.adapters import aws
 from chalicelib.adapters.ledger import EventLedger
+from chalicelib.domain.exceptions import MissingSetting
+from chalicelib.settings import load_settings
 
 THREADS = 8
 QUERIES_PER_THREAD = 80
@@ -60,3 +62,31 @@ def test_a_reset_gives_every_thread_a_fresh_table(aws_env: dict[str, str]) -> No
     aws.reset()
     # THEN the next one is built anew, from the current settings
     assert aws.table("ledger").meta.client is not before.meta.client
+
+
+@pytest.mark.parametrize(("variable", "attempts"), [(None, 6), ("1", 1), ("3", 3)])
+def test_clients_make_the_attempts_aws_max_attempts_says(
+    aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, variable: str | None, attempts: int
+) -> None:
+    # GIVEN boto3's AWS_MAX_ATTEMPTS set (or not) in the environment
+    if variable is None:
+        monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
+    else:
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", variable)
+    aws.reset()
+    # WHEN a client and a table are made
+    made = [aws.client("sqs"), aws.table("ledger").meta.client]
+    # THEN each makes that many attempts per call, the first included (6 by default)
+    assert [client.meta.config.retries["total_max_attempts"] for client in made] == [
+        attempts,
+        attempts,
+    ]
+
+
+@pytest.mark.parametrize("variable", ["0", "-1", "two"])
+def test_an_aws_max_attempts_that_is_not_a_positive_integer_fails_loudly(variable: str) -> None:
+    # GIVEN AWS_MAX_ATTEMPTS that boto3 could not use
+    # WHEN the settings are read
+    # THEN they fail, naming it
+    with pytest.raises(MissingSetting, match="AWS_MAX_ATTEMPTS"):
+        load_settings({"AWS_MAX_ATTEMPTS": variable})

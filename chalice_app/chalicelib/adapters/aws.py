@@ -22,7 +22,6 @@ __all__ = ["client", "identity_attributes", "jwks", "reset", "table"]
 
 JWKS_TIMEOUT_SECONDS = 5
 
-_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32)
 # A boto3 session is not thread-safe while it creates clients (chalice local and
 # the local event sources call in from many threads); clients themselves are.
 _CREATE = threading.RLock()
@@ -34,8 +33,18 @@ def _session() -> boto3.session.Session:
 
 
 @cache
+def _config() -> Config:
+    # An explicit retries setting overrides boto3's AWS_MAX_ATTEMPTS, so it comes from
+    # the settings, which read that variable.
+    attempts = get_settings().aws_max_attempts
+    return Config(
+        retries={"total_max_attempts": attempts, "mode": "standard"}, max_pool_connections=32
+    )
+
+
+@cache
 def _client(service: str) -> Any:
-    return _session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    return _session().client(service, config=_config())  # type: ignore[call-overload]
 
 
 def client(service: str) -> Any:
@@ -57,7 +66,7 @@ def _resource() -> Any:
     made = getattr(_PER_THREAD, "dynamodb", None)
     if made is None or made[0] != _generation:
         with _CREATE:
-            made = (_generation, _session().resource("dynamodb", config=_CONFIG))
+            made = (_generation, _session().resource("dynamodb", config=_config()))
         _PER_THREAD.dynamodb = made
     return made[1]
 
@@ -97,5 +106,6 @@ def reset() -> None:
     get_settings.cache_clear()
     with _CREATE:
         _session.cache_clear()
+        _config.cache_clear()
         _client.cache_clear()
         _generation += 1
