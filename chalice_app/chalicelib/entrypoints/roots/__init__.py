@@ -86,9 +86,8 @@ def __getattr__(name: str) -> ModuleType:
 def reached_by(function: Callable[..., object]) -> frozenset[str]:
     """The roles ``function`` reaches as ``roots.<role>``, read from its code (and its nested code).
 
-    An attribute loaded from a global that is this package is a role: the
-    first call of ``function`` imports exactly these (a role's own module
-    imports what else it uses).
+    An attribute loaded from a global that is this package is a role: those
+    the first call of ``function`` imports (with what their modules import).
     """
     package = sys.modules[__name__]
     roles: set[str] = set()

@@ -4,49 +4,35 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib import resources
 from chalicelib.adapters import faults
-from chalicelib.adapters.subscriber_context import SubscriberContext
 from chalicelib.domain.events import CloudEvent
 from chalicelib.entrypoints.roots.subscriber_resources import SubscriberResources
 from chalicelib.entrypoints.sqs_batch import PartialItemFailureResponse, SqsBatchProcessor
 from chalicelib.service.consumers import UserEventConsumer
 
 __all__ = [
-    "CONSUMER_CLASSES",
-    "ConsumerClass",
     "SubscriberResources",
     "consume_user_events",
     "subscriber_consumer",
 ]
 
-
-class ConsumerClass(Protocol):
-    """A declared consumer's class: it builds the consumer from the subscriber's resources."""
-
-    def from_context(self, context: SubscriberContext) -> UserEventConsumer: ...
-
-
-def _consumer_class(declared: str) -> ConsumerClass:
-    module_name, _, class_name = declared.partition(":")
-    consumer_class: ConsumerClass = getattr(importlib.import_module(module_name), class_name)
-    return consumer_class
-
-
-# Each declared consumer's class by queue key. The declaration names its consumer
-# instead of importing it, so that it stays plain data that Terraform's generator
-# and the local stack can read; they are imported with this role (a few small
-# modules), so that a subscriber's first call imports no code of its own.
-CONSUMER_CLASSES: Mapping[str, ConsumerClass] = {
-    s.key: _consumer_class(s.consumer) for s in resources.SUBSCRIBERS
-}
+# The declared consumers' modules, imported with this role (a few small modules) so
+# that a subscriber's first call imports no code of its own. The declaration names its
+# consumer instead of importing it, so that it stays plain data that Terraform's
+# generator and the local stack can read.
+for _module in sorted({s.consumer.partition(":")[0] for s in resources.SUBSCRIBERS}):
+    importlib.import_module(_module)
 
 
 def subscriber_consumer(key: str) -> UserEventConsumer:
     """The consumer of the subscriber declared with queue key ``key`` (resources.SUBSCRIBERS)."""
-    return CONSUMER_CLASSES[key].from_context(SubscriberResources(key))
+    module_name, _, class_name = resources.subscriber(key).consumer.partition(":")
+    consumer_class = getattr(importlib.import_module(module_name), class_name)
+    consumer: UserEventConsumer = consumer_class.from_context(SubscriberResources(key))
+    return consumer
 
 
 class _Drillable:
