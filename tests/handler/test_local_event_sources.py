@@ -697,11 +697,11 @@ def test_dynamodb_insert_reaches_the_handler_with_its_new_image(
     assert int(records[1]["dynamodb"]["SequenceNumber"]) > int(first["dynamodb"]["SequenceNumber"])
 
 
-def test_table_streams_have_their_own_idle_poll_interval(
+def _table_stream_relay(
     session: boto3.session.Session,
-) -> None:
-    # GIVEN a handler on a table's stream, whose poller has found the stream empty, on a
-    # runner whose pollers idle for an hour, but a table stream's for 50 ms
+) -> tuple[Chalice, list[str], Any, threading.Event]:
+    """An app whose handler on a table's stream collects the versions it gets, a client
+    factory, and an event set once that stream's poller has found it empty."""
     stream_arn = _table_with_stream(session)
     app = Chalice("t")
     versions: list[str] = []
@@ -714,6 +714,15 @@ def test_table_streams_have_their_own_idle_poll_interval(
     factory = _on_call(
         session, "dynamodbstreams", "GetRecords", "Records", with_items=False, seen=polled_empty
     )
+    return app, versions, factory, polled_empty
+
+
+def test_table_streams_have_their_own_idle_poll_interval(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN a handler on a table's stream, whose poller has found the stream empty, on a
+    # runner whose pollers idle for an hour, but a table stream's for 50 ms
+    app, versions, factory, polled_empty = _table_stream_relay(session)
     runner = _runner(
         app,
         session,
@@ -738,18 +747,7 @@ def test_a_table_written_by_another_process_is_taken_at_once_when_its_streams_ar
 ) -> None:
     # GIVEN a handler on a table's stream, whose poller has found it empty, on a runner
     # whose pollers idle for an hour
-    stream_arn = _table_with_stream(session)
-    app = Chalice("t")
-    versions: list[str] = []
-
-    @app.on_dynamodb_record(stream_arn=stream_arn)
-    def relay(event: Any) -> None:
-        versions.extend(record.new_image["version"]["N"] for record in event)
-
-    polled_empty = threading.Event()
-    factory = _on_call(
-        session, "dynamodbstreams", "GetRecords", "Records", with_items=False, seen=polled_empty
-    )
+    app, versions, factory, polled_empty = _table_stream_relay(session)
     with _runner(app, session, client_factory=factory, idle_poll_seconds=3600) as runner:
         assert polled_empty.wait(10)
 
