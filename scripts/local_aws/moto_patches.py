@@ -1,9 +1,10 @@
-"""Where moto server differs from AWS on the deployment path, patched in one place.
+"""Where moto server differs from AWS on the deployment and operations paths, patched in one place.
 
 Each patch names the upstream moto behaviour (moto 5.2.5) and what AWS does,
 and tests/handler/test_moto_patches.py shows the moto behaviour it works around:
-when moto fixes one, that test fails and the patch can go. Only the deploy
-rehearsal's moto server (``python -m local_aws.moto_server``) applies them.
+when moto fixes one, that test fails and the patch can go. Only the moto server
+of the deploy rehearsal and of the local stack (``python -m local_aws.moto_server``)
+applies them.
 
 What moto cannot create at all is not patched here: ``NOT_EMULATED`` lists it,
 and the rehearsal leaves it out of the apply and reports it. What moto creates
@@ -14,6 +15,7 @@ wiring, and reports the gap in ``not_emulated`` too.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -159,6 +161,75 @@ def _sqs_set_attributes_keeps_the_rest(set_: Setter) -> None:
 
     set_(Queue, "_set_attributes", _set_attributes)
     set_(Queue, "attributes", property(attributes))
+
+
+def _sqs_message_move_tasks(set_: Setter) -> None:
+    # moto: StartMessageMoveTask and ListMessageMoveTasks are not implemented
+    # (NotImplementedError, a 500 from moto server that clients retry for
+    # seconds). AWS moves a dead-letter queue's messages, attributes included,
+    # to the destination (by default the queue whose DLQ it is) as a task, and
+    # lists the task with its status. The patch moves them within the call, so
+    # the task is COMPLETED when it is listed (a task AWS finished at once).
+    from moto.core.responses import ActionResult
+    from moto.sqs.exceptions import InvalidParameterValue
+    from moto.sqs.responses import SQSResponse
+
+    def start_message_move_task(self: Any) -> Any:
+        source_arn = self._get_param("SourceArn")
+        source = self.sqs_backend.get_queue(source_arn.rsplit(":", 1)[-1])
+        sources_of = self.sqs_backend.list_dead_letter_source_queues(source.name)
+        if not sources_of:
+            raise InvalidParameterValue("Source queue must be configured as a Dead Letter Queue.")
+        destination_arn = self._get_param("DestinationArn")
+        if destination_arn is None and len(sources_of) != 1:
+            raise InvalidParameterValue("DestinationArn is required for this source queue.")
+        destination = (
+            self.sqs_backend.get_queue(destination_arn.rsplit(":", 1)[-1])
+            if destination_arn
+            else sources_of[0]
+        )
+        to_move = len(source.messages)
+        moved = 0
+        while moved < to_move:
+            batch = self.sqs_backend.receive_message(
+                source.name, min(10, to_move - moved), 0, 30, ["All"]
+            )
+            if not batch:
+                break
+            for message in batch:
+                self.sqs_backend.send_message(
+                    destination.name, message.body, dict(message.message_attributes)
+                )
+                self.sqs_backend.delete_message(source.name, message.receipt_handle)
+            moved += len(batch)
+        handle = f"{source_arn}#{len(_tasks(self.sqs_backend, source_arn))}"
+        _tasks(self.sqs_backend, source_arn).insert(
+            0,
+            {
+                "TaskHandle": handle,
+                "Status": "COMPLETED",
+                "SourceArn": source_arn,
+                "DestinationArn": destination.queue_arn,
+                "ApproximateNumberOfMessagesMoved": moved,
+                "ApproximateNumberOfMessagesToMove": to_move,
+                "StartedTimestamp": int(time.time() * 1000),
+            },
+        )
+        return ActionResult({"TaskHandle": handle})
+
+    def list_message_move_tasks(self: Any) -> Any:
+        source_arn = self._get_param("SourceArn")
+        self.sqs_backend.get_queue(source_arn.rsplit(":", 1)[-1])
+        limit = int(self._get_param("MaxResults") or 1)
+        return ActionResult({"Results": _tasks(self.sqs_backend, source_arn)[:limit]})
+
+    set_(SQSResponse, "start_message_move_task", start_message_move_task)
+    set_(SQSResponse, "list_message_move_tasks", list_message_move_tasks)
+
+
+def _tasks(backend: Any, source_arn: str) -> list[dict[str, Any]]:
+    """The message move tasks of one source queue, newest first, kept on its backend."""
+    return backend.__dict__.setdefault("_message_move_tasks", {}).setdefault(source_arn, [])
 
 
 def _apigateway_swagger_2(set_: Setter) -> None:
@@ -350,6 +421,12 @@ PATCHES: tuple[Patch, ...] = (
         moto="SetQueueAttributes without Policy deletes it; RedrivePolicy comes back with spaces",
         aws="SetQueueAttributes changes only the given attributes; RedrivePolicy is compact JSON",
         apply=_sqs_set_attributes_keeps_the_rest,
+    ),
+    Patch(
+        name="sqs-message-move-tasks",
+        moto="StartMessageMoveTask and ListMessageMoveTasks are not implemented (500)",
+        aws="StartMessageMoveTask moves a DLQ's messages back; ListMessageMoveTasks shows it",
+        apply=_sqs_message_move_tasks,
     ),
     Patch(
         name="apigateway-swagger-2",

@@ -366,3 +366,76 @@ def test_patched_moto_lists_the_published_versions_newest_first(
         f"{published}:2",
         f"{published}:1",
     ]
+
+
+def _dlq_with_messages(session: boto3.session.Session, count: int) -> tuple[Any, str, str]:
+    """A source queue whose DLQ holds ``count`` messages with an attribute; (sqs, source, dlq)."""
+    sqs = session.client("sqs")
+    dlq = sqs.create_queue(QueueName="evp-gdpr-consents-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
+    source = sqs.create_queue(
+        QueueName="evp-gdpr-consents", Attributes={"RedrivePolicy": redrive}
+    )["QueueUrl"]
+    for n in range(count):
+        sqs.send_message(
+            QueueUrl=dlq,
+            MessageBody=f"m{n}",
+            MessageAttributes={"type": {"DataType": "String", "StringValue": "t"}},
+        )
+    return sqs, source, dlq
+
+
+def _arn(sqs: Any, url: str) -> str:
+    return str(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+    )
+
+
+def test_moto_cannot_start_a_message_move_task(session: boto3.session.Session) -> None:
+    # GIVEN a DLQ with a message, on unpatched moto
+    sqs, _, dlq = _dlq_with_messages(session, 1)
+    # WHEN a move task is started
+    # THEN moto has no such action (moto server answers 500; AWS starts the task)
+    with pytest.raises(NotImplementedError):
+        sqs.start_message_move_task(SourceArn=_arn(sqs, dlq))
+
+
+def test_patched_moto_moves_a_dlq_back_as_a_completed_task(
+    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the patch, and 12 messages (more than one receive) in a DLQ
+    _patched("sqs-message-move-tasks", monkeypatch)
+    sqs, source, dlq = _dlq_with_messages(session, 12)
+    # WHEN a move task is started without a destination, and listed
+    task = sqs.start_message_move_task(SourceArn=_arn(sqs, dlq))
+    listed = sqs.list_message_move_tasks(SourceArn=_arn(sqs, dlq), MaxResults=10)["Results"]
+    # THEN it is the one task, completed, and every message is back with its attributes
+    assert [(t["TaskHandle"], t["Status"]) for t in listed] == [(task["TaskHandle"], "COMPLETED")]
+    assert listed[0]["ApproximateNumberOfMessagesMoved"] == 12
+    assert listed[0]["DestinationArn"] == _arn(sqs, source)
+    moved: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=source, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        moved += batch
+    assert sorted(m["Body"] for m in moved) == sorted(f"m{n}" for n in range(12))
+    assert {m["MessageAttributes"]["type"]["StringValue"] for m in moved} == {"t"}
+    attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+
+
+def test_patched_moto_refuses_to_move_from_a_queue_that_is_no_dlq(
+    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the patch, and a source queue (which is nobody's DLQ)
+    _patched("sqs-message-move-tasks", monkeypatch)
+    sqs, source, _ = _dlq_with_messages(session, 1)
+    # WHEN a move task is started from it
+    # THEN it is refused, as AWS does
+    with pytest.raises(ClientError, match="Dead Letter Queue"):
+        sqs.start_message_move_task(SourceArn=_arn(sqs, source))

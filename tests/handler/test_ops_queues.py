@@ -10,6 +10,7 @@ import pytest
 
 from chalicelib import resources
 from chalicelib.settings import get_settings
+from local_aws import moto_patches
 from operations import queues, stream_failures
 from tests.handler.helpers import queue_url
 
@@ -64,12 +65,19 @@ def test_inspect_shows_depth_age_and_reason(aws_env: dict[str, str]) -> None:
     assert _count(_dlq().name) == 1
 
 
-def test_emulator_gap_moto_lacks_start_message_move_task(aws_env: dict[str, str]) -> None:
-    # The one place that shows the gap: moto 5.x has no StartMessageMoveTask, so
-    # locally redrive takes its copy loop (AWS runs the move task).
-    sqs = boto3.client("sqs")
-    with pytest.raises(NotImplementedError):
-        sqs.start_message_move_task(SourceArn="arn:aws:sqs:eu-west-1:123456789012:x")
+def test_move_messages_runs_a_move_task_where_the_endpoint_has_one(
+    aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an endpoint with StartMessageMoveTask (moto patched as the local stack runs it;
+    # tests/handler/test_moto_patches.py shows moto without it), and 3 messages in a DLQ
+    patch = next(p for p in moto_patches.PATCHES if p.name == "sqs-message-move-tasks")
+    patch.apply(lambda owner, attr, value: monkeypatch.setattr(owner, attr, value, raising=False))
+    _fill(_dlq().name, ["a", "b", "c"])
+    # WHEN they are moved back
+    result = queues.move_messages(boto3.client("sqs"), _dlq())
+    # THEN the move task moved them all to the source queue
+    assert result == {"moved": 3, "method": "task"}
+    assert (_count(_dlq().name), _count("evp-gdpr-consents")) == (0, 3)
 
 
 def test_move_messages_back_to_the_source_queue(aws_env: dict[str, str]) -> None:
@@ -78,7 +86,8 @@ def test_move_messages_back_to_the_source_queue(aws_env: dict[str, str]) -> None
     _fill(_dlq().name, bodies)
     # WHEN they are moved back
     result = queues.move_messages(boto3.client("sqs"), _dlq())
-    # THEN every one is on the source queue with its attributes, and the DLQ is empty
+    # THEN (in-process moto has no move task: the copy loop) every one is on the source
+    # queue with its attributes, and the DLQ is empty
     assert result == {"moved": 13, "method": "copy"}
     assert _count(_dlq().name) == 0
     sqs = boto3.client("sqs")

@@ -141,8 +141,10 @@ def test_a_failing_consumer_drains_to_its_dlq_and_redrive_applies_once(
     # WHEN the cause is fixed and the DLQ redriven
     fault_switch.unlink()
     redriven = _ops(local_stack, "redrive", dlq)
-    # THEN the message went back, was applied exactly once, and the DLQ is empty
+    # THEN the message went back (by SQS's move task, as in AWS), was applied exactly once,
+    # and the DLQ is empty
     assert (redriven["moved"], redriven["source"]) == (1, local_stack.name("gdpr-consents"))
+    assert redriven["method"] == "task"
     wait_for(
         lambda: http.get(consents, headers=user["headers"]).status_code == 200,
         timeout=60,
