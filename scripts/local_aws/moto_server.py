@@ -16,16 +16,25 @@ serialises them instead of losing data:
 
 Long polls (``WaitTimeSeconds`` > 0) would hold the lock while waiting; the
 local event-source runner polls SQS with short polls.
+
+Two costs of moto server's own plumbing are cut, measured with py-spy over the
+e2e tier: it lists moto's package directory (``os.listdir`` and an ``isdir``
+per entry) on every request to find the service, and werkzeug logs every
+request line through colorama. They were about a tenth and an eighth of the
+server's samples; the actions themselves were a twentieth. The listing is
+read once; request lines are not logged (errors still are).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from moto import backends
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -35,7 +44,7 @@ from werkzeug.serving import run_simple
 
 from local_aws.moto_patches import apply_all
 
-__all__ = ["SerializedApp", "main"]
+__all__ = ["SerializedApp", "main", "read_moto_modules_once"]
 
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -54,9 +63,18 @@ class SerializedApp:
             return list(self._app(environ, start_response))
 
 
+def read_moto_modules_once() -> tuple[str, ...]:
+    """Make moto's list of its service modules a constant (it lists its directory per request)."""
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+    return modules
+
+
 def main(argv: list[str] | None = None) -> None:
     """Patch moto's models in this process, then serve them one request at a time."""
     apply_all()
+    read_moto_modules_once()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description="moto server, one request at a time")
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)

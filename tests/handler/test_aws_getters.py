@@ -64,6 +64,21 @@ def test_a_reset_gives_every_thread_a_fresh_table(aws_env: dict[str, str]) -> No
     assert aws.table("ledger").meta.client is not before.meta.client
 
 
+def test_a_thread_gets_its_own_tables_once_each(aws_env: dict[str, str]) -> None:
+    # GIVEN the ledger and users tables got in this thread
+    ledger, users = aws.table("ledger"), aws.table("users")
+    # WHEN they are got again here, and the ledger in another thread
+    elsewhere: list[Any] = []
+    other = threading.Thread(target=lambda: elsewhere.append(aws.table("ledger")))
+    other.start()
+    other.join()
+    # THEN this thread's are the same objects (boto3 builds a Table's class per call),
+    # one per table, and the other thread's is its own, from its own resource
+    assert aws.table("ledger") is ledger and aws.table("users") is users
+    assert ledger is not users and ledger.name != users.name
+    assert elsewhere[0] is not ledger and elsewhere[0].meta.client is not ledger.meta.client
+
+
 @pytest.mark.parametrize(("variable", "attempts"), [(None, 6), ("1", 1), ("3", 3)])
 def test_clients_make_the_attempts_aws_max_attempts_says(
     aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, variable: str | None, attempts: int

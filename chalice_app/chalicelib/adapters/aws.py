@@ -57,23 +57,32 @@ def client(service: str) -> Any:
 # the condition-expression builder of one shared by chalice local's request threads
 # mixed two queries' attribute names ("KeyConditionExpressions must only contain one
 # condition per key", a 500 under racing deposits). So each thread has its own; a
-# Lambda process has one thread, so one resource, cached for its life.
+# Lambda process has one thread, so one resource, cached for its life. So are its
+# Table objects: boto3 builds a Table's class anew on every ``resource.Table(name)``,
+# which was a fifth of chalice local's time in the e2e tier (py-spy).
 _PER_THREAD = threading.local()
 _generation = 0
 
 
-def _resource() -> Any:
+def _thread_dynamodb() -> tuple[Any, dict[str, Any]]:
+    """This thread's DynamoDB resource and its Table objects by table name."""
     made = getattr(_PER_THREAD, "dynamodb", None)
     if made is None or made[0] != _generation:
         with _CREATE:
-            made = (_generation, _session().resource("dynamodb", config=_config()))
+            resource = _session().resource("dynamodb", config=_config())
+        made = (_generation, resource, {})
         _PER_THREAD.dynamodb = made
-    return made[1]
+    return made[1], made[2]
 
 
 def table(key: str) -> Any:
     """The DynamoDB Table resource of the table declared as ``key`` in resources.py."""
-    return _resource().Table(get_settings().table(key))
+    resource, tables = _thread_dynamodb()
+    name = get_settings().table(key)
+    found = tables.get(name)
+    if found is None:
+        found = tables[name] = resource.Table(name)
+    return found
 
 
 def jwks(url: str) -> dict[str, Any]:
