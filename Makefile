@@ -45,11 +45,12 @@ $(CONSOLE_STAMP):
 	cd $(CONSOLE_DIR) && echo '{"private": true}' > package.json && npm install --silent --no-audit --no-fund --save-exact $(CONSOLE_NPM)
 	touch $(CONSOLE_STAMP)
 
-# Both cores: pytest-xdist spreads the tests over two workers; tests/e2e stays on
-# one of them (one local stack); the longest work starts first (tests/conftest.py,
-# and --no-loadscope-reorder in pyproject.toml). Tiers and their times: README, "Tests".
+# Three pytest-xdist workers on the two cores: the deploy rehearsal waits on the AWS
+# provider for half its time, and a third worker fills that; tests/e2e stays on one
+# worker (one local stack); the longest work starts first (tests/conftest.py, and
+# --no-loadscope-reorder in pyproject.toml). Tiers and their times: README, "Tests".
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 3 --dist loadgroup
 
 # All but the slow tests (the local stack, scripts run as processes, DynamoDB Local,
 # terraform plans, checkov, packaging): unit, handler and infra's static checks.

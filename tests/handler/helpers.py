@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import boto3
+from moto.core.botocore_stubber import BotocoreStubber
 
 
 class _BearerHttp:
@@ -131,3 +133,21 @@ def consume(client: Any, handler: str, event: dict[str, Any]) -> None:
     """Invoke the SQS ``handler``; every message must succeed."""
     failed = sqs_failures(client, handler, event)
     assert failed == [], f"{handler} reported failed messages: {failed}"
+
+
+def moto_one_call_at_a_time(monkeypatch: Any) -> None:
+    """In-process moto answers one AWS call at a time, as the local stack's moto server does.
+
+    moto's backends are not thread-safe (tests/handler/test_moto_concurrency_gap.py):
+    two SQS deletes at once can bring a deleted message back, in flight for its
+    visibility timeout. local_aws.moto_server serialises the stack's calls; this
+    does the same for a test whose threads call moto in-process.
+    """
+    lock = threading.Lock()
+    answer = BotocoreStubber.__call__
+
+    def one_at_a_time(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        with lock:
+            return answer(self, event_name, request, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", one_at_a_time)

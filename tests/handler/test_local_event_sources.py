@@ -13,9 +13,19 @@ from chalice.app import Chalice
 
 from chalicelib.resources import KinesisRetrySpec
 from local_aws.event_sources import EventSourceRunner, make_client_factory
+from tests.handler.helpers import moto_one_call_at_a_time
 
 REGION = "eu-west-1"
 FAST_RETRY = KinesisRetrySpec(maximum_retry_attempts=1, bisect_batch_on_function_error=True)
+
+
+@pytest.fixture(autouse=True)
+def _moto_as_the_local_stack_serves_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The runner's pollers and invocations call moto from many threads; unserialised,
+    # two SQS deletes at once can bring a message back for its visibility timeout
+    # (tests/handler/test_moto_concurrency_gap.py), which once timed out
+    # test_sqs_maximum_concurrency_is_never_exceeded under load.
+    moto_one_call_at_a_time(monkeypatch)
 
 
 def _queue(
