@@ -28,6 +28,7 @@ from local_aws.stack_process import free_port, wait_for
 from local_aws.token_signer import TokenSigner
 from tests.handler.helpers import ApiClient
 from tests.moto_account import AccountSnapshot
+from tests.scheduling import make_scheduler
 
 PREFIX = "evp"
 REGION = "eu-west-1"
@@ -232,6 +233,11 @@ LONGEST_FIRST = (
     "infra/test_terraform_static.py::test_checkov",
     "infra/test_chalice_package.py",
 )
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """loadgroup, only a short unit queued behind the deploy rehearsal (tests/scheduling.py)."""
+    return make_scheduler(config, log)
 
 
 def _run_order(item: pytest.Item) -> int:
