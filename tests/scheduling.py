@@ -7,22 +7,22 @@ from typing import Any
 from xdist.scheduler import LoadGroupScheduling
 from xdist.workermanage import WorkerController
 
-__all__ = ["RUNS_ALONE", "ShortAfterLongScheduling", "make_scheduler"]
+__all__ = ["LONG_SINGLE_TESTS", "ShortAfterLongScheduling", "make_scheduler"]
 
 # Units of one test that take minutes. A worker runs a test only once it holds the
 # next one, so xdist hands it a second unit at once; that unit waits behind this one
 # (it was the monitoring plan, 15 s after the 5-minute rehearsal, while the other
 # workers had run out of work). It gets the last unit of the queue instead: the
 # queue is longest first, so that is one of the shortest.
-RUNS_ALONE = ("tests/infra/test_deploy_rehearsal.py::",)
+LONG_SINGLE_TESTS = ("tests/infra/test_deploy_rehearsal.py::",)
 
 
 class ShortAfterLongScheduling(LoadGroupScheduling):
-    """``--dist loadgroup``; a worker on a RUNS_ALONE test is given the shortest unit next."""
+    """``--dist loadgroup``; a worker on a LONG_SINGLE_TESTS test gets the shortest unit next."""
 
     def _on_long_test(self, node: WorkerController) -> bool:
         return any(
-            scope.startswith(RUNS_ALONE) and not all(tests.values())
+            scope.startswith(LONG_SINGLE_TESTS) and not all(tests.values())
             for scope, tests in self.assigned_work.get(node, {}).items()
         )
 
