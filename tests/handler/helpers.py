@@ -9,6 +9,8 @@ from typing import Any
 import boto3
 from moto.core.botocore_stubber import BotocoreStubber
 
+from local_aws import moto_patches
+
 
 class _BearerHttp:
     """chalice.test's ``http`` client sending ``Authorization: Bearer <token>``."""
@@ -151,3 +153,9 @@ def moto_one_call_at_a_time(monkeypatch: Any) -> None:
             return answer(self, event_name, request, **kwargs)
 
     monkeypatch.setattr(BotocoreStubber, "__call__", one_at_a_time)
+
+
+def apply_moto_patch(name: str, monkeypatch: Any) -> None:
+    """Apply the ``local_aws.moto_patches`` patch ``name`` in-process, undone after the test."""
+    patch = next(p for p in moto_patches.PATCHES if p.name == name)
+    patch.apply(lambda owner, attr, value: monkeypatch.setattr(owner, attr, value, raising=False))

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_aws import moto_patches
+from tests.handler.helpers import apply_moto_patch
 
 SWAGGER_2 = {
     "swagger": "2.0",
@@ -22,11 +23,6 @@ SWAGGER_2 = {
     "schemes": ["https"],
     "paths": {"/users/{user_id}": {"get": {"responses": {"200": {"description": "200 response"}}}}},
 }
-
-
-def _patched(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    patch = next(p for p in moto_patches.PATCHES if p.name == name)
-    patch.apply(lambda owner, attr, value: monkeypatch.setattr(owner, attr, value, raising=False))
 
 
 def _queue_with_redrive_allow_policy(session: boto3.session.Session) -> tuple[Any, str]:
@@ -50,7 +46,7 @@ def test_patched_moto_returns_the_redrive_allow_policy_until_cleared(
     session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the patch, and a DLQ whose RedriveAllowPolicy was set
-    _patched("sqs-redrive-allow-policy", monkeypatch)
+    apply_moto_patch("sqs-redrive-allow-policy", monkeypatch)
     sqs, url = _queue_with_redrive_allow_policy(session)
     # WHEN reading it back, by name and with All
     by_name = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedriveAllowPolicy"])
@@ -101,7 +97,7 @@ def test_patched_moto_keeps_the_policy_and_returns_compact_redrive_policy(
     session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the patch
-    _patched("sqs-set-attributes-keeps-the-rest", monkeypatch)
+    apply_moto_patch("sqs-set-attributes-keeps-the-rest", monkeypatch)
     # WHEN a queue with a policy gets its redrive policy set alone
     attributes = _queue_with_policy_then_redrive(session)
     # THEN both are there, the redrive policy as compact JSON
@@ -135,7 +131,7 @@ def test_patched_moto_imports_and_puts_swagger_2(
     session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the patch
-    _patched("apigateway-swagger-2", monkeypatch)
+    apply_moto_patch("apigateway-swagger-2", monkeypatch)
     apigateway = session.client("apigateway")
     # WHEN importing, then putting, a Swagger 2.0 document without description
     api_id = apigateway.import_rest_api(body=json.dumps(SWAGGER_2))["id"]
@@ -185,7 +181,7 @@ def test_patched_moto_lists_a_functions_mappings_by_name_or_arn(
     listed_with: str,
 ) -> None:
     # GIVEN the patch and a mapping created with the function's name or ARN
-    _patched("lambda-mappings-by-function-arn", monkeypatch)
+    apply_moto_patch("lambda-mappings-by-function-arn", monkeypatch)
     lam, function_arn, queue_arn = _function_and_queue(session)
     ref = {"name": "event-platform-dev-loyalty_enrolment", "arn": function_arn}
     uuid = lam.create_event_source_mapping(
@@ -212,7 +208,7 @@ def test_patched_moto_tags_a_stream_at_creation(
     session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the patch
-    _patched("kinesis-create-stream-tags", monkeypatch)
+    apply_moto_patch("kinesis-create-stream-tags", monkeypatch)
     kinesis = session.client("kinesis")
     # WHEN creating a stream with and without tags
     kinesis.create_stream(StreamName="evp-events", ShardCount=1, Tags={"Project": "p"})
@@ -243,7 +239,7 @@ def test_patched_moto_tags_an_email_identity_by_its_arn(
     session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the patch
-    _patched("sesv2-identity-tags-by-aws-arn", monkeypatch)
+    apply_moto_patch("sesv2-identity-tags-by-aws-arn", monkeypatch)
     ses = session.client("sesv2")
     # WHEN creating an email identity with tags
     ses.create_email_identity(
@@ -317,7 +313,7 @@ def test_patched_moto_validates_the_shape_of_a_definition(
     session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN moto patched
-    _patched("sfn-validate-definition", monkeypatch)
+    apply_moto_patch("sfn-validate-definition", monkeypatch)
     sfn = session.client("stepfunctions")
     broken = json.loads(_replay_definition())
     broken["States"]["FoldBuckets"]["Next"] = "Nowhere"
@@ -349,7 +345,7 @@ def test_patched_moto_lists_the_published_versions_newest_first(
     session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN moto patched, one state machine never published and one published twice
-    _patched("sfn-list-state-machine-versions", monkeypatch)
+    apply_moto_patch("sfn-list-state-machine-versions", monkeypatch)
     sfn = session.client("stepfunctions")
     role = "arn:aws:iam::123456789012:role/replay-states"
     plain = sfn.create_state_machine(name="a", definition=_replay_definition(), roleArn=role)
@@ -409,7 +405,7 @@ def test_patched_moto_moves_a_dlq_back_as_a_completed_task(
     session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the patch, and 12 messages (more than one receive) in a DLQ
-    _patched("sqs-message-move-tasks", monkeypatch)
+    apply_moto_patch("sqs-message-move-tasks", monkeypatch)
     sqs, source, dlq = _dlq_with_messages(session, 12)
     # WHEN a move task is started without a destination, and listed
     task = sqs.start_message_move_task(SourceArn=_arn(sqs, dlq))
@@ -433,7 +429,7 @@ def test_patched_moto_refuses_to_move_from_a_queue_that_is_no_dlq(
     session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the patch, and a source queue (which is nobody's DLQ)
-    _patched("sqs-message-move-tasks", monkeypatch)
+    apply_moto_patch("sqs-message-move-tasks", monkeypatch)
     sqs, source, _ = _dlq_with_messages(session, 1)
     # WHEN a move task is started from it
     # THEN it is refused, as AWS does

@@ -10,9 +10,8 @@ import pytest
 
 from chalicelib import resources
 from chalicelib.settings import get_settings
-from local_aws import moto_patches
 from operations import queues, stream_failures
-from tests.handler.helpers import queue_url
+from tests.handler.helpers import apply_moto_patch, queue_url
 
 
 def _dlq(key: str = "gdpr-consents") -> queues.FailureQueue:
@@ -70,8 +69,7 @@ def test_move_messages_runs_a_move_task_where_the_endpoint_has_one(
 ) -> None:
     # GIVEN an endpoint with StartMessageMoveTask (moto patched as the local stack runs it;
     # tests/handler/test_moto_patches.py shows moto without it), and 3 messages in a DLQ
-    patch = next(p for p in moto_patches.PATCHES if p.name == "sqs-message-move-tasks")
-    patch.apply(lambda owner, attr, value: monkeypatch.setattr(owner, attr, value, raising=False))
+    apply_moto_patch("sqs-message-move-tasks", monkeypatch)
     _fill(_dlq().name, ["a", "b", "c"])
     # WHEN they are moved back
     result = queues.move_messages(boto3.client("sqs"), _dlq())
