@@ -23,11 +23,11 @@ The API goes further: a request imports what its route needs. Each route
 calls its route group's root, ``roots.users``, ``roots.accounts``,
 ``roots.consumer_views``, ``roots.search_queries`` or ``roots.document`` (the
 route table is this module: the group a view calls is its group). Token
-verification (``roots.caller``: PyJWT and cryptography's RSA) is imported by
+verification (``roots.caller``: cryptography's RSA) is imported by
 the middleware on the first request to a route that is not public, response
 shaping (``roots.responses``: the response models) on the first success
 body but GET /health's, a constant (``edge.HEALTH_BODY``). So ``GET /health``
-imports neither a route group nor PyJWT nor pydantic, and
+imports neither a route group nor cryptography nor pydantic, and
 ``POST /users`` imports the user routes' code, not the accounts', search's
 or OpenAPI's. The API imports no role with this module (measured: what every
 authenticated route needs would cost GET /health more than it saves POST
@@ -289,7 +289,7 @@ def _roles_of(handler: str) -> frozenset[str]:
     function = globals()[name]
     if function is app:
         # The API: none. Its routes reach different roles, and importing with app what
-        # every authenticated route needs (roots.caller: PyJWT, cryptography) costs
+        # every authenticated route needs (roots.caller: cryptography's RSA) costs
         # GET /health more than it saves POST /users (README "Cold start, measured").
         return frozenset()
     # Chalice keeps the view as the handler's .func; a plain Lambda function's .func

@@ -306,6 +306,29 @@ def _kinesis_create_stream_tags(set_: Setter) -> None:
     set_(KinesisResponse, "create_stream", create_stream)
 
 
+def _dynamodb_delete_missing_table_names_it(set_: Setter) -> None:
+    # moto: DeleteTable of a table that does not exist answers
+    # ResourceNotFoundException "Requested resource not found" (its DescribeTable
+    # already names the table). AWS answers "Requested resource not found: Table:
+    # <name> not found", and the AWS provider counts exactly that as already
+    # deleted. It matters when the provider's SDK sends a DeleteTable again
+    # because the first answer was lost on the way back (a connection error is
+    # retried whatever the operation): against AWS the second one is harmless;
+    # against unpatched moto it failed a whole `terraform destroy`.
+    from moto.dynamodb.exceptions import ResourceNotFoundException
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.delete_table
+
+    def delete_table(self: Any, name: str) -> Any:
+        try:
+            return original(self, name)
+        except ResourceNotFoundException:
+            raise ResourceNotFoundException(table_name=name) from None
+
+    set_(DynamoDBBackend, "delete_table", delete_table)
+
+
 def _sesv2_identity_tags_by_aws_arn(set_: Setter) -> None:
     # moto: CreateEmailIdentity files the identity's tags under
     # arn:...:ses:<region>:<account>:email-identity/<name>, while the identity's
@@ -439,6 +462,12 @@ PATCHES: tuple[Patch, ...] = (
         moto="CreateStream ignores Tags",
         aws="CreateStream tags the new stream",
         apply=_kinesis_create_stream_tags,
+    ),
+    Patch(
+        name="dynamodb-delete-missing-table-names-it",
+        moto='DeleteTable of a missing table says "Requested resource not found"',
+        aws='... says "Requested resource not found: Table: <name> not found"',
+        apply=_dynamodb_delete_missing_table_names_it,
     ),
     Patch(
         name="sesv2-identity-tags-by-aws-arn",

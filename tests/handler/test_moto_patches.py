@@ -219,6 +219,48 @@ def test_patched_moto_tags_a_stream_at_creation(
     assert kinesis.list_tags_for_stream(StreamName="plain")["Tags"] == []
 
 
+def _delete_table_twice(session: boto3.session.Session) -> str:
+    """The second DeleteTable's error message, as a resent request after a lost answer gets it."""
+    dynamodb = session.client("dynamodb")
+    dynamodb.create_table(
+        TableName="evp-gdpr-consents",
+        KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.delete_table(TableName="evp-gdpr-consents")
+    with pytest.raises(ClientError) as again:
+        dynamodb.delete_table(TableName="evp-gdpr-consents")
+    assert again.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    return str(again.value.response["Error"]["Message"])
+
+
+# What the AWS provider (5.100.0, resourceTableDelete) counts as "already deleted".
+PROVIDER_GONE_TABLE = "Requested resource not found: Table: "
+
+
+def test_moto_does_not_name_the_table_a_delete_finds_gone(
+    session: boto3.session.Session,
+) -> None:
+    # GIVEN unpatched moto, WHEN a table is deleted a second time
+    message = _delete_table_twice(session)
+    # THEN the answer is not the one the provider takes for "already deleted"
+    assert message == "Requested resource not found"
+    assert PROVIDER_GONE_TABLE not in message
+
+
+def test_patched_moto_answers_a_second_delete_as_aws_does(
+    session: boto3.session.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the patch
+    apply_moto_patch("dynamodb-delete-missing-table-names-it", monkeypatch)
+    # WHEN a table is deleted a second time
+    message = _delete_table_twice(session)
+    # THEN AWS's answer, which the provider counts as deleted
+    assert message == "Requested resource not found: Table: evp-gdpr-consents not found"
+    assert PROVIDER_GONE_TABLE in message
+
+
 SENDER_ARN = "arn:aws:ses:eu-west-1:123456789012:identity/no-reply@example.com"
 
 

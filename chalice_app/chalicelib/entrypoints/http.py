@@ -4,7 +4,7 @@ Imported with app.py by every function, so it imports no pydantic model and
 no token verification: a success body is shaped by ``roots.responses`` (the
 response models), imported on the first request that returns one (but GET
 /health, whose constant body needs no shaping), and a
-token is verified by ``roots.caller`` (PyJWT), imported on the first request
+token is verified by ``roots.caller`` (cryptography's RSA), imported on the first request
 to a route that is not public.
 """
 

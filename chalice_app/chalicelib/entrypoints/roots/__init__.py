@@ -6,7 +6,7 @@ late search redaction, the API. A role's module builds its domain objects
 from settings and the boto3 getters (chalicelib.adapters.aws) and holds the
 one function app.py calls per handler. Were they imported with app.py, every
 function would import what any of them needs (the API's models, OpenAPI,
-PyJWT, cryptography, the search transport) on each cold start. So
+token verification, cryptography, the search transport) on each cold start. So
 ``roots.<role>`` imports the role's module the first time it is used: this
 is the one place the app imports lazily.
 
@@ -14,7 +14,7 @@ The API is split the same way, per route group, so that a request imports
 what its route needs: ``users``, ``accounts``, ``consumer_views``,
 ``search_queries`` and ``document`` (OpenAPI) hold the routes' functions (the
 route group of each route is the ``roots.<group>`` its view in app.py calls);
-``caller`` (token verification: PyJWT) is reached by every route but the
+``caller`` (token verification: cryptography's RSA) is reached by every route but the
 public ones, ``responses`` (the response models: pydantic) by every route
 answering a success body but GET /health (a constant, edge.HEALTH_BODY).
 ``roots.vault`` (cryptography) is reached the same way, only by what opens

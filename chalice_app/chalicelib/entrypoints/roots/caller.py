@@ -1,4 +1,4 @@
-"""Who is calling: the API's bearer-token verification (PyJWT, and cryptography's RSA).
+"""Who is calling: the API's bearer-token verification (cryptography's RSA).
 
 Reached by the HTTP middleware (chalicelib.entrypoints.http.authenticate) on
 the first request to a route that is not public: ``GET /health`` and
