@@ -36,6 +36,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -218,11 +219,12 @@ def _step(steps: dict[str, float], name: str) -> Iterator[None]:
 
 def apply_infra(tf_dir: Path, url: str, steps: dict[str, float]) -> dict[str, Any]:
     """terraform apply of everything moto can create; what was left out, and why."""
-    with _step(steps, "terraform plan and graph"):
+    with _step(steps, "terraform plan and graph"), ThreadPoolExecutor(max_workers=1) as beside:
+        graph = beside.submit(terraform, ["graph"], tf_dir)  # (it takes no state lock)
         plan = tf_dir / "full.plan"
         terraform(["plan", "-input=false", "-no-color", PARALLELISM, f"-out={plan}"], tf_dir)
         resources = show_plan(plan, tf_dir)
-        edges = graph_edges(terraform(["graph"], tf_dir))
+        edges = graph_edges(graph.result())
     gaps = {
         r.config: reason
         for r in resources
@@ -275,10 +277,12 @@ def check_plan_covers_only_the_gaps(tf_dir: Path, not_emulated: Mapping[str, str
     resource gone, already show there: the first as an update, the second as a create).
     """
     plan = tf_dir / "after.plan"
+    # No lock: this plan writes no state, and the hand-off reads outputs meanwhile.
     terraform(
-        ["plan", "-input=false", "-no-color", "-refresh=false", PARALLELISM, f"-out={plan}"],
+        ["plan", "-input=false", "-no-color", "-refresh=false", "-lock=false", PARALLELISM,
+         f"-out={plan}"],
         tf_dir,
-    )
+    )  # fmt: skip
     problems = []
     planned_configs = set()
     for change in show_plan(plan, tf_dir):
@@ -291,6 +295,13 @@ def check_plan_covers_only_the_gaps(tf_dir: Path, not_emulated: Mapping[str, str
     if unplanned:
         problems.append(f"plan after apply does not cover {unplanned}")
     return problems
+
+
+def _plan_step(
+    tf_dir: Path, not_emulated: Mapping[str, str], steps: dict[str, float]
+) -> list[str]:
+    with _step(steps, "terraform plan: only the not emulated left"):
+        return check_plan_covers_only_the_gaps(tf_dir, not_emulated)
 
 
 def _outputs(tf_dir: Path) -> dict[str, Any]:
@@ -493,11 +504,15 @@ def rehearse(work: Path, stage: str, summary: dict[str, Any]) -> None:
             {"address": a, "reason": r}
             for a, r in {**applied["not_emulated"], **applied["not_executed"]}.items()
         ]
-        with _step(steps, "terraform plan: only the not emulated left"):
-            problems += check_plan_covers_only_the_gaps(tf_dir, applied["not_emulated"])
         outputs = _outputs(tf_dir)
-        with _step(steps, "hand-off, chalice deploy, post_deploy"):
-            app_dir = deploy_app(work, tf_dir, url, stage)
+        # The plan reads only the configuration and the state, which the deployment
+        # does not change (Chalice's resources are not Terraform's): it runs beside
+        # it. Not beside the checks: they set os.environ, which terraform() reads.
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            plan_problems = beside.submit(_plan_step, tf_dir, applied["not_emulated"], steps)
+            with _step(steps, "hand-off, chalice deploy, post_deploy"):
+                app_dir = deploy_app(work, tf_dir, url, stage)
+            problems += plan_problems.result()
         with _step(steps, "checks"):
             deployed = check_deployment(url, outputs, stage, _api_stage(app_dir, stage))
         problems += deployed.pop("problems")
