@@ -26,14 +26,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib import resources
 
-__all__ = ["TokenSigner", "unsigned_token"]
+__all__ = ["TokenSigner", "b64url", "unsigned_token"]
 
 DEFAULT_REGION = "eu-west-1"
 # The domain of the email a stand-in person has unless a test sets another.
 DEFAULT_EMAIL_DOMAIN = "example.com"
 
 
-def _b64(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """``data`` in base64url without padding, as a JWS part (RFC 7515 section 2)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
@@ -41,7 +42,7 @@ def unsigned_token(claims: Mapping[str, Any], kid: str) -> str:
     """A token with ``"alg": "none"`` and no signature."""
     header = {"alg": "none", "typ": "JWT", "kid": kid}
     return ".".join(
-        [_b64(json.dumps(header).encode()), _b64(json.dumps(dict(claims)).encode()), ""]
+        [b64url(json.dumps(header).encode()), b64url(json.dumps(dict(claims)).encode()), ""]
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -17,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from chalicelib.domain.access import PUBLIC_ROUTES
 from chalicelib.entrypoints.openapi import documented_routes
-from local_aws.token_signer import TokenSigner, unsigned_token
+from local_aws.token_signer import TokenSigner, b64url, unsigned_token
 from tests.handler.helpers import register
 
 
@@ -68,13 +67,10 @@ def _hs256_with_public_key(signer: TokenSigner) -> str:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-    header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": signer.kid}).encode())
-    payload = b64(json.dumps(signer.claims("ada")).encode())
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": signer.kid}).encode())
+    payload = b64url(json.dumps(signer.claims("ada")).encode())
     signature = hmac.new(public_pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
-    return f"{header}.{payload}.{b64(signature)}"
+    return f"{header}.{payload}.{b64url(signature)}"
 
 
 def _forged(signer: TokenSigner) -> str:
@@ -117,8 +113,8 @@ BAD_HEADERS: dict[str, Callable[[TokenSigner], str | None]] = {
 
 def _tampered(signer: TokenSigner) -> str:
     header, _, signature = signer.token("ada").split(".")
-    payload = base64.urlsafe_b64encode(json.dumps(signer.claims("grace")).encode())
-    return f"{header}.{payload.rstrip(b'=').decode()}.{signature}"
+    payload = b64url(json.dumps(signer.claims("grace")).encode())
+    return f"{header}.{payload}.{signature}"
 
 
 @pytest.mark.parametrize("case", sorted(BAD_HEADERS))

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 
 from chalicelib.adapters.tokens import JwksCache, TokenVerifier
 from chalicelib.domain.exceptions import Unauthorized
-from local_aws.token_signer import TokenSigner
+from local_aws.token_signer import TokenSigner, b64url
 
 NOW = 2_000_000_000
 
@@ -33,10 +33,6 @@ def _verifier(signer: TokenSigner, jwks: dict[str, Any] | None = None) -> TokenV
     return TokenVerifier(keys, issuer=signer.issuer, client_id=signer.client_id, clock=lambda: NOW)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _claims(signer: TokenSigner, **overrides: Any) -> dict[str, Any]:
     return {**signer.claims("ada"), "iat": NOW - 60, "auth_time": NOW - 60, **overrides}
 
@@ -45,10 +41,10 @@ def _signed(
     signer: TokenSigner, claims: dict[str, Any], header: dict[str, Any] | None = None
 ) -> str:
     """These exact claims (nulls kept) under this header, signed with the pool's key."""
-    head = _b64(orjson.dumps(header or {"alg": "RS256", "typ": "JWT", "kid": signer.kid}))
-    body = _b64(orjson.dumps(claims))
+    head = b64url(orjson.dumps(header or {"alg": "RS256", "typ": "JWT", "kid": signer.kid}))
+    body = b64url(orjson.dumps(claims))
     signature = signer.private_key.sign(f"{head}.{body}".encode(), PKCS1v15(), SHA256())
-    return f"{head}.{body}.{_b64(signature)}"
+    return f"{head}.{body}.{b64url(signature)}"
 
 
 def _refusal(verifier: TokenVerifier, token: str) -> str:
@@ -101,9 +97,9 @@ def test_a_part_that_is_not_base64url_is_refused(
     parts = _signed(signer, _claims(signer, exp=NOW + 60)).split(".")
     raw = base64.urlsafe_b64decode(parts[part] + "=" * (-len(parts[part]) % 4))
     parts[part] = {
-        "padding": _b64(raw) + "=" * (-len(_b64(raw)) % 4 or 4),
+        "padding": b64url(raw) + "=" * (-len(b64url(raw)) % 4 or 4),
         "standard alphabet": base64.b64encode(raw).decode().rstrip("=") + "+/",
-        "space": _b64(raw)[:4] + " " + _b64(raw)[4:],
+        "space": b64url(raw)[:4] + " " + b64url(raw)[4:],
     }[spoil]
     # THEN it is refused, however lenient a base64 decoder would be
     _refusal(_verifier(signer), ".".join(parts))
@@ -120,7 +116,7 @@ def test_the_key_set_keeps_only_rs256_signature_keys_of_2048_bits(signer: TokenS
         {**pool, "kid": "for-encryption", "use": "enc"},
         {**pool, "kid": "other-alg", "alg": "RS512"},
         {**pool, "kid": "bad-modulus", "n": "not+base64url"},
-        {"kty": "EC", "kid": "ec", "crv": "P-256", "x": _b64(ec_point.x.to_bytes(32, "big"))},
+        {"kty": "EC", "kid": "ec", "crv": "P-256", "x": b64url(ec_point.x.to_bytes(32, "big"))},
         "not an object",
     ]
     verifier = _verifier(signer, {"keys": entries})
