@@ -80,7 +80,7 @@ def _b64decode(part: bytes) -> bytes:
 def _json_object(part: bytes) -> dict[str, Any]:
     try:
         document = orjson.loads(_b64decode(part))
-    except (ValueError, orjson.JSONDecodeError):
+    except ValueError:  # orjson.JSONDecodeError is one
         raise Unauthorized(_MALFORMED) from None
     if not isinstance(document, dict):
         raise Unauthorized(_MALFORMED)
