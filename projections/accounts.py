@@ -9,10 +9,12 @@ hot path: the same rules on mutable rows and integer cents, checked against
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from projections.catalogue import (
     ACCOUNT_TYPES,
@@ -44,8 +46,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(msgspec.Struct, frozen=True):
     """An account's state after its events up to ``version``."""
 
     id: str
@@ -93,7 +94,9 @@ def withdraw_cents(account_id: str, version: int, balance_cents: int, amount_cen
 
 def deposited(account: Account, amount_cents: int, version: int) -> Account:
     """``account`` after a deposit of ``amount_cents`` at ``version``."""
-    return replace(account, balance_cents=account.balance_cents + amount_cents, version=version)
+    return replace(
+        account, balance_cents=account.balance_cents + amount_cents, version=version
+    )
 
 
 def withdrawn(account: Account, amount_cents: int, version: int) -> Account:
@@ -229,8 +232,7 @@ class AccountsReducer:
         }
 
 
-@dataclass(frozen=True)
-class AccountsProjection:
+class AccountsProjection(msgspec.Struct, frozen=True):
     """The account read model as a replayable projection."""
 
     name: str = "accounts"

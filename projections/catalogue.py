@@ -24,7 +24,6 @@ version this code does not know is refused (UnknownEventVersion).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -121,8 +120,7 @@ Old = TypeVar("Old", bound=msgspec.Struct)
 New = TypeVar("New", bound=msgspec.Struct)
 
 
-@dataclass(frozen=True)
-class Upcast(Generic[Old, New]):
+class Upcast(msgspec.Struct, Generic[Old, New], frozen=True):
     """An older version of a type: its shape, and the step to the next version."""
 
     shape: type[Old]

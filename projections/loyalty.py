@@ -33,8 +33,10 @@ from __future__ import annotations
 
 from bisect import bisect_right, insort
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from projections.catalogue import (
     PURCHASE_MADE,
@@ -85,8 +87,7 @@ SETTLE_PENDING_AT = 16
 TIERS: tuple[tuple[int, str], ...] = ((2000, "gold"), (500, "silver"), (0, "bronze"))
 
 
-@dataclass(frozen=True)
-class LoyaltyPolicy:
+class LoyaltyPolicy(msgspec.Struct, frozen=True):
     """The program's rules; one place for every number."""
 
     points_per_unit: int = 1  # per whole currency unit of each purchase
@@ -109,8 +110,7 @@ class LoyaltyPolicy:
 DEFAULT_POLICY = LoyaltyPolicy()
 
 
-@dataclass(frozen=True, slots=True)
-class Loyalty:
+class Loyalty(msgspec.Struct, frozen=True):
     """One user's loyalty state."""
 
     user_id: str
@@ -252,7 +252,9 @@ def _advance_horizon(state: Loyalty, time: str) -> Loyalty:
 
 
 def _membership(state: Loyalty, time: str, member: bool) -> Loyalty:
-    return replace(state, enrolled=member, memberships=(*state.memberships, (time, member)))
+    return replace(
+        state, enrolled=member, memberships=(*state.memberships, (time, member))
+    )
 
 
 def fold(
@@ -278,13 +280,15 @@ def with_early_adopter_bonus(
     """Every state with the bonus set for exactly the early adopters (and cleared for others)."""
     chosen = set(early_adopters(states.values(), policy.early_adopter_count))
     return {
-        key: replace(state, bonus_points=policy.early_adopter_bonus if key in chosen else 0)
+        key: replace(
+            state, bonus_points=policy.early_adopter_bonus if key in chosen else 0
+        )
         for key, state in states.items()
     }
 
 
-@dataclass
-class LoyaltyReducer:
+# dict=True: __post_init__ binds ``apply``, a closure over the fields, which is no field.
+class LoyaltyReducer(msgspec.Struct, dict=True):
     """Replay accumulator; rows are ``[version, user_id]``.
 
     User events are folded as they come; each user's purchases are gathered
@@ -294,9 +298,9 @@ class LoyaltyReducer:
     """
 
     policy: LoyaltyPolicy = DEFAULT_POLICY
-    users: dict[str, Loyalty] = field(default_factory=dict)
+    users: dict[str, Loyalty] = msgspec.field(default_factory=dict)
     watermark: str | None = None
-    bought: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    bought: dict[str, list[tuple[str, int]]] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         users, bought, policy = self.users, self.bought, self.policy
@@ -363,8 +367,7 @@ class LoyaltyReducer:
         return out
 
 
-@dataclass(frozen=True)
-class LoyaltyProjection:
+class LoyaltyProjection(msgspec.Struct, frozen=True):
     """The loyalty read model as a replayable projection."""
 
     policy: LoyaltyPolicy = DEFAULT_POLICY

@@ -11,8 +11,9 @@ read model is adding a fold module and a declaration.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+
+import msgspec
 
 from projections.catalogue import Event
 from projections.errors import ProjectionError
@@ -23,8 +24,7 @@ __all__ = ["FoldProjection", "FoldReducer", "ReadModelFold", "Settling"]
 S = TypeVar("S")
 
 
-@dataclass(frozen=True)
-class Settling(Generic[S]):
+class Settling(msgspec.Struct, Generic[S], frozen=True):
     """How a state that keeps events waiting on its key's own aggregate is settled.
 
     ``settle(state, watermark)`` folds in what a *watermark* (a canonical
@@ -38,8 +38,7 @@ class Settling(Generic[S]):
     settle: Callable[[S, str], S]
 
 
-@dataclass(frozen=True)
-class ReadModelFold(Generic[S]):
+class ReadModelFold(msgspec.Struct, Generic[S], frozen=True):
     """A read model's pure parts.
 
     ``key`` names the item an event changes (None: none); ``evolve`` is the
@@ -120,8 +119,7 @@ class FoldReducer(Generic[S]):
         return out
 
 
-@dataclass(frozen=True)
-class FoldProjection(Generic[S]):
+class FoldProjection(msgspec.Struct, Generic[S], frozen=True):
     """A replayable projection from a key function and a fold."""
 
     name: str

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -87,8 +86,7 @@ class Projection(Protocol[S]):
     def reducer(self) -> Reducer[S]: ...
 
 
-@dataclass
-class ReplayStats:
+class ReplayStats(msgspec.Struct):
     """What a replay read and did."""
 
     events_read: int = 0
@@ -98,7 +96,7 @@ class ReplayStats:
     invalid_lines: int = 0
     # Events still waiting for a missing predecessor when the input ended.
     unresolved_gaps: int = 0
-    gap_aggregates: list[str] = field(default_factory=list)
+    gap_aggregates: list[str] = msgspec.field(default_factory=list)
     aggregates: int = 0
     seconds: float = 0.0
 
@@ -107,8 +105,7 @@ class ReplayStats:
         return self.events_read / self.seconds if self.seconds > 0 else 0.0
 
 
-@dataclass(frozen=True)
-class ReplayResult(Generic[S]):
+class ReplayResult(msgspec.Struct, Generic[S], frozen=True):
     """The folded states by key, and the stats of the run."""
 
     states: dict[str, S]
@@ -118,8 +115,7 @@ class ReplayResult(Generic[S]):
     positions: dict[str, dict[str, int]]
 
 
-@dataclass(frozen=True)
-class Filtered:
+class Filtered(msgspec.Struct, frozen=True):
     """A chunk of which only the events of the aggregates ``keep`` accepts are folded.
 
     Every part reads such a chunk; only the one with ``count_invalid`` counts
@@ -135,8 +131,7 @@ Chunk = bytes | str | Filtered
 """One input of the engine: an NDJSON buffer, or one to fold only in part."""
 
 
-@dataclass(frozen=True)
-class ReplayPart:
+class ReplayPart(msgspec.Struct, frozen=True):
     """One worker's fold of a disjoint set of aggregates, before ``finish``."""
 
     partial: Any

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from projections.accounts import withdraw_cents
 from projections.catalogue import (
@@ -45,8 +47,7 @@ __all__ = [
 MONTH_PATTERN = re.compile(r"(?!0000)[0-9]{4}-(0[1-9]|1[0-2])\Z")
 
 
-@dataclass(frozen=True, slots=True)
-class MonthTotals:
+class MonthTotals(msgspec.Struct, frozen=True):
     """One month of an account: balance at its start, and its totals, in cents."""
 
     month: str
@@ -59,8 +60,7 @@ class MonthTotals:
         return self.opening_cents + self.deposits_cents - self.withdrawals_cents
 
 
-@dataclass(frozen=True, slots=True)
-class Statements:
+class Statements(msgspec.Struct, frozen=True):
     """An account's monthly statements: earlier months with events, and the latest one."""
 
     account_id: str
@@ -110,11 +110,17 @@ def evolve(state: Statements | None, event: Event) -> Statements | None:
         current = state.current
     if isinstance(data, AccountDeposited):
         return replace(
-            state, current=replace(current, deposits_cents=current.deposits_cents + amount)
+            state,
+            current=replace(
+                current, deposits_cents=current.deposits_cents + amount
+            ),
         )
     withdraw_cents(state.account_id, event.aggregateversion, current.closing_cents, amount)
     return replace(
-        state, current=replace(current, withdrawals_cents=current.withdrawals_cents + amount)
+        state,
+        current=replace(
+            current, withdrawals_cents=current.withdrawals_cents + amount
+        ),
     )
 
 

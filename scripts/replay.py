@@ -47,7 +47,6 @@ import argparse
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -56,6 +55,7 @@ from typing import Any
 import boto3
 import orjson
 from botocore.exceptions import NoCredentialsError
+from msgspec.structs import replace
 from replay_aws import ExecutionFailed, run_execution
 from replay_parts import replay_in_parts
 from tqdm import tqdm

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
+
+import msgspec
 
 from chalicelib import resources
 from chalicelib.domain.exceptions import MissingSetting
@@ -48,8 +49,7 @@ COGNITO_ENV_VARS = (
 )
 
 
-@dataclass(frozen=True)
-class CognitoSettings:
+class CognitoSettings(msgspec.Struct, frozen=True):
     """The user pool whose access tokens the API accepts."""
 
     user_pool_id: str
@@ -58,8 +58,7 @@ class CognitoSettings:
     issuer: str
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(msgspec.Struct, frozen=True):
     """Resource names and tunables of one deployment."""
 
     region: str

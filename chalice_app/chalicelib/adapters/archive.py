@@ -13,8 +13,9 @@ from __future__ import annotations
 import gzip
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 __all__ = ["ARCHIVE_PREFIX", "ArchiveObject", "ArchiveReader", "delivery_order"]
 
@@ -23,8 +24,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _DAY = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})/")
 
 
-@dataclass(frozen=True)
-class ArchiveObject:
+class ArchiveObject(msgspec.Struct, frozen=True):
     key: str
     size: int
 

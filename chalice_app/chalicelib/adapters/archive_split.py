@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
+
+import msgspec
 
 from chalicelib.adapters.archive import ArchiveObject, delivery_order
 from projections.archive_buckets import bucket_of
@@ -33,8 +34,7 @@ def bucket_of_key(key: str) -> tuple[int, int] | None:
     return None if match is None else (int(match.group(1)), int(match.group(2)))
 
 
-@dataclass(frozen=True)
-class ArchivePart:
+class ArchivePart(msgspec.Struct, frozen=True):
     """One part of a split replay: its buckets of ``count``, the objects it reads."""
 
     index: int
@@ -42,7 +42,7 @@ class ArchivePart:
     buckets: frozenset[int]
     owned: tuple[ArchiveObject, ...]
     # Read by every part, filtered by subject; the first part counts their invalid lines.
-    shared: tuple[ArchiveObject, ...] = field(default=())
+    shared: tuple[ArchiveObject, ...] = ()
 
     @property
     def size(self) -> int:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
+
+import msgspec
 
 __all__ = ["MAX_ATTEMPTS", "BatchLimits", "chunks", "send_batches"]
 
@@ -25,8 +26,7 @@ MAX_ATTEMPTS = 5
 SendChunk = Callable[[list[T]], Sequence[int]]
 
 
-@dataclass(frozen=True)
-class BatchLimits:
+class BatchLimits(msgspec.Struct, frozen=True):
     """What one call of a batch API accepts: entries and total payload bytes."""
 
     max_entries: int

@@ -13,10 +13,10 @@ response.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+import msgspec
 import orjson
 
 from chalicelib.adapters.dynamo import transact_put
@@ -44,8 +44,7 @@ class Outcome(Enum):
     COMPLETED = "completed"
 
 
-@dataclass(frozen=True)
-class StoredResponse:
+class StoredResponse(msgspec.Struct, frozen=True):
     outcome: Outcome
     body: Any
 
@@ -55,8 +54,7 @@ def fingerprint(body: Any) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-@dataclass(frozen=True)
-class IdempotencyKey:
+class IdempotencyKey(msgspec.Struct, frozen=True):
     """A client's Idempotency-Key, the caller who sent it and its request's fingerprint."""
 
     caller: str

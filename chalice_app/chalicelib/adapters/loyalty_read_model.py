@@ -11,8 +11,9 @@ a replay ranks them by registration time at the end (LoyaltyReducer.finish).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
+
+from msgspec.structs import replace
 
 from chalicelib.adapters.read_model_catalog import STORE_ATTRIBUTES
 from chalicelib.adapters.read_models import _loyalty, _loyalty_item

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
+
+import msgspec
+from msgspec.structs import replace
 
 from chalicelib import resources
 from chalicelib.resources import ReadModelSpec
@@ -24,8 +26,7 @@ S = TypeVar("S")
 STORE_ATTRIBUTES = ("pk", "kind", "version", "positions")
 
 
-@dataclass(frozen=True)
-class ReadModel(Generic[S]):
+class ReadModel(msgspec.Struct, Generic[S], frozen=True):
     """One declared read model: its declaration and its pure definition."""
 
     spec: ReadModelSpec

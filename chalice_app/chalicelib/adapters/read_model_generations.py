@@ -12,10 +12,10 @@ as the search index swaps its alias.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.read_model_catalog import ReadModel
@@ -26,8 +26,7 @@ __all__ = ["POINTER_PK", "GenerationStore", "Generations"]
 POINTER_PK = "read-models#generations"
 
 
-@dataclass(frozen=True)
-class Generations:
+class Generations(msgspec.Struct, frozen=True):
     """Where one read model's readers and writers are."""
 
     active: int = 0

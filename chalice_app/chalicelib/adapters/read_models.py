@@ -33,9 +33,9 @@ still applied once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamo import cancellation_codes
@@ -51,8 +51,7 @@ S = TypeVar("S")
 EARLY_ADOPTERS_PK = "loyalty-meta#early-adopters"
 
 
-@dataclass(frozen=True)
-class Stored(Generic[S]):
+class Stored(msgspec.Struct, Generic[S], frozen=True):
     """A read model's state and how far into each aggregate it is.
 
     ``positions`` are those kept in the item; ``revision`` is the count of
@@ -61,15 +60,14 @@ class Stored(Generic[S]):
 
     state: S
     positions: Mapping[str, int]
-    revision: int | None = field(default=None, kw_only=True)
+    revision: int | None = None
 
     @property
     def version(self) -> int:
         return sum(self.positions.values()) if self.revision is None else self.revision
 
 
-@dataclass
-class WriteStats:
+class WriteStats(msgspec.Struct):
     written: int = 0
     skipped_newer: int = 0
 

@@ -10,8 +10,9 @@ transaction; tests use in-memory fakes of the same ports (tests/fakes.py).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import msgspec
 
 from chalicelib.adapters.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.domain.events import CloudEvent
@@ -30,8 +31,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Put:
+class Put(msgspec.Struct, frozen=True):
     """Write ``item`` (its key attributes named by ``key``), only if it is absent.
 
     When it is not absent, the commit raises ``conflict``; with no conflict
@@ -44,8 +44,7 @@ class Put:
     conflict: DomainError | None = None
 
 
-@dataclass(frozen=True)
-class Update:
+class Update(msgspec.Struct, frozen=True):
     """Set ``values`` on the item at ``key``, which must exist (else decide again)."""
 
     table: str
@@ -53,8 +52,7 @@ class Update:
     values: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class Delete:
+class Delete(msgspec.Struct, frozen=True):
     """Delete the item at ``key`` (nothing if it is gone already)."""
 
     table: str
@@ -64,13 +62,12 @@ class Delete:
 Write = Put | Update | Delete
 
 
-@dataclass(frozen=True)
-class IdempotencyRecord:
+class IdempotencyRecord(msgspec.Struct, frozen=True):
     """The response to record under a caller's Idempotency-Key in ``scope`` (a route)."""
 
     scope: str
     key: IdempotencyKey
-    response: StoredResponse = field(compare=False)
+    response: StoredResponse
 
 
 class KeyAlreadyRecorded(Exception):

@@ -18,8 +18,9 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
+
+import msgspec
 
 from chalicelib.domain.exceptions import Forbidden, NotFound
 
@@ -56,12 +57,11 @@ def is_public(method: str, route: str) -> bool:
     return (method.upper(), route) in PUBLIC_ROUTES
 
 
-@dataclass(frozen=True)
-class Caller:
+class Caller(msgspec.Struct, frozen=True):
     """A verified caller: the token's ``sub`` and ``cognito:groups``."""
 
     sub: str
-    groups: frozenset[str] = field(default_factory=frozenset)
+    groups: frozenset[str] = msgspec.field(default_factory=frozenset)
 
     def in_any(self, groups: frozenset[str]) -> bool:
         return not self.groups.isdisjoint(groups)
@@ -83,14 +83,12 @@ def _hidden(argument: str) -> NotFound:
     return NotFound(f"no such {argument.removesuffix('_id')}")
 
 
-@dataclass(frozen=True)
-class _AnyCaller:
+class _AnyCaller(msgspec.Struct, frozen=True):
     def check(self, caller: Caller, arguments: Mapping[str, Any]) -> None:
         return None
 
 
-@dataclass(frozen=True)
-class _Group:
+class _Group(msgspec.Struct, frozen=True):
     groups: frozenset[str]
 
     def check(self, caller: Caller, arguments: Mapping[str, Any]) -> None:
@@ -98,8 +96,7 @@ class _Group:
             raise Forbidden(f"this operation needs the group {' or '.join(sorted(self.groups))}")
 
 
-@dataclass(frozen=True)
-class _Owner:
+class _Owner(msgspec.Struct, frozen=True):
     argument: str
     lookup: Callable[[str], str | None] | None = None
     also: frozenset[str] = frozenset()
@@ -113,8 +110,7 @@ class _Owner:
             raise _hidden(self.argument)
 
 
-@dataclass(frozen=True)
-class _ActingFor:
+class _ActingFor(msgspec.Struct, frozen=True):
     argument: str
 
     def check(self, caller: Caller, arguments: Mapping[str, Any]) -> None:

@@ -9,8 +9,9 @@ written once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+
+import msgspec
 
 from chalicelib.domain.events import AccountDeposited, AccountOpened, AccountWithdrawn
 from chalicelib.domain.exceptions import Conflict, NotFound
@@ -29,8 +30,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Open:
+class Open(msgspec.Struct, frozen=True):
     """Open account ``account_id`` for ``owner_id`` in ``currency``."""
 
     account_id: str
@@ -38,16 +38,14 @@ class Open:
     currency: str
 
 
-@dataclass(frozen=True, slots=True)
-class Deposit:
+class Deposit(msgspec.Struct, frozen=True):
     """Put ``amount`` (> 0, 2 decimals at most) into an account."""
 
     account_id: str
     amount: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class Withdraw:
+class Withdraw(msgspec.Struct, frozen=True):
     """Take ``amount`` out of an account, never past its balance."""
 
     account_id: str

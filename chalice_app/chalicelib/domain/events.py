@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+from msgspec.structs import replace
 
 from chalicelib.domain.exceptions import InvalidEvent
 from projections.catalogue import (
@@ -152,7 +153,7 @@ def _checked_envelope(event: CloudEvent) -> CloudEvent:
         raise InvalidEvent(f"event time {stamp!r} is not RFC 3339") from exc
     if parsed.tzinfo is None:
         raise InvalidEvent("event time must carry a timezone")
-    return msgspec.structs.replace(event, time=format_time(parsed))
+    return replace(event, time=format_time(parsed))
 
 
 def parse_event(raw: str | bytes | Mapping[str, Any]) -> CloudEvent:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+import msgspec
 
 from chalicelib.domain.events import PurchaseMade
 
@@ -24,8 +25,7 @@ def purchase_id(user_id: str, order_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{user_id}\x00{order_id}"))
 
 
-@dataclass(frozen=True, slots=True)
-class RecordPurchase:
+class RecordPurchase(msgspec.Struct, frozen=True):
     """``user_id`` bought order ``order_id`` for ``amount`` in ``currency``."""
 
     user_id: str

@@ -9,9 +9,11 @@ already so: a second erasure, the current loyalty or consent).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from chalicelib.domain.events import (
     CloudEvent,
@@ -38,8 +40,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Register:
+class Register(msgspec.Struct, frozen=True):
     """Create user ``user_id`` (the identity's ``sub``) with its verified ``email``."""
 
     user_id: str
@@ -51,23 +52,20 @@ class Register:
     marketing: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Erase:
+class Erase(msgspec.Struct, frozen=True):
     """Erase the person: their key is shredded, ``user.erased`` recorded once."""
 
     user_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class ChangeLoyalty:
+class ChangeLoyalty(msgspec.Struct, frozen=True):
     """Join (``member``) or leave the loyalty programme."""
 
     user_id: str
     member: bool
 
 
-@dataclass(frozen=True, slots=True)
-class ChangeConsents:
+class ChangeConsents(msgspec.Struct, frozen=True):
     """Give or withdraw marketing consent."""
 
     user_id: str
@@ -78,8 +76,7 @@ UserCommand = Register | Erase | ChangeLoyalty | ChangeConsents
 UserEvent = UserCreated | UserErased | LoyaltyJoined | LoyaltyLeft | ConsentsChanged
 
 
-@dataclass(frozen=True, slots=True)
-class UserState:
+class UserState(msgspec.Struct, frozen=True):
     """A user after its events up to ``version``."""
 
     user_id: str

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.inputs import INSTANT_PATTERN
@@ -40,8 +40,7 @@ class AtParams(BaseModel):
     )
 
 
-@dataclass(frozen=True)
-class Operation:
+class Operation(msgspec.Struct, frozen=True):
     """One route: its summary, request models and the error statuses it adds to the common ones.
 
     Common errors are derived: 400 when it reads a body or query,
@@ -54,10 +53,10 @@ class Operation:
     tag: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    errors: Mapping[int, str] = field(default_factory=dict)
+    errors: Mapping[int, str] = msgspec.field(default_factory=dict)
     public: bool = False
     description: str = ""
-    path_patterns: Mapping[str, str] = field(default_factory=dict)
+    path_patterns: Mapping[str, str] = msgspec.field(default_factory=dict)
 
 
 def _json_schema_pattern(pattern: re.Pattern[str]) -> str:

@@ -10,13 +10,12 @@ stack's ``chalice local`` applies the same table (local_aws/chalice_local.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 __all__ = ["GATEWAY_RESPONSES", "GatewayResponse"]
 
 
-@dataclass(frozen=True)
-class GatewayResponse:
+class GatewayResponse(msgspec.Struct, frozen=True):
     """One gateway response type: status (None keeps API Gateway's), code and message."""
 
     status_code: int | None

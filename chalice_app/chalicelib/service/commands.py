@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol, TypeVar
+
+import msgspec
 
 from chalicelib.adapters.idempotency import IdempotencyKey, StoredResponse
 from chalicelib.adapters.observability import count_appended
@@ -43,8 +44,7 @@ C = TypeVar("C", contravariant=True)
 E = TypeVar("E")
 
 
-@dataclass(frozen=True)
-class Changes:
+class Changes(msgspec.Struct, frozen=True):
     """What one decision commits: events, guarded side writes, and the response."""
 
     response: StoredResponse

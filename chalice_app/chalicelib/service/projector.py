@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+import msgspec
 
 from chalicelib.adapters.observability import BatchObserver, Outcome, safe_reason
 from chalicelib.adapters.read_model_catalog import ReadModel
@@ -61,8 +62,7 @@ def settle_watermark(now: datetime) -> str:
     return time_key(now - EVENT_COMMIT_BOUND)
 
 
-@dataclass
-class ProjectorStats:
+class ProjectorStats(msgspec.Struct):
     applied: int = 0
     duplicates: int = 0
     ignored: int = 0

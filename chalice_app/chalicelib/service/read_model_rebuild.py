@@ -19,8 +19,9 @@ state older than the one it could read before the rebuild started.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from chalicelib.adapters.read_model_catalog import ReadModel
 from chalicelib.adapters.read_model_generations import GenerationStore
@@ -34,8 +35,7 @@ from projections.timekeys import time_key
 __all__ = ["GenerationRebuild", "catch_up", "rebuild_generation", "settle_replayed"]
 
 
-@dataclass(frozen=True)
-class GenerationRebuild:
+class GenerationRebuild(msgspec.Struct, frozen=True):
     """What a rebuild did."""
 
     generation: int

@@ -26,9 +26,9 @@ from __future__ import annotations
 import pickle
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 from chalicelib import resources
@@ -62,8 +62,7 @@ class MissingParts(RuntimeError):
     """Some buckets' parts are missing: their children failed (or were tolerated to)."""
 
 
-@dataclass(frozen=True)
-class ReplayContext:
+class ReplayContext(msgspec.Struct, frozen=True):
     """What the steps reach: the archive (an S3 client and bucket), the tables, settings."""
 
     s3: Any

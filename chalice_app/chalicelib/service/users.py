@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, Tag
 
 from chalicelib.adapters.idempotency import IdempotencyKey, Outcome, StoredResponse
@@ -224,8 +224,7 @@ class _Registration:
         )
 
 
-@dataclass(frozen=True)
-class _Erasable:
+class _Erasable(msgspec.Struct, frozen=True):
     """What erasure decides on: the user's fold, its item, and an earlier erasure."""
 
     user: UserState | None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+import msgspec
 
 from chalicelib.adapters.search.query import SearchQuery
 from chalicelib.domain.exceptions import Unavailable
@@ -50,12 +51,11 @@ class SearchUnavailable(Unavailable):
     code = "search_unavailable"
 
 
-@dataclass(frozen=True)
-class SearchResult:
+class SearchResult(msgspec.Struct, frozen=True):
     """Matching documents in total, and the requested page of events (newest first)."""
 
     total: int
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
 class SearchIndex(Protocol):

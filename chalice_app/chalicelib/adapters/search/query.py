@@ -8,8 +8,9 @@ imports this package, and only the API parses ``GET /search`` parameters
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import msgspec
 
 __all__ = [
     "DEFAULT_SIZE",
@@ -48,8 +49,7 @@ def text_terms(text: str) -> list[str]:
     return [term.lower() for term in _TERM.findall(text)]
 
 
-@dataclass(frozen=True)
-class SearchQuery:
+class SearchQuery(msgspec.Struct, frozen=True):
     """A validated event search; times are normalized UTC strings, bounds inclusive."""
 
     type: str | None = None

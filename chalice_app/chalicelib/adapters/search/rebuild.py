@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from chalicelib.adapters.search.documents import InvalidDocument, parse_ndjson, to_document
 from chalicelib.adapters.search.port import SearchIndex, versioned_index_name
@@ -15,8 +16,7 @@ BATCH_SIZE = 2000
 Transform = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 
-@dataclass
-class IndexingStats:
+class IndexingStats(msgspec.Struct):
     """Events indexed, lines that were not indexable, events a transform dropped."""
 
     indexed: int = 0
@@ -24,12 +24,11 @@ class IndexingStats:
     dropped: int = 0
 
 
-@dataclass
-class RebuildResult:
+class RebuildResult(msgspec.Struct):
     index: str
     alias: str
-    previous: list[str] = field(default_factory=list)
-    stats: IndexingStats = field(default_factory=IndexingStats)
+    previous: list[str] = msgspec.field(default_factory=list)
+    stats: IndexingStats = msgspec.field(default_factory=IndexingStats)
 
 
 def index_chunks(

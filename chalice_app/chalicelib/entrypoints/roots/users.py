@@ -8,8 +8,9 @@ its access rule (chalicelib.domain.access).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
+
+from msgspec.structs import replace
 
 from chalicelib.adapters import aws, identity
 from chalicelib.adapters.dynamo_unit_of_work import DynamoItems
