@@ -94,9 +94,7 @@ def withdraw_cents(account_id: str, version: int, balance_cents: int, amount_cen
 
 def deposited(account: Account, amount_cents: int, version: int) -> Account:
     """``account`` after a deposit of ``amount_cents`` at ``version``."""
-    return replace(
-        account, balance_cents=account.balance_cents + amount_cents, version=version
-    )
+    return replace(account, balance_cents=account.balance_cents + amount_cents, version=version)
 
 
 def withdrawn(account: Account, amount_cents: int, version: int) -> Account:

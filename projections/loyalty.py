@@ -252,9 +252,7 @@ def _advance_horizon(state: Loyalty, time: str) -> Loyalty:
 
 
 def _membership(state: Loyalty, time: str, member: bool) -> Loyalty:
-    return replace(
-        state, enrolled=member, memberships=(*state.memberships, (time, member))
-    )
+    return replace(state, enrolled=member, memberships=(*state.memberships, (time, member)))
 
 
 def fold(
@@ -280,9 +278,7 @@ def with_early_adopter_bonus(
     """Every state with the bonus set for exactly the early adopters (and cleared for others)."""
     chosen = set(early_adopters(states.values(), policy.early_adopter_count))
     return {
-        key: replace(
-            state, bonus_points=policy.early_adopter_bonus if key in chosen else 0
-        )
+        key: replace(state, bonus_points=policy.early_adopter_bonus if key in chosen else 0)
         for key, state in states.items()
     }
 
