@@ -110,13 +110,11 @@ def evolve(state: Statements | None, event: Event) -> Statements | None:
         current = state.current
     if isinstance(data, AccountDeposited):
         return replace(
-            state,
-            current=replace(current, deposits_cents=current.deposits_cents + amount),
+            state, current=replace(current, deposits_cents=current.deposits_cents + amount)
         )
     withdraw_cents(state.account_id, event.aggregateversion, current.closing_cents, amount)
     return replace(
-        state,
-        current=replace(current, withdrawals_cents=current.withdrawals_cents + amount),
+        state, current=replace(current, withdrawals_cents=current.withdrawals_cents + amount)
     )
 
 
