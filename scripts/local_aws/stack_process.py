@@ -96,16 +96,24 @@ class LocalStackProcess:
     def run_script(
         self, script: str, *args: str, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``scripts/<script> args`` against this stack; its output captured."""
+        """Run ``scripts/<script> args`` against this stack; its output captured.
+
+        With ``check``, a failure raises CalledProcessError noted with the end of
+        the script's stderr (its own message omits it), so a failed test says why.
+        """
         env = {**os.environ, **self.environment(), "NAME_PREFIX": self.prefix}
-        return subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / script), *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=check,
-        )
+        try:
+            return subprocess.run(
+                [sys.executable, str(ROOT / "scripts" / script), *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=check,
+            )
+        except subprocess.CalledProcessError as exc:
+            exc.add_note(f"{script} stderr (end):\n{exc.stderr[-4000:]}")
+            raise
 
 
 @contextmanager

@@ -52,6 +52,19 @@ def find_ledger_entry(
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def _event_id(raw: bytes) -> Any:
+    """The ``id`` of the JSON object ``raw``; None for anything else.
+
+    A stream or an archive may hold poison (a record the relay sent to the
+    stream-failures queue, a broken line): a trace reads past it.
+    """
+    try:
+        decoded = json.loads(raw)
+    except ValueError:  # invalid JSON or UTF-8
+        return None
+    return decoded.get("id") if isinstance(decoded, dict) else None
+
+
 def _shard_for(kinesis: Any, stream: str, partition_key: str) -> str:
     hashed = int(hashlib.md5(partition_key.encode()).hexdigest(), 16)  # Kinesis's own hash
     last = ""
@@ -73,7 +86,7 @@ def _stream_location(kinesis: Any, stream: str, event: Mapping[str, Any]) -> dic
     for _ in range(_MAX_STREAM_PAGES):
         response = kinesis.get_records(ShardIterator=iterator, Limit=1000)
         for record in response.get("Records", []):
-            if json.loads(record["Data"]).get("id") == event["id"]:
+            if _event_id(record["Data"]) == event["id"]:
                 return {
                     "shard": shard,
                     "sequence_number": record["SequenceNumber"],
@@ -120,7 +133,7 @@ def _archive_location(s3: Any, bucket: str, event: Mapping[str, Any]) -> str | N
         reader = ArchiveReader(s3, bucket, prefix)
         for obj in reader.objects():
             for line in reader.read(obj.key).splitlines():
-                if needle in line and json.loads(line).get("id") == event["id"]:
+                if needle in line and _event_id(line) == event["id"]:
                     return obj.key
     return None
 

@@ -111,3 +111,29 @@ def test_trace_finds_the_event_in_its_subjects_bucket_and_in_the_unbucketed_layo
     s3.put_object(Bucket=bucket, Key=legacy, Body=body)
     s3.delete_object(Bucket=bucket, Key=key)
     assert _trace(aws_env, item["event_id"])["archive"] == legacy
+
+
+def test_trace_reads_past_poison_on_the_stream_and_in_the_archive(
+    client: Any, aws_env: dict[str, str], sqlite_search_index: SqliteSearchIndex
+) -> None:
+    # GIVEN poison on the stream, in the shard of a registration and ahead of its record
+    # (the stream functions send such records to the stream-failures queue and move on)
+    user = post_json(client, "/users", user_body(loyalty=False)).json_body
+    kinesis, stream = boto3.client("kinesis"), aws_env["EVENT_STREAM"]
+    for poison in (b"{poison\n", b"[1, 2]", b"\xff\xfe"):
+        kinesis.put_record(StreamName=stream, Data=poison, PartitionKey=user["id"])
+    (item,) = table_items(aws_env["LEDGER_TABLE"])
+    client.lambda_.invoke("ledger_relay", _ledger_stream_event(aws_env))
+    # AND the archive of its day holding, before its own object, a broken line naming it
+    bucket = aws_env["ARCHIVE_BUCKET"]
+    with FirehoseEmulator(stream, bucket, "evp-archive", boto3.Session()) as hose:
+        key = hose.flush_now()
+    assert key is not None
+    broken = f'{{"id": "{item["event_id"]}", "data": \n'.encode()
+    first = key.rsplit("/", 1)[0] + "/0-broken"
+    boto3.client("s3").put_object(Bucket=bucket, Key=first, Body=broken)
+    # WHEN tracing its event
+    found = _trace(aws_env, item["event_id"])
+    # THEN the poison is passed over: the event is found on the stream and in its object
+    assert found["stream"] is not None and found["stream"]["shard"].startswith("shardId-")
+    assert found["archive"] == key
