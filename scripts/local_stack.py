@@ -44,6 +44,7 @@ from chalicelib import resources
 from local_aws import dynamodb_local, line_output, stack_state
 from local_aws.identities import IdentityError, UserPoolIdentities, login_email
 from local_aws.parent_death import die_with_parent
+from local_aws.port_arguments import tcp_port, tcp_port_or_any
 from local_aws.provision import provision_services, provision_tables, table_names
 from local_aws.tool_errors import one_line_errors
 from local_aws.wake_signal import WakeListener
@@ -407,11 +408,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the local stack in the foreground")
-    up.add_argument("--api-port", type=int, default=8000)
-    up.add_argument("--aws-port", type=int, default=5000)
+    up.add_argument("--api-port", type=tcp_port, default=8000)
+    up.add_argument("--aws-port", type=tcp_port, default=5000)
     up.add_argument(
         "--dynamodb-port",
-        type=int,
+        type=tcp_port_or_any,
         default=8001,
         help="DynamoDB Local's port (0: any free port)",
     )
@@ -440,7 +441,7 @@ def _parser() -> argparse.ArgumentParser:
         "token", help="print a person's access token from the running stack's user pool"
     )
     token.add_argument("username", metavar="USERNAME", help="an email, or a plain name")
-    token.add_argument("--aws-port", type=int, default=5000, help="the stack's AWS port")
+    token.add_argument("--aws-port", type=tcp_port, default=5000, help="the stack's AWS port")
     token.add_argument("--group", choices=sorted(resources.USER_POOL.groups))
     token.add_argument(
         "--state-dir",

@@ -23,6 +23,7 @@ from typing import Any
 
 from chalicelib.adapters import aws
 from chalicelib.settings import get_settings
+from local_aws.port_arguments import tcp_port
 from local_aws.stack_state import StackNotRunning
 from local_aws.tool_errors import explain
 from operations import queues, redrive, trace
@@ -136,7 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="last line: one JSON object"
     )
-    common.add_argument("--aws-port", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument(
+        "--aws-port", type=tcp_port, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     common.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("dlq", parents=[common], help="every DLQ and the stream failure queue")

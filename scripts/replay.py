@@ -79,6 +79,7 @@ from chalicelib.service.read_model_rebuild import (
 )
 from chalicelib.settings import get_settings
 from local_aws import stack_state
+from local_aws.port_arguments import tcp_port
 from local_aws.stack_state import DEFAULT_STATE_DIR, StackNotRunning
 from local_aws.tool_errors import one_line_errors
 from projections.replay import ReplayResult, replay
@@ -231,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--aws-port",
-        type=int,
+        type=tcp_port,
         help="replay against the local stack on this AWS port (default: the environment's AWS)",
     )
     parser.add_argument(

@@ -47,6 +47,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 from faker import Faker
@@ -56,6 +57,7 @@ from tqdm import tqdm
 from chalicelib import resources
 from local_aws import stack_state
 from local_aws.identities import IdentityError, UserPoolIdentities
+from local_aws.port_arguments import tcp_port
 from local_aws.tool_errors import one_line_errors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -354,6 +356,19 @@ def _ratio(text: str) -> float:
     return value
 
 
+def _api_url(text: str) -> str:
+    try:
+        parts = urlsplit(text)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # an out-of-range port, a broken IPv6 address
+        usable = False
+    if not usable:
+        raise argparse.ArgumentTypeError(
+            f"not an http(s) URL with a host, such as http://127.0.0.1:8000: {text!r}"
+        )
+    return text
+
+
 def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -374,6 +389,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--api-url",
+        type=_api_url,
         help=f"API base URL (default: the --aws-port stack's API, else {DEFAULT_API_URL})",
     )
     parser.add_argument("--count", type=_non_negative, default=DEFAULT_COUNT)
@@ -387,7 +403,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     pool = parser.add_mutually_exclusive_group()
     pool.add_argument(
-        "--aws-port", type=int, help="a running local stack's AWS port: use its user pool"
+        "--aws-port", type=tcp_port, help="a running local stack's AWS port: use its user pool"
     )
     pool.add_argument(
         "--stage",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from chalicelib.adapters import aws
 from local_aws import stack_state
+from local_aws.port_arguments import tcp_port
 
 __all__ = ["add_target_arguments", "use_local_stack"]
 
@@ -27,7 +28,7 @@ def use_local_stack(aws_port: int, state_dir: Path | None = None) -> dict[str, s
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     """``--aws-port`` and ``--state-dir``: the operator tools' choice of local stack or AWS."""
     parser.add_argument(
-        "--aws-port", type=int, help="AWS port of a running local stack (default: AWS)"
+        "--aws-port", type=tcp_port, help="AWS port of a running local stack (default: AWS)"
     )
     parser.add_argument(
         "--state-dir",

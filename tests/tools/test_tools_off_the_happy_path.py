@@ -174,6 +174,46 @@ def test_seed_users_without_a_pool_names_aws_port(listening: int, tmp_path: Path
 
 
 @pytest.mark.parametrize(
+    "argv",
+    [
+        ("local_stack.py", "up", "--api-port", "99999"),
+        ("local_stack.py", "up", "--dynamodb-port", "-1"),
+        ("local_stack.py", "token", "--aws-port", "0", "alice"),
+        ("console.py", "--port", "70000"),
+        ("ops.py", "dlq", "--aws-port", "65536"),
+        ("replay.py", "--projection", "accounts", "--aws-port", "-3"),
+        ("seed_users.py", "--aws-port", "0"),
+    ],
+)
+def test_a_port_out_of_range_is_a_usage_error(argv: tuple[str, ...]) -> None:
+    # GIVEN a tool given a port no socket can have
+    # WHEN it runs
+    done = _run(*argv)
+    # THEN argparse names the range (exit 2), where bind() raised OverflowError before
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "a port is " in done.stderr.strip().splitlines()[-1]
+
+
+def test_the_console_on_a_taken_port_is_one_line_and_never_says_ready(listening: int) -> None:
+    # GIVEN something already listening on the console's port
+    # WHEN the console is started there
+    done = _run("console.py", "--port", str(listening), "--no-browser")
+    # THEN one line names the port (exit 2), and "Console ready" was never printed
+    assert f"port {listening} on 127.0.0.1 is in use" in _one_line_error(done)
+    assert "ready" not in done.stdout
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8000", "ftp://host", "http://127.0.0.1:99999"])
+def test_seed_users_refuses_an_api_url_it_cannot_call(url: str) -> None:
+    # GIVEN an --api-url without a scheme, of another scheme, or with a port out of range
+    # WHEN seeding with it
+    done = _run("seed_users.py", "--api-url", url, "--count", "1")
+    # THEN the usage and one line say so (exit 2), before any user is made
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "--api-url: not an http(s) URL" in done.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
     ("error", "says"),
     [
         (EndpointConnectionError(endpoint_url="http://127.0.0.1:5"), "not answering"),
