@@ -10,7 +10,9 @@ Every person gets an identity in the platform's Cognito user pool (username:
 their email; created if missing) and registers as themselves: ``POST
 {api-url}/users`` with their own access token, so their user id is the
 token's ``sub``. The pool (and, without ``--api-url``, the API) is the local
-stack's with ``--aws-port``, else the
+stack's with ``--aws-port`` (or the running local stack whose API
+``--api-url`` is, which the default API URL is for ``local_stack.py up``'s
+defaults), else the
 one named by ``COGNITO_USER_POOL_ID``/``COGNITO_APP_CLIENT_ID`` in the
 environment, else the Chalice stage's (``--stage``, default dev, as
 scripts/tf_outputs_to_chalice.py wrote it); creating people there needs IAM
@@ -423,6 +425,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit code (1 if any user failed)."""
     args = _parser().parse_args(argv)
+    if args.aws_port is None and not os.environ.get(resources.USER_POOL.pool_id_env_var):
+        # The API URL of a running local stack names that stack as well as its AWS port.
+        args.aws_port = stack_state.aws_port_of_api(args.api_url or DEFAULT_API_URL, args.state_dir)
     try:
         identities = identity_provider(args, os.environ)
     except (stack_state.StackNotRunning, IdentityError) as exc:

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_STATE_DIR",
     "START_HINT",
     "StackNotRunning",
+    "aws_port_of_api",
     "load",
     "publish",
     "state_file",
@@ -114,6 +115,43 @@ def load(aws_port: int, state_dir: Path | None = None) -> dict[str, str]:
             f"is removed); start it again with: {START_HINT} --aws-port {aws_port}"
         )
     return environment
+
+
+def _same_endpoint(a: str, b: str) -> bool:
+    def key(url: str) -> tuple[str, str, int | None, str]:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        return (
+            parts.scheme,
+            "127.0.0.1" if host == "localhost" else host,
+            parts.port,
+            parts.path.rstrip("/"),
+        )
+
+    try:
+        return key(a) == key(b)
+    except ValueError:  # a port out of range
+        return False
+
+
+def aws_port_of_api(api_url: str, state_dir: Path | None = None) -> int | None:
+    """The AWS port of the running stack whose API answers at ``api_url``, if one does.
+
+    So a tool given only a local stack's API URL (``seed_users.py --api-url``)
+    finds the stack's user pool as if given its ``--aws-port``.
+    """
+    for aws_port in published_ports(state_dir):
+        # Not load(): whether the stack still answers is the tool's to find out, as
+        # with an --aws-port it was given.
+        try:
+            published = json.loads(state_file(aws_port, state_dir).read_text())
+        except (OSError, ValueError):
+            continue  # withdrawn meanwhile, or half written by hand
+        if isinstance(published, dict) and _same_endpoint(
+            str(published.get(API_URL_VAR, "")), api_url
+        ):
+            return aws_port
+    return None
 
 
 def use(aws_port: int, state_dir: Path | None = None) -> dict[str, str]:

@@ -54,6 +54,30 @@ def test_seed_users_and_replay_reach_the_stack_from_its_aws_port(
     assert json.loads(replayed.stdout.strip().splitlines()[-1])["events_read"] >= 3
 
 
+def test_seed_users_given_only_the_stacks_api_url_uses_its_user_pool(
+    local_stack: LocalStackProcess,
+) -> None:
+    # GIVEN a running stack, and no AWS setting and no --aws-port
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "COGNITO_"))}
+    # WHEN seeding users with nothing but the stack's API URL
+    seeded = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "seed_users.py"),
+            *("--api-url", local_stack.api_url, "--count", "2", "--seed", "78"),
+            *("--no-progress", "--state-dir", str(local_stack.state_dir)),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    # THEN the people were made in that stack's pool and registered on its API
+    assert seeded.returncode == 0, seeded.stderr
+    assert json.loads(seeded.stdout.strip().splitlines()[-1])["created"] == 2
+
+
 def test_a_port_no_stack_publishes_is_a_clear_error(local_stack: LocalStackProcess) -> None:
     # WHEN a tool is pointed at an AWS port no stack serves
     result = subprocess.run(

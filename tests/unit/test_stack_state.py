@@ -43,3 +43,16 @@ def test_using_a_stack_points_this_process_at_its_endpoints(
     client = boto3.session.Session(region_name="eu-west-1").client("dynamodb")
     assert client.meta.endpoint_url == "http://127.0.0.1:8001"
     assert "AWS_PROFILE" not in os.environ
+
+
+def test_a_stack_is_found_by_the_url_of_its_api(tmp_path: Path) -> None:
+    # GIVEN two stacks that published where their APIs answer
+    stack_state.publish(5000, {stack_state.API_URL_VAR: "http://127.0.0.1:8000"}, tmp_path)
+    stack_state.publish(5100, {stack_state.API_URL_VAR: "http://127.0.0.1:8100"}, tmp_path)
+    # WHEN a tool given only an API URL looks for its stack
+    # THEN the URL finds that stack, however the host and path are spelled, and no other
+    assert stack_state.aws_port_of_api("http://localhost:8100/", tmp_path) == 5100
+    assert stack_state.aws_port_of_api("http://127.0.0.1:8000", tmp_path) == 5000
+    assert stack_state.aws_port_of_api("http://127.0.0.1:8200", tmp_path) is None
+    assert stack_state.aws_port_of_api("https://127.0.0.1:8000", tmp_path) is None
+    assert stack_state.aws_port_of_api("http://127.0.0.1:99999", tmp_path) is None
