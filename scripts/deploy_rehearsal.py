@@ -86,7 +86,7 @@ SLOW_TYPES = ("aws_opensearch_domain",)
 # The provider waits about 13 s after creating a KMS key, and each key heads a chain of
 # such waits (a queue it encrypts 25 s, the queue whose DLQ that is 25 s, their
 # policies 25 s, ...). Applied first, beside the domains' own key, the keys wait
-# together there, and the big apply starts on their queues: 98 s to about 80 s.
+# together there, and the big apply starts on their queues: 98 s to 87 s.
 FIRST_TYPES = ("aws_kms_key",)
 
 

@@ -10,9 +10,8 @@ Every person gets an identity in the platform's Cognito user pool (username:
 their email; created if missing) and registers as themselves: ``POST
 {api-url}/users`` with their own access token, so their user id is the
 token's ``sub``. The pool (and, without ``--api-url``, the API) is the local
-stack's with ``--aws-port`` (or the running local stack whose API
-``--api-url`` is, which the default API URL is for ``local_stack.py up``'s
-defaults), else the
+stack's with ``--aws-port`` (or, without it, the local stack that published
+``--api-url``, by default http://127.0.0.1:8000, as its API), else the
 one named by ``COGNITO_USER_POOL_ID``/``COGNITO_APP_CLIENT_ID`` in the
 environment, else the Chalice stage's (``--stage``, default dev, as
 scripts/tf_outputs_to_chalice.py wrote it); creating people there needs IAM

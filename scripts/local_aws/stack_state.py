@@ -135,7 +135,7 @@ def _same_endpoint(a: str, b: str) -> bool:
 
 
 def aws_port_of_api(api_url: str, state_dir: Path | None = None) -> int | None:
-    """The AWS port of the running stack whose API answers at ``api_url``, if one does.
+    """The AWS port of the local stack that published ``api_url`` as its API, if one did.
 
     So a tool given only a local stack's API URL (``seed_users.py --api-url``)
     finds the stack's user pool as if given its ``--aws-port``.
