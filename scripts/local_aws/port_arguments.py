@@ -9,24 +9,21 @@ __all__ = ["MAX_PORT", "tcp_port", "tcp_port_or_any"]
 MAX_PORT = 65535
 
 
-def _number(text: str) -> int:
+def _port_from(text: str, lowest: int, range_words: str) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not lowest <= value <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"a port is {range_words} to {MAX_PORT}, got {text}")
+    return value
 
 
 def tcp_port(text: str) -> int:
     """A TCP port, 1 to 65535; an argparse error otherwise."""
-    value = _number(text)
-    if not 1 <= value <= MAX_PORT:
-        raise argparse.ArgumentTypeError(f"a port is 1 to {MAX_PORT}, got {text}")
-    return value
+    return _port_from(text, 1, "1")
 
 
 def tcp_port_or_any(text: str) -> int:
     """A TCP port, or 0 for any free one; an argparse error otherwise."""
-    value = _number(text)
-    if not 0 <= value <= MAX_PORT:
-        raise argparse.ArgumentTypeError(f"a port is 0 (any free one) to {MAX_PORT}, got {text}")
-    return value
+    return _port_from(text, 0, "0 (any free one)")
